@@ -1,0 +1,1 @@
+"""Deployment plans, rollouts, monitoring metrics and drift checks (built in later work)."""

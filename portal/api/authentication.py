@@ -1,0 +1,52 @@
+"""Token authentication against hashed keys."""
+
+from __future__ import annotations
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from projects.services.tokens import token_authenticate
+
+QUERY_KEYS = ("token", "access_token", "api_key", "key")
+
+
+class HashedTokenAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Token sg_…`` (or ``Bearer``); the key is looked up by its digest."""
+
+    keywords = ("token", "bearer")
+
+    def authenticate(self, request):
+        if any(key in request.query_params for key in QUERY_KEYS):
+            # A key in a URL ends up in logs and browser history.
+            raise exceptions.AuthenticationFailed(
+                "Send the token in the Authorization header, never in the URL."
+            )
+        header = authentication.get_authorization_header(request).split()
+        if not header or header[0].lower().decode(errors="replace") not in self.keywords:
+            return None
+        if len(header) != 2:
+            raise exceptions.AuthenticationFailed("Authorization header must be 'Token <key>'.")
+        try:
+            key = header[1].decode()
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
+        token = token_authenticate(key)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        return token.user, token
+
+    def authenticate_header(self, request) -> str:
+        return "Token"
+
+
+class HashedTokenScheme(OpenApiAuthenticationExtension):
+    target_class = HashedTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": 'Send "Token sg_…"; create tokens on the API tokens page.',
+        }

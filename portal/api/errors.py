@@ -1,0 +1,58 @@
+"""One error shape for the whole API: ``{"code": ..., "detail": ...}``."""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from portal.exceptions import ApplicationError
+
+log = logging.getLogger(__name__)
+
+
+def _first_message(data) -> str:
+    if isinstance(data, dict):
+        for key, value in data.items():
+            message = _first_message(value)
+            return message if key in ("non_field_errors", "detail") else f"{key}: {message}"
+    if isinstance(data, list) and data:
+        return _first_message(data[0])
+    return str(data)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, ApplicationError):
+        body = {"code": exc.code, "detail": exc.detail, **exc.extra}
+        return Response(body, status=exc.status)
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    if isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = {
+            "code": "invalid",
+            "detail": _first_message(exc.detail),
+            "errors": exc.detail,
+        }
+    else:
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        response.data = {
+            "code": code if isinstance(code, str) else "error",
+            "detail": str(getattr(exc, "detail", exc)),
+        }
+    if response.status_code == status.HTTP_403_FORBIDDEN:
+        log.warning("denied %s %s", context["request"].method, context["request"].path)
+    return response

@@ -1,0 +1,41 @@
+"""Domain errors. Services raise these; the API and the web turn them into responses."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+
+class ApplicationError(Exception):
+    """A request that the domain refuses. ``code`` is stable; ``detail`` is for people."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, detail: str, *, code: str | None = None, extra: dict | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.extra = extra or {}
+
+
+class Conflict(ApplicationError):
+    """The request is well formed but the object's current state forbids it."""
+
+    status = 409
+    code = "conflict"
+
+
+class NotFound(ApplicationError, Http404):
+    """Also an Http404, so web views answer with the 404 page."""
+
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(ApplicationError, PermissionDenied):
+    """Also a PermissionDenied, so web views answer with the 403 page."""
+
+    status = 403
+    code = "permission_denied"

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from portal.jobs import jobs_sweep
+
+
+@shared_task(name="portal.jobs_sweep")
+def jobs_sweep_task() -> int:
+    return jobs_sweep()

@@ -1,0 +1,110 @@
+"""Gate rules: one pure function from a snapshot of a project to its checklist.
+
+The web checklist, the API gate endpoint and the transition guard all call
+:func:`evaluate_gate`, so they cannot disagree. No Django import here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+PROTOTYPING = "prototyping"
+DEPLOYMENT = "deployment"
+MONITORING = "monitoring"
+RETIRED = "retired"
+STAGES = (PROTOTYPING, DEPLOYMENT, MONITORING, RETIRED)
+
+#: The stage each stage leads to when its gate passes.
+NEXT_STAGE = {PROTOTYPING: DEPLOYMENT, DEPLOYMENT: MONITORING, MONITORING: PROTOTYPING}
+#: Every move the lifecycle allows; anything else is refused outright.
+ALLOWED_MOVES = {
+    PROTOTYPING: (DEPLOYMENT, RETIRED),
+    DEPLOYMENT: (MONITORING, PROTOTYPING, RETIRED),
+    MONITORING: (PROTOTYPING, RETIRED),
+    RETIRED: (),
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ProjectState:
+    """What the gates need to know about a project, gathered by a selector."""
+
+    stage: str
+    description: str
+    business_owners: tuple[str, ...] = ()
+    ml_engineers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GateResult:
+    stage: str
+    target: str
+    checks: tuple[Check, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(check.passed for check in self.checks)
+
+
+def _accountable_people(state: ProjectState) -> list[Check]:
+    owners, engineers = set(state.business_owners), set(state.ml_engineers)
+    # Sign-offs later need a business owner and a *different* ML engineer.
+    distinct = bool(owners and engineers and (len(owners | engineers) >= 2))
+    return [
+        Check(
+            "Business owner named",
+            bool(owners),
+            ", ".join(sorted(owners)) if owners else "No one holds the business owner role.",
+        ),
+        Check(
+            "ML engineer named",
+            bool(engineers),
+            ", ".join(sorted(engineers)) if engineers else "No one holds the ML engineer role.",
+        ),
+        Check(
+            "Owner and engineer are different people",
+            distinct,
+            "Two people can sign off." if distinct else "Sign-off needs two different people.",
+        ),
+    ]
+
+
+def _described(state: ProjectState) -> Check:
+    text = state.description.strip()
+    return Check(
+        "Project described",
+        len(text) >= 20,
+        "Purpose is written down."
+        if len(text) >= 20
+        else "Write a description of at least 20 characters: what the model is for.",
+    )
+
+
+def _reason(reason: str, why: str) -> Check:
+    given = bool(reason.strip())
+    return Check("Reason recorded", given, reason.strip() if given else why)
+
+
+def evaluate_gate(state: ProjectState, target: str | None = None, reason: str = "") -> GateResult:
+    """The checklist for moving ``state`` to ``target`` (default: the next stage)."""
+    target = target or NEXT_STAGE.get(state.stage, RETIRED)
+    if target == DEPLOYMENT:
+        checks = [_described(state), *_accountable_people(state)]
+    elif target == MONITORING:
+        checks = _accountable_people(state)
+    elif target == PROTOTYPING:
+        checks = [_reason(reason, "Say why the project goes back to prototyping.")]
+    else:
+        checks = [_reason(reason, "Say why the project is retired.")]
+    return GateResult(stage=state.stage, target=target, checks=tuple(checks))
+
+
+def move_is_allowed(current: str, target: str) -> bool:
+    return target in ALLOWED_MOVES.get(current, ())

@@ -1,0 +1,164 @@
+"""API shapes. Fields are named one by one; owner, stage, hashes and times are read-only."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from projects.models import Event, EventExport, Membership, Project, ProjectShare, Role, Team
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["slug", "name", "description", "created_at"]
+        read_only_fields = fields
+
+
+class MembershipSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(source="user.username", read_only=True)
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Membership
+        fields = ["id", "team", "username", "role", "is_admin", "created_at"]
+        read_only_fields = fields
+
+
+class MembershipCreateSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+    is_admin = serializers.BooleanField(default=False)
+
+
+class MembershipChangeSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices, required=False)
+    is_admin = serializers.BooleanField(required=False)
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    url = serializers.HyperlinkedIdentityField(view_name="api-project-detail", lookup_field="slug")
+
+    class Meta:
+        model = Project
+        fields = [
+            "url",
+            "slug",
+            "name",
+            "description",
+            "task_type",
+            "stage",
+            "team",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class ProjectCreateSerializer(serializers.Serializer):
+    team = serializers.SlugField(help_text="Slug of the team that owns the project.")
+    slug = serializers.SlugField(max_length=80)
+    name = serializers.CharField(max_length=120)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    task_type = serializers.ChoiceField(
+        choices=Project.TaskType.choices, default=Project.TaskType.CLASSIFICATION
+    )
+
+
+class ProjectUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=120, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    task_type = serializers.ChoiceField(choices=Project.TaskType.choices, required=False)
+
+
+class CheckSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    passed = serializers.BooleanField()
+    detail = serializers.CharField()
+
+
+class GateSerializer(serializers.Serializer):
+    stage = serializers.CharField()
+    target = serializers.CharField()
+    passed = serializers.BooleanField()
+    checks = CheckSerializer(many=True)
+
+
+class TransitionSerializer(serializers.Serializer):
+    to = serializers.CharField(help_text="The stage to move to.")
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor_label", read_only=True)
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = Event
+        fields = [
+            "seq",
+            "created_at",
+            "actor",
+            "verb",
+            "target_type",
+            "target_id",
+            "project",
+            "payload",
+            "prev_hash",
+            "hash",
+        ]
+        read_only_fields = fields
+
+
+class ShareSerializer(serializers.ModelSerializer):
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    username = serializers.CharField(source="user.username", read_only=True, default=None)
+
+    class Meta:
+        model = ProjectShare
+        fields = ["id", "team", "username", "role", "created_at"]
+        read_only_fields = fields
+
+
+class ShareCreateSerializer(serializers.Serializer):
+    team = serializers.SlugField(required=False, help_text="Share with this team ...")
+    username = serializers.CharField(required=False, help_text="... or with this person.")
+    role = serializers.ChoiceField(choices=Role.choices)
+
+    def validate(self, attrs):
+        if ("team" in attrs) == ("username" in attrs):
+            raise serializers.ValidationError("Give either a team or a username.")
+        return attrs
+
+
+class EventExportSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-event-export-detail")
+    download = serializers.SerializerMethodField()
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+
+    class Meta:
+        model = EventExport
+        fields = [
+            "url",
+            "id",
+            "project",
+            "status",
+            "progress",
+            "message",
+            "error",
+            "rows",
+            "sha256",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "download",
+        ]
+        read_only_fields = fields
+
+    def get_download(self, export: EventExport) -> str | None:
+        if export.status != EventExport.Status.SUCCEEDED:
+            return None
+        from django.urls import reverse
+
+        request = self.context["request"]
+        return request.build_absolute_uri(reverse("api-event-export-download", args=[export.pk]))

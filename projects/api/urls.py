@@ -1,0 +1,64 @@
+from django.urls import path
+
+from projects.api import views as v
+
+teams = v.TeamViewSet
+memberships = v.MembershipViewSet
+projects = v.ProjectViewSet
+shares = v.ShareViewSet
+exports = v.EventExportViewSet
+
+urlpatterns = [
+    path("teams/", teams.as_view({"get": "list"}), name="api-team-list"),
+    path("teams/<slug:slug>/", teams.as_view({"get": "retrieve"}), name="api-team-detail"),
+    path(
+        "teams/<slug:team_slug>/memberships/",
+        memberships.as_view({"get": "list", "post": "create"}),
+        name="api-membership-list",
+    ),
+    path(
+        "memberships/<int:pk>/",
+        memberships.as_view({"get": "retrieve", "patch": "partial_update", "delete": "destroy"}),
+        name="api-membership-detail",
+    ),
+    path("projects/", projects.as_view({"get": "list", "post": "create"}), name="api-project-list"),
+    path(
+        "projects/<slug:slug>/",
+        projects.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="api-project-detail",
+    ),
+    path(
+        "projects/<slug:slug>/gates/", projects.as_view({"get": "gates"}), name="api-project-gates"
+    ),
+    path(
+        "projects/<slug:slug>/transition/",
+        projects.as_view({"post": "transition"}),
+        name="api-project-transition",
+    ),
+    path(
+        "projects/<slug:slug>/events/",
+        projects.as_view({"get": "events"}),
+        name="api-project-events",
+    ),
+    path(
+        "projects/<slug:project_slug>/shares/",
+        shares.as_view({"get": "list", "post": "create"}),
+        name="api-share-list",
+    ),
+    path("shares/<int:pk>/", shares.as_view({"delete": "destroy"}), name="api-share-detail"),
+    path(
+        "projects/<slug:project_slug>/event-exports/",
+        exports.as_view({"get": "list", "post": "create"}),
+        name="api-event-export-list",
+    ),
+    path(
+        "event-exports/<int:pk>/",
+        exports.as_view({"get": "retrieve"}),
+        name="api-event-export-detail",
+    ),
+    path(
+        "event-exports/<int:pk>/download/",
+        exports.as_view({"get": "download"}),
+        name="api-event-export-download",
+    ),
+]

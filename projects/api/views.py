@@ -1,0 +1,296 @@
+"""API views: parse, fetch through portal.access, call one service, serialize."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from portal import access
+from portal.api.views import ApiViewSet
+from portal.exceptions import ApplicationError, Conflict, NotFound
+from projects import selectors
+from projects.api import serializers as s
+from projects.models import EventExport, Membership, ProjectShare
+from projects.services import exports, lifecycle, teams
+
+User = get_user_model()
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+class TeamViewSet(ApiViewSet):
+    serializer_class = s.TeamSerializer
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return selectors.team_list(self.request.user, self.token)
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(s.TeamSerializer(page, many=True).data)
+
+    def retrieve(self, request, slug: str):
+        team = access.access_team(request.user, slug, token=self.token)
+        return Response(s.TeamSerializer(team).data)
+
+
+class MembershipViewSet(ApiViewSet):
+    serializer_class = s.MembershipSerializer
+
+    def get_queryset(self):
+        return Membership.objects.filter(
+            team__in=selectors.team_list(self.request.user, self.token)
+        )
+
+    @extend_schema(responses=s.MembershipSerializer(many=True))
+    def list(self, request, team_slug: str):
+        team = access.access_team(request.user, team_slug, token=self.token)
+        page = self.paginate_queryset(selectors.team_members(team))
+        return self.get_paginated_response(s.MembershipSerializer(page, many=True).data)
+
+    @extend_schema(request=s.MembershipCreateSerializer, responses={201: s.MembershipSerializer})
+    def create(self, request, team_slug: str):
+        team = access.access_team(request.user, team_slug, access.MANAGE_TEAM, self.token)
+        data = s.MembershipCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = User.objects.filter(username=data.validated_data["username"], is_active=True).first()
+        if user is None:
+            raise ApplicationError("No active user has that username.", code="unknown_user")
+        membership = teams.membership_add(
+            actor=request.user,
+            team=team,
+            user=user,
+            role=data.validated_data["role"],
+            is_admin=data.validated_data["is_admin"],
+            token=self.token,
+        )
+        return Response(s.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
+
+    def _membership(self, pk: int, perm: str) -> Membership:
+        membership = get_object_or_404(self.get_queryset().select_related("team", "user"), pk=pk)
+        access.access_team(self.request.user, membership.team.slug, perm, self.token)
+        return membership
+
+    def retrieve(self, request, pk: int):
+        membership = self._membership(pk, access.VIEW_TEAM)
+        return Response(s.MembershipSerializer(membership).data)
+
+    @extend_schema(request=s.MembershipChangeSerializer, responses=s.MembershipSerializer)
+    def partial_update(self, request, pk: int):
+        membership = self._membership(pk, access.MANAGE_TEAM)
+        data = s.MembershipChangeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = teams.membership_change(
+            actor=request.user,
+            membership=membership,
+            role=data.validated_data.get("role", membership.role),
+            is_admin=data.validated_data.get("is_admin", membership.is_admin),
+            token=self.token,
+        )
+        return Response(s.MembershipSerializer(membership).data)
+
+    def destroy(self, request, pk: int):
+        membership = self._membership(pk, access.MANAGE_TEAM)
+        teams.membership_remove(actor=request.user, membership=membership, token=self.token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ProjectViewSet(ApiViewSet):
+    serializer_class = s.ProjectSerializer
+    lookup_field = "slug"
+
+    def get_queryset(self):
+        return selectors.project_list(self.request.user, self.token)
+
+    def _project(self, slug: str, perm: str = access.VIEW):
+        return access.access_project(self.request.user, slug, perm, self.token)
+
+    def list(self, request):
+        page = self.paginate_queryset(self.get_queryset())
+        data = s.ProjectSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=s.ProjectCreateSerializer, responses={201: s.ProjectSerializer})
+    def create(self, request):
+        data = s.ProjectCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        team = access.access_team(
+            request.user, fields.pop("team"), access.CREATE_PROJECT, self.token
+        )
+        project = teams.project_create(actor=request.user, team=team, token=self.token, **fields)
+        body = s.ProjectSerializer(project, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+    def retrieve(self, request, slug: str):
+        project = self._project(slug)
+        return Response(s.ProjectSerializer(project, context={"request": request}).data)
+
+    @extend_schema(request=s.ProjectUpdateSerializer, responses=s.ProjectSerializer)
+    def partial_update(self, request, slug: str):
+        project = self._project(slug, access.CHANGE)
+        data = s.ProjectUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        project = teams.project_update(
+            actor=request.user, project=project, token=self.token, **data.validated_data
+        )
+        return Response(s.ProjectSerializer(project, context={"request": request}).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "strict", OpenApiTypes.BOOL, description="Answer 409 when the gate does not pass."
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.STR, description="Target stage (default: the next one)."
+            ),
+        ],
+        responses={200: s.GateSerializer, 409: s.GateSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def gates(self, request, slug: str):
+        """The checklist for the next stage. With ``strict=1`` a failing gate answers 409."""
+        project = self._project(slug)
+        target = request.query_params.get("to") or None
+        if target is not None and target not in project.Stage.values:
+            raise ApplicationError(f"Unknown stage {target!r}.", code="unknown_stage")
+        result = selectors.project_gate(project, target)
+        body = s.GateSerializer(
+            {
+                "stage": result.stage,
+                "target": result.target,
+                "passed": result.passed,
+                "checks": result.checks,
+            }
+        ).data
+        failing = _truthy(request.query_params.get("strict")) and not result.passed
+        return Response(body, status=status.HTTP_409_CONFLICT if failing else status.HTTP_200_OK)
+
+    @extend_schema(request=s.TransitionSerializer, responses=s.ProjectSerializer)
+    @action(detail=True, methods=["post"])
+    def transition(self, request, slug: str):
+        """Move the project to another stage; 409 with the failing checks if its gate fails."""
+        project = self._project(slug, access.TRANSITION)
+        data = s.TransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        lifecycle.project_transition(
+            actor=request.user,
+            project=project,
+            target=data.validated_data["to"],
+            reason=data.validated_data["reason"],
+            token=self.token,
+        )
+        project.refresh_from_db()
+        return Response(s.ProjectSerializer(project, context={"request": request}).data)
+
+    @extend_schema(responses=s.EventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request, slug: str):
+        """The project's audit trail, newest first."""
+        project = self._project(slug)
+        page = self.paginate_queryset(selectors.project_events(project))
+        return self.get_paginated_response(s.EventSerializer(page, many=True).data)
+
+
+class ShareViewSet(ApiViewSet):
+    serializer_class = s.ShareSerializer
+    queryset = ProjectShare.objects.none()  # for the schema; methods fetch through access
+
+    @extend_schema(responses=s.ShareSerializer(many=True))
+    def list(self, request, project_slug: str):
+        project = access.access_project(request.user, project_slug, token=self.token)
+        shares = project.shares.select_related("team", "user").order_by("created_at")
+        page = self.paginate_queryset(shares)
+        return self.get_paginated_response(s.ShareSerializer(page, many=True).data)
+
+    @extend_schema(request=s.ShareCreateSerializer, responses={201: s.ShareSerializer})
+    def create(self, request, project_slug: str):
+        project = access.access_project(request.user, project_slug, access.SHARE, self.token)
+        data = s.ShareCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        team = user = None
+        if "team" in data.validated_data:
+            from projects.models import Team
+
+            team = Team.objects.filter(slug=data.validated_data["team"]).first()
+            if team is None:
+                raise ApplicationError("No team has that slug.", code="unknown_team")
+        else:
+            user = User.objects.filter(
+                username=data.validated_data["username"], is_active=True
+            ).first()
+            if user is None:
+                raise ApplicationError("No active user has that username.", code="unknown_user")
+        share = teams.project_share(
+            actor=request.user,
+            project=project,
+            role=data.validated_data["role"],
+            team=team,
+            user=user,
+        )
+        return Response(s.ShareSerializer(share).data, status=status.HTTP_201_CREATED)
+
+    def destroy(self, request, pk: int):
+        share = (
+            ProjectShare.objects.filter(
+                pk=pk, project__in=selectors.project_list(request.user, self.token)
+            )
+            .select_related("project")
+            .first()
+        )
+        if share is None:
+            raise NotFound("No such share.")
+        access.access_project(request.user, share.project.slug, access.SHARE, self.token)
+        teams.share_revoke(actor=request.user, share=share)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EventExportViewSet(ApiViewSet):
+    serializer_class = s.EventExportSerializer
+    queryset = EventExport.objects.none()  # for the schema; methods fetch through access
+
+    def _export(self, pk: int) -> EventExport:
+        visible = selectors.project_list(self.request.user, self.token)
+        return get_object_or_404(
+            EventExport.objects.filter(project__in=visible).select_related("project"), pk=pk
+        )
+
+    @extend_schema(responses=s.EventExportSerializer(many=True))
+    def list(self, request, project_slug: str):
+        project = access.access_project(request.user, project_slug, token=self.token)
+        page = self.paginate_queryset(project.event_exports.all())
+        data = s.EventExportSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=None, responses={202: s.EventExportSerializer})
+    def create(self, request, project_slug: str):
+        """Start a CSV export of the audit trail; poll the returned URL until it succeeds."""
+        project = access.access_project(request.user, project_slug, token=self.token)
+        export = exports.event_export_request(actor=request.user, project=project, token=self.token)
+        body = s.EventExportSerializer(export, context={"request": request}).data
+        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+
+    def retrieve(self, request, pk: int):
+        export = self._export(pk)
+        return Response(s.EventExportSerializer(export, context={"request": request}).data)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk: int):
+        export = self._export(pk)
+        if export.status != EventExport.Status.SUCCEEDED or not export.file:
+            raise Conflict("The export has not finished.", code="not_ready")
+        return FileResponse(
+            export.file.open("rb"),
+            as_attachment=True,
+            filename=f"{export.project.slug}-events-{export.pk}.csv",
+            content_type="text/csv",
+        )

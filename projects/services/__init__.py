@@ -1,0 +1,1 @@
+"""Writes. Each service is atomic and appends its event in the same transaction."""

@@ -1,0 +1,59 @@
+"""Moving a project through its lifecycle, guarded by its gate."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.exceptions import ApplicationError, Conflict
+from projects.analysis.gates import GateResult, move_is_allowed
+from projects.models import Project
+from projects.selectors import project_gate
+from projects.services.events import event_record
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+
+def project_transition(
+    *, actor, project: Project, target: str, reason: str = "", token: ApiToken | None = None
+) -> GateResult:
+    """Move ``project`` to ``target`` if its gate passes; the event keeps the checklist."""
+    if target not in Project.Stage.values:
+        raise ApplicationError(
+            f"Unknown stage {target!r}; use one of {', '.join(Project.Stage.values)}.",
+            code="unknown_stage",
+        )
+    with transaction.atomic():
+        # Lock the row so two transitions cannot both pass the same gate.
+        project = Project.objects.select_for_update().select_related("team").get(pk=project.pk)
+        if target == project.stage:
+            raise Conflict(f"The project is in {target} already.", code="same_stage")
+        if not move_is_allowed(project.stage, target):
+            raise Conflict(
+                f"A project cannot move from {project.stage} to {target}.", code="move_not_allowed"
+            )
+        result = project_gate(project, target, reason)
+        checks = [asdict(check) for check in result.checks]
+        if not result.passed:
+            raise Conflict(
+                f"The gate into {target} has not passed.",
+                code="gate_failed",
+                extra={"checks": checks},
+            )
+        before = project.stage
+        project.stage = target
+        project.updated_at = timezone.now()
+        project.save(update_fields=["stage", "updated_at"])
+        event_record(
+            actor=actor,
+            verb="project.transitioned",
+            target=project,
+            project=project,
+            token=token,
+            payload={"from": before, "to": target, "reason": reason.strip(), "checks": checks},
+        )
+        return result

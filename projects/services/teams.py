@@ -1,0 +1,219 @@
+"""Teams, memberships, projects and shares: the writes, each with its event."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal import access
+from portal.exceptions import ApplicationError, Conflict
+from projects.models import Membership, Project, ProjectShare, Role, Team
+from projects.services.events import event_record
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+User = get_user_model()
+
+
+def _check_role(role: str) -> None:
+    if role not in Role.values:
+        raise ApplicationError(
+            f"Unknown role {role!r}; use one of {', '.join(Role.values)}.", code="invalid_role"
+        )
+
+
+def team_create(*, actor, slug: str, name: str, description: str = "") -> Team:
+    with transaction.atomic():
+        if Team.objects.filter(slug=slug).exists():
+            raise Conflict(f"A team with the slug {slug!r} exists already.", code="slug_taken")
+        team = Team.objects.create(slug=slug, name=name, description=description)
+        access.team_grants_create(team)
+        event_record(
+            actor=actor,
+            verb="team.created",
+            target=team,
+            team=team,
+            payload={"slug": slug, "name": name},
+        )
+        return team
+
+
+def membership_add(
+    *, actor, team: Team, user, role: str, is_admin: bool = False, token: ApiToken | None = None
+) -> Membership:
+    _check_role(role)
+    with transaction.atomic():
+        if Membership.objects.filter(team=team, user=user).exists():
+            raise Conflict(
+                f"{user.get_username()} is already a member of {team.name}; change their role.",
+                code="already_member",
+            )
+        membership = Membership.objects.create(team=team, user=user, role=role, is_admin=is_admin)
+        access.membership_grants(membership, grant=True)
+        event_record(
+            actor=actor,
+            verb="membership.added",
+            target=membership,
+            team=team,
+            token=token,
+            payload={"user": user.get_username(), "role": role, "is_admin": is_admin},
+        )
+        return membership
+
+
+def membership_change(
+    *, actor, membership: Membership, role: str, is_admin: bool, token: ApiToken | None = None
+) -> Membership:
+    _check_role(role)
+    with transaction.atomic():
+        before = {"role": membership.role, "is_admin": membership.is_admin}
+        access.membership_grants(membership, grant=False)
+        membership.role, membership.is_admin = role, is_admin
+        membership.save(update_fields=["role", "is_admin"])
+        access.membership_grants(membership, grant=True)
+        event_record(
+            actor=actor,
+            verb="membership.changed",
+            target=membership,
+            team=membership.team,
+            token=token,
+            payload={
+                "user": membership.user.get_username(),
+                "before": before,
+                "after": {"role": role, "is_admin": is_admin},
+            },
+        )
+        return membership
+
+
+def membership_remove(*, actor, membership: Membership, token: ApiToken | None = None) -> None:
+    with transaction.atomic():
+        access.membership_grants(membership, grant=False)
+        event_record(
+            actor=actor,
+            verb="membership.removed",
+            target=membership,
+            team=membership.team,
+            token=token,
+            payload={"user": membership.user.get_username(), "role": membership.role},
+        )
+        membership.delete()
+
+
+def project_create(
+    *,
+    actor,
+    team: Team,
+    slug: str,
+    name: str,
+    description: str = "",
+    task_type: str = Project.TaskType.CLASSIFICATION,
+    token: ApiToken | None = None,
+) -> Project:
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(
+                team=team,
+                slug=slug,
+                name=name,
+                description=description,
+                task_type=task_type,
+                created_by=actor,
+            )
+            access.project_grants_create(project)
+            event_record(
+                actor=actor,
+                verb="project.created",
+                target=project,
+                project=project,
+                token=token,
+                payload={"slug": slug, "name": name, "task_type": task_type},
+            )
+            return project
+    except IntegrityError:
+        if Project.objects.filter(slug=slug).exists():
+            raise Conflict(
+                f"A project with the slug {slug!r} exists already.", code="slug_taken"
+            ) from None
+        raise
+
+
+EDITABLE_PROJECT_FIELDS = ("name", "description", "task_type")
+
+
+def project_update(*, actor, project: Project, token: ApiToken | None = None, **changes) -> Project:
+    unknown = set(changes) - set(EDITABLE_PROJECT_FIELDS)
+    if unknown:
+        raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    changed = {k: v for k, v in changes.items() if getattr(project, k) != v}
+    if not changed:
+        return project
+    with transaction.atomic():
+        before = {k: getattr(project, k) for k in changed}
+        for key, value in changed.items():
+            setattr(project, key, value)
+        project.updated_at = timezone.now()
+        project.save(update_fields=[*changed, "updated_at"])
+        event_record(
+            actor=actor,
+            verb="project.updated",
+            target=project,
+            project=project,
+            token=token,
+            payload={"before": before, "after": changed},
+        )
+        return project
+
+
+def project_share(
+    *, actor, project: Project, role: str, team: Team | None = None, user=None
+) -> ProjectShare:
+    _check_role(role)
+    if (team is None) == (user is None):
+        raise ApplicationError("Share with either a team or a person.", code="share_target")
+    if team is not None and team.pk == project.team_id:
+        raise ApplicationError("The project belongs to this team already.", code="own_team")
+    with transaction.atomic():
+        existing = project.shares.filter(team=team) if team else project.shares.filter(user=user)
+        if existing.exists():
+            raise Conflict(
+                "The project is shared with them already; revoke that share first.",
+                code="already_shared",
+            )
+        share = ProjectShare.objects.create(
+            project=project, team=team, user=user, role=role, granted_by=actor
+        )
+        access.share_grants(share, grant=True)
+        event_record(
+            actor=actor,
+            verb="project.shared",
+            target=share,
+            project=project,
+            payload={
+                "team": team.slug if team else None,
+                "user": user.get_username() if user else None,
+                "role": role,
+            },
+        )
+        return share
+
+
+def share_revoke(*, actor, share: ProjectShare) -> None:
+    with transaction.atomic():
+        access.share_grants(share, grant=False)
+        event_record(
+            actor=actor,
+            verb="project.share_revoked",
+            target=share,
+            project=share.project,
+            payload={
+                "team": share.team.slug if share.team else None,
+                "user": share.user.get_username() if share.user else None,
+                "role": share.role,
+            },
+        )
+        share.delete()

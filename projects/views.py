@@ -1,0 +1,298 @@
+"""Web pages. Same access helpers and services as the API; templates do the rest."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from portal import access
+from portal.exceptions import ApplicationError, Forbidden
+from projects import forms, selectors
+from projects.analysis.gates import ALLOWED_MOVES
+from projects.models import EventExport, Membership, Project, ProjectShare
+from projects.services import exports, lifecycle, teams, tokens
+
+LIFECYCLE = [Project.Stage.PROTOTYPING, Project.Stage.DEPLOYMENT, Project.Stage.MONITORING]
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    context = {
+        "teams": selectors.team_list(request.user),
+        "projects": selectors.project_list(request.user),
+        "can_create": bool(_creatable_teams(request.user)),
+    }
+    return render(request, "projects/home.html", context)
+
+
+def _creatable_teams(user) -> list:
+    teams_ = selectors.team_list(user)
+    return [t for t in teams_ if access.has_team_perm(user, t, access.CREATE_PROJECT)]
+
+
+@login_required
+def project_create(request: HttpRequest) -> HttpResponse:
+    allowed = _creatable_teams(request.user)
+    if not allowed:
+        raise Forbidden("You are not a business owner or ML engineer in any team.")
+    team_qs = selectors.team_list(request.user).filter(pk__in=[t.pk for t in allowed])
+    form = forms.ProjectForm(request.POST or None, teams=team_qs)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        try:
+            project = teams.project_create(actor=request.user, **data)
+        except ApplicationError as exc:
+            form.add_error("slug", exc.detail)
+        else:
+            messages.success(request, f"Project {project.name} created.")
+            return redirect(project)
+    return render(request, "projects/project_form.html", {"form": form, "title": "New project"})
+
+
+@login_required
+def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access.access_project(request.user, slug)
+    perms = access.project_perms(request.user, project)
+    gate = selectors.project_gate(project)
+    moves = ALLOWED_MOVES.get(project.stage, ())
+    context = {
+        "project": project,
+        "perms": perms,
+        "gate": gate,
+        "lifecycle": LIFECYCLE,
+        "stage_index": LIFECYCLE.index(project.stage) if project.stage in LIFECYCLE else None,
+        "transition_form": forms.TransitionForm(initial={"to": gate.target}) if moves else None,
+        "moves": moves,
+        "events": selectors.project_events(project)[:50],
+        "shares": project.shares.select_related("team", "user"),
+        "share_form": forms.ShareForm() if access.SHARE in perms else None,
+        "exports": project.event_exports.filter(requested_by=request.user)[:5],
+    }
+    return render(request, "projects/project_detail.html", context)
+
+
+@login_required
+def project_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access.access_project(request.user, slug, access.CHANGE)
+    initial = {
+        "name": project.name,
+        "task_type": project.task_type,
+        "description": project.description,
+    }
+    form = forms.ProjectEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        teams.project_update(actor=request.user, project=project, **form.cleaned_data)
+        messages.success(request, "Project updated.")
+        return redirect(project)
+    return render(
+        request,
+        "projects/project_form.html",
+        {"form": form, "title": f"Edit {project.name}", "project": project},
+    )
+
+
+@login_required
+@require_POST
+def project_transition(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access.access_project(request.user, slug, access.TRANSITION)
+    form = forms.TransitionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a stage to move to.")
+        return redirect(project)
+    try:
+        lifecycle.project_transition(
+            actor=request.user,
+            project=project,
+            target=form.cleaned_data["to"],
+            reason=form.cleaned_data["reason"],
+        )
+    except ApplicationError as exc:
+        failing = [c["name"] for c in exc.extra.get("checks", []) if not c["passed"]]
+        messages.error(
+            request, exc.detail + (f" Failing: {', '.join(failing)}." if failing else "")
+        )
+    else:
+        messages.success(request, f"Moved to {form.cleaned_data['to']}.")
+    return redirect(project)
+
+
+@login_required
+@require_POST
+def project_share(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access.access_project(request.user, slug, access.SHARE)
+    form = forms.ShareForm(request.POST)
+    if form.is_valid():
+        try:
+            teams.project_share(
+                actor=request.user,
+                project=project,
+                role=form.cleaned_data["role"],
+                team=form.cleaned_data["team"],
+                user=form.cleaned_data.get("user"),
+            )
+            messages.success(request, "Project shared.")
+        except ApplicationError as exc:
+            messages.error(request, exc.detail)
+    else:
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return redirect(project)
+
+
+@login_required
+@require_POST
+def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    share = get_object_or_404(
+        ProjectShare.objects.select_related("project"),
+        pk=pk,
+        project__in=selectors.project_list(request.user),
+    )
+    access.access_project(request.user, share.project.slug, access.SHARE)
+    teams.share_revoke(actor=request.user, share=share)
+    messages.success(request, "Share revoked.")
+    return redirect(share.project)
+
+
+# --- Audit-trail exports --------------------------------------------------------
+def _export(request: HttpRequest, pk: int) -> EventExport:
+    return get_object_or_404(
+        EventExport.objects.select_related("project"),
+        pk=pk,
+        project__in=selectors.project_list(request.user),
+    )
+
+
+@login_required
+@require_POST
+def export_create(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access.access_project(request.user, slug)
+    exports.event_export_request(actor=request.user, project=project)
+    messages.success(request, "Export started; it appears below when ready.")
+    return redirect(project)
+
+
+@login_required
+def export_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """A fragment that htmx polls while the job runs."""
+    return render(request, "projects/_export.html", {"export": _export(request, pk)})
+
+
+@login_required
+def export_download(request: HttpRequest, pk: int) -> HttpResponse:
+    export = _export(request, pk)
+    if export.status != EventExport.Status.SUCCEEDED or not export.file:
+        raise Http404("The export has not finished.")
+    return FileResponse(
+        export.file.open("rb"),
+        as_attachment=True,
+        filename=f"{export.project.slug}-events-{export.pk}.csv",
+        content_type="text/csv",
+    )
+
+
+# --- Teams ----------------------------------------------------------------------
+@login_required
+def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    team = access.access_team(request.user, slug)
+    can_manage = access.has_team_perm(request.user, team, access.MANAGE_TEAM)
+    context = {
+        "team": team,
+        "members": selectors.team_members(team),
+        "projects": selectors.project_list(request.user).filter(team=team),
+        "can_manage": can_manage,
+        "form": forms.MembershipForm() if can_manage else None,
+        "roles": Membership.Role.choices,
+    }
+    return render(request, "teams/team_detail.html", context)
+
+
+@login_required
+@require_POST
+def membership_add(request: HttpRequest, slug: str) -> HttpResponse:
+    team = access.access_team(request.user, slug, access.MANAGE_TEAM)
+    form = forms.MembershipForm(request.POST)
+    if form.is_valid():
+        try:
+            teams.membership_add(
+                actor=request.user,
+                team=team,
+                user=form.cleaned_data["username"],
+                role=form.cleaned_data["role"],
+                is_admin=form.cleaned_data["is_admin"],
+            )
+            messages.success(request, "Member added.")
+        except ApplicationError as exc:
+            messages.error(request, exc.detail)
+    else:
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return redirect(team)
+
+
+def _membership(request: HttpRequest, pk: int) -> Membership:
+    membership = get_object_or_404(
+        Membership.objects.select_related("team", "user"),
+        pk=pk,
+        team__in=selectors.team_list(request.user),
+    )
+    access.access_team(request.user, membership.team.slug, access.MANAGE_TEAM)
+    return membership
+
+
+@login_required
+@require_POST
+def membership_change(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = _membership(request, pk)
+    form = forms.MembershipChangeForm(request.POST)
+    if form.is_valid():
+        teams.membership_change(actor=request.user, membership=membership, **form.cleaned_data)
+        messages.success(request, f"{membership.user} is now {membership.get_role_display()}.")
+    else:
+        messages.error(request, "Choose a valid role.")
+    return redirect(membership.team)
+
+
+@login_required
+@require_POST
+def membership_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    membership = _membership(request, pk)
+    team = membership.team
+    teams.membership_remove(actor=request.user, membership=membership)
+    messages.success(request, "Member removed.")
+    return redirect(team)
+
+
+# --- API tokens -------------------------------------------------------------------
+@login_required
+def token_list(request: HttpRequest) -> HttpResponse:
+    form = forms.TokenForm(request.POST or None, projects=selectors.project_list(request.user))
+    new_key = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            _, new_key = tokens.token_create(
+                user=request.user,
+                name=data["name"],
+                scopes=data["scopes"],
+                project=data["project"],
+                days=data["days"],
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            form = forms.TokenForm(projects=selectors.project_list(request.user))
+    context = {"tokens": selectors.token_list(request.user), "form": form, "new_key": new_key}
+    return render(request, "tokens/token_list.html", context)
+
+
+@login_required
+@require_POST
+def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    token = get_object_or_404(selectors.token_list(request.user), pk=pk)
+    try:
+        tokens.token_revoke(actor=request.user, token=token)
+        messages.success(request, f"Token {token.prefix}… revoked.")
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+    return redirect("token-list")
