@@ -1,0 +1,90 @@
+"""The gate rules, as a pure function (no database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from projects.analysis.gates import (
+    DEPLOYMENT,
+    MONITORING,
+    PROTOTYPING,
+    RETIRED,
+    ProjectState,
+    evaluate_gate,
+    move_is_allowed,
+)
+
+READY = ProjectState(
+    stage=PROTOTYPING,
+    description="Predicts loan default within a year.",
+    business_owners=("olivia",),
+    ml_engineers=("mark",),
+)
+
+
+def failing(result) -> list[str]:
+    return [check.name for check in result.checks if not check.passed]
+
+
+def test_it_passes_a_ready_project_into_deployment():
+    result = evaluate_gate(READY)
+    assert result.target == DEPLOYMENT
+    assert result.passed
+    assert failing(result) == []
+
+
+def test_it_needs_a_description():
+    result = evaluate_gate(ProjectState(**{**READY.__dict__, "description": "  short  "}))
+    assert failing(result) == ["Project described"]
+
+
+def test_it_needs_a_business_owner_and_an_ml_engineer():
+    state = ProjectState(stage=PROTOTYPING, description=READY.description)
+    assert failing(evaluate_gate(state)) == [
+        "Business owner named",
+        "ML engineer named",
+        "Owner and engineer are different people",
+    ]
+
+
+def test_one_person_in_both_roles_is_not_enough():
+    state = ProjectState(
+        stage=PROTOTYPING,
+        description=READY.description,
+        business_owners=("sam",),
+        ml_engineers=("sam",),
+    )
+    assert failing(evaluate_gate(state)) == ["Owner and engineer are different people"]
+
+
+def test_the_next_stage_follows_the_lifecycle():
+    assert evaluate_gate(ProjectState(**{**READY.__dict__, "stage": DEPLOYMENT})).target == (
+        MONITORING
+    )
+    assert evaluate_gate(ProjectState(**{**READY.__dict__, "stage": MONITORING})).target == (
+        PROTOTYPING
+    )
+
+
+@pytest.mark.parametrize("target", [PROTOTYPING, RETIRED])
+def test_going_back_or_retiring_needs_a_reason(target):
+    state = ProjectState(**{**READY.__dict__, "stage": MONITORING})
+    assert failing(evaluate_gate(state, target)) == ["Reason recorded"]
+    assert evaluate_gate(state, target, reason="Drift past threshold").passed
+
+
+@pytest.mark.parametrize(
+    ("current", "target", "allowed"),
+    [
+        (PROTOTYPING, DEPLOYMENT, True),
+        (PROTOTYPING, MONITORING, False),
+        (DEPLOYMENT, MONITORING, True),
+        (DEPLOYMENT, PROTOTYPING, True),
+        (MONITORING, PROTOTYPING, True),
+        (MONITORING, DEPLOYMENT, False),
+        (RETIRED, PROTOTYPING, False),
+        (PROTOTYPING, PROTOTYPING, False),
+    ],
+)
+def test_only_lifecycle_moves_are_allowed(current, target, allowed):
+    assert move_is_allowed(current, target) is allowed

@@ -1,0 +1,87 @@
+"""Who may call what: the expected status for every route, method and role.
+
+``own`` is a team-A person acting on team A's objects, ``other`` the person with
+the same role in team B acting on team A's objects, ``anon`` nobody logged in.
+A number applies to every role; a dict names each role. Public routes are
+called anonymously only. A route with no row here fails the matrix test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BO, MLE, AUD, VIE = "business_owner", "ml_engineer", "auditor", "viewer"
+
+
+def roles(bo: int, mle: int, aud: int, vie: int) -> dict[str, int]:
+    return {BO: bo, MLE: mle, AUD: aud, VIE: vie}
+
+
+@dataclass(frozen=True)
+class Expect:
+    own: int | dict[str, int]
+    other: int | dict[str, int] = 404
+    anon: int | None = None  # None: 401 for the API, a redirect to login for pages
+    public: bool = False
+
+
+WRITERS = roles(200, 200, 403, 403)
+OWNER_ONLY_REDIRECT = roles(302, 403, 403, 403)
+
+MATRIX: dict[tuple[str, str], Expect] = {
+    # --- REST API ---------------------------------------------------------------------
+    ("api-team-list", "GET"): Expect(own=200, other=200),
+    ("api-team-detail", "GET"): Expect(own=200),
+    ("api-membership-list", "GET"): Expect(own=200),
+    ("api-membership-list", "POST"): Expect(own=roles(201, 403, 403, 403)),
+    ("api-membership-detail", "GET"): Expect(own=200),
+    ("api-membership-detail", "PATCH"): Expect(own=roles(200, 403, 403, 403)),
+    ("api-membership-detail", "DELETE"): Expect(own=roles(204, 403, 403, 403)),
+    ("api-project-list", "GET"): Expect(own=200, other=200),
+    # Team B's people do not see team A, so creating in it is a 404 for them.
+    ("api-project-list", "POST"): Expect(own=roles(201, 201, 403, 403)),
+    ("api-project-detail", "GET"): Expect(own=200),
+    ("api-project-detail", "PATCH"): Expect(own=WRITERS),
+    ("api-project-gates", "GET"): Expect(own=200),
+    ("api-project-transition", "POST"): Expect(own=WRITERS),
+    ("api-project-events", "GET"): Expect(own=200),
+    ("api-share-list", "GET"): Expect(own=200),
+    ("api-share-list", "POST"): Expect(own=roles(201, 403, 403, 403)),
+    ("api-share-detail", "DELETE"): Expect(own=roles(204, 403, 403, 403)),
+    ("api-event-export-list", "GET"): Expect(own=200),
+    ("api-event-export-list", "POST"): Expect(own=202),
+    ("api-event-export-detail", "GET"): Expect(own=200),
+    ("api-event-export-download", "GET"): Expect(own=200),
+    ("api-schema", "GET"): Expect(own=200, anon=200, public=True),
+    ("api-docs", "GET"): Expect(own=200, anon=200, public=True),
+    # --- Web pages --------------------------------------------------------------------
+    ("home", "GET"): Expect(own=200, other=200),
+    ("project-create", "GET"): Expect(own=WRITERS, other=WRITERS),
+    # Team A is not among team B's choices: the form comes back with an error.
+    ("project-create", "POST"): Expect(own=roles(302, 302, 403, 403), other=WRITERS),
+    ("project-detail", "GET"): Expect(own=200),
+    ("project-edit", "GET"): Expect(own=WRITERS),
+    ("project-edit", "POST"): Expect(own=roles(302, 302, 403, 403)),
+    ("project-transition", "POST"): Expect(own=roles(302, 302, 403, 403)),
+    ("project-share", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
+    ("share-revoke", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
+    ("export-create", "POST"): Expect(own=302),
+    ("export-status", "GET"): Expect(own=200),
+    ("export-download", "GET"): Expect(own=200),
+    ("team-detail", "GET"): Expect(own=200),
+    ("membership-add", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
+    ("membership-change", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
+    ("membership-remove", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
+    ("token-list", "GET"): Expect(own=200, other=200),
+    ("token-list", "POST"): Expect(own=200, other=200),
+    # The token in the URL is the business owner's: nobody else may revoke it.
+    ("token-revoke", "POST"): Expect(own=roles(302, 404, 404, 404)),
+    ("login", "GET"): Expect(own=200, anon=200, public=True),
+    ("logout", "POST"): Expect(own=302, anon=302, public=True),
+    ("healthz", "GET"): Expect(own=503, anon=503, public=True),
+}
+
+# Routes outside the matrix, each with the test that covers it instead.
+NOT_IN_MATRIX = {
+    "admin": "Django admin (staff only): test_the_admin_is_for_staff_only",
+}

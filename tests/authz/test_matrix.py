@@ -1,0 +1,187 @@
+"""Every route x role x own team / other team / anonymous, through HTTP.
+
+The expectations live in ``matrix.py``; the routes come from the URL
+configuration, so a new route without a row makes this test fail.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.test import Client
+from django.test.utils import override_settings
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from projects.models import Event, Role
+from tests.authz.matrix import MATRIX, NOT_IN_MATRIX, Expect
+from tests.factories import UserFactory, build_team
+
+ROLES = [Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER]
+TEAM_ROUTES = {"api-team-detail", "team-detail", "membership-add"}
+
+
+def url_routes() -> dict[str, set[str]]:
+    """Route name -> the methods it declares (DRF viewsets) or an empty set (plain views)."""
+    found: dict[str, set[str]] = {}
+
+    def walk(patterns):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.namespace in NOT_IN_MATRIX:
+                    continue
+                walk(pattern.url_patterns)
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                actions = getattr(pattern.callback, "actions", None) or {}
+                methods = {m.upper() for m in actions} - {"HEAD", "OPTIONS"}
+                found.setdefault(pattern.name, set()).update(methods)
+
+    walk(get_resolver().url_patterns)
+    return found
+
+
+def test_every_route_has_a_row_and_every_row_a_route():
+    routes = url_routes()
+    declared = {name for name, _ in MATRIX}
+    assert sorted(set(routes) - declared) == [], "routes with no expectation in matrix.py"
+    assert sorted(declared - set(routes)) == [], "matrix rows that match no route"
+    for name, methods in routes.items():
+        for method in methods:
+            assert (name, method) in MATRIX, f"{name} {method} has no row in matrix.py"
+
+
+@pytest.fixture(scope="module")
+def matrix_world(django_db_setup, django_db_blocker):
+    """Built once for the module inside a transaction that is rolled back at its end."""
+    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=hashers):
+        with transaction.atomic():
+            a = build_team("a", UserFactory(username="a_external"))
+            b = build_team("b", UserFactory(username="b_external"))
+            UserFactory(username="newcomer")
+            yield {"a": a, "b": b}
+            transaction.set_rollback(True)
+
+
+def _kwargs(name: str, a) -> dict:
+    owner = a.people[Role.BUSINESS_OWNER]
+    by_param = {"team_slug": a.team.slug, "project_slug": a.project.slug}
+    pattern_kwargs = _route_params(name)
+    kwargs = {}
+    for param in pattern_kwargs:
+        if param in by_param:
+            kwargs[param] = by_param[param]
+        elif param == "slug":
+            kwargs[param] = a.team.slug if name in TEAM_ROUTES else a.project.slug
+        elif param == "pk":
+            if "membership" in name:
+                kwargs[param] = a.memberships[Role.VIEWER].pk
+            elif "share" in name:
+                kwargs[param] = a.share.pk
+            elif "export" in name:
+                kwargs[param] = a.export.pk
+            elif name == "token-revoke":
+                kwargs[param] = owner.api_tokens.get().pk
+    return kwargs
+
+
+def _route_params(name: str) -> list[str]:
+    possibilities = get_resolver().reverse_dict.getlist(name)
+    return list(possibilities[0][0][0][1]) if possibilities else []
+
+
+def _body(name: str, a) -> dict:
+    return {
+        "api-membership-list": {"username": "newcomer", "role": "viewer"},
+        "api-membership-detail": {"role": "auditor"},
+        "api-project-list": {"team": a.team.slug, "slug": "new-project", "name": "New"},
+        "api-project-detail": {"name": "Renamed"},
+        "api-project-transition": {"to": "deployment"},
+        "api-share-list": {"username": "newcomer", "role": "viewer"},
+        "project-create": {
+            "team": a.team.pk,
+            "name": "New",
+            "slug": "new-project",
+            "task_type": "classification",
+            "description": "",
+        },
+        "project-edit": {"name": "Renamed", "task_type": "regression", "description": "x" * 30},
+        "project-transition": {"to": "deployment", "reason": ""},
+        "project-share": {"username": "newcomer", "role": "viewer"},
+        "membership-add": {"username": "newcomer", "role": "viewer"},
+        "membership-change": {"role": "auditor"},
+        "token-list": {"name": "t", "scopes": ["read"], "days": 30},
+    }.get(name, {})
+
+
+def _expected(value: int | dict[str, int], role: str) -> int:
+    return value if isinstance(value, int) else value[role]
+
+
+def _cases():
+    for (name, method), expect in sorted(MATRIX.items()):
+        if expect.public:
+            yield pytest.param(name, method, "anonymous", "anon", id=f"{name}-{method}-anon")
+            continue
+        for role in ROLES:
+            for scope in ("own", "other"):
+                yield pytest.param(name, method, role, scope, id=f"{name}-{method}-{role}-{scope}")
+        yield pytest.param(name, method, "anonymous", "anon", id=f"{name}-{method}-anon")
+
+
+def _call(client: Client, method: str, url: str, body: dict, api: bool):
+    if method == "GET":
+        return client.get(url)
+    if api:
+        return client.generic(method, url, data=json.dumps(body), content_type="application/json")
+    return client.post(url, body)
+
+
+@pytest.mark.parametrize(("name", "method", "role", "scope"), list(_cases()))
+def test_route_permissions(matrix_world, db, name, method, role, scope):
+    a, b = matrix_world["a"], matrix_world["b"]
+    expect: Expect = MATRIX[(name, method)]
+    api = name.startswith("api-")
+    url = reverse(name, kwargs=_kwargs(name, a))
+    client = Client()
+    if scope == "anon":
+        wanted = expect.anon if expect.anon is not None else (401 if api else 302)
+    else:
+        person = (a if scope == "own" else b).people[role]
+        client.force_login(person)
+        wanted = _expected(expect.own if scope == "own" else expect.other, role)
+    events_before = Event.objects.count()
+
+    response = _call(client, method, url, _body(name, a), api)
+
+    assert response.status_code == wanted, (
+        f"{method} {url} as {role} ({scope}): {response.status_code}, wanted {wanted}"
+    )
+    if scope == "anon" and not api and not expect.public:
+        assert response["Location"].startswith(reverse("login"))
+    if response.status_code >= 400 and method != "GET":
+        assert Event.objects.count() == events_before, "a refused write changed the trail"
+    done = response.status_code in (201, 202, 204) or (
+        response.status_code == 302 and scope != "anon" and not expect.public
+    )
+    if method != "GET" and done:
+        assert Event.objects.count() > events_before, "an allowed write left no event"
+    if scope == "other" and method == "GET" and response.status_code == 200:
+        body = response.content.decode()
+        assert a.project.slug not in body and a.team.slug not in body, "team A leaked to team B"
+
+
+def test_the_admin_is_for_staff_only(db, client):
+    user = get_user_model().objects.create_user("plain", password="pw-123456789")
+    client.force_login(user)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+    staff = get_user_model().objects.create_user(
+        "staffer", password="pw-123456789", is_staff=True, is_superuser=True
+    )
+    client.force_login(staff)
+    assert client.get("/admin/").status_code == 200
+    assert client.get("/admin/projects/team/").status_code == 200
