@@ -4,7 +4,9 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from portal.celery import app
 from tests.factories import UserFactory, build_team
+from tests.harness import Worker
 
 
 @pytest.fixture(autouse=True)
@@ -37,3 +39,26 @@ def world(db):
     a = build_team("a", external)
     b = build_team("b", UserFactory(username="b_external"))
     return {"a": a, "b": b, "external": external}
+
+
+@pytest.fixture
+def worker_factory(transactional_db, tmp_path):
+    # Jobs left in the queue by an earlier run would run against this test database.
+    app.control.purge()
+    started: list[Worker] = []
+
+    def start(**env: str) -> Worker:
+        folder = tmp_path / str(len(started))
+        folder.mkdir()
+        worker = Worker(folder, **env)
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def worker(worker_factory):
+    return worker_factory(JOB_MAX_DELIVERIES="3")

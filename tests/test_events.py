@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -36,7 +38,7 @@ def _without_trigger(sql: str, params=()) -> None:
 def test_it_chains_events_with_gapless_sequence(trail):
     events = list(trail)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    for before, after in zip(events, events[1:], strict=False):
+    for before, after in pairwise(events):
         assert after.prev_hash == before.hash
     head = EventHead.objects.get(pk=1)
     assert (head.seq, head.hash) == (events[-1].seq, events[-1].hash)
@@ -56,9 +58,12 @@ def test_it_refuses_changes_through_the_orm(trail):
 
 
 def test_the_database_refuses_a_raw_update(trail):
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE projects_event SET verb = 'forged' WHERE seq = 1")
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("UPDATE projects_event SET verb = 'forged' WHERE seq = 1")
 
 
 @pytest.mark.skipif(
@@ -66,9 +71,12 @@ def test_the_database_refuses_a_raw_update(trail):
     reason="SQLite keeps DELETE open because the test runner empties tables with it",
 )
 def test_postgresql_refuses_a_raw_delete(trail):
-    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM projects_event WHERE seq = 1")
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("DELETE FROM projects_event WHERE seq = 1")
 
 
 def test_verify_events_passes_on_an_intact_trail(trail, capsys):

@@ -128,7 +128,9 @@ class ProjectViewSet(ApiViewSet):
         )
         project = teams.project_create(actor=request.user, team=team, token=self.token, **fields)
         body = s.ProjectSerializer(project, context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+        return Response(
+            body, status=status.HTTP_201_CREATED, headers={"Location": str(body["url"])}
+        )
 
     def retrieve(self, request, slug: str):
         project = self._project(slug)
@@ -276,7 +278,9 @@ class EventExportViewSet(ApiViewSet):
         project = access.access_project(request.user, project_slug, token=self.token)
         export = exports.event_export_request(actor=request.user, project=project, token=self.token)
         body = s.EventExportSerializer(export, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])}
+        )
 
     def retrieve(self, request, pk: int):
         export = self._export(pk)

@@ -56,13 +56,16 @@ def test_every_route_has_a_row_and_every_row_a_route():
 def matrix_world(django_db_setup, django_db_blocker):
     """Built once for the module inside a transaction that is rolled back at its end."""
     hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    with django_db_blocker.unblock(), override_settings(PASSWORD_HASHERS=hashers):
-        with transaction.atomic():
-            a = build_team("a", UserFactory(username="a_external"))
-            b = build_team("b", UserFactory(username="b_external"))
-            UserFactory(username="newcomer")
-            yield {"a": a, "b": b}
-            transaction.set_rollback(True)
+    with (
+        django_db_blocker.unblock(),
+        override_settings(PASSWORD_HASHERS=hashers),
+        transaction.atomic(),
+    ):
+        a = build_team("a", UserFactory(username="a_external"))
+        b = build_team("b", UserFactory(username="b_external"))
+        UserFactory(username="newcomer")
+        yield {"a": a, "b": b}
+        transaction.set_rollback(True)
 
 
 def _kwargs(name: str, a) -> dict:

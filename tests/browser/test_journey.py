@@ -1,0 +1,53 @@
+"""A person logs in, opens a project and reads its gate checklist."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.conftest import ARTIFACTS
+from tests.factories import PASSWORD, UserFactory, build_team
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def team(transactional_db):
+    return build_team("a", UserFactory(username="a_external"))
+
+
+def test_a_business_owner_reads_the_checklist_and_moves_the_project(team, live_server, page):
+    page.goto(f"{live_server.url}/")
+    assert "/accounts/login/" in page.url
+    page.fill("input[name=username]", "a_business_owner")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    assert page.locator(".badge.stage-prototyping").first.is_visible()
+
+    page.click("text=A Project")
+    page.wait_for_url(f"{live_server.url}/projects/a-project/")
+    checklist = page.locator("#gate .checklist li")
+    assert checklist.count() == 4
+    assert page.locator("#gate .checklist li.fail").count() == 0
+    assert "Business owner named" in checklist.all_inner_texts()[1]
+    page.screenshot(path=str(ARTIFACTS / "project-page.png"), full_page=True)
+
+    page.click("text=Move project")
+    page.wait_for_load_state()
+    assert "Moved to deployment" in page.inner_text(".messages")
+    assert page.locator(".stepper li.current").inner_text() == "Deployment"
+
+
+def test_an_export_shows_progress_and_then_a_download(team, live_server, page, worker):
+    """The page polls the job that the real worker runs until the download appears."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", "a_viewer")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(f"{live_server.url}/projects/a-project/")
+    page.click("text=Export audit trail (CSV)")
+    page.wait_for_load_state()
+    item = page.locator("#exports li").first
+    item.locator("text=Download CSV").wait_for(timeout=60_000)
+    assert "Succeeded" in item.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "export-done.png"), full_page=True)

@@ -1,0 +1,121 @@
+"""The web pages, through HTTP as a browser would call them."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from projects.models import EventExport, Membership, Project, Role
+from projects.services.exports import event_export_run
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def login(client, user):
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def test_it_logs_in_with_a_password_and_lands_on_the_projects(client, world):
+    response = client.post(
+        reverse("login"), {"username": "a_viewer", "password": PASSWORD}, follow=True
+    )
+    assert response.status_code == 200
+    assert b"A Project" in response.content
+    assert b"B Project" not in response.content
+
+
+def test_a_wrong_password_shows_an_error(client, world):
+    response = client.post(reverse("login"), {"username": "a_viewer", "password": "nope"})
+    assert response.status_code == 200
+    assert b"errorlist" in response.content
+
+
+def test_the_project_page_shows_stepper_checklist_and_history(client, world):
+    response = login(client, world["a"].people[Role.VIEWER]).get("/projects/a-project/")
+    html = response.content.decode()
+    assert 'class="stepper"' in html
+    assert "Gate into deployment" in html
+    assert "Business owner named" in html
+    assert "project.created" in html
+    assert "Move project" not in html  # a viewer cannot move it
+
+
+def test_an_engineer_moves_the_project_from_the_page(client, world):
+    login(client, world["a"].people[Role.ML_ENGINEER])
+    response = client.post("/projects/a-project/transition/", {"to": "deployment"}, follow=True)
+    assert b"Moved to deployment" in response.content
+    assert Project.objects.get(slug="a-project").stage == "deployment"
+
+
+def test_a_failing_gate_is_explained_on_the_page(client, world):
+    login(client, world["a"].people[Role.ML_ENGINEER])
+    Project.objects.filter(slug="a-project").update(description="")
+    response = client.post("/projects/a-project/transition/", {"to": "deployment"}, follow=True)
+    assert b"has not passed" in response.content
+    assert b"Failing: Project described" in response.content
+
+
+def test_the_create_form_shows_field_errors(client, world):
+    login(client, world["a"].people[Role.BUSINESS_OWNER])
+    team = world["a"].team
+    response = client.post(
+        "/projects/new/", {"team": team.pk, "name": "", "slug": "b-project", "task_type": "x"}
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('class="errorlist"') >= 2
+    response = client.post(
+        "/projects/new/",
+        {"team": team.pk, "name": "Dup", "slug": "b-project", "task_type": "classification"},
+    )
+    assert "exists already" in response.content.decode()
+
+
+def test_a_team_admin_manages_members_from_the_web(client, world):
+    login(client, world["a"].people[Role.BUSINESS_OWNER])
+    viewer = world["a"].memberships[Role.VIEWER]
+    client.post(f"/memberships/{viewer.pk}/", {"role": "auditor"})
+    assert Membership.objects.get(pk=viewer.pk).role == "auditor"
+    response = client.post(
+        "/teams/a-team/members/", {"username": "a_viewer", "role": "viewer"}, follow=True
+    )
+    assert b"already a member" in response.content
+    response = client.post(
+        "/teams/a-team/members/", {"username": "ghost", "role": "viewer"}, follow=True
+    )
+    assert b"No active user" in response.content
+
+
+def test_a_role_change_takes_effect_at_once(client, world):
+    a = world["a"]
+    login(client, a.people[Role.VIEWER])
+    assert client.get("/projects/a-project/edit/").status_code == 403
+    from projects.services.teams import membership_change
+
+    membership_change(
+        actor=None, membership=a.memberships[Role.VIEWER], role="ml_engineer", is_admin=False
+    )
+    assert client.get("/projects/a-project/edit/").status_code == 200
+
+
+def test_the_token_page_shows_a_new_key_once(client, world):
+    login(client, world["a"].people[Role.ML_ENGINEER])
+    response = client.post("/tokens/", {"name": "CI", "scopes": ["read"], "days": 30})
+    html = response.content.decode()
+    assert 'id="new-key"' in html
+    assert client.get("/tokens/").content.decode().count("sg_") == 1  # the prefix only
+
+
+def test_the_export_fragment_tracks_the_job(client, world):
+    login(client, world["a"].people[Role.AUDITOR])
+    client.post("/projects/a-project/exports/")
+    export = EventExport.objects.filter(requested_by__username="a_auditor").get()
+    fragment = client.get(f"/exports/{export.pk}/").content.decode()
+    assert 'hx-trigger="every 1s"' in fragment and "<progress" in fragment
+    event_export_run(export_id=export.pk)
+    fragment = client.get(f"/exports/{export.pk}/").content.decode()
+    assert "hx-trigger" not in fragment and "Download CSV" in fragment
+    download = client.get(f"/exports/{export.pk}/download/")
+    assert download["Content-Type"] == "text/csv"
