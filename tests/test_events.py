@@ -29,6 +29,8 @@ def _without_trigger(sql: str, params=()) -> None:
     """Tamper as a database administrator would: past the append-only trigger."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            # Deferred foreign-key checks from this transaction must run before ALTER TABLE.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("ALTER TABLE projects_event DISABLE TRIGGER projects_event_append_only")
         else:
             cursor.execute("DROP TRIGGER projects_event_append_only")
