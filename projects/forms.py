@@ -34,7 +34,7 @@ class TransitionForm(forms.Form):
 class ShareForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.all(), required=False)
     username = forms.CharField(max_length=150, required=False, label="or person (username)")
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
     def clean(self):
         data = super().clean()
@@ -50,7 +50,7 @@ class ShareForm(forms.Form):
 
 class MembershipForm(forms.Form):
     username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
     is_admin = forms.BooleanField(required=False, label="Team admin")
 
     def clean_username(self):
