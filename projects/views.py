@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -16,6 +18,19 @@ from projects.models import EventExport, Membership, Project, ProjectShare
 from projects.services import exports, lifecycle, teams, tokens
 
 LIFECYCLE = [Project.Stage.PROTOTYPING, Project.Stage.DEPLOYMENT, Project.Stage.MONITORING]
+
+
+def _submit(request: HttpRequest, form, action: Callable[[dict], object], done: str) -> None:
+    """Validate a posted form, run its service call and report the outcome as a message."""
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return
+    try:
+        action(form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, done)
 
 
 @login_required
@@ -123,21 +138,18 @@ def project_transition(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def project_share(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.access_project(request.user, slug, access.SHARE)
-    form = forms.ShareForm(request.POST)
-    if form.is_valid():
-        try:
-            teams.project_share(
-                actor=request.user,
-                project=project,
-                role=form.cleaned_data["role"],
-                team=form.cleaned_data["team"],
-                user=form.cleaned_data.get("user"),
-            )
-            messages.success(request, "Project shared.")
-        except ApplicationError as exc:
-            messages.error(request, exc.detail)
-    else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    _submit(
+        request,
+        forms.ShareForm(request.POST),
+        lambda data: teams.project_share(
+            actor=request.user,
+            project=project,
+            role=data["role"],
+            team=data["team"],
+            user=data.get("user"),
+        ),
+        "Project shared.",
+    )
     return redirect(project)
 
 
@@ -212,21 +224,18 @@ def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def membership_add(request: HttpRequest, slug: str) -> HttpResponse:
     team = access.access_team(request.user, slug, access.MANAGE_TEAM)
-    form = forms.MembershipForm(request.POST)
-    if form.is_valid():
-        try:
-            teams.membership_add(
-                actor=request.user,
-                team=team,
-                user=form.cleaned_data["username"],
-                role=form.cleaned_data["role"],
-                is_admin=form.cleaned_data["is_admin"],
-            )
-            messages.success(request, "Member added.")
-        except ApplicationError as exc:
-            messages.error(request, exc.detail)
-    else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    _submit(
+        request,
+        forms.MembershipForm(request.POST),
+        lambda data: teams.membership_add(
+            actor=request.user,
+            team=team,
+            user=data["username"],
+            role=data["role"],
+            is_admin=data["is_admin"],
+        ),
+        "Member added.",
+    )
     return redirect(team)
 
 
@@ -244,12 +253,12 @@ def _membership(request: HttpRequest, pk: int) -> Membership:
 @require_POST
 def membership_change(request: HttpRequest, pk: int) -> HttpResponse:
     membership = _membership(request, pk)
-    form = forms.MembershipChangeForm(request.POST)
-    if form.is_valid():
-        teams.membership_change(actor=request.user, membership=membership, **form.cleaned_data)
-        messages.success(request, f"{membership.user} is now {membership.get_role_display()}.")
-    else:
-        messages.error(request, "Choose a valid role.")
+    _submit(
+        request,
+        forms.MembershipChangeForm(request.POST),
+        lambda data: teams.membership_change(actor=request.user, membership=membership, **data),
+        f"{membership.user}'s membership was changed.",
+    )
     return redirect(membership.team)
 
 
