@@ -21,6 +21,7 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
+    fields = ["name", "slug", "description"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
@@ -41,6 +42,7 @@ class TeamAdmin(admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "team", "role", "is_admin"]
+    fields = ["team", "user", "role", "is_admin"]
     list_filter = ["team", "role"]
     search_fields = ["user__username", "team__name"]
     autocomplete_fields = ["user", "team"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -119,3 +121,54 @@ def test_the_export_fragment_tracks_the_job(client, world):
     assert "hx-trigger" not in fragment and "Download CSV" in fragment
     download = client.get(f"/exports/{export.pk}/download/")
     assert download["Content-Type"] == "text/csv"
+
+
+def test_staff_add_members_in_the_admin_with_grants_and_an_event(client, world):
+    from django.contrib.auth import get_user_model
+
+    from projects.models import Event
+
+    staff = get_user_model().objects.create_superuser("root", password=PASSWORD)
+    newcomer = get_user_model().objects.create_user("newcomer", password=PASSWORD)
+    login(client, staff)
+    before = Event.objects.count()
+    response = client.post(
+        "/admin/projects/membership/add/",
+        {"team": world["a"].team.pk, "user": newcomer.pk, "role": "auditor"},
+    )
+    assert response.status_code == 302, re.findall(r"errorlist.{0,120}", response.content.decode())
+    assert Event.objects.count() == before + 1
+    assert Event.objects.last().verb == "membership.added"
+    client.logout()
+    login(client, newcomer)
+    assert client.get("/projects/a-project/").status_code == 200
+    assert client.get("/projects/a-project/edit/").status_code == 403
+    # Adding the same person twice is a form error, not a crash.
+    login(client, staff)
+    response = client.post(
+        "/admin/projects/membership/add/",
+        {"team": world["a"].team.pk, "user": newcomer.pk, "role": "viewer"},
+    )
+    assert response.status_code == 200
+    assert b"already exists" in response.content
+
+
+def test_staff_create_teams_in_the_admin(client, db):
+    from django.contrib.auth import get_user_model
+
+    from projects.models import Event, Team
+
+    login(client, get_user_model().objects.create_superuser("root", password=PASSWORD))
+    response = client.post(
+        "/admin/projects/team/add/",
+        {
+            "name": "Pricing",
+            "slug": "pricing",
+            "description": "",
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, re.findall(r"errorlist.{0,120}", response.content.decode())
+    assert Team.objects.filter(slug="pricing").count() == 1
+    assert Event.objects.get(verb="team.created").payload["slug"] == "pricing"
