@@ -189,3 +189,18 @@ def test_events_list_the_project_trail_newest_first(api, world):
     seqs = [e["seq"] for e in response.json()["results"]]
     assert seqs == sorted(seqs, reverse=True)
     assert all(e["project"] == "a-project" for e in response.json()["results"])
+
+
+def test_an_unexpected_error_is_json_without_a_trace(api, world, monkeypatch):
+    from projects import selectors
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail /srv/path")
+
+    monkeypatch.setattr(selectors, "project_gate", broken)
+    response = auth(api, world["a"].token_key).get("/api/v1/projects/a-project/gates/")
+    assert response.status_code == 500
+    assert response.json() == {
+        "code": "server_error",
+        "detail": "Internal error; it has been logged.",
+    }

@@ -40,7 +40,12 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     response = drf_exception_handler(exc, context)
     if response is None:
-        return None
+        # An unexpected error: the trace goes to the log, the client gets the JSON shape.
+        log.exception("unhandled error in %s", context["view"].__class__.__name__, exc_info=exc)
+        return Response(
+            {"code": "server_error", "detail": "Internal error; it has been logged."},
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
     if isinstance(exc, exceptions.ValidationError):
         response.data = {
             "code": "invalid",
