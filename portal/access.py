@@ -148,9 +148,11 @@ def teams_visible(user: AbstractBaseUser, token: ApiToken | None = None) -> Quer
 
     if not user.is_authenticated or not user.is_active or not _token_allows(token, VIEW_TEAM):
         return Team.objects.none()
+    teams = get_objects_for_user(user, VIEW_TEAM, klass=Team, accept_global_perms=False)
     if token is not None and token.project_id is not None:
-        return Team.objects.filter(projects__pk=token.project_id)
-    return get_objects_for_user(user, VIEW_TEAM, klass=Team, accept_global_perms=False)
+        # A CI token sees the team that owns its project, and only if its user does.
+        teams = teams.filter(projects__pk=token.project_id)
+    return teams
 
 
 def has_project_perm(

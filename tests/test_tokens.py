@@ -113,3 +113,21 @@ def test_create_token_prints_the_key_alone_on_the_last_line(api, world, capsys):
 def test_create_token_explains_what_is_wrong(world, args):
     with pytest.raises(CommandError):
         call_command("create_token", *args)
+
+
+def test_a_project_token_of_a_shared_user_does_not_open_the_owning_team(api, world):
+    external = world["external"]
+    _, key = tokens.token_create(
+        user=external, name="x", scopes=["read"], project=world["a"].project
+    )
+    assert get(api, key, "/api/v1/projects/a-project/").status_code == 200
+    assert get(api, key, "/api/v1/teams/").json()["results"] == []
+    assert get(api, key, "/api/v1/teams/a-team/").status_code == 404
+    assert get(api, key, "/api/v1/teams/a-team/memberships/").status_code == 404
+
+
+def test_a_project_token_sees_its_own_team(api, world):
+    owner = world["a"].people[Role.BUSINESS_OWNER]
+    _, key = tokens.token_create(user=owner, name="x", scopes=["read"], project=world["a"].project)
+    assert [t["slug"] for t in get(api, key, "/api/v1/teams/").json()["results"]] == ["a-team"]
+    assert get(api, key, "/api/v1/teams/b-team/").status_code == 404
