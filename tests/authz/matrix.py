@@ -85,3 +85,10 @@ MATRIX: dict[tuple[str, str], Expect] = {
 NOT_IN_MATRIX = {
     "admin": "Django admin (staff only): test_the_admin_is_for_staff_only",
 }
+
+# A read-only CI token bound to team A's project, held by team A's business owner:
+# it reads everything of that project and its team, and writes nothing but what
+# the read scope allows. Anything not listed here: GET 200, any write 403.
+CI_TOKEN_WRITES: dict[tuple[str, str], int] = {
+    ("api-event-export-list", "POST"): 202,
+}

@@ -16,7 +16,8 @@ from django.test.utils import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from projects.models import Event, Role
-from tests.authz.matrix import MATRIX, NOT_IN_MATRIX, Expect
+from projects.services import tokens
+from tests.authz.matrix import CI_TOKEN_WRITES, MATRIX, NOT_IN_MATRIX, Expect
 from tests.factories import UserFactory, build_team
 
 ROLES = [Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER]
@@ -188,3 +189,41 @@ def test_the_admin_is_for_staff_only(db, client):
     client.force_login(staff)
     assert client.get("/admin/").status_code == 200
     assert client.get("/admin/projects/team/").status_code == 200
+
+
+def _token_cases():
+    for (name, method), expect in sorted(MATRIX.items()):
+        if name.startswith("api-") and not expect.public:
+            for scope in ("own", "other"):
+                yield pytest.param(name, method, scope, id=f"{name}-{method}-{scope}")
+
+
+@pytest.mark.parametrize(("name", "method", "scope"), list(_token_cases()))
+def test_route_permissions_for_a_read_only_ci_token(matrix_world, db, name, method, scope):
+    """Team A's (or B's) business owner's read-only token bound to their team's project."""
+    a = matrix_world["a"]
+    holder = matrix_world["a" if scope == "own" else "b"]
+    _, key = tokens.token_create(
+        user=holder.people[Role.BUSINESS_OWNER], name="ci", scopes=["read"], project=holder.project
+    )
+    if scope == "own":
+        wanted = 200 if method == "GET" else CI_TOKEN_WRITES.get((name, method), 403)
+    else:
+        lists = {("api-project-list", "GET"), ("api-team-list", "GET")}
+        wanted = 200 if (name, method) in lists else 404
+        if (name, method) == ("api-project-list", "POST"):
+            wanted = 404  # team A is not visible to team B's token
+    url = reverse(name, kwargs=_kwargs(name, a))
+    client = Client(HTTP_AUTHORIZATION=f"Token {key}")
+    events_before = Event.objects.count()
+
+    response = _call(client, method, url, _body(name, a), api=True)
+
+    assert response.status_code == wanted, (
+        f"{method} {url} with {scope} CI token: {response.status_code}, wanted {wanted}"
+    )
+    if response.status_code >= 400:
+        assert Event.objects.count() == events_before
+    if scope == "other" and response.status_code == 200:
+        body = response.content.decode()
+        assert a.project.slug not in body and a.team.slug not in body
