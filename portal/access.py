@@ -105,17 +105,16 @@ def share_grants(share: ProjectShare, *, grant: bool) -> None:
 
 
 def membership_grants(membership: Membership, *, grant: bool) -> None:
-    """Put the member in (or take them out of) their role's group and admin right."""
-    group = role_group(membership.team, membership.role)
+    """Make the member's groups and admin right in the team match the membership (or, when
+    withdrawn, take them all away). Every role group of the team is cleared first, so a
+    stale copy of the membership cannot leave an old role behind."""
+    user, team = membership.user, membership.team
+    user.groups.remove(*team_groups(team))
+    remove_perm(MANAGE_TEAM, user, team)
     if grant:
-        membership.user.groups.add(group)
+        user.groups.add(role_group(team, membership.role))
         if membership.is_admin:
-            assign_perm(MANAGE_TEAM, membership.user, membership.team)
-        else:
-            remove_perm(MANAGE_TEAM, membership.user, membership.team)
-    else:
-        membership.user.groups.remove(group)
-        remove_perm(MANAGE_TEAM, membership.user, membership.team)
+            assign_perm(MANAGE_TEAM, user, team)
 
 
 # --- Checks ------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
@@ -26,10 +28,19 @@ def _check_role(role: str) -> None:
         )
 
 
+@contextmanager
+def _created_once(detail: str, code: str) -> Iterator[None]:
+    """An atomic block whose insert hits a unique constraint when the row exists already;
+    that (also when two requests race) answers 409, not a database error."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise Conflict(detail, code=code) from None
+
+
 def team_create(*, actor, slug: str, name: str, description: str = "") -> Team:
-    with transaction.atomic():
-        if Team.objects.filter(slug=slug).exists():
-            raise Conflict(f"A team with the slug {slug!r} exists already.", code="slug_taken")
+    with _created_once(f"A team with the slug {slug!r} exists already.", "slug_taken"):
         team = Team.objects.create(slug=slug, name=name, description=description)
         access.team_grants_create(team)
         event_record(
@@ -46,12 +57,10 @@ def membership_add(
     *, actor, team: Team, user, role: str, is_admin: bool = False, token: ApiToken | None = None
 ) -> Membership:
     _check_role(role)
-    with transaction.atomic():
-        if Membership.objects.filter(team=team, user=user).exists():
-            raise Conflict(
-                f"{user.get_username()} is already a member of {team.name}; change their role.",
-                code="already_member",
-            )
+    with _created_once(
+        f"{user.get_username()} is already a member of {team.name}; change their role.",
+        "already_member",
+    ):
         membership = Membership.objects.create(team=team, user=user, role=role, is_admin=is_admin)
         access.membership_grants(membership, grant=True)
         event_record(
@@ -70,8 +79,8 @@ def membership_change(
 ) -> Membership:
     _check_role(role)
     with transaction.atomic():
+        membership = _lock_membership(membership)
         before = {"role": membership.role, "is_admin": membership.is_admin}
-        access.membership_grants(membership, grant=False)
         membership.role, membership.is_admin = role, is_admin
         membership.save(update_fields=["role", "is_admin"])
         access.membership_grants(membership, grant=True)
@@ -90,8 +99,22 @@ def membership_change(
         return membership
 
 
+def _lock_membership(membership: Membership) -> Membership:
+    """Re-read the row under a lock: a copy loaded before the transaction may be stale."""
+    current = (
+        Membership.objects.select_for_update()
+        .select_related("team", "user")
+        .filter(pk=membership.pk)
+        .first()
+    )
+    if current is None:
+        raise Conflict("The membership was removed meanwhile.", code="gone")
+    return current
+
+
 def membership_remove(*, actor, membership: Membership, token: ApiToken | None = None) -> None:
     with transaction.atomic():
+        membership = _lock_membership(membership)
         access.membership_grants(membership, grant=False)
         event_record(
             actor=actor,
@@ -114,32 +137,25 @@ def project_create(
     task_type: str = Project.TaskType.CLASSIFICATION,
     token: ApiToken | None = None,
 ) -> Project:
-    try:
-        with transaction.atomic():
-            project = Project.objects.create(
-                team=team,
-                slug=slug,
-                name=name,
-                description=description,
-                task_type=task_type,
-                created_by=actor,
-            )
-            access.project_grants_create(project)
-            event_record(
-                actor=actor,
-                verb="project.created",
-                target=project,
-                project=project,
-                token=token,
-                payload={"slug": slug, "name": name, "task_type": task_type},
-            )
-            return project
-    except IntegrityError:
-        if Project.objects.filter(slug=slug).exists():
-            raise Conflict(
-                f"A project with the slug {slug!r} exists already.", code="slug_taken"
-            ) from None
-        raise
+    with _created_once(f"A project with the slug {slug!r} exists already.", "slug_taken"):
+        project = Project.objects.create(
+            team=team,
+            slug=slug,
+            name=name,
+            description=description,
+            task_type=task_type,
+            created_by=actor,
+        )
+        access.project_grants_create(project)
+        event_record(
+            actor=actor,
+            verb="project.created",
+            target=project,
+            project=project,
+            token=token,
+            payload={"slug": slug, "name": name, "task_type": task_type},
+        )
+    return project
 
 
 EDITABLE_PROJECT_FIELDS = ("name", "description", "task_type")
@@ -177,13 +193,9 @@ def project_share(
         raise ApplicationError("Share with either a team or a person.", code="share_target")
     if team is not None and team.pk == project.team_id:
         raise ApplicationError("The project belongs to this team already.", code="own_team")
-    with transaction.atomic():
-        existing = project.shares.filter(team=team) if team else project.shares.filter(user=user)
-        if existing.exists():
-            raise Conflict(
-                "The project is shared with them already; revoke that share first.",
-                code="already_shared",
-            )
+    with _created_once(
+        "The project is shared with them already; revoke that share first.", "already_shared"
+    ):
         share = ProjectShare.objects.create(
             project=project, team=team, user=user, role=role, granted_by=actor
         )
