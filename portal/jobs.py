@@ -72,21 +72,25 @@ def current_runner() -> str:
 
 
 def runner_is_gone(job: Job, *, now=None) -> bool:
-    """True when the delivery running ``job`` has died or stopped beating."""
+    """True when the delivery running ``job`` has died.
+
+    On this host the process itself answers. For another host only silence can tell,
+    so the heartbeat must be older than the hard time limit, after which Celery
+    would have killed that delivery anyway.
+    """
+    host, _, pid = job.runner.rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
     now = now or timezone.now()
     beat = job.heartbeat_at or job.started_at
-    if beat is None or now - beat > timedelta(seconds=settings.JOB_STALE_SECONDS):
-        return True
-    host, _, pid = job.runner.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    silence = max(settings.JOB_STALE_SECONDS, settings.CELERY_TASK_TIME_LIMIT + 60)
+    return beat is None or now - beat > timedelta(seconds=silence)
 
 
 def job_models() -> list[type[Job]]:

@@ -95,7 +95,8 @@ def test_a_redelivered_finished_job_does_nothing(worker, team):
     wait_for(lambda: status_of(export).status == "succeeded", 60, "the job to succeed")
     app.send_task("tests.slow_job", args=[export.pk])
     app.send_task("tests.slow_job", args=[export.pk])
-    time.sleep(3)
+    # Wait until the worker has run all three deliveries, then look at the outcome.
+    wait_for(lambda: worker.log.read_text().count("tests.slow_job[") >= 6, 60, "three deliveries")
     assert status_of(export).deliveries == 1
     assert Event.objects.filter(verb="test.workload.finished").count() == 1
 
