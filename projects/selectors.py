@@ -83,11 +83,12 @@ def events_verify() -> ChainReport:
     )
     report = verify_chain(links)
     head = EventHead.objects.filter(pk=1).first()
-    if (
-        report.ok
-        and head is not None
-        and (head.seq, head.hash) != (report.head_seq, report.head_hash)
-    ):
+    if not report.ok:
+        return report
+    if head is None and report.checked:
+        lost = ChainBreak(report.head_seq, "the chain's recorded head is missing")
+        return ChainReport(report.checked, report.head_seq, report.head_hash, lost)
+    if head is not None and (head.seq, head.hash) != (report.head_seq, report.head_hash):
         missing = ChainBreak(report.head_seq + 1, "the chain ends before its recorded head")
         return ChainReport(report.checked, report.head_seq, report.head_hash, missing)
     return report

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
+from portal.exceptions import Conflict
 from projects.models import Event, EventHead
 from projects.models.events import AppendOnlyError
 from projects.services import teams
@@ -108,7 +109,7 @@ def test_verify_events_catches_a_deleted_tip(trail):
 def test_a_failed_change_leaves_no_event(trail):
     team = make_team("second")
     before = Event.objects.count()
-    with pytest.raises(Exception, match="exists already"):
+    with pytest.raises(Conflict, match="exists already"):
         make_project(team, "p0")
     assert Event.objects.count() == before
 
@@ -121,3 +122,10 @@ def test_events_are_written_in_the_changes_transaction(trail):
         raise RuntimeError("the request failed after the change")
     assert Event.objects.count() == before
     call_command("verify_events")
+
+
+def test_verify_events_catches_a_missing_head(trail):
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM projects_eventhead")
+    with pytest.raises(CommandError, match="recorded head is missing"):
+        call_command("verify_events")

@@ -55,6 +55,7 @@ def event_record(
     with transaction.atomic():
         head = EventHead.objects.select_for_update().filter(pk=1).first()
         if head is None:
+            # A migration creates the row; only a database emptied by hand lacks it.
             head = EventHead.objects.create(pk=1)
         if project is not None and team is None:
             team = project.team
