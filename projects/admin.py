@@ -4,9 +4,14 @@ grants and the audit trail stay right whatever page they come from."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.models import Group
 
 from projects.models import ApiToken, Event, Membership, Project, Team
 from projects.services import teams
+
+# Team role groups are managed through memberships; editing them by hand would grant
+# rights that no membership, gate or audit event knows about.
+admin.site.unregister(Group)
 
 
 class MembershipInline(admin.TabularInline):

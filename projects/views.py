@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal import access
@@ -273,6 +274,7 @@ def membership_remove(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- API tokens -------------------------------------------------------------------
+@never_cache
 @login_required
 def token_list(request: HttpRequest) -> HttpResponse:
     form = forms.TokenForm(request.POST or None, projects=selectors.project_list(request.user))

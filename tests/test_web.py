@@ -107,7 +107,10 @@ def test_the_token_page_shows_a_new_key_once(client, world):
     response = client.post("/tokens/", {"name": "CI", "scopes": ["read"], "days": 30})
     html = response.content.decode()
     assert 'id="new-key"' in html
-    assert client.get("/tokens/").content.decode().count("sg_") == 1  # the prefix only
+    key = re.search(r"sg_[0-9a-f]{8}_[\w-]+", html).group(0)
+    assert "no-store" in response["Cache-Control"]
+    again = client.get("/tokens/").content.decode()
+    assert key not in again and key[:11] in again  # the prefix only
 
 
 def test_the_export_fragment_tracks_the_job(client, world):
@@ -172,3 +175,18 @@ def test_staff_create_teams_in_the_admin(client, db):
     assert response.status_code == 302, re.findall(r"errorlist.{0,120}", response.content.decode())
     assert Team.objects.filter(slug="pricing").count() == 1
     assert Event.objects.get(verb="team.created").payload["slug"] == "pricing"
+
+
+def test_a_stale_copy_of_a_membership_leaves_no_old_role_behind(world):
+    from portal import access
+    from projects.services.teams import membership_change
+
+    a = world["a"]
+    first = Membership.objects.get(pk=a.memberships[Role.VIEWER].pk)
+    second = Membership.objects.get(pk=first.pk)
+    membership_change(actor=None, membership=first, role="business_owner", is_admin=False)
+    membership_change(actor=None, membership=second, role="viewer", is_admin=False)
+    viewer = a.people[Role.VIEWER]
+    viewer = type(viewer).objects.get(pk=viewer.pk)  # fresh permission cache
+    assert not access.has_project_perm(viewer, a.project, access.SHARE)
+    assert [g.name for g in viewer.groups.all()] == [f"team-{a.team.pk}-viewer"]
