@@ -36,7 +36,9 @@ class TeamAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         if change:
-            super().save_model(request, obj, form, change)
+            teams.team_update(
+                actor=request.user, team=obj, name=obj.name, description=obj.description
+            )
             return
         created = teams.team_create(
             actor=request.user, slug=obj.slug, name=obj.name, description=obj.description
@@ -138,5 +140,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ]
     exclude = ["digest"]
 
+    # Tokens are revoked on the tokens page, which keeps the row and writes an event.
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
 
+from projects import selectors
 from projects.models import ApiToken, Project, Role, Team
-
-User = get_user_model()
 
 
 class ProjectForm(forms.Form):
@@ -41,7 +39,7 @@ class ShareForm(forms.Form):
         if bool(data.get("team")) == bool(data.get("username")):
             raise forms.ValidationError("Choose a team or give a username, not both.")
         if data.get("username"):
-            user = User.objects.filter(username=data["username"], is_active=True).first()
+            user = selectors.active_user(data["username"])
             if user is None:
                 self.add_error("username", "No active user has that username.")
             data["user"] = user
@@ -54,7 +52,7 @@ class MembershipForm(forms.Form):
     is_admin = forms.BooleanField(required=False, label="Team admin")
 
     def clean_username(self):
-        user = User.objects.filter(username=self.cleaned_data["username"], is_active=True).first()
+        user = selectors.active_user(self.cleaned_data["username"])
         if user is None:
             raise forms.ValidationError("No active user has that username.")
         return user

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from portal import access
+from portal.exceptions import NotFound
 from projects.analysis.chain import ChainBreak, ChainReport, Link, verify_chain
 from projects.analysis.gates import GateResult, ProjectState, evaluate_gate
 from projects.models import (
     ApiToken,
     Event,
+    EventExport,
     EventHead,
     Membership,
     Project,
@@ -92,3 +95,37 @@ def events_verify() -> ChainReport:
         missing = ChainBreak(report.head_seq + 1, "the chain ends before its recorded head")
         return ChainReport(report.checked, report.head_seq, report.head_hash, missing)
     return report
+
+
+def active_user(username: str):
+    """The active person with this username, or None."""
+    return get_user_model().objects.filter(username=username, is_active=True).first()
+
+
+def team_by_slug(slug: str) -> Team | None:
+    """Any team, by slug: sharing names a team the sharer need not belong to."""
+    return Team.objects.filter(slug=slug).first()
+
+
+def share_get(user, pk: int, token: ApiToken | None = None) -> ProjectShare:
+    """A share of a project the user sees (404 otherwise); the caller checks SHARE."""
+    share = (
+        ProjectShare.objects.filter(pk=pk, project__in=project_list(user, token))
+        .select_related("project", "team", "user")
+        .first()
+    )
+    if share is None:
+        raise NotFound("No such share.")
+    return share
+
+
+def export_get(user, pk: int, token: ApiToken | None = None) -> EventExport:
+    """An audit-trail export of a project the user sees (404 otherwise)."""
+    export = (
+        EventExport.objects.filter(pk=pk, project__in=project_list(user, token))
+        .select_related("project")
+        .first()
+    )
+    if export is None:
+        raise NotFound("No such export.")
+    return export

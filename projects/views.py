@@ -15,7 +15,7 @@ from portal import access
 from portal.exceptions import ApplicationError, Forbidden
 from projects import forms, selectors
 from projects.analysis.gates import ALLOWED_MOVES
-from projects.models import EventExport, Membership, Project, ProjectShare
+from projects.models import EventExport, Membership, Project
 from projects.services import exports, lifecycle, teams, tokens
 
 LIFECYCLE = [Project.Stage.PROTOTYPING, Project.Stage.DEPLOYMENT, Project.Stage.MONITORING]
@@ -157,11 +157,7 @@ def project_share(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 @require_POST
 def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    share = get_object_or_404(
-        ProjectShare.objects.select_related("project"),
-        pk=pk,
-        project__in=selectors.project_list(request.user),
-    )
+    share = selectors.share_get(request.user, pk)
     access.access_project(request.user, share.project.slug, access.SHARE)
     teams.share_revoke(actor=request.user, share=share)
     messages.success(request, "Share revoked.")
@@ -169,14 +165,6 @@ def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # --- Audit-trail exports --------------------------------------------------------
-def _export(request: HttpRequest, pk: int) -> EventExport:
-    return get_object_or_404(
-        EventExport.objects.select_related("project"),
-        pk=pk,
-        project__in=selectors.project_list(request.user),
-    )
-
-
 @login_required
 @require_POST
 def export_create(request: HttpRequest, slug: str) -> HttpResponse:
@@ -189,12 +177,14 @@ def export_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def export_status(request: HttpRequest, pk: int) -> HttpResponse:
     """A fragment that htmx polls while the job runs."""
-    return render(request, "projects/_export.html", {"export": _export(request, pk)})
+    return render(
+        request, "projects/_export.html", {"export": selectors.export_get(request.user, pk)}
+    )
 
 
 @login_required
 def export_download(request: HttpRequest, pk: int) -> HttpResponse:
-    export = _export(request, pk)
+    export = selectors.export_get(request.user, pk)
     if export.status != EventExport.Status.SUCCEEDED or not export.file:
         raise Http404("The export has not finished.")
     return FileResponse(

@@ -131,3 +131,13 @@ def test_a_project_token_sees_its_own_team(api, world):
     _, key = tokens.token_create(user=owner, name="x", scopes=["read"], project=world["a"].project)
     assert [t["slug"] for t in get(api, key, "/api/v1/teams/").json()["results"]] == ["a-team"]
     assert get(api, key, "/api/v1/teams/b-team/").status_code == 404
+
+
+def test_every_token_can_read(api, world):
+    owner = world["a"].people[Role.BUSINESS_OWNER]
+    token, key = tokens.token_create(user=owner, name="mover", scopes=["transition"])
+    assert token.scopes == ["read", "transition"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert (
+        api.post("/api/v1/projects/a-project/transition/", {"to": "deployment"}).status_code == 200
+    )

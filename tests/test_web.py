@@ -190,3 +190,27 @@ def test_a_stale_copy_of_a_membership_leaves_no_old_role_behind(world):
     viewer = type(viewer).objects.get(pk=viewer.pk)  # fresh permission cache
     assert not access.has_project_perm(viewer, a.project, access.SHARE)
     assert [g.name for g in viewer.groups.all()] == [f"team-{a.team.pk}-viewer"]
+
+
+def test_staff_rename_a_team_in_the_admin_with_an_event(client, world):
+    from django.contrib.auth import get_user_model
+
+    from projects.models import Event
+
+    login(client, get_user_model().objects.create_superuser("root", password=PASSWORD))
+    team = world["a"].team
+    response = client.post(
+        f"/admin/projects/team/{team.pk}/change/",
+        {
+            "name": "Renamed",
+            "slug": team.slug,
+            "description": "New purpose",
+            "memberships-TOTAL_FORMS": "4",
+            "memberships-INITIAL_FORMS": "4",
+            **{f"memberships-{i}-id": m.pk for i, m in enumerate(team.memberships.all())},
+            **{f"memberships-{i}-team": team.pk for i in range(4)},
+        },
+    )
+    assert response.status_code == 302, re.findall(r"errorlist.{0,120}", response.content.decode())
+    event = Event.objects.filter(verb="team.updated").get()
+    assert event.payload["after"]["name"] == "Renamed"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -13,13 +12,11 @@ from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
-from portal.exceptions import ApplicationError, Conflict, NotFound
+from portal.exceptions import ApplicationError, Conflict
 from projects import selectors
 from projects.api import serializers as s
 from projects.models import EventExport, Membership, ProjectShare
 from projects.services import exports, lifecycle, teams
-
-User = get_user_model()
 
 
 def _truthy(value: str | None) -> bool:
@@ -61,7 +58,7 @@ class MembershipViewSet(ApiViewSet):
         team = access.access_team(request.user, team_slug, access.MANAGE_TEAM, self.token)
         data = s.MembershipCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = User.objects.filter(username=data.validated_data["username"], is_active=True).first()
+        user = selectors.active_user(data.validated_data["username"])
         if user is None:
             raise ApplicationError("No active user has that username.", code="unknown_user")
         membership = teams.membership_add(
@@ -220,15 +217,11 @@ class ShareViewSet(ApiViewSet):
         data.is_valid(raise_exception=True)
         team = user = None
         if "team" in data.validated_data:
-            from projects.models import Team
-
-            team = Team.objects.filter(slug=data.validated_data["team"]).first()
+            team = selectors.team_by_slug(data.validated_data["team"])
             if team is None:
                 raise ApplicationError("No team has that slug.", code="unknown_team")
         else:
-            user = User.objects.filter(
-                username=data.validated_data["username"], is_active=True
-            ).first()
+            user = selectors.active_user(data.validated_data["username"])
             if user is None:
                 raise ApplicationError("No active user has that username.", code="unknown_user")
         share = teams.project_share(
@@ -241,15 +234,7 @@ class ShareViewSet(ApiViewSet):
         return Response(s.ShareSerializer(share).data, status=status.HTTP_201_CREATED)
 
     def destroy(self, request, pk: int):
-        share = (
-            ProjectShare.objects.filter(
-                pk=pk, project__in=selectors.project_list(request.user, self.token)
-            )
-            .select_related("project")
-            .first()
-        )
-        if share is None:
-            raise NotFound("No such share.")
+        share = selectors.share_get(request.user, pk, self.token)
         access.access_project(request.user, share.project.slug, access.SHARE, self.token)
         teams.share_revoke(actor=request.user, share=share)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -258,12 +243,6 @@ class ShareViewSet(ApiViewSet):
 class EventExportViewSet(ApiViewSet):
     serializer_class = s.EventExportSerializer
     queryset = EventExport.objects.none()  # for the schema; methods fetch through access
-
-    def _export(self, pk: int) -> EventExport:
-        visible = selectors.project_list(self.request.user, self.token)
-        return get_object_or_404(
-            EventExport.objects.filter(project__in=visible).select_related("project"), pk=pk
-        )
 
     @extend_schema(responses=s.EventExportSerializer(many=True))
     def list(self, request, project_slug: str):
@@ -283,13 +262,13 @@ class EventExportViewSet(ApiViewSet):
         )
 
     def retrieve(self, request, pk: int):
-        export = self._export(pk)
+        export = selectors.export_get(request.user, pk, self.token)
         return Response(s.EventExportSerializer(export, context={"request": request}).data)
 
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def download(self, request, pk: int):
-        export = self._export(pk)
+        export = selectors.export_get(request.user, pk, self.token)
         if export.status != EventExport.Status.SUCCEEDED or not export.file:
             raise Conflict("The export has not finished.", code="not_ready")
         return FileResponse(

@@ -53,6 +53,21 @@ def team_create(*, actor, slug: str, name: str, description: str = "") -> Team:
         return team
 
 
+def team_update(*, actor, team: Team, name: str, description: str) -> Team:
+    with transaction.atomic():
+        before = {"name": team.name, "description": team.description}
+        Team.objects.filter(pk=team.pk).update(name=name, description=description)
+        team.refresh_from_db()
+        event_record(
+            actor=actor,
+            verb="team.updated",
+            target=team,
+            team=team,
+            payload={"before": before, "after": {"name": name, "description": description}},
+        )
+        return team
+
+
 def membership_add(
     *, actor, team: Team, user, role: str, is_admin: bool = False, token: ApiToken | None = None
 ) -> Membership:

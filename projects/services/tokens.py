@@ -40,6 +40,9 @@ def token_create(
             + (f"; unknown: {', '.join(sorted(unknown))}." if unknown else "."),
             code="invalid_scope",
         )
+    # Every token reads what its user may read: a pipeline that moves a project
+    # must also see it, and a 404 for a missing read scope only confuses.
+    scopes = sorted({*scopes, ApiToken.Scope.READ})
     days = settings.API_TOKEN_DEFAULT_DAYS if days is None else days
     if not 1 <= days <= MAX_DAYS:
         raise ApplicationError(f"A token lives 1 to {MAX_DAYS} days.", code="invalid_expiry")
