@@ -1,0 +1,451 @@
+"""Reading uploaded tables: CSV (plain or gzip) and Parquet, validated, converted, profiled.
+
+:func:`ingest` reads a file once, in record batches, and in that same pass writes it to
+Parquet and feeds :class:`~projects.analysis.profile.ProfileBuilder`. Memory is bounded by
+``ProfileOptions.batch_bytes`` and the profile's fixed-size sketches, not by the file.
+
+How a CSV file is read (see :mod:`projects.analysis.csvscan`):
+
+- The head (first MiB) is decoded to detect the delimiter and read the header; bad names,
+  a missing header and undecodable bytes are reported before any data is parsed.
+- The rest is cut into newline-aligned chunks of ``batch_bytes``, each parsed by pyarrow's
+  CSV parser on a worker thread while the previous one is profiled. Cutting the chunks
+  ourselves, rather than using ``pyarrow.csv.open_csv``, keeps one chunk in flight
+  (``open_csv`` reads blocks ahead: two to three times the memory, and slower in our
+  measurements) and lets every error name its line.
+- Column types are inferred from the first chunk and then fixed, so every batch and the
+  Parquet file share one schema. When a later chunk does not fit (``3.5`` in an integer
+  column, ``abc`` in a number column) that column is widened (null -> the value's type,
+  integer -> float -> text; boolean and dates -> text) and the file is read again from the
+  start with the widened schema. That costs one more read per widening, which is rare, and
+  keeps the output exact: a column demoted to text keeps the spelling of every value
+  (``007`` stays ``007``), which converting the already-written rows could not do.
+
+Parsed chunks are gathered into batches of ``BATCH_ROWS`` rows (per-batch overheads then
+hardly count), profiled on the calling thread and written as Parquet row groups on a
+second worker thread. Columns too long to keep whole are then read back from the Parquet
+file, column by column, for exact histograms and top-value counts (see
+:mod:`projects.analysis.profile`). Parquet input goes the same way, from
+``ParquetFile.iter_batches``. No Django import here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from projects.analysis.columnstats import CLASS_LIMIT
+from projects.analysis.csvscan import (
+    CsvLayout,
+    CsvScan,
+    DataError,
+    Widened,
+    check_names,
+    inspect_csv,
+)
+from projects.analysis.profile import (
+    ColumnProfile,
+    Profile,
+    ProfileBuilder,
+    ProfileOptions,
+    column_kind,
+)
+
+if TYPE_CHECKING:
+    import pandas
+
+__all__ = [
+    "ColumnProfile",
+    "DataError",
+    "Profile",
+    "ProfileOptions",
+    "ingest",
+    "read_columns",
+    "read_frame",
+    "sniff_format",
+]
+
+Progress = Callable[[float, str], None]
+
+#: Parsed chunks are gathered into batches of this many rows (or of ``BATCH_CHUNKS`` times
+#: ``batch_bytes`` for wide rows) for the statistics and as Parquet row groups, so per-batch
+#: costs are paid rarely while each chunk stays small to parse.
+BATCH_ROWS = 64 * 1024
+BATCH_CHUNKS = 4
+ROW_GROUP_ROWS = BATCH_ROWS
+#: Share of the progress bar for the first pass when a second one is needed.
+FIRST_PASS_SHARE = 0.95
+_BINARY_MAGIC = (b"PK\x03\x04", b"\x89PNG", b"%PDF", b"\xd0\xcf\x11\xe0", b"GIF8", b"\xff\xd8\xff")
+
+
+def sniff_format(path: str) -> str:
+    """``"csv"``, ``"csv.gz"`` or ``"parquet"``, judged from the content, not the name."""
+    with open(path, "rb") as handle:
+        head = handle.read(64 * 1024)
+        if head[:4] == b"PAR1":
+            size = handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, size - 4))
+            if size >= 12 and handle.read(4) == b"PAR1":
+                return "parquet"
+            if not _looks_like_text(head):  # a CSV may happen to start with "PAR1"
+                raise DataError("The Parquet file is cut short (its footer is missing).")
+    if not head:
+        raise DataError("The file is empty.")
+    if head[:2] == b"\x1f\x8b":
+        try:
+            inner = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(head, 64 * 1024)
+        except zlib.error as exc:
+            raise DataError("The file is gzip-compressed but damaged.") from exc
+        if not inner:
+            raise DataError("The compressed file is empty.")
+        if _looks_like_text(inner):
+            return "csv.gz"
+    elif _looks_like_text(head):
+        return "csv"
+    raise DataError("The file is neither CSV nor Parquet.")
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text carries NUL bytes
+        return True
+    if head.startswith(_BINARY_MAGIC) or b"\x00" in head:
+        return False
+    controls = sum(head.count(bytes([c])) for c in range(32) if c not in (9, 10, 12, 13))
+    return controls <= len(head) // 100
+
+
+def _check_columns(names: Sequence[str], wanted: Sequence[str], role: str) -> None:
+    for name in wanted:
+        if name in names:
+            continue
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        listed = ", ".join(f"'{n}'" for n in names[:8]) + (", …" if len(names) > 8 else "")
+        raise DataError(
+            f"The {role} '{name}' is not a column of the file.{hint} "
+            f"It has {len(names)} columns: {listed}."
+        )
+
+
+def _check_profile_columns(names: Sequence[str], options: ProfileOptions) -> None:
+    if options.label_column:
+        _check_columns(names, [options.label_column], "label column")
+    _check_columns(names, list(options.sensitive_columns), "sensitive column")
+
+
+def _flat_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema with dictionary columns decoded; nested columns are refused."""
+    fields = []
+    for field in schema:
+        t = field.type
+        if pa.types.is_nested(t):
+            raise DataError(
+                f"Column '{field.name}' holds nested values ({t}), which cannot be profiled. "
+                "Flatten it into plain columns first."
+            )
+        fields.append(field.with_type(t.value_type) if pa.types.is_dictionary(t) else field)
+    return pa.schema(fields)
+
+
+class _ParquetOut:
+    """A Parquet file written as batches arrive, in row groups of ``ROW_GROUP_ROWS``.
+
+    Writing happens on a background thread (pyarrow releases the GIL while it encodes), so
+    it overlaps with the statistics of the next batch; at most one row group is in flight.
+    """
+
+    def __init__(self, path: str, schema: pa.Schema) -> None:
+        text = [f.name for f in schema if column_kind(f.type) == "categorical"]
+        # Dictionary encoding only pays off for text; numbers are rarely repeated enough.
+        # No column statistics: the profile has them, and they cost a third of the write.
+        self.writer = pq.ParquetWriter(
+            path, schema, use_dictionary=text, compression="snappy", write_statistics=False
+        )
+        self.pool = ThreadPoolExecutor(max_workers=1)
+        self.in_flight: Future | None = None
+        self.pending: list[pa.RecordBatch] = []
+        self.rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self.pending.append(batch)
+        self.rows += batch.num_rows
+        if self.rows >= ROW_GROUP_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        table = pa.Table.from_batches(self.pending)
+        self.pending, self.rows = [], 0
+        self._wait()
+        self.in_flight = self.pool.submit(self.writer.write_table, table, table.num_rows)
+
+    def _wait(self) -> None:
+        if self.in_flight is not None:
+            done, self.in_flight = self.in_flight, None
+            done.result()
+
+    def close(self) -> None:
+        try:
+            self.flush()
+            self._wait()
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Stop without raising; the caller deletes the file."""
+        with contextlib.suppress(Exception):
+            self._wait()
+        with contextlib.suppress(Exception):
+            self.writer.close()
+        self.pool.shutdown()
+
+
+_END = object()
+
+
+def _prefetch(items: Iterator):
+    """Yield from ``items`` while a worker thread already produces the next one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(next, items, _END)
+        try:
+            while True:
+                item = upcoming.result()
+                if item is _END:
+                    return
+                upcoming = pool.submit(next, items, _END)
+                yield item
+        finally:
+            with contextlib.suppress(BaseException):
+                upcoming.result()
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
+def ingest(
+    src_path: str,
+    parquet_path: str,
+    *,
+    fmt: str,
+    options: ProfileOptions,
+    progress: Progress | None = None,
+) -> Profile:
+    """Convert ``src_path`` to Parquet at ``parquet_path`` and profile it, in one pass.
+
+    The Parquet file is written under a temporary name and moved into place only when the
+    whole file has been read, so a failed ingest never leaves a partial file behind.
+    """
+    report = progress or (lambda fraction, message: None)
+    partial = f"{parquet_path}.partial"
+    try:
+        if fmt == "parquet":
+            builder = _ingest_parquet(src_path, partial, options, report)
+        elif fmt in ("csv", "csv.gz"):
+            builder = _ingest_csv(src_path, partial, fmt == "csv.gz", options, report)
+        else:
+            raise ValueError(f"unknown format {fmt!r}")
+        _second_pass(builder, partial, report)
+        profile = builder.finish()
+        os.replace(partial, parquet_path)
+    except BaseException:
+        _remove(partial)
+        _remove(parquet_path)
+        raise
+    report(1.0, f"Profiled {profile.rows:,} rows.")
+    return profile
+
+
+def _feed(builder: ProfileBuilder, out: _ParquetOut, batch: pa.RecordBatch) -> None:
+    out.write(batch)
+    builder.update(batch)
+    # The allocator keeps freed buffers for reuse, per thread; handing them back keeps the
+    # peak near what is actually live.
+    pa.default_memory_pool().release_unused()
+    column = builder.too_many_values()
+    if column is not None:
+        role = "label" if column == builder.options.label_column else "sensitive column"
+        raise DataError(
+            f"The {role} '{column}' has more than {CLASS_LIMIT} distinct values; it looks like "
+            "an identifier or a measurement, not a set of classes or groups."
+        )
+
+
+def _ingest_csv(
+    path: str, partial: str, compressed: bool, options: ProfileOptions, report: Progress
+) -> ProfileBuilder:
+    layout = inspect_csv(path, compressed, options.encoding, options.delimiter)
+    _check_profile_columns(layout.names, options)
+    scan = CsvScan(path, layout, options.batch_bytes)
+    done = [0.0]  # progress never goes back, even when a widened column restarts the read
+    while True:
+        try:
+            return _csv_attempt(scan, partial, options, report, done)
+        except Widened as change:
+            report(done[0] * FIRST_PASS_SHARE, change.message)
+
+
+def _csv_attempt(
+    scan: CsvScan, partial: str, options: ProfileOptions, report: Progress, done: list[float]
+) -> ProfileBuilder:
+    builder: ProfileBuilder | None = None
+    out: _ParquetOut | None = None
+    pending: list[pa.Table] = []
+    most_bytes = BATCH_CHUNKS * options.batch_bytes
+    try:
+        for table, fraction in _prefetch(scan.tables()):
+            if builder is None or out is None:
+                builder = ProfileBuilder(table.schema, options)
+                out = _ParquetOut(partial, table.schema)
+            pending.append(table)
+            if (
+                sum(t.num_rows for t in pending) >= BATCH_ROWS
+                or sum(t.nbytes for t in pending) >= most_bytes
+            ):
+                _feed(builder, out, _one_batch(pending))
+                pending = []
+            done[0] = max(done[0], fraction)
+            report(done[0] * FIRST_PASS_SHARE, f"Read {builder.rows:,} rows.")
+        if builder is None or out is None:
+            raise DataError("The file has a header but no data rows.")
+        if pending:
+            _feed(builder, out, _one_batch(pending))
+            report(done[0] * FIRST_PASS_SHARE, f"Read {builder.rows:,} rows.")
+        out.close()
+        return builder
+    except BaseException:
+        if out is not None:
+            out.abort()
+        raise
+
+
+def _one_batch(tables: list[pa.Table]) -> pa.RecordBatch:
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=table.schema)
+
+
+def _ingest_parquet(
+    path: str, partial: str, options: ProfileOptions, report: Progress
+) -> ProfileBuilder:
+    source = _open_parquet(path)
+    schema = _flat_schema(source.schema_arrow)
+    check_names(schema.names)
+    _check_profile_columns(schema.names, options)
+    meta = source.metadata
+    if meta.num_rows == 0:
+        raise DataError("The file has no data rows.")
+    in_memory = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    row_bytes = max(1.0, in_memory / meta.num_rows)
+    batch_rows = max(1024, min(BATCH_ROWS, int(BATCH_CHUNKS * options.batch_bytes / row_bytes)))
+    builder = ProfileBuilder(schema, options)
+    out = _ParquetOut(partial, schema)
+    try:
+        for batch in _prefetch(source.iter_batches(batch_size=batch_rows)):
+            _feed(builder, out, _decode_dictionaries(batch, schema))
+            report(builder.rows / meta.num_rows * FIRST_PASS_SHARE, f"Read {builder.rows:,} rows.")
+    except (pa.ArrowInvalid, OSError) as exc:
+        out.abort()
+        raise DataError(f"The Parquet file could not be read: {exc}") from exc
+    except BaseException:
+        out.abort()
+        raise
+    out.close()
+    return builder
+
+
+def _open_parquet(path: str) -> pq.ParquetFile:
+    try:
+        return pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"The Parquet file could not be read: {exc}") from exc
+
+
+def _decode_dictionaries(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    if batch.schema.equals(schema):
+        return batch
+    columns = [
+        col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
+        for col in batch.columns
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def _second_pass(builder: ProfileBuilder, partial: str, report: Progress) -> None:
+    """Exact histograms and top counts for columns too long to keep in memory."""
+    names = builder.second_pass_columns()
+    if not names:
+        return
+    report(FIRST_PASS_SHARE, "Computing histograms.")
+    written = pq.ParquetFile(partial)
+    # Row group by row group (ours are small; iter_batches would read several ahead), the
+    # next one decoded on a worker thread while this one is binned.
+    groups = (
+        written.read_row_group(index, columns=names, use_threads=False)
+        for index in range(written.num_row_groups)
+    )
+    for table in _prefetch(groups):
+        for batch in table.to_batches():
+            builder.second_pass(batch)
+
+
+def read_columns(
+    path: str,
+    columns: Sequence[str],
+    *,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+) -> dict[str, np.ndarray]:
+    """The named columns of a CSV, gzip CSV or Parquet file as numpy arrays.
+
+    Missing values come out as NaN in numeric columns and None in the others.
+    """
+    fmt = fmt or sniff_format(path)
+    wanted = list(dict.fromkeys(columns))
+    if fmt == "parquet":
+        source = _open_parquet(path)
+        _check_columns(source.schema_arrow.names, wanted, "column")
+        _flat_schema(pa.schema([source.schema_arrow.field(n) for n in wanted]))
+        table = source.read(columns=wanted)
+        if table.num_rows == 0:
+            raise DataError("The file has no data rows.")
+    else:
+        layout = inspect_csv(path, fmt == "csv.gz", encoding, delimiter)
+        _check_columns(layout.names, wanted, "column")
+        table = _read_csv_columns(path, layout, wanted)
+    return {name: table[name].to_numpy() for name in wanted}
+
+
+def _read_csv_columns(path: str, layout: CsvLayout, wanted: list[str]) -> pa.Table:
+    scan = CsvScan(path, layout, ProfileOptions.batch_bytes, include=wanted)
+    while True:
+        try:
+            tables = [table for table, _ in scan.tables()]
+        except Widened:
+            continue
+        if not tables or sum(t.num_rows for t in tables) == 0:
+            raise DataError("The file has a header but no data rows.")
+        return pa.concat_tables(tables)
+
+
+def read_frame(parquet_path: str, columns: Sequence[str] | None = None) -> pandas.DataFrame:
+    """The converted Parquet file (or some of its columns) as a pandas DataFrame."""
+    source = _open_parquet(parquet_path)
+    if columns is not None:
+        _check_columns(source.schema_arrow.names, list(columns), "column")
+    return source.read(columns=None if columns is None else list(columns)).to_pandas()
