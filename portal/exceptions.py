@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, transaction
 from django.http import Http404
 
 
@@ -39,3 +43,19 @@ class Forbidden(ApplicationError, PermissionDenied):
 
     status = 403
     code = "permission_denied"
+
+
+class PayloadTooLarge(ApplicationError):
+    status = 413
+    code = "too_large"
+
+
+@contextmanager
+def unique_or_conflict(detail: str, code: str) -> Iterator[None]:
+    """An atomic block whose insert hits a unique constraint when the row exists already;
+    that (also when two requests race) answers 409, not a database error."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise Conflict(detail, code=code) from None

@@ -46,6 +46,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from None
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
@@ -214,6 +224,18 @@ WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", DEBUG)
 
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
+# Uploads stream to a temporary file next to the media root, so storing one is a rename.
+FILE_UPLOAD_TEMP_DIR = Path(env_str("FILE_UPLOAD_TEMP_DIR", str(VAR_DIR / "uploads")))
+FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
+FILE_UPLOAD_HANDLERS = ["portal.uploads.HashingUploadHandler"]
+#: Largest dataset or predictions file accepted, in bytes.
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 2 << 30)
+#: Trained baselines sample (stratified) down to this many rows.
+BASELINE_ROW_CAP = env_int("BASELINE_ROW_CAP", 200_000)
+#: Label classes below this share of rows are flagged rare.
+PROFILE_RARE_CLASS_SHARE = env_float("PROFILE_RARE_CLASS_SHARE", 0.01)
+#: Groups of a sensitive feature with fewer rows than this are flagged small.
+PROFILE_SMALL_GROUP_SIZE = env_int("PROFILE_SMALL_GROUP_SIZE", 30)
 
 CACHE_URL = env_str("CACHE_URL", "")
 CACHES = {
@@ -250,13 +272,22 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Stagegate API",
-    "DESCRIPTION": "Projects, gates, transitions and the audit trail, for CI and scripts.",
+    "DESCRIPTION": (
+        "Projects, gates, transitions, datasets, baselines, models, evaluations and the "
+        "audit trail, for CI and scripts."
+    ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "portal.jobs.Job.Status",
+        "DatasetStatusEnum": "projects.models.datasets.Dataset.Status",
+        "TaskTypeEnum": "projects.models.teams.Project.TaskType",
+        "BaselineTaskEnum": "audits.models.BaselineRun.Task",
+    },
 }
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from projects.models import Membership, Project, Role, Team
-from projects.services import lifecycle, teams
+from audits.services import baseline_run_request
+from projects.models import Baseline, Dataset, DatasetVersion, Membership, Project, Role, Team
+from projects.services import datasets, evaluations, lifecycle, teams
+from projects.services.uploads import upload_from_bytes
 
 DEMO_PASSWORD = "stagegate-demo"
 
@@ -111,7 +115,143 @@ def load_demo() -> list[tuple[str, str, str]]:
                 )
             if slug == SHARED_WITH_EXTERNAL:
                 teams.project_share(actor=owner, project=project, role=Role.AUDITOR, user=external)
+                _load_data(project, User.objects.get(username="credit_engineer"))
     return logins
+
+
+def loan_applications(rows: int, seed: int) -> pd.DataFrame:
+    """Made-up loan applications whose default risk depends on income and debt."""
+    rng = np.random.default_rng(seed)
+    income = rng.lognormal(10.8, 0.4, rows).round(0)
+    debt_ratio = rng.beta(2, 5, rows).round(4)
+    age = rng.integers(18, 80, rows)
+    region = rng.choice(
+        ["north", "south", "east", "west", "islands"], rows, p=[0.3, 0.3, 0.2, 0.18, 0.02]
+    )
+    sex = rng.choice(["F", "M"], rows)
+    logit = -1.2 + 4.0 * debt_ratio - (income - 50_000) / 30_000
+    defaulted = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    frame = pd.DataFrame(
+        {
+            "application_id": [f"A{seed}{i:06d}" for i in range(rows)],
+            "email": [f"applicant{i}@example.org" for i in range(rows)],
+            "income": income,
+            "debt_ratio": debt_ratio,
+            "age": age,
+            "region": region,
+            "sex": sex,
+            "defaulted": defaulted,
+        }
+    )
+    frame.loc[rng.random(rows) < 0.04, "income"] = np.nan
+    return frame
+
+
+def _load_data(project: Project, engineer) -> None:
+    """Three versions with lineage, two recorded baselines, a queued baseline run and a
+    model evaluated against the data (profiles and metrics computed here, not by a worker)."""
+    common = {
+        "label_column": "defaulted",
+        "sensitive_columns": ["sex"],
+        "personal_data_columns": ["email"],
+        "labeling_strategy": Dataset.Labeling.PROGRAMMATIC,
+        "labeling_notes": "Label = 90 days past due within 12 months, from the loan ledger.",
+        "source": "Loan origination system",
+        "licence": "Internal use",
+        "owner": "Credit data office",
+    }
+    raw = datasets.dataset_create(
+        actor=engineer, project=project, name="loan-applications", purpose="training", **common
+    )
+    clean = datasets.dataset_create(
+        actor=engineer,
+        project=project,
+        name="loan-applications-clean",
+        purpose="training",
+        **common,
+    )
+    datasets.dataset_create(
+        actor=engineer,
+        project=project,
+        name="credit-bureau",
+        purpose="training",
+        status=Dataset.Status.COLLECTING,
+        description="Bureau scores for applicants; contract under negotiation.",
+        source="External credit bureau",
+    )
+    frame = loan_applications(3000, seed=7)
+    v1 = _version(
+        raw, engineer, frame, source_uri="los://exports/2026-10", collected_by="Data office"
+    )
+    deduplicated = frame.drop_duplicates(subset=["email"]).iloc[:2800]
+    v2 = _version(
+        clean,
+        engineer,
+        deduplicated,
+        parents=[v1],
+        transformation="Dropped duplicate applicants and the last 200 incomplete files.",
+        code_reference="git:4e1d2c9",
+        command="python pipelines/clean.py --month 2026-10",
+    )
+    v3 = _version(
+        clean,
+        engineer,
+        deduplicated[deduplicated["age"] >= 21],
+        parents=[v2],
+        transformation="Kept applicants aged 21 and over, as the lending policy does.",
+        code_reference="git:7a0b3f1",
+    )
+    evaluations.baseline_record(
+        actor=engineer,
+        project=project,
+        kind=Baseline.Kind.HUMAN_LEVEL,
+        name="Underwriters",
+        metric="balanced_accuracy",
+        value=0.64,
+        evidence="Two underwriters re-scored 400 closed files blind, October.",
+    )
+    evaluations.baseline_record(
+        actor=engineer,
+        project=project,
+        kind=Baseline.Kind.PREVIOUS_SYSTEM,
+        name="Scorecard 2019",
+        metric="roc_auc",
+        value=0.69,
+        evidence="Monitoring report Q3.",
+    )
+    baseline_run_request(actor=engineer, version=v3)
+    model = evaluations.model_register(
+        actor=engineer,
+        project=project,
+        name="gbm-scorer",
+        version="1.0.0",
+        framework="scikit-learn",
+        code_commit="7a0b3f1",
+        parameters={"max_iter": 200, "learning_rate": 0.05},
+    )
+    data = deduplicated[deduplicated["age"] >= 21]
+    rng = np.random.default_rng(3)
+    truth = data["defaulted"].to_numpy()
+    score = np.clip(0.25 + 0.35 * truth + rng.normal(0, 0.2, len(truth)), 0.01, 0.99)
+    predictions = pd.DataFrame(
+        {"defaulted": truth, "predicted": (score > 0.45).astype(int), "score": score.round(4)}
+    )
+    evaluation = evaluations.evaluation_upload(
+        actor=engineer,
+        model=model,
+        dataset_version=v3,
+        upload=upload_from_bytes("gbm-scorer-1.0.0.csv", predictions.to_csv(index=False).encode()),
+        mapping={"y_true": "defaulted", "y_pred": "predicted", "y_score": "score"},
+    )
+    evaluations.evaluation_run(evaluation_id=evaluation.pk)
+
+
+def _version(dataset: Dataset, engineer, frame: pd.DataFrame, **fields) -> DatasetVersion:
+    content = frame.to_csv(index=False).encode()
+    upload = upload_from_bytes(f"{dataset.name}.csv", content)
+    version, _ = datasets.version_upload(actor=engineer, dataset=dataset, upload=upload, **fields)
+    datasets.version_ingest(version_id=version.pk)
+    return DatasetVersion.objects.get(pk=version.pk)
 
 
 def _person(User, username: str):

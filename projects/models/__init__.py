@@ -1,3 +1,5 @@
+from projects.models.datasets import Dataset, DatasetLineage, DatasetVersion
+from projects.models.evaluations import Baseline, Evaluation, Metric, ModelVersion
 from projects.models.events import Event, EventExport, EventHead
 from projects.models.teams import (
     Membership,
@@ -14,10 +16,17 @@ from projects.models.tokens import ApiToken
 
 __all__ = [
     "ApiToken",
+    "Baseline",
+    "Dataset",
+    "DatasetLineage",
+    "DatasetVersion",
+    "Evaluation",
     "Event",
     "EventExport",
     "EventHead",
     "Membership",
+    "Metric",
+    "ModelVersion",
     "Project",
     "ProjectGroupObjectPermission",
     "ProjectShare",

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from portal import access
-from portal.exceptions import ApplicationError, Conflict
+from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from projects.models import Membership, Project, ProjectShare, Role, Team
 from projects.services.events import event_record
 
@@ -28,19 +26,8 @@ def _check_role(role: str) -> None:
         )
 
 
-@contextmanager
-def _created_once(detail: str, code: str) -> Iterator[None]:
-    """An atomic block whose insert hits a unique constraint when the row exists already;
-    that (also when two requests race) answers 409, not a database error."""
-    try:
-        with transaction.atomic():
-            yield
-    except IntegrityError:
-        raise Conflict(detail, code=code) from None
-
-
 def team_create(*, actor, slug: str, name: str, description: str = "") -> Team:
-    with _created_once(f"A team with the slug {slug!r} exists already.", "slug_taken"):
+    with unique_or_conflict(f"A team with the slug {slug!r} exists already.", "slug_taken"):
         team = Team.objects.create(slug=slug, name=name, description=description)
         access.team_grants_create(team)
         event_record(
@@ -72,7 +59,7 @@ def membership_add(
     *, actor, team: Team, user, role: str, is_admin: bool = False, token: ApiToken | None = None
 ) -> Membership:
     _check_role(role)
-    with _created_once(
+    with unique_or_conflict(
         f"{user.get_username()} is already a member of {team.name}; change their role.",
         "already_member",
     ):
@@ -152,7 +139,7 @@ def project_create(
     task_type: str = Project.TaskType.CLASSIFICATION,
     token: ApiToken | None = None,
 ) -> Project:
-    with _created_once(f"A project with the slug {slug!r} exists already.", "slug_taken"):
+    with unique_or_conflict(f"A project with the slug {slug!r} exists already.", "slug_taken"):
         project = Project.objects.create(
             team=team,
             slug=slug,
@@ -208,7 +195,7 @@ def project_share(
         raise ApplicationError("Share with either a team or a person.", code="share_target")
     if team is not None and team.pk == project.team_id:
         raise ApplicationError("The project belongs to this team already.", code="own_team")
-    with _created_once(
+    with unique_or_conflict(
         "The project is shared with them already; revoke that share first.", "already_shared"
     ):
         share = ProjectShare.objects.create(

@@ -1,0 +1,261 @@
+"""The dataset registry: datasets, uploaded versions, their lineage and profiles."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
+from portal.jobs import Job, Progress, job_enqueue, job_run
+from projects.analysis.tabular import DataError, ProfileOptions, ingest
+from projects.models import Dataset, DatasetLineage, DatasetVersion, Project
+from projects.services.events import event_record
+from projects.services.uploads import CheckedUpload, discard, stored
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+DATASET_FIELDS = (
+    "name",
+    "purpose",
+    "description",
+    "status",
+    "labeling_strategy",
+    "labeling_notes",
+    "label_column",
+    "sensitive_columns",
+    "personal_data_columns",
+    "source",
+    "licence",
+    "owner",
+    "metadata",
+)
+PROVENANCE_FIELDS = (
+    "source_uri",
+    "collected_at",
+    "collected_by",
+    "labeling_batch",
+    "transformation",
+    "code_reference",
+    "command",
+)
+
+
+def _check_fields(fields: dict) -> None:
+    unknown = set(fields) - set(DATASET_FIELDS)
+    if unknown:
+        raise ApplicationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    for key in ("sensitive_columns", "personal_data_columns"):
+        columns = fields.get(key, [])
+        if not isinstance(columns, list) or not all(isinstance(c, str) and c for c in columns):
+            raise ApplicationError(f"{key} must be a list of column names.", code="invalid")
+    metadata = fields.get("metadata", {})
+    if not isinstance(metadata, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in metadata.values()
+    ):
+        raise ApplicationError("metadata must map names to plain values.", code="invalid")
+
+
+def dataset_create(
+    *, actor, project: Project, name: str, token: ApiToken | None = None, **fields
+) -> Dataset:
+    _check_fields({"name": name, **fields})
+    with unique_or_conflict(f"The project has a dataset named {name!r} already.", "name_taken"):
+        dataset = Dataset.objects.create(project=project, name=name, created_by=actor, **fields)
+        event_record(
+            actor=actor,
+            verb="dataset.created",
+            target=dataset,
+            project=project,
+            token=token,
+            payload={"name": name, **fields},
+        )
+        return dataset
+
+
+def dataset_update(*, actor, dataset: Dataset, token: ApiToken | None = None, **changes) -> Dataset:
+    _check_fields(changes)
+    changed = {k: v for k, v in changes.items() if getattr(dataset, k) != v}
+    if not changed:
+        return dataset
+    with unique_or_conflict(
+        f"The project has a dataset named {changes.get('name')!r} already.", "name_taken"
+    ):
+        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        before = {k: getattr(dataset, k) for k in changed}
+        for key, value in changed.items():
+            setattr(dataset, key, value)
+        dataset.updated_at = timezone.now()
+        dataset.save(update_fields=[*changed, "updated_at"])
+        event_record(
+            actor=actor,
+            verb="dataset.updated",
+            target=dataset,
+            project=dataset.project,
+            token=token,
+            payload={"before": before, "after": changed},
+        )
+        return dataset
+
+
+def version_upload(
+    *,
+    actor,
+    dataset: Dataset,
+    upload: CheckedUpload,
+    parents: list[DatasetVersion] = (),
+    encoding: str = "utf-8",
+    delimiter: str = "",
+    token: ApiToken | None = None,
+    **provenance,
+) -> tuple[DatasetVersion, bool]:
+    """Store an uploaded file as the dataset's next version and queue its profile.
+
+    The same bytes uploaded again give back the existing version (and ``False``).
+    """
+    unknown = set(provenance) - set(PROVENANCE_FIELDS)
+    if unknown:
+        raise ApplicationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    for parent in parents:
+        if parent.dataset.project_id != dataset.project_id:
+            raise ApplicationError(
+                f"Parent version {parent.pk} belongs to another project.", code="invalid_parent"
+            )
+        if parent.status == Job.Status.FAILED:
+            raise ApplicationError(
+                f"Parent version {parent} failed to load; it cannot be a parent.",
+                code="invalid_parent",
+            )
+    existing = _same_bytes(dataset, upload.sha256)
+    if existing is not None:
+        return existing, False
+    folder = f"datasets/{dataset.pk}/{upload.sha256}"
+    with (
+        stored(f"{folder}/{os.path.basename(upload.name)}", upload.file) as name,
+        transaction.atomic(),
+    ):
+        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
+        existing = _same_bytes(dataset, upload.sha256)
+        if existing is not None:
+            # The same bytes arrived in a concurrent request: keep that one.
+            transaction.on_commit(lambda: discard(name))
+            return existing, False
+        number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = DatasetVersion.objects.create(
+            dataset=dataset,
+            number=number,
+            file=name,
+            original_name=upload.name[:255],
+            format=upload.format,
+            encoding=encoding or "utf-8",
+            delimiter=delimiter,
+            size_bytes=upload.size,
+            sha256=upload.sha256,
+            uploaded_by=actor,
+            **provenance,
+        )
+        for parent in parents:
+            DatasetLineage.objects.create(child=version, parent=parent)
+        event_record(
+            actor=actor,
+            verb="dataset_version.uploaded",
+            target=version,
+            project=dataset.project,
+            token=token,
+            payload={
+                "dataset": dataset.name,
+                "number": number,
+                "file": upload.name,
+                "size_bytes": upload.size,
+                "sha256": upload.sha256,
+                "parents": [p.pk for p in parents],
+                **provenance,
+            },
+        )
+        job_enqueue(version)
+        return version, True
+
+
+def _same_bytes(dataset: Dataset, sha256: str) -> DatasetVersion | None:
+    return dataset.versions.filter(sha256=sha256).exclude(status=Job.Status.FAILED).first()
+
+
+def _ingest_work(version: DatasetVersion, progress: Progress):
+    dataset = version.dataset
+    options = ProfileOptions(
+        label_column=dataset.label_column or None,
+        sensitive_columns=tuple(dataset.sensitive_columns),
+        encoding=version.encoding or "utf-8",
+        delimiter=version.delimiter or None,
+        rare_class_share=settings.PROFILE_RARE_CLASS_SHARE,
+        small_group_size=settings.PROFILE_SMALL_GROUP_SIZE,
+    )
+    handle, scratch = tempfile.mkstemp(suffix=".parquet", dir=settings.FILE_UPLOAD_TEMP_DIR)
+    os.close(handle)
+    try:
+        profile = ingest(
+            version.file.path,
+            scratch,
+            fmt=version.format,
+            options=options,
+            progress=lambda fraction, message: progress(int(fraction * 100), message),
+        )
+        with open(scratch, "rb") as converted:
+            parquet = default_storage.save(
+                f"datasets/{dataset.pk}/{version.sha256}/data.parquet", File(converted)
+            )
+    except DataError as exc:
+        # The file cannot become a version; keep the row and its message, not the bytes.
+        discard(version.file.name)
+        raise ApplicationError(str(exc), code="bad_data") from None
+    finally:
+        with contextlib.suppress(FileNotFoundError):  # ingest removes it on bad data
+            os.unlink(scratch)
+
+    body = profile_without_personal_values(profile.to_dict(), dataset.personal_data_columns)
+
+    def store() -> None:
+        DatasetVersion.objects.filter(pk=version.pk).update(
+            parquet=parquet, rows=profile.rows, schema=profile.schema, profile=body
+        )
+        Dataset.objects.filter(pk=dataset.pk).exclude(status=Dataset.Status.AVAILABLE).update(
+            status=Dataset.Status.AVAILABLE, updated_at=timezone.now()
+        )
+        event_record(
+            actor=version.uploaded_by,
+            verb="dataset_version.profiled",
+            target=version,
+            project=dataset.project,
+            payload={"rows": profile.rows, "columns": len(profile.schema)},
+        )
+
+    return store
+
+
+def profile_without_personal_values(profile: dict, personal: list[str]) -> dict:
+    """The profile with no values of personal-data columns (their counts stay)."""
+    columns = [
+        {**c, "top": None} if c["name"] in personal else c for c in profile.get("columns", [])
+    ]
+    return {**profile, "columns": columns}
+
+
+def version_ingest(*, version_id: int) -> None:
+    job_run(DatasetVersion, version_id, _ingest_work)
+
+
+def version_require_ready(version: DatasetVersion) -> None:
+    if version.status != Job.Status.SUCCEEDED:
+        raise Conflict(
+            f"{version} is {version.get_status_display().lower()}; wait until it is profiled.",
+            code="not_ready",
+        )

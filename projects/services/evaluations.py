@@ -1,0 +1,232 @@
+"""Recorded baselines, model versions and their evaluations."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from portal.exceptions import ApplicationError, unique_or_conflict
+from portal.jobs import Progress, job_enqueue, job_run
+from projects.analysis.metrics import MetricError, compute_metrics, detect_task
+from projects.analysis.tabular import DataError, read_columns
+from projects.models import (
+    Baseline,
+    DatasetVersion,
+    Evaluation,
+    Metric,
+    ModelVersion,
+    Project,
+)
+from projects.services.datasets import version_require_ready
+from projects.services.events import event_record
+from projects.services.uploads import CheckedUpload, stored
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+MAPPING_KEYS = ("y_true", "y_pred", "y_score", "row_id", "sensitive")
+
+
+def baseline_record(
+    *,
+    actor,
+    project: Project,
+    kind: str,
+    name: str,
+    metric: str,
+    value: float,
+    citation: str = "",
+    evidence: str = "",
+    token: ApiToken | None = None,
+) -> Baseline:
+    if kind not in Baseline.Kind.values:
+        raise ApplicationError(f"Unknown kind {kind!r}.", code="invalid")
+    if metric not in Metric.values:
+        raise ApplicationError(f"Unknown metric {metric!r}.", code="invalid")
+    if not np.isfinite(value):
+        raise ApplicationError("The value must be a finite number.", code="invalid")
+    if kind == Baseline.Kind.LITERATURE and not citation.strip():
+        raise ApplicationError("A literature baseline needs its citation.", code="citation_missing")
+    with unique_or_conflict("The baseline could not be recorded.", "conflict"):
+        baseline = Baseline.objects.create(
+            project=project,
+            kind=kind,
+            name=name,
+            metric=metric,
+            value=value,
+            citation=citation,
+            evidence=evidence,
+            recorded_by=actor,
+        )
+        event_record(
+            actor=actor,
+            verb="baseline.recorded",
+            target=baseline,
+            project=project,
+            token=token,
+            payload={"kind": kind, "name": name, "metric": metric, "value": value},
+        )
+        return baseline
+
+
+def model_register(
+    *, actor, project: Project, name: str, version: str, token: ApiToken | None = None, **fields
+) -> ModelVersion:
+    if not isinstance(fields.get("parameters", {}), dict):
+        raise ApplicationError("parameters must be an object.", code="invalid")
+    with unique_or_conflict(
+        f"{name} {version} is registered already; give the new one another version.",
+        "version_taken",
+    ):
+        model = ModelVersion.objects.create(
+            project=project, name=name, version=version, created_by=actor, **fields
+        )
+        event_record(
+            actor=actor,
+            verb="model.registered",
+            target=model,
+            project=project,
+            token=token,
+            payload={"name": name, "version": version, **fields},
+        )
+        return model
+
+
+def _check_mapping(mapping: dict) -> dict:
+    unknown = set(mapping) - set(MAPPING_KEYS)
+    if unknown:
+        raise ApplicationError(
+            f"Unknown mapping keys: {', '.join(sorted(unknown))}; use {', '.join(MAPPING_KEYS)}.",
+            code="invalid_mapping",
+        )
+    for key in ("y_true", "y_pred"):
+        if not isinstance(mapping.get(key), str) or not mapping[key]:
+            raise ApplicationError(f"Name the column that holds {key}.", code="invalid_mapping")
+    sensitive = mapping.get("sensitive") or []
+    if not isinstance(sensitive, list) or not all(isinstance(c, str) for c in sensitive):
+        raise ApplicationError("sensitive must be a list of column names.", code="invalid_mapping")
+    clean = {k: mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if mapping.get(k)}
+    clean["sensitive"] = sensitive
+    return clean
+
+
+def evaluation_upload(
+    *,
+    actor,
+    model: ModelVersion,
+    dataset_version: DatasetVersion,
+    upload: CheckedUpload,
+    mapping: dict,
+    token: ApiToken | None = None,
+) -> Evaluation:
+    mapping = _check_mapping(mapping)
+    if dataset_version.dataset.project_id != model.project_id:
+        raise ApplicationError(
+            "The dataset version belongs to another project.", code="invalid_dataset"
+        )
+    version_require_ready(dataset_version)
+    path = f"predictions/{model.pk}/{upload.sha256}/{os.path.basename(upload.name)}"
+    with stored(path, upload.file) as name, unique_or_conflict("Conflict.", "conflict"):
+        evaluation = Evaluation.objects.create(
+            model_version=model,
+            dataset_version=dataset_version,
+            file=name,
+            original_name=upload.name[:255],
+            format=upload.format,
+            size_bytes=upload.size,
+            sha256=upload.sha256,
+            mapping=mapping,
+            requested_by=actor,
+        )
+        event_record(
+            actor=actor,
+            verb="evaluation.uploaded",
+            target=evaluation,
+            project=model.project,
+            token=token,
+            payload={
+                "model": str(model),
+                "dataset_version": dataset_version.pk,
+                "file": upload.name,
+                "sha256": upload.sha256,
+                "mapping": mapping,
+            },
+        )
+        job_enqueue(evaluation)
+        return evaluation
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Element-wise equality that reads 1 and 1.0 as the same label."""
+    if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
+        return a.astype(float) == b.astype(float)
+    return a.astype(str) == b.astype(str)
+
+
+def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> None:
+    """Refuse predictions that are not about the dataset version's rows."""
+    version = evaluation.dataset_version
+    rows = len(columns[evaluation.mapping["y_true"]])
+    if rows != version.rows:
+        raise ApplicationError(
+            f"The predictions file has {rows} rows but {version} has {version.rows}; "
+            "upload one prediction per row of the dataset version."
+        )
+    row_id = evaluation.mapping.get("row_id")
+    if row_id:
+        ids = columns[row_id]
+        unique, counts = np.unique(ids.astype(str), return_counts=True)
+        if (counts > 1).any():
+            raise ApplicationError(f"Row id {unique[counts > 1][0]!r} appears more than once.")
+        return
+    label = version.dataset.label_column
+    if label and label != evaluation.mapping["y_true"] and version.parquet:
+        # Without row ids, rows pair up by position: the labels must then agree.
+        truth = read_columns(version.parquet.path, [label], fmt="parquet")[label]
+        ours = columns[evaluation.mapping["y_true"]]
+        differ = np.flatnonzero(~_equal(truth, ours))
+        if differ.size:
+            first = int(differ[0])
+            raise ApplicationError(
+                f"Row {first + 1}: y_true is {ours[first]!r} but {version}'s label is "
+                f"{truth[first]!r} ({differ.size} rows differ). Are the rows in the same "
+                "order as the dataset version? Map a row id column otherwise."
+            )
+
+
+def _evaluation_work(evaluation: Evaluation, progress: Progress):
+    mapping = evaluation.mapping
+    wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if k in mapping]
+    wanted += [c for c in mapping["sensitive"] if c not in wanted]
+    progress(5, "Reading predictions")
+    try:
+        columns = read_columns(evaluation.file.path, wanted, fmt=evaluation.format)
+        _matches_dataset(evaluation, columns)
+        progress(50, "Computing metrics")
+        project_task = evaluation.model_version.project.task_type
+        y_true = columns[mapping["y_true"]]
+        task = project_task if project_task != Project.TaskType.OTHER else detect_task(y_true)
+        y_score = columns[mapping["y_score"]] if "y_score" in mapping else None
+        metrics = compute_metrics(task, y_true, columns[mapping["y_pred"]], y_score)
+    except (DataError, MetricError) as exc:
+        raise ApplicationError(str(exc), code="bad_data") from None
+
+    def store() -> None:
+        Evaluation.objects.filter(pk=evaluation.pk).update(
+            task=task, rows=len(y_true), metrics=metrics
+        )
+        event_record(
+            actor=evaluation.requested_by,
+            verb="evaluation.computed",
+            target=evaluation,
+            project=evaluation.model_version.project,
+            payload={"task": task, "metrics": metrics},
+        )
+
+    return store
+
+
+def evaluation_run(*, evaluation_id: int) -> None:
+    job_run(Evaluation, evaluation_id, _evaluation_work)

@@ -1,0 +1,97 @@
+"""Checking and storing an uploaded data file (datasets and predictions alike)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
+
+from portal.exceptions import ApplicationError
+from projects.analysis.tabular import DataError, sniff_format
+
+EXTENSIONS = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".csv.gz": "csv.gz",
+    ".tsv.gz": "csv.gz",
+    ".gz": "csv.gz",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
+FORMAT_NAMES = {"csv": "CSV", "csv.gz": "gzip-compressed CSV", "parquet": "Parquet"}
+
+
+@dataclass(frozen=True)
+class CheckedUpload:
+    file: UploadedFile
+    name: str
+    format: str
+    size: int
+    sha256: str
+
+
+def declared_format(name: str) -> str:
+    lowered = name.lower()
+    for suffix in sorted(EXTENSIONS, key=len, reverse=True):
+        if lowered.endswith(suffix):
+            return EXTENSIONS[suffix]
+    raise ApplicationError(
+        f"{name!r} is not a CSV (.csv, .csv.gz) or Parquet (.parquet) file.",
+        code="unsupported_format",
+    )
+
+
+def upload_check(upload: UploadedFile | None) -> CheckedUpload:
+    """The upload's name, format, size and digest, once its content matches its name."""
+    if upload is None:
+        raise ApplicationError("Attach the file in the 'file' field.", code="file_missing")
+    name = upload.name or "upload"
+    fmt = declared_format(name)
+    if upload.size == 0:
+        raise ApplicationError(f"{name!r} is empty.", code="empty_file")
+    try:
+        found = sniff_format(upload.temporary_file_path())
+    except DataError as exc:
+        raise ApplicationError(str(exc), code="unreadable_file") from None
+    if found != fmt:
+        raise ApplicationError(
+            f"{name!r} is named as {FORMAT_NAMES[fmt]} but its content is {FORMAT_NAMES[found]}.",
+            code="content_mismatch",
+        )
+    return CheckedUpload(upload, name, fmt, upload.size, upload.sha256)
+
+
+@contextlib.contextmanager
+def stored(path: str, upload: UploadedFile) -> Iterator[str]:
+    """Save the upload at ``path``; remove it again if the block fails, so a refused or
+    failed write leaves no file behind."""
+    name = default_storage.save(path, upload)
+    # Storing moved the temporary file; closing it now keeps its finalizer from
+    # trying to delete it again.
+    upload.close()
+    try:
+        yield name
+    except BaseException:
+        default_storage.delete(name)
+        raise
+
+
+def discard(*names: str) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)
+
+
+def upload_from_bytes(name: str, content: bytes) -> CheckedUpload:
+    """An upload made on the server side (demo data, tests), checked like a posted one."""
+    upload = TemporaryUploadedFile(name, "application/octet-stream", len(content), None)
+    upload.write(content)
+    upload.flush()
+    upload.seek(0)
+    upload.sha256 = hashlib.sha256(content).hexdigest()
+    return upload_check(upload)
