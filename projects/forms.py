@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+import codecs
+
 from django import forms
 
 from projects import selectors
-from projects.models import ApiToken, Project, Role, Team
+from projects.models import (
+    ApiToken,
+    Baseline,
+    Dataset,
+    DatasetVersion,
+    Metric,
+    Project,
+    Role,
+    Team,
+)
 
 
 class ProjectForm(forms.Form):
@@ -80,3 +91,142 @@ class TokenForm(forms.Form):
         super().__init__(*args, **kwargs)
         if projects is not None:
             self.fields["project"].queryset = projects
+
+
+# --- Datasets, baselines, models ----------------------------------------------------------
+class ColumnListField(forms.CharField):
+    """Column names separated by commas."""
+
+    def to_python(self, value) -> list[str]:
+        return [c.strip() for c in (value or "").split(",") if c.strip()]
+
+    def prepare_value(self, value):
+        return ", ".join(value) if isinstance(value, list) else value
+
+
+class MetadataField(forms.CharField):
+    """``key = value`` lines."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "placeholder": "region = EU\nrefresh = monthly"})
+
+    def to_python(self, value) -> dict[str, str]:
+        result = {}
+        for number, line in enumerate((value or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            key, sep, val = line.partition("=")
+            if not sep or not key.strip():
+                raise forms.ValidationError(f"Line {number} of the metadata is not 'key = value'.")
+            result[key.strip()] = val.strip()
+        return result
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return "\n".join(f"{k} = {v}" for k, v in value.items())
+        return value
+
+
+class DatasetForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    purpose = forms.ChoiceField(choices=Dataset.Purpose.choices)
+    status = forms.ChoiceField(choices=Dataset.Status.choices)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    labeling_strategy = forms.ChoiceField(choices=Dataset.Labeling.choices)
+    labeling_notes = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Guidelines, vendor, quality checks.",
+    )
+    label_column = forms.CharField(max_length=200, required=False)
+    sensitive_columns = ColumnListField(required=False, help_text="Comma-separated.")
+    personal_data_columns = ColumnListField(
+        required=False, help_text="Comma-separated; never used as features by baselines."
+    )
+    source = forms.CharField(max_length=300, required=False)
+    licence = forms.CharField(max_length=200, required=False)
+    owner = forms.CharField(max_length=200, required=False)
+    metadata = MetadataField(required=False)
+
+
+class VersionUploadForm(forms.Form):
+    file = forms.FileField(help_text="CSV, CSV.gz or Parquet.")
+    parents = forms.ModelMultipleChoiceField(
+        queryset=DatasetVersion.objects.none(),
+        required=False,
+        help_text="The versions this one was made from.",
+    )
+    transformation = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    code_reference = forms.CharField(max_length=200, required=False, help_text="e.g. a git commit.")
+    command = forms.CharField(max_length=2000, required=False)
+    source_uri = forms.CharField(max_length=500, required=False, label="Source URI or system")
+    collected_at = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    collected_by = forms.CharField(max_length=200, required=False)
+    labeling_batch = forms.CharField(max_length=200, required=False)
+    encoding = forms.CharField(max_length=40, initial="utf-8")
+    delimiter = forms.CharField(
+        max_length=1, required=False, strip=False, help_text="Blank: detect."
+    )
+
+    def __init__(self, *args, versions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if versions is not None:
+            self.fields["parents"].queryset = versions
+
+    def clean_encoding(self) -> str:
+        try:
+            return codecs.lookup(self.cleaned_data["encoding"]).name
+        except LookupError:
+            raise forms.ValidationError("Unknown encoding.") from None
+
+
+class BaselineRunForm(forms.Form):
+    target = forms.CharField(max_length=200, required=False, help_text="Default: label column.")
+    task = forms.ChoiceField(
+        choices=[
+            ("", "Detect"),
+            ("classification", "Classification"),
+            ("regression", "Regression"),
+        ],
+        required=False,
+    )
+
+
+class BaselineForm(forms.Form):
+    kind = forms.ChoiceField(choices=Baseline.Kind.choices)
+    name = forms.CharField(max_length=120)
+    metric = forms.ChoiceField(choices=Metric.choices)
+    value = forms.FloatField()
+    citation = forms.CharField(max_length=500, required=False, help_text="Needed for literature.")
+    evidence = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class ModelVersionForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    version = forms.CharField(max_length=60)
+    artifact_uri = forms.CharField(max_length=500, required=False)
+    code_commit = forms.CharField(max_length=100, required=False)
+    framework = forms.CharField(max_length=100, required=False)
+    parameters = forms.JSONField(required=False, initial=dict, help_text="A JSON object.")
+
+    def clean_parameters(self) -> dict:
+        value = self.cleaned_data["parameters"] or {}
+        if not isinstance(value, dict):
+            raise forms.ValidationError("Give the parameters as a JSON object.")
+        return value
+
+
+class EvaluationUploadForm(forms.Form):
+    file = forms.FileField(help_text="Predictions as CSV, CSV.gz or Parquet.")
+    dataset_version = forms.ModelChoiceField(queryset=DatasetVersion.objects.none())
+    y_true = forms.CharField(max_length=200, label="Column with the true value")
+    y_pred = forms.CharField(max_length=200, label="Column with the prediction")
+    y_score = forms.CharField(
+        max_length=200, required=False, label="Column with the score (optional)"
+    )
+    row_id = forms.CharField(max_length=200, required=False, label="Row id column (optional)")
+    sensitive = ColumnListField(required=False, label="Sensitive-feature columns")
+
+    def __init__(self, *args, versions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if versions is not None:
+            self.fields["dataset_version"].queryset = versions

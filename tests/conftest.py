@@ -2,11 +2,19 @@ from __future__ import annotations
 
 import pytest
 from django.core.cache import cache
+from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from portal.celery import app
 from tests.factories import UserFactory, build_team
 from tests.harness import Worker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _media_root(tmp_path_factory):
+    """Uploaded and generated files go to a folder of the test run's own."""
+    with override_settings(MEDIA_ROOT=str(tmp_path_factory.mktemp("media"))):
+        yield
 
 
 @pytest.fixture(autouse=True)

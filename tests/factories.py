@@ -8,8 +8,23 @@ from dataclasses import dataclass, field
 import factory
 from django.contrib.auth import get_user_model
 
-from projects.models import EventExport, Membership, Project, ProjectShare, Role, Team
-from projects.services import exports, teams, tokens
+from audits.models import BaselineRun
+from audits.services import baseline_run_request
+from projects.models import (
+    Dataset,
+    DatasetVersion,
+    Evaluation,
+    EventExport,
+    Membership,
+    ModelVersion,
+    Project,
+    ProjectShare,
+    Role,
+    Team,
+)
+from projects.services import datasets, evaluations, exports, teams, tokens
+from projects.services.uploads import upload_from_bytes
+from tests.data import predictions_csv, sample_csv, sample_frame
 
 ROLES = [Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER]
 PASSWORD = "correct-horse-battery"
@@ -43,7 +58,45 @@ class TeamWorld:
     share: ProjectShare
     export: EventExport
     token_key: str
+    dataset: Dataset
+    version: DatasetVersion
+    run: BaselineRun
+    model: ModelVersion
+    evaluation: Evaluation
     extra: dict = field(default_factory=dict)
+
+
+def make_dataset(project: Project, actor, name: str = "loans", **fields) -> Dataset:
+    fields.setdefault("label_column", "defaulted")
+    fields.setdefault("sensitive_columns", ["sex"])
+    fields.setdefault("personal_data_columns", ["email"])
+    fields.setdefault("labeling_strategy", Dataset.Labeling.PROGRAMMATIC)
+    return datasets.dataset_create(actor=actor, project=project, name=name, **fields)
+
+
+def make_version(
+    dataset: Dataset, actor, content: bytes | None = None, name: str = "loans.csv", **kwargs
+) -> DatasetVersion:
+    """Upload ``content`` and profile it now, as the worker would."""
+    upload = upload_from_bytes(name, content if content is not None else sample_csv())
+    version, _ = datasets.version_upload(actor=actor, dataset=dataset, upload=upload, **kwargs)
+    datasets.version_ingest(version_id=version.pk)
+    version.refresh_from_db()
+    return version
+
+
+def make_evaluation(model: ModelVersion, version: DatasetVersion, actor, **mapping) -> Evaluation:
+    mapping = {"y_true": "label", "y_pred": "prediction", "y_score": "score", **mapping}
+    evaluation = evaluations.evaluation_upload(
+        actor=actor,
+        model=model,
+        dataset_version=version,
+        upload=upload_from_bytes("predictions.csv", predictions_csv(sample_frame())),
+        mapping=mapping,
+    )
+    evaluations.evaluation_run(evaluation_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    return evaluation
 
 
 def build_team(prefix: str, outsider) -> TeamWorld:
@@ -64,4 +117,24 @@ def build_team(prefix: str, outsider) -> TeamWorld:
     exports.event_export_run(export_id=export.pk)
     export.refresh_from_db()
     _, key = tokens.token_create(user=owner, name="ci", scopes=["read", "write", "transition"])
-    return TeamWorld(team, people, memberships, project, share, export, key)
+    engineer = people[Role.ML_ENGINEER]
+    dataset = make_dataset(project, engineer)
+    version = make_version(dataset, engineer)
+    # Requested, not run: training takes seconds, and most tests only need the row.
+    run = baseline_run_request(actor=engineer, version=version)
+    model = evaluations.model_register(actor=engineer, project=project, name="scorer", version="1")
+    evaluation = make_evaluation(model, version, engineer)
+    return TeamWorld(
+        team,
+        people,
+        memberships,
+        project,
+        share,
+        export,
+        key,
+        dataset,
+        version,
+        run,
+        model,
+        evaluation,
+    )

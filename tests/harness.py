@@ -36,6 +36,7 @@ def child_env(**extra: str) -> dict[str, str]:
         "DATABASE_URL": database_url(),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
         "VAR_DIR": str(settings.VAR_DIR),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
         **extra,
     }
 

@@ -1,6 +1,8 @@
 from django.urls import path
 
 from projects.api import views as v
+from projects.api.datasets import DatasetViewSet, VersionViewSet
+from projects.api.evaluations import BaselineViewSet, EvaluationViewSet, ModelViewSet
 
 teams = v.TeamViewSet
 memberships = v.MembershipViewSet
@@ -60,5 +62,46 @@ urlpatterns = [
         "event-exports/<int:pk>/download/",
         exports.as_view({"get": "download"}),
         name="api-event-export-download",
+    ),
+    path(
+        "projects/<slug:project_slug>/datasets/",
+        DatasetViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-dataset-list",
+    ),
+    path(
+        "datasets/<int:pk>/",
+        DatasetViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="api-dataset-detail",
+    ),
+    path(
+        "datasets/<int:pk>/versions/",
+        VersionViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-version-list",
+    ),
+    path(
+        "dataset-versions/<int:pk>/",
+        VersionViewSet.as_view({"get": "retrieve"}),
+        name="api-version-detail",
+    ),
+    path(
+        "projects/<slug:project_slug>/baselines/",
+        BaselineViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-baseline-list",
+    ),
+    path(
+        "projects/<slug:project_slug>/models/",
+        ModelViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-model-list",
+    ),
+    path("models/<int:pk>/", ModelViewSet.as_view({"get": "retrieve"}), name="api-model-detail"),
+    path(
+        "models/<int:pk>/evaluations/",
+        EvaluationViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-evaluation-list",
+    ),
+    path(
+        "evaluations/<int:pk>/",
+        EvaluationViewSet.as_view({"get": "retrieve"}),
+        name="api-evaluation-detail",
     ),
 ]

@@ -27,6 +27,9 @@ class Expect:
 
 WRITERS = roles(200, 200, 403, 403)
 OWNER_ONLY_REDIRECT = roles(302, 403, 403, 403)
+WRITERS_REDIRECT = roles(302, 302, 403, 403)
+CREATED_BY_WRITERS = roles(201, 201, 403, 403)
+ACCEPTED_FROM_WRITERS = roles(202, 202, 403, 403)
 
 MATRIX: dict[tuple[str, str], Expect] = {
     # --- REST API ---------------------------------------------------------------------
@@ -52,6 +55,24 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-event-export-list", "POST"): Expect(own=202),
     ("api-event-export-detail", "GET"): Expect(own=200),
     ("api-event-export-download", "GET"): Expect(own=200),
+    ("api-dataset-list", "GET"): Expect(own=200),
+    ("api-dataset-list", "POST"): Expect(own=CREATED_BY_WRITERS),
+    ("api-dataset-detail", "GET"): Expect(own=200),
+    ("api-dataset-detail", "PATCH"): Expect(own=WRITERS),
+    ("api-version-list", "GET"): Expect(own=200),
+    ("api-version-list", "POST"): Expect(own=ACCEPTED_FROM_WRITERS),
+    ("api-version-detail", "GET"): Expect(own=200),
+    ("api-baseline-run-list", "GET"): Expect(own=200),
+    ("api-baseline-run-list", "POST"): Expect(own=ACCEPTED_FROM_WRITERS),
+    ("api-baseline-run-detail", "GET"): Expect(own=200),
+    ("api-baseline-list", "GET"): Expect(own=200),
+    ("api-baseline-list", "POST"): Expect(own=CREATED_BY_WRITERS),
+    ("api-model-list", "GET"): Expect(own=200),
+    ("api-model-list", "POST"): Expect(own=CREATED_BY_WRITERS),
+    ("api-model-detail", "GET"): Expect(own=200),
+    ("api-evaluation-list", "GET"): Expect(own=200),
+    ("api-evaluation-list", "POST"): Expect(own=ACCEPTED_FROM_WRITERS),
+    ("api-evaluation-detail", "GET"): Expect(own=200),
     ("api-schema", "GET"): Expect(own=200, anon=200, public=True),
     ("api-docs", "GET"): Expect(own=200, anon=200, public=True),
     # --- Web pages --------------------------------------------------------------------
@@ -68,6 +89,24 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("export-create", "POST"): Expect(own=302),
     ("export-status", "GET"): Expect(own=200),
     ("export-download", "GET"): Expect(own=200),
+    ("dataset-create", "GET"): Expect(own=WRITERS),
+    ("dataset-create", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("dataset-detail", "GET"): Expect(own=200),
+    ("dataset-edit", "GET"): Expect(own=WRITERS),
+    ("dataset-edit", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("version-upload", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("version-detail", "GET"): Expect(own=200),
+    ("version-status", "GET"): Expect(own=200),
+    ("baseline-run-create", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("baseline-run-detail", "GET"): Expect(own=200),
+    ("baseline-list", "GET"): Expect(own=200),
+    ("baseline-list", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("model-list", "GET"): Expect(own=200),
+    ("model-list", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("model-detail", "GET"): Expect(own=200),
+    ("evaluation-create", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("evaluation-detail", "GET"): Expect(own=200),
+    ("evaluation-status", "GET"): Expect(own=200),
     ("team-detail", "GET"): Expect(own=200),
     ("membership-add", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
     ("membership-change", "POST"): Expect(own=OWNER_ONLY_REDIRECT),

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import Client
 from django.test.utils import override_settings
@@ -18,6 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from projects.models import Event, Role
 from projects.services import tokens
 from tests.authz.matrix import CI_TOKEN_WRITES, MATRIX, NOT_IN_MATRIX, Expect
+from tests.data import predictions_csv, sample_csv, sample_frame
 from tests.factories import UserFactory, build_team
 
 ROLES = [Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER]
@@ -80,7 +82,9 @@ def _kwargs(name: str, a) -> dict:
         elif param == "slug":
             kwargs[param] = a.team.slug if name in TEAM_ROUTES else a.project.slug
         elif param == "pk":
-            if "membership" in name:
+            if name in PK_OF:
+                kwargs[param] = getattr(a, PK_OF[name]).pk
+            elif "membership" in name:
                 kwargs[param] = a.memberships[Role.VIEWER].pk
             elif "share" in name:
                 kwargs[param] = a.share.pk
@@ -91,13 +95,68 @@ def _kwargs(name: str, a) -> dict:
     return kwargs
 
 
+# Routes whose pk names an object of the team world, by attribute.
+PK_OF = {
+    "api-dataset-detail": "dataset",
+    "api-version-list": "dataset",
+    "dataset-detail": "dataset",
+    "dataset-edit": "dataset",
+    "version-upload": "dataset",
+    "api-version-detail": "version",
+    "api-baseline-run-list": "version",
+    "version-detail": "version",
+    "version-status": "version",
+    "baseline-run-create": "version",
+    "api-baseline-run-detail": "run",
+    "baseline-run-detail": "run",
+    "api-model-detail": "model",
+    "api-evaluation-list": "model",
+    "model-detail": "model",
+    "evaluation-create": "model",
+    "api-evaluation-detail": "evaluation",
+    "evaluation-detail": "evaluation",
+    "evaluation-status": "evaluation",
+}
+
+
 def _route_params(name: str) -> list[str]:
     possibilities = get_resolver().reverse_dict.getlist(name)
     return list(possibilities[0][0][0][1]) if possibilities else []
 
 
+def _upload(name: str, content: bytes) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
 def _body(name: str, a) -> dict:
+    dataset_form = {
+        "name": "loans",
+        "purpose": "training",
+        "status": "available",
+        "labeling_strategy": "programmatic",
+        "description": "Edited",
+    }
+    baseline = {"kind": "human_level", "name": "Analysts", "metric": "accuracy", "value": 0.8}
+    predictions = {
+        "dataset_version": a.version.pk,
+        "y_true": "label",
+        "y_pred": "prediction",
+        "file": _upload("predictions.csv", predictions_csv(sample_frame())),
+    }
     return {
+        "api-dataset-list": {"name": "new-data", "purpose": "test"},
+        "api-dataset-detail": {"description": "Changed"},
+        "api-version-list": {"file": _upload("more.csv", sample_csv(seed=5))},
+        "api-baseline-list": baseline,
+        "api-model-list": {"name": "scorer", "version": "2"},
+        "api-evaluation-list": predictions,
+        "dataset-create": {**dataset_form, "name": "new-data"},
+        "dataset-edit": dataset_form,
+        "version-upload": {"file": _upload("more.csv", sample_csv(seed=5)), "encoding": "utf-8"},
+        "baseline-run-create": {"target": "defaulted", "task": ""},
+        "baseline-list": baseline,
+        "model-list": {"name": "scorer", "version": "2", "parameters": "{}"},
+        "evaluation-create": predictions,
         "api-membership-list": {"username": "newcomer", "role": "viewer"},
         "api-membership-detail": {"role": "auditor"},
         "api-project-list": {"team": a.team.slug, "slug": "new-project", "name": "New"},
@@ -138,6 +197,8 @@ def _cases():
 def _call(client: Client, method: str, url: str, body: dict, api: bool):
     if method == "GET":
         return client.get(url)
+    if any(hasattr(value, "read") for value in body.values()):
+        return client.post(url, body)  # multipart, as a browser or curl -F sends it
     if api:
         return client.generic(method, url, data=json.dumps(body), content_type="application/json")
     return client.post(url, body)

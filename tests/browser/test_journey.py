@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.browser.conftest import ARTIFACTS
+from tests.data import sample_csv
 from tests.factories import PASSWORD, UserFactory, build_team
 
 pytestmark = pytest.mark.browser
@@ -51,3 +52,38 @@ def test_an_export_shows_progress_and_then_a_download(team, live_server, page, w
     item.locator("text=Download CSV").wait_for(timeout=60_000)
     assert "Succeeded" in item.inner_text()
     page.screenshot(path=str(ARTIFACTS / "export-done.png"), full_page=True)
+
+
+def _log_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_an_engineer_uploads_a_version_and_watches_it_profile(
+    team, live_server, page, worker, tmp_path
+):
+    """Upload with the progress bar, land on the version page, see the profile appear."""
+    csv = tmp_path / "loans-2.csv"
+    csv.write_bytes(sample_csv(rows=20_000, seed=31))
+    _log_in(page, live_server, "a_ml_engineer")
+    page.goto(f"{live_server.url}/datasets/{team.dataset.pk}/")
+    page.set_input_files("input[name=file]", str(csv))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/versions/**")
+    page.locator("#version-status .badge.status-succeeded").wait_for(timeout=60_000)
+    page.reload()
+    assert "20000 rows" in page.inner_text("main")
+    assert page.locator("table.profile svg").count() >= 5
+    page.screenshot(path=str(ARTIFACTS / "version-profile.png"), full_page=True)
+
+    # A file that is not what its name says is refused on the card, with the reason.
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"a,b\n1,2\n")
+    page.goto(f"{live_server.url}/datasets/{team.dataset.pk}/")
+    page.set_input_files("input[name=file]", str(bad))
+    page.click("#upload-form button[type=submit]")
+    page.locator("#upload-result [role=alert]").wait_for(timeout=10_000)
+    assert "content is CSV" in page.inner_text("#upload-result")

@@ -1,0 +1,237 @@
+"""API for the dataset registry: datasets, uploaded versions, profiles and lineage."""
+
+from __future__ import annotations
+
+import codecs
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from portal import access
+from portal.api.views import ApiViewSet
+from portal.exceptions import PayloadTooLarge
+from portal.uploads import upload_too_large
+from projects import selectors
+from projects.models import Dataset, DatasetVersion
+from projects.services import datasets
+from projects.services.uploads import upload_check
+
+JOB_FIELDS = ["status", "progress", "message", "error", "created_at", "finished_at"]
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-dataset-detail")
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    versions = serializers.HyperlinkedIdentityField(view_name="api-version-list")
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "url",
+            "id",
+            "project",
+            *datasets.DATASET_FIELDS,
+            "created_at",
+            "updated_at",
+            "versions",
+        ]
+        read_only_fields = ["url", "id", "project", "created_at", "updated_at", "versions"]
+        extra_kwargs = {"name": {"validators": []}}  # uniqueness answers 409 in the service
+
+
+class ColumnsField(serializers.ListField):
+    child = serializers.CharField(max_length=200)
+
+
+class DatasetWriteSerializer(DatasetSerializer):
+    sensitive_columns = ColumnsField(required=False)
+    personal_data_columns = ColumnsField(required=False)
+    metadata = serializers.DictField(child=serializers.JSONField(), required=False)
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-version-detail")
+    dataset = serializers.PrimaryKeyRelatedField(read_only=True)
+    uploaded_by = serializers.CharField(source="uploaded_by.username", default=None, read_only=True)
+    parents = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "url",
+            "id",
+            "dataset",
+            "number",
+            "original_name",
+            "format",
+            "size_bytes",
+            "sha256",
+            *JOB_FIELDS,
+            "rows",
+            "schema",
+            "source_uri",
+            "collected_at",
+            "collected_by",
+            "labeling_batch",
+            "transformation",
+            "code_reference",
+            "command",
+            "uploaded_by",
+            "parents",
+        ]
+        read_only_fields = fields
+
+
+class VersionDetailSerializer(VersionSerializer):
+    profile = serializers.SerializerMethodField()
+    lineage = serializers.SerializerMethodField()
+
+    class Meta(VersionSerializer.Meta):
+        fields = [*VersionSerializer.Meta.fields, "profile", "lineage"]
+        read_only_fields = fields
+
+    def get_profile(self, version: DatasetVersion) -> dict:
+        """Without values of the columns now declared personal data."""
+        return datasets.profile_without_personal_values(
+            version.profile or {}, version.dataset.personal_data_columns
+        )
+
+    def get_lineage(self, version: DatasetVersion) -> dict:
+        return selectors.lineage_graph(version)
+
+
+class VersionUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV, gzip-compressed CSV or Parquet.")
+    parents = serializers.ListField(
+        child=serializers.IntegerField(), required=False, help_text="Ids of parent versions."
+    )
+    encoding = serializers.CharField(required=False, default="utf-8", max_length=40)
+    delimiter = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=1, trim_whitespace=False
+    )
+    source_uri = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    collected_at = serializers.DateField(required=False, allow_null=True)
+    collected_by = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    labeling_batch = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    transformation = serializers.CharField(required=False, allow_blank=True)
+    code_reference = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    command = serializers.CharField(required=False, allow_blank=True)
+
+    def validate_encoding(self, value: str) -> str:
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise serializers.ValidationError(f"Unknown encoding {value!r}.") from None
+
+
+def refuse_too_large(request) -> None:
+    """413 for a body announced larger than the limit; call it before reading the body."""
+    if upload_too_large(request):
+        limit = settings.UPLOAD_MAX_BYTES
+        raise PayloadTooLarge(
+            f"The file is larger than the {limit / 2**20:,.0f} MiB this portal accepts."
+        )
+
+
+def upload_fields(request, serializer_class: type[serializers.Serializer]) -> dict:
+    """The validated fields of a multipart upload, its file checked (a CheckedUpload)."""
+    data = serializer_class(data=request.data)
+    valid = data.is_valid()
+    refuse_too_large(request)  # the handler may have stopped a body that lied about its size
+    if not valid:
+        raise serializers.ValidationError(data.errors)
+    fields = dict(data.validated_data)
+    fields["file"] = upload_check(fields["file"])
+    return fields
+
+
+class DatasetViewSet(ApiViewSet):
+    serializer_class = DatasetSerializer
+    queryset = Dataset.objects.none()  # for the schema; methods fetch through access
+
+    @extend_schema(responses=DatasetSerializer(many=True))
+    def list(self, request, project_slug: str):
+        project = access.access_project(request.user, project_slug, token=self.token)
+        page = self.paginate_queryset(project.datasets.order_by("name"))
+        data = DatasetSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=DatasetWriteSerializer, responses={201: DatasetSerializer})
+    def create(self, request, project_slug: str):
+        project = access.access_project(request.user, project_slug, access.CHANGE, self.token)
+        data = DatasetWriteSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        dataset = datasets.dataset_create(
+            actor=request.user, project=project, token=self.token, **data.validated_data
+        )
+        body = DatasetSerializer(dataset, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+
+    def _dataset(self, pk: int, perm: str = access.VIEW) -> Dataset:
+        dataset = selectors.dataset_get(self.request.user, pk, self.token)
+        access.access_project(self.request.user, dataset.project.slug, perm, self.token)
+        return dataset
+
+    def retrieve(self, request, pk: int):
+        body = DatasetSerializer(self._dataset(pk), context={"request": request}).data
+        return Response(body)
+
+    @extend_schema(request=DatasetWriteSerializer, responses=DatasetSerializer)
+    def partial_update(self, request, pk: int):
+        dataset = self._dataset(pk, access.CHANGE)
+        data = DatasetWriteSerializer(
+            dataset, data=request.data, partial=True, context={"request": request}
+        )
+        data.is_valid(raise_exception=True)
+        dataset = datasets.dataset_update(
+            actor=request.user, dataset=dataset, token=self.token, **data.validated_data
+        )
+        return Response(DatasetSerializer(dataset, context={"request": request}).data)
+
+
+class VersionViewSet(ApiViewSet):
+    serializer_class = VersionSerializer
+    queryset = DatasetVersion.objects.none()
+
+    @extend_schema(responses=VersionSerializer(many=True))
+    def list(self, request, pk: int):
+        dataset = selectors.dataset_get(request.user, pk, self.token)
+        versions = dataset.versions.select_related("uploaded_by").prefetch_related("parents")
+        page = self.paginate_queryset(versions)
+        data = VersionSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        request={"multipart/form-data": VersionUploadSerializer},
+        responses={202: VersionSerializer, 200: VersionSerializer},
+    )
+    def create(self, request, pk: int):
+        """Upload a file as the next version. The same bytes again answer 200 with the
+        version that has them; a new file answers 202 while a worker profiles it."""
+        refuse_too_large(request)
+        dataset = selectors.dataset_get(request.user, pk, self.token)
+        access.access_project(request.user, dataset.project.slug, access.CHANGE, self.token)
+        fields = upload_fields(request, VersionUploadSerializer)
+        upload = fields.pop("file")
+        parents = [
+            selectors.version_get(request.user, parent, self.token)
+            for parent in fields.pop("parents", [])
+        ]
+        version, created = datasets.version_upload(
+            actor=request.user,
+            dataset=dataset,
+            upload=upload,
+            parents=parents,
+            token=self.token,
+            **fields,
+        )
+        body = VersionSerializer(version, context={"request": request}).data
+        code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
+        return Response(body, status=code, headers={"Location": body["url"]})
+
+    @extend_schema(responses=VersionDetailSerializer)
+    def retrieve(self, request, pk: int):
+        version = selectors.version_get(request.user, pk, self.token)
+        return Response(VersionDetailSerializer(version, context={"request": request}).data)

@@ -1,0 +1,159 @@
+"""Pages for baselines, model versions and evaluations, with comparison charts."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from audits import selectors as audit_selectors
+from portal import access
+from portal.exceptions import ApplicationError, PayloadTooLarge
+from portal.uploads import upload_too_large
+from projects import forms, selectors
+from projects.analysis.charts import ComparisonBar, comparison_svg
+from projects.services import evaluations
+from projects.services.uploads import upload_check
+from projects.views.projects import _submit
+
+__all__ = [
+    "baseline_list",
+    "evaluation_create",
+    "evaluation_detail",
+    "evaluation_status",
+    "model_detail",
+    "model_list",
+]
+
+
+def comparison_charts(rows: list[dict]) -> list[dict]:
+    """One chart per metric, from :func:`projects.selectors.comparison` rows."""
+    return [
+        {
+            **row,
+            "svg": comparison_svg(
+                [
+                    ComparisonBar(label=e["label"], value=e["value"], std=e["std"], kind=e["kind"])
+                    for e in row["entries"]
+                ],
+                metric_label=row["label"],
+                higher_is_better=row["higher_is_better"],
+                width=640,
+            ),
+        }
+        for row in rows
+    ]
+
+
+@login_required
+def baseline_list(request: HttpRequest, slug: str) -> HttpResponse:
+    """Recorded and trained baselines side by side, with each model's latest evaluation."""
+    project = access.access_project(request.user, slug)
+    perms = access.project_perms(request.user, project)
+    if request.method == "POST":
+        access.access_project(request.user, slug, access.CHANGE)
+        _submit(
+            request,
+            forms.BaselineForm(request.POST),
+            lambda data: evaluations.baseline_record(actor=request.user, project=project, **data),
+            "Baseline recorded.",
+        )
+        return redirect("baseline-list", slug=slug)
+    rows = selectors.comparison(project, selectors.latest_evaluations(project))
+    context = {
+        "project": project,
+        "perms": perms,
+        "baselines": selectors.baselines_recorded(project),
+        "runs": audit_selectors.baseline_runs(project),
+        "charts": comparison_charts(rows),
+        "form": forms.BaselineForm() if access.CHANGE in perms else None,
+    }
+    return render(request, "evaluations/baseline_list.html", context)
+
+
+@login_required
+def model_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = access.access_project(request.user, slug)
+    perms = access.project_perms(request.user, project)
+    form = forms.ModelVersionForm(request.POST or None)
+    if request.method == "POST":
+        access.access_project(request.user, slug, access.CHANGE)
+        if form.is_valid():
+            try:
+                model = evaluations.model_register(
+                    actor=request.user, project=project, **form.cleaned_data
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                messages.success(request, f"Registered {model}.")
+                return redirect(model)
+    context = {
+        "project": project,
+        "perms": perms,
+        "models": project.models.order_by("name", "-created_at"),
+        "form": form if access.CHANGE in perms else None,
+    }
+    return render(request, "evaluations/model_list.html", context)
+
+
+@login_required
+def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    model = selectors.model_get(request.user, pk)
+    perms = access.project_perms(request.user, model.project)
+    versions = selectors.version_choices(model.project).filter(status="succeeded")
+    context = {
+        "model": model,
+        "project": model.project,
+        "perms": perms,
+        "evaluations": model.evaluations.select_related("dataset_version__dataset"),
+        "form": forms.EvaluationUploadForm(versions=versions) if access.CHANGE in perms else None,
+    }
+    return render(request, "evaluations/model_detail.html", context)
+
+
+@login_required
+@require_POST
+def evaluation_create(request: HttpRequest, pk: int) -> HttpResponse:
+    model = selectors.model_get(request.user, pk)
+    access.access_project(request.user, model.project.slug, access.CHANGE)
+    versions = selectors.version_choices(model.project).filter(status="succeeded")
+    form = forms.EvaluationUploadForm(request.POST, request.FILES, versions=versions)
+    try:
+        if upload_too_large(request):
+            raise PayloadTooLarge("The predictions file is larger than this portal accepts.")
+        if not form.is_valid():
+            raise ApplicationError(" ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        data = dict(form.cleaned_data)
+        evaluation = evaluations.evaluation_upload(
+            actor=request.user,
+            model=model,
+            dataset_version=data.pop("dataset_version"),
+            upload=upload_check(data.pop("file")),
+            mapping=data,
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+        return redirect(model)
+    messages.success(request, "Predictions uploaded; computing the metrics now.")
+    return redirect(evaluation)
+
+
+@login_required
+def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    evaluation = selectors.evaluation_get(request.user, pk)
+    context = {
+        "evaluation": evaluation,
+        "model": evaluation.model_version,
+        "project": evaluation.model_version.project,
+        "charts": comparison_charts(selectors.evaluation_comparison(evaluation)),
+    }
+    return render(request, "evaluations/evaluation_detail.html", context)
+
+
+@login_required
+def evaluation_status(request: HttpRequest, pk: int) -> HttpResponse:
+    evaluation = selectors.evaluation_get(request.user, pk)
+    return render(request, "evaluations/_evaluation_status.html", {"evaluation": evaluation})
