@@ -69,7 +69,7 @@ class BaselineRunViewSet(ApiViewSet):
             actor=request.user, version=version, token=self.token, **data.validated_data
         )
         body = BaselineRunSerializer(run, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        return self.located(body, status.HTTP_202_ACCEPTED)
 
     def retrieve(self, request, pk: int):
         run = audit_selectors.baseline_run_get(request.user, pk, self.token)

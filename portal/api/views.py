@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rest_framework import viewsets
+from rest_framework.response import Response
 
 from projects.models import ApiToken
 
@@ -12,3 +13,10 @@ class ApiViewSet(viewsets.GenericViewSet):
     def token(self) -> ApiToken | None:
         auth = self.request.auth
         return auth if isinstance(auth, ApiToken) else None
+
+    @staticmethod
+    def located(body: dict, code: int) -> Response:
+        """A response that points at the resource it made or started (``Location``).
+
+        The URL is passed as plain ``str``: WSGI servers refuse DRF's ``Hyperlink``."""
+        return Response(body, status=code, headers={"Location": str(body["url"])})

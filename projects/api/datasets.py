@@ -167,7 +167,7 @@ class DatasetViewSet(ApiViewSet):
             actor=request.user, project=project, token=self.token, **data.validated_data
         )
         body = DatasetSerializer(dataset, context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+        return self.located(body, status.HTTP_201_CREATED)
 
     def _dataset(self, pk: int, perm: str = access.VIEW) -> Dataset:
         dataset = selectors.dataset_get(self.request.user, pk, self.token)
@@ -229,7 +229,7 @@ class VersionViewSet(ApiViewSet):
         )
         body = VersionSerializer(version, context={"request": request}).data
         code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
-        return Response(body, status=code, headers={"Location": body["url"]})
+        return self.located(body, code)
 
     @extend_schema(responses=VersionDetailSerializer)
     def retrieve(self, request, pk: int):

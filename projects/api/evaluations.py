@@ -147,7 +147,7 @@ class ModelViewSet(ApiViewSet):
             actor=request.user, project=project, token=self.token, **data.validated_data
         )
         body = ModelSerializer(model, context={"request": request}).data
-        return Response(body, status=status.HTTP_201_CREATED, headers={"Location": body["url"]})
+        return self.located(body, status.HTTP_201_CREATED)
 
     def retrieve(self, request, pk: int):
         model = selectors.model_get(request.user, pk, self.token)
@@ -188,7 +188,7 @@ class EvaluationViewSet(ApiViewSet):
             token=self.token,
         )
         body = EvaluationSerializer(evaluation, context={"request": request}).data
-        return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        return self.located(body, status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses=EvaluationDetailSerializer)
     def retrieve(self, request, pk: int):

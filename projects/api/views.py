@@ -125,9 +125,7 @@ class ProjectViewSet(ApiViewSet):
         )
         project = teams.project_create(actor=request.user, team=team, token=self.token, **fields)
         body = s.ProjectSerializer(project, context={"request": request}).data
-        return Response(
-            body, status=status.HTTP_201_CREATED, headers={"Location": str(body["url"])}
-        )
+        return self.located(body, status.HTTP_201_CREATED)
 
     def retrieve(self, request, slug: str):
         project = self._project(slug)
@@ -257,9 +255,7 @@ class EventExportViewSet(ApiViewSet):
         project = access.access_project(request.user, project_slug, token=self.token)
         export = exports.event_export_request(actor=request.user, project=project, token=self.token)
         body = s.EventExportSerializer(export, context={"request": request}).data
-        return Response(
-            body, status=status.HTTP_202_ACCEPTED, headers={"Location": str(body["url"])}
-        )
+        return self.located(body, status.HTTP_202_ACCEPTED)
 
     def retrieve(self, request, pk: int):
         export = selectors.export_get(request.user, pk, self.token)

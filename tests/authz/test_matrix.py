@@ -224,6 +224,9 @@ def test_route_permissions(matrix_world, db, name, method, role, scope):
     assert response.status_code == wanted, (
         f"{method} {url} as {role} ({scope}): {response.status_code}, wanted {wanted}"
     )
+    if "Location" in response.headers:
+        # wsgiref and gunicorn refuse header values that are str subclasses.
+        assert type(response.headers["Location"]) is str
     if scope == "anon" and not api and not expect.public:
         assert response["Location"].startswith(reverse("login"))
     if response.status_code >= 400 and method != "GET":
