@@ -232,6 +232,13 @@ def test_it_fails_predictions_whose_rows_do_not_match_the_dataset(engineer_api, 
     evaluation = _evaluate_now(_predict(engineer_api, a.model, a.version, shuffled))
     assert evaluation.status == "failed"
     assert "same order" in evaluation.error
+    # Also when the predictions name their truth column as the dataset does.
+    renamed = shuffled.replace(b"label,", b"defaulted,", 1)
+    evaluation = _evaluate_now(
+        _predict(engineer_api, a.model, a.version, renamed, y_true="defaulted")
+    )
+    assert evaluation.status == "failed"
+    assert "same order" in evaluation.error
 
 
 def test_it_fails_predictions_with_a_missing_column(engineer_api, world):

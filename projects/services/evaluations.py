@@ -182,7 +182,7 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
             raise ApplicationError(f"Row id {unique[counts > 1][0]!r} appears more than once.")
         return
     label = version.dataset.label_column
-    if label and label != evaluation.mapping["y_true"] and version.parquet:
+    if label and version.parquet:
         # Without row ids, rows pair up by position: the labels must then agree.
         truth = read_columns(version.parquet.path, [label], fmt="parquet")[label]
         ours = columns[evaluation.mapping["y_true"]]
