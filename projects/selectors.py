@@ -231,12 +231,14 @@ def baselines_recorded(project: Project) -> QuerySet[Baseline]:
     return project.baselines.select_related("recorded_by").order_by("metric", "-created_at")
 
 
-def _trained_entries(project: Project) -> list[dict]:
+def _trained_entries(project: Project, version: DatasetVersion | None) -> list[dict]:
     from audits.models import BaselineRun
 
     runs = BaselineRun.objects.filter(
         dataset_version__dataset__project=project, status=BaselineRun.Status.SUCCEEDED
     ).select_related("dataset_version__dataset")
+    if version is not None:
+        runs = runs.filter(dataset_version=version)
     entries = []
     for run in runs:
         for model in run.result.get("models", []):
@@ -254,8 +256,12 @@ def _trained_entries(project: Project) -> list[dict]:
     return entries
 
 
-def comparison(project: Project, evaluations: list[Evaluation]) -> list[dict]:
-    """Per metric: the evaluations' values beside every recorded and trained baseline.
+def comparison(
+    project: Project, evaluations: list[Evaluation], version: DatasetVersion | None = None
+) -> list[dict]:
+    """Per metric: the evaluations' values beside every recorded baseline and the
+    trained ones (only those on ``version`` when given: scores on other data are not
+    comparable).
 
     Only metrics that at least one baseline or evaluation reports appear, in the
     metric set's order."""
@@ -269,7 +275,7 @@ def comparison(project: Project, evaluations: list[Evaluation]) -> list[dict]:
         }
         for b in project.baselines.all()
     ]
-    entries += _trained_entries(project)
+    entries += _trained_entries(project, version)
     for evaluation in evaluations:
         for metric, value in (evaluation.metrics or {}).items():
             if value is not None:
@@ -302,7 +308,7 @@ def comparison(project: Project, evaluations: list[Evaluation]) -> list[dict]:
 def evaluation_comparison(evaluation: Evaluation) -> list[dict]:
     if evaluation.status != Evaluation.Status.SUCCEEDED:
         return []
-    rows = comparison(evaluation.model_version.project, [evaluation])
+    rows = comparison(evaluation.model_version.project, [evaluation], evaluation.dataset_version)
     # Only the metrics this model reports are compared.
     return [row for row in rows if any(e["kind"] == "model" for e in row["entries"])]
 

@@ -220,6 +220,14 @@ def test_it_compares_a_model_with_every_baseline(engineer_api, world):
     labels = [e["label"] for e in accuracy["entries"]]
     assert any("Rules engine" in label for label in labels)
     assert sum(e["kind"] == "trained" for e in accuracy["entries"]) == 3
+    # Baselines trained on other data are not compared with this evaluation.
+    engineer = a.people[Role.ML_ENGINEER]
+    other = make_version(a.dataset, engineer, sample_csv(seed=40))
+    run = engineer_api.post(f"/api/v1/dataset-versions/{other.pk}/baseline-runs/", {})
+    baseline_run(run_id=run.json()["id"])
+    detail = engineer_api.get(f"/api/v1/evaluations/{a.evaluation.pk}/").json()
+    accuracy = next(row for row in detail["comparison"] if row["metric"] == "accuracy")
+    assert sum(e["kind"] == "trained" for e in accuracy["entries"]) == 3
 
 
 def test_it_fails_predictions_whose_rows_do_not_match_the_dataset(engineer_api, world):
@@ -232,6 +240,7 @@ def test_it_fails_predictions_whose_rows_do_not_match_the_dataset(engineer_api, 
     evaluation = _evaluate_now(_predict(engineer_api, a.model, a.version, shuffled))
     assert evaluation.status == "failed"
     assert "same order" in evaluation.error
+    assert "np." not in evaluation.error
     # Also when the predictions name their truth column as the dataset does.
     renamed = shuffled.replace(b"label,", b"defaulted,", 1)
     evaluation = _evaluate_now(

@@ -158,6 +158,11 @@ def evaluation_upload(
         return evaluation
 
 
+def _plain(value) -> str:
+    """A value as a person writes it (1, 'yes'), not as numpy spells it (np.int64(1))."""
+    return repr(value.item() if hasattr(value, "item") else value)
+
+
 def _equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise equality that reads 1 and 1.0 as the same label."""
     if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
@@ -179,7 +184,10 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
         ids = columns[row_id]
         unique, counts = np.unique(ids.astype(str), return_counts=True)
         if (counts > 1).any():
-            raise ApplicationError(f"Row id {unique[counts > 1][0]!r} appears more than once.")
+            raise ApplicationError(
+                f"Row id {str(unique[counts > 1][0])!r} appears more than once; row ids must "
+                "be unique."
+            )
         return
     label = version.dataset.label_column
     if label and version.parquet:
@@ -190,8 +198,8 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
         if differ.size:
             first = int(differ[0])
             raise ApplicationError(
-                f"Row {first + 1}: y_true is {ours[first]!r} but {version}'s label is "
-                f"{truth[first]!r} ({differ.size} rows differ). Are the rows in the same "
+                f"Row {first + 1}: y_true is {_plain(ours[first])} but {version}'s label is "
+                f"{_plain(truth[first])} ({differ.size} rows differ). Are the rows in the same "
                 "order as the dataset version? Map a row id column otherwise."
             )
 
