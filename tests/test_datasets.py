@@ -335,3 +335,18 @@ def test_it_keeps_lineage_immutable(world, three_versions):
         edge.delete()
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE projects_datasetlineage SET parent_id = child_id")
+
+
+def test_it_shows_no_values_of_columns_declared_personal_later(engineer_api, world):
+    a = world["a"]
+    url = f"/api/v1/dataset-versions/{a.version.pk}/"
+    age = next(c for c in engineer_api.get(url).json()["profile"]["columns"] if c["name"] == "age")
+    assert age["min"] is not None and age["histogram"]
+    engineer_api.patch(
+        f"/api/v1/datasets/{a.dataset.pk}/",
+        {"personal_data_columns": ["email", "age"]},
+        format="json",
+    )
+    age = next(c for c in engineer_api.get(url).json()["profile"]["columns"] if c["name"] == "age")
+    assert [age[k] for k in ("min", "max", "mean", "quantiles", "histogram", "top")] == [None] * 6
+    assert age["count"] == 120 and age["missing"] == 0

@@ -241,10 +241,15 @@ def _ingest_work(version: DatasetVersion, progress: Progress):
     return store
 
 
+#: Profile entries that show a column's values: extremes, quantiles, frequent values.
+VALUE_FIELDS = ("min", "max", "mean", "std", "quantiles", "histogram", "top")
+
+
 def profile_without_personal_values(profile: dict, personal: list[str]) -> dict:
-    """The profile with no values of personal-data columns (their counts stay)."""
+    """The profile with no values of personal-data columns; their counts stay."""
     columns = [
-        {**c, "top": None} if c["name"] in personal else c for c in profile.get("columns", [])
+        {**c, **dict.fromkeys(VALUE_FIELDS)} if c["name"] in personal else c
+        for c in profile.get("columns", [])
     ]
     return {**profile, "columns": columns}
 
