@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from projects.analysis.tabular import read_frame
+from django.db import transaction
 
 from audits.analysis.baselines import BaselineError, run_baselines
 from audits.models import BaselineRun
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
+from projects.analysis.tabular import DataError, read_frame
 from projects.models import DatasetVersion
 from projects.services.datasets import version_require_ready
 from projects.services.events import event_record
@@ -43,40 +44,42 @@ def baseline_run_request(
         raise ApplicationError(
             f"Unknown task {task!r}; use classification or regression.", code="invalid"
         )
-    run = BaselineRun.objects.create(
-        dataset_version=version,
-        target=target,
-        requested_task=task,
-        row_cap=settings.BASELINE_ROW_CAP,
-        requested_by=actor,
-    )
-    event_record(
-        actor=actor,
-        verb="baseline_run.requested",
-        target=run,
-        project=version.dataset.project,
-        token=token,
-        payload={"dataset_version": version.pk, "target": target, "task": task or "detect"},
-    )
-    job_enqueue(run)
-    return run
+    with transaction.atomic():
+        run = BaselineRun.objects.create(
+            dataset_version=version,
+            target=target,
+            requested_task=task,
+            row_cap=settings.BASELINE_ROW_CAP,
+            requested_by=actor,
+        )
+        event_record(
+            actor=actor,
+            verb="baseline_run.requested",
+            target=run,
+            project=version.dataset.project,
+            token=token,
+            payload={"dataset_version": version.pk, "target": target, "task": task or "detect"},
+        )
+        job_enqueue(run)
+        return run
 
 
 def _baseline_work(run: BaselineRun, progress: Progress):
     version = run.dataset_version
     progress(1, "Reading the data")
-    frame = read_frame(version.parquet.path)
-    exclude = [c for c in version.dataset.personal_data_columns if c in frame.columns]
+    personal = set(version.dataset.personal_data_columns)
+    # Personal data is never a feature, so it is not even read.
+    columns = [c["name"] for c in version.schema if c["name"] not in personal]
     try:
+        frame = read_frame(version.parquet.path, columns)
         result = run_baselines(
             frame,
             run.target,
             task=run.requested_task or None,
             row_cap=run.row_cap,
-            exclude=exclude,
             progress=lambda fraction, message: progress(int(5 + fraction * 94), message),
         )
-    except BaselineError as exc:
+    except (BaselineError, DataError) as exc:
         raise ApplicationError(str(exc), code="bad_data") from None
     body = result.to_dict()
 

@@ -179,9 +179,17 @@ def access_project(
     project = projects_visible(user, token).filter(slug=slug).select_related("team").first()
     if project is None:
         raise NotFound("No such project.")
+    require_project_perm(user, project, perm, token)
+    return project
+
+
+def require_project_perm(
+    user: AbstractBaseUser, project: Project, perm: str, token: ApiToken | None = None
+) -> None:
+    """403 unless ``user`` may ``perm`` a project they already see (an object of it was
+    fetched through a visible-projects query)."""
     if perm != VIEW and not has_project_perm(user, project, perm, token):
         raise Forbidden(f"Your role on this project does not allow this ({perm}).")
-    return project
 
 
 def access_team(

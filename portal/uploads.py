@@ -12,6 +12,8 @@ import hashlib
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
+from portal.exceptions import PayloadTooLarge
+
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
     def new_file(self, *args, **kwargs) -> None:
@@ -46,3 +48,10 @@ def upload_too_large(request) -> bool:
     return announced > settings.UPLOAD_MAX_BYTES + (1 << 20) or getattr(
         request, "upload_too_large", False
     )
+
+
+def refuse_too_large(request) -> None:
+    """413 when :func:`upload_too_large`; call it before reading the body and again after."""
+    if upload_too_large(request):
+        limit = settings.UPLOAD_MAX_BYTES / 2**20
+        raise PayloadTooLarge(f"The file is larger than the {limit:,.0f} MiB this portal accepts.")

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import codecs
-
 from django import forms
 
 from projects import selectors
@@ -171,12 +169,6 @@ class VersionUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         if versions is not None:
             self.fields["parents"].queryset = versions
-
-    def clean_encoding(self) -> str:
-        try:
-            return codecs.lookup(self.cleaned_data["encoding"]).name
-        except LookupError:
-            raise forms.ValidationError("Unknown encoding.") from None
 
 
 class BaselineRunForm(forms.Form):

@@ -192,6 +192,11 @@ def version_choices(project: Project) -> QuerySet[DatasetVersion]:
     )
 
 
+def ready_versions(project: Project) -> QuerySet[DatasetVersion]:
+    """Versions that are profiled: parents for new ones, data for evaluations."""
+    return version_choices(project).filter(status=DatasetVersion.Status.SUCCEEDED)
+
+
 def lineage_graph(version: DatasetVersion) -> dict:
     """The version's ancestors and descendants: ``{"nodes": [...], "edges": [[parent, child]]}``."""
     edges: set[tuple[int, int]] = set()
@@ -225,6 +230,39 @@ def lineage_graph(version: DatasetVersion) -> dict:
         for v in sorted(versions, key=lambda v: (v.created_at, v.pk))
     ]
     return {"nodes": nodes, "edges": sorted([p, c] for p, c in edges)}
+
+
+#: Profile entries that show a column's values: extremes, quantiles, frequent values.
+VALUE_FIELDS = ("min", "max", "mean", "std", "quantiles", "histogram", "top")
+
+
+def profile_without_personal_values(profile: dict, personal: list[str]) -> dict:
+    """The profile with no values of personal-data columns; their counts stay."""
+    columns = [
+        {**c, **dict.fromkeys(VALUE_FIELDS)} if c["name"] in personal else c
+        for c in profile.get("columns", [])
+    ]
+    groups = {
+        name: _numbered(values, "group") if name in personal else values
+        for name, values in (profile.get("groups") or {}).items()
+    }
+    label = profile.get("label")
+    if label and label.get("column") in personal and label.get("classes"):
+        label = {**label, "classes": _numbered(label["classes"], "class")}
+    return {**profile, "columns": columns, "groups": groups, "label": label}
+
+
+def _numbered(entries: list[dict], word: str) -> list[dict]:
+    """Entries with their values replaced by "group 1", "group 2", ..."""
+    return [{**e, "value": f"{word} {i}"} for i, e in enumerate(entries, start=1)]
+
+
+def version_profile(version: DatasetVersion) -> dict:
+    """The version's profile as people may see it: no values of personal-data columns,
+    also of columns declared personal after it was computed."""
+    return profile_without_personal_values(
+        version.profile or {}, version.dataset.personal_data_columns
+    )
 
 
 def baselines_recorded(project: Project) -> QuerySet[Baseline]:

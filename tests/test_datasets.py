@@ -350,3 +350,51 @@ def test_it_shows_no_values_of_columns_declared_personal_later(engineer_api, wor
     age = next(c for c in engineer_api.get(url).json()["profile"]["columns"] if c["name"] == "age")
     assert [age[k] for k in ("min", "max", "mean", "quantiles", "histogram", "top")] == [None] * 6
     assert age["count"] == 120 and age["missing"] == 0
+
+
+def test_it_records_a_parent_named_twice_once(engineer_api, world):
+    parent = world["a"].version.pk
+    response = _upload(
+        engineer_api, world["a"].dataset, "x.csv", sample_csv(seed=41), parents=[parent, parent]
+    )
+    assert response.status_code == 202, response.json()
+    assert response.json()["parents"] == [parent]
+
+
+def test_it_keeps_odd_file_names_out_of_storage_paths(engineer_api, world):
+    name = "é" * 200 + ".csv"
+    response = _upload(engineer_api, world["a"].dataset, name, sample_csv(seed=42))
+    assert response.status_code == 202, response.json()
+    version = DatasetVersion.objects.get(pk=response.json()["id"])
+    assert version.original_name.startswith("é")
+    assert version.file.name.endswith("/upload.csv")
+
+
+@pytest.mark.parametrize("encoding", ["rot13", "zlib", "no-such-codec"])
+def test_it_refuses_an_encoding_that_is_not_one_for_text(engineer_api, world, encoding):
+    response = _upload(
+        engineer_api, world["a"].dataset, "x.csv", sample_csv(seed=43), encoding=encoding
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_encoding"
+    assert world["a"].dataset.versions.count() == 1
+
+
+def test_it_refuses_a_sensitive_feature_with_too_many_groups(engineer_api, world):
+    frame = sample_frame(rows=1500)
+    frame["sex"] = [f"s{i}" for i in range(1500)]
+    version = _profile_now(
+        _upload(engineer_api, world["a"].dataset, "ids.csv", frame.to_csv(index=False).encode())
+    )
+    assert version.status == "failed"
+    assert "sex" in version.error and "1000" in version.error
+
+
+def test_it_hides_the_groups_of_a_sensitive_column_declared_personal(engineer_api, world):
+    a = world["a"]
+    engineer_api.patch(
+        f"/api/v1/datasets/{a.dataset.pk}/", {"personal_data_columns": ["sex"]}, format="json"
+    )
+    profile = engineer_api.get(f"/api/v1/dataset-versions/{a.version.pk}/").json()["profile"]
+    assert [g["value"] for g in profile["groups"]["sex"]] == ["group 1", "group 2"]
+    assert sum(g["count"] for g in profile["groups"]["sex"]) == 120

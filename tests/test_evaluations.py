@@ -320,3 +320,14 @@ def test_it_shows_the_evaluation_beside_the_baselines(client, world):
     client.force_login(a.people[Role.VIEWER])
     page = client.get(f"/evaluations/{a.evaluation.pk}/").content.decode()
     assert "Against the baselines" in page and "<svg" in page
+
+
+@pytest.mark.parametrize(
+    ("metric", "value"), [("accuracy", 5), ("roc_auc", -0.1), ("rmse", -1), ("r2", 1.5)]
+)
+def test_it_refuses_a_baseline_value_the_metric_cannot_take(engineer_api, world, metric, value):
+    url = f"/api/v1/projects/{world['a'].project.slug}/baselines/"
+    body = {"kind": "human_level", "name": "x", "metric": metric, "value": value}
+    response = engineer_api.post(url, body, format="json")
+    assert response.status_code == 400
+    assert "between" in response.json()["detail"]

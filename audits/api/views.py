@@ -62,7 +62,7 @@ class BaselineRunViewSet(ApiViewSet):
         """Train the dummy, linear and gradient-boosted baselines; poll the returned URL."""
         version = selectors.version_get(request.user, pk, self.token)
         project = version.dataset.project
-        access.access_project(request.user, project.slug, access.CHANGE, self.token)
+        access.require_project_perm(request.user, project, access.CHANGE, self.token)
         data = BaselineRunRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = baseline_run_request(

@@ -311,7 +311,11 @@ class ExactCounts:
         if self.too_many:
             return False
         if self.known is None:
-            self.known = _drop_missing(pc.unique(arr))
+            first = _drop_missing(pc.unique(arr))
+            if len(first) > self.limit:
+                self.too_many = True
+                return False
+            self.known = first
         index = pc.index_in(arr, value_set=self.known)
         unseen = index.null_count - arr.null_count
         if unseen > 0:

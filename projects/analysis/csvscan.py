@@ -371,10 +371,11 @@ class CsvScan:
         old = self.types[name]
         new = _widen(old, value)
         if new == old:  # nothing wider to try: do not read the file again for nothing
-            raise DataError(f"Line {line}: column '{name}' holds '{value}', which cannot be read.")
+            # The value itself stays out of the message: it may be personal data.
+            raise DataError(f"Line {line}: a value in column '{name}' cannot be read.")
         self.types = {**self.types, name: new}
         raise Widened(
-            f"Column '{name}' holds '{value}' on line {line}, which does not fit {old}; "
+            f"Column '{name}' has a value on line {line} that does not fit {old}; "
             f"reading the file again with it as {new}."
         )
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import codecs
-
-from django.conf import settings
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
-from portal.exceptions import PayloadTooLarge
-from portal.uploads import upload_too_large
+from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.models import Dataset, DatasetVersion
 from projects.services import datasets
@@ -94,9 +90,7 @@ class VersionDetailSerializer(VersionSerializer):
 
     def get_profile(self, version: DatasetVersion) -> dict:
         """Without values of the columns now declared personal data."""
-        return datasets.profile_without_personal_values(
-            version.profile or {}, version.dataset.personal_data_columns
-        )
+        return selectors.version_profile(version)
 
     def get_lineage(self, version: DatasetVersion) -> dict:
         return selectors.lineage_graph(version)
@@ -118,21 +112,6 @@ class VersionUploadSerializer(serializers.Serializer):
     transformation = serializers.CharField(required=False, allow_blank=True)
     code_reference = serializers.CharField(required=False, allow_blank=True, max_length=200)
     command = serializers.CharField(required=False, allow_blank=True)
-
-    def validate_encoding(self, value: str) -> str:
-        try:
-            return codecs.lookup(value).name
-        except LookupError:
-            raise serializers.ValidationError(f"Unknown encoding {value!r}.") from None
-
-
-def refuse_too_large(request) -> None:
-    """413 for a body announced larger than the limit; call it before reading the body."""
-    if upload_too_large(request):
-        limit = settings.UPLOAD_MAX_BYTES
-        raise PayloadTooLarge(
-            f"The file is larger than the {limit / 2**20:,.0f} MiB this portal accepts."
-        )
 
 
 def upload_fields(request, serializer_class: type[serializers.Serializer]) -> dict:
@@ -171,7 +150,7 @@ class DatasetViewSet(ApiViewSet):
 
     def _dataset(self, pk: int, perm: str = access.VIEW) -> Dataset:
         dataset = selectors.dataset_get(self.request.user, pk, self.token)
-        access.access_project(self.request.user, dataset.project.slug, perm, self.token)
+        access.require_project_perm(self.request.user, dataset.project, perm, self.token)
         return dataset
 
     def retrieve(self, request, pk: int):
@@ -212,7 +191,7 @@ class VersionViewSet(ApiViewSet):
         version that has them; a new file answers 202 while a worker profiles it."""
         refuse_too_large(request)
         dataset = selectors.dataset_get(request.user, pk, self.token)
-        access.access_project(request.user, dataset.project.slug, access.CHANGE, self.token)
+        access.require_project_perm(request.user, dataset.project, access.CHANGE, self.token)
         fields = upload_fields(request, VersionUploadSerializer)
         upload = fields.pop("file")
         parents = [

@@ -8,8 +8,9 @@ from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
+from portal.uploads import refuse_too_large
 from projects import selectors
-from projects.api.datasets import JOB_FIELDS, refuse_too_large, upload_fields
+from projects.api.datasets import JOB_FIELDS, upload_fields
 from projects.models import Baseline, Evaluation, ModelVersion
 from projects.services import evaluations
 
@@ -173,7 +174,7 @@ class EvaluationViewSet(ApiViewSet):
         """Upload predictions with their column mapping; a worker computes the metrics."""
         refuse_too_large(request)
         model = selectors.model_get(request.user, pk, self.token)
-        access.access_project(request.user, model.project.slug, access.CHANGE, self.token)
+        access.require_project_perm(request.user, model.project, access.CHANGE, self.token)
         fields = upload_fields(request, EvaluationUploadSerializer)
         upload = fields.pop("file")
         dataset_version = selectors.version_get(

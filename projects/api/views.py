@@ -233,7 +233,7 @@ class ShareViewSet(ApiViewSet):
 
     def destroy(self, request, pk: int):
         share = selectors.share_get(request.user, pk, self.token)
-        access.access_project(request.user, share.project.slug, access.SHARE, self.token)
+        access.require_project_perm(request.user, share.project, access.SHARE, self.token)
         teams.share_revoke(actor=request.user, share=share)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -18,8 +18,9 @@ from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from portal.jobs import Job, Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, ProfileOptions, ingest
 from projects.models import Dataset, DatasetLineage, DatasetVersion, Project
+from projects.selectors import profile_without_personal_values
 from projects.services.events import event_record
-from projects.services.uploads import CheckedUpload, discard, stored
+from projects.services.uploads import CheckedUpload, discard, stored, text_encoding
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -135,12 +136,15 @@ def version_upload(
                 f"Parent version {parent} failed to load; it cannot be a parent.",
                 code="invalid_parent",
             )
+    parents = list({parent.pk: parent for parent in parents}.values())
+    encoding = text_encoding(encoding or "utf-8")
     existing = _same_bytes(dataset, upload.sha256)
     if existing is not None:
         return existing, False
-    folder = f"datasets/{dataset.pk}/{upload.sha256}"
+    # The person's file name is kept on the row, not in the path: it may be long or odd.
+    path = f"datasets/{dataset.pk}/{upload.sha256}/upload.{upload.format}"
     with (
-        stored(f"{folder}/{os.path.basename(upload.name)}", upload.file) as name,
+        stored(path, upload.file) as name,
         transaction.atomic(),
     ):
         Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
@@ -156,7 +160,7 @@ def version_upload(
             file=name,
             original_name=upload.name[:255],
             format=upload.format,
-            encoding=encoding or "utf-8",
+            encoding=encoding,
             delimiter=delimiter,
             size_bytes=upload.size,
             sha256=upload.sha256,
@@ -209,10 +213,11 @@ def _ingest_work(version: DatasetVersion, progress: Progress):
             options=options,
             progress=lambda fraction, message: progress(int(fraction * 100), message),
         )
+        target = f"datasets/{dataset.pk}/{version.sha256}/data.parquet"
+        # A delivery that died after saving left this file; the new one replaces it.
+        discard(target)
         with open(scratch, "rb") as converted:
-            parquet = default_storage.save(
-                f"datasets/{dataset.pk}/{version.sha256}/data.parquet", File(converted)
-            )
+            parquet = default_storage.save(target, File(converted))
     except DataError as exc:
         # The file cannot become a version; keep the row and its message, not the bytes.
         discard(version.file.name)
@@ -239,19 +244,6 @@ def _ingest_work(version: DatasetVersion, progress: Progress):
         )
 
     return store
-
-
-#: Profile entries that show a column's values: extremes, quantiles, frequent values.
-VALUE_FIELDS = ("min", "max", "mean", "std", "quantiles", "histogram", "top")
-
-
-def profile_without_personal_values(profile: dict, personal: list[str]) -> dict:
-    """The profile with no values of personal-data columns; their counts stay."""
-    columns = [
-        {**c, **dict.fromkeys(VALUE_FIELDS)} if c["name"] in personal else c
-        for c in profile.get("columns", [])
-    ]
-    return {**profile, "columns": columns}
 
 
 def version_ingest(*, version_id: int) -> None:

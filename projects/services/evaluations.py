@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
+from django.db import transaction
 
 from portal.exceptions import ApplicationError, unique_or_conflict
 from portal.jobs import Progress, job_enqueue, job_run
@@ -26,6 +26,13 @@ from projects.services.uploads import CheckedUpload, stored
 if TYPE_CHECKING:
     from projects.models import ApiToken
 
+#: Where each metric's values can lie; the rest lie between 0 and 1.
+METRIC_RANGE = {
+    "log_loss": (0.0, float("inf")),
+    "mae": (0.0, float("inf")),
+    "rmse": (0.0, float("inf")),
+    "r2": (float("-inf"), 1.0),
+}
 MAPPING_KEYS = ("y_true", "y_pred", "y_score", "row_id", "sensitive")
 
 
@@ -47,9 +54,15 @@ def baseline_record(
         raise ApplicationError(f"Unknown metric {metric!r}.", code="invalid")
     if not np.isfinite(value):
         raise ApplicationError("The value must be a finite number.", code="invalid")
+    low, high = METRIC_RANGE.get(metric, (0.0, 1.0))
+    if not low <= value <= high:
+        raise ApplicationError(
+            f"{Metric(metric).label} lies between {low:g} and {high:g}; {value:g} cannot be.",
+            code="invalid",
+        )
     if kind == Baseline.Kind.LITERATURE and not citation.strip():
         raise ApplicationError("A literature baseline needs its citation.", code="citation_missing")
-    with unique_or_conflict("The baseline could not be recorded.", "conflict"):
+    with transaction.atomic():
         baseline = Baseline.objects.create(
             project=project,
             kind=kind,
@@ -127,8 +140,8 @@ def evaluation_upload(
             "The dataset version belongs to another project.", code="invalid_dataset"
         )
     version_require_ready(dataset_version)
-    path = f"predictions/{model.pk}/{upload.sha256}/{os.path.basename(upload.name)}"
-    with stored(path, upload.file) as name, unique_or_conflict("Conflict.", "conflict"):
+    path = f"predictions/{model.pk}/{upload.sha256}/predictions.{upload.format}"
+    with stored(path, upload.file) as name, transaction.atomic():
         evaluation = Evaluation.objects.create(
             model_version=model,
             dataset_version=dataset_version,

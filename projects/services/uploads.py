@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import hashlib
 from collections.abc import Iterator
@@ -33,6 +34,20 @@ class CheckedUpload:
     format: str
     size: int
     sha256: str
+
+
+def text_encoding(name: str) -> str:
+    """The canonical name of a text encoding; 400 for anything else (rot13, zlib, ...)."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        info = None
+    if info is None or not info._is_text_encoding:
+        raise ApplicationError(
+            f"{name!r} is not a text encoding; use one such as utf-8 or latin-1.",
+            code="invalid_encoding",
+        )
+    return info.name
 
 
 def declared_format(name: str) -> str:

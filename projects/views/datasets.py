@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -14,12 +13,13 @@ from audits import selectors as audit_selectors
 from audits.services import baseline_run_request
 from portal import access
 from portal.exceptions import ApplicationError, PayloadTooLarge
-from portal.uploads import upload_too_large
+from portal.uploads import refuse_too_large
 from projects import forms, selectors
 from projects.analysis.charts import LineageNode, bars_svg, histogram_svg, lineage_svg
 from projects.models import Dataset, DatasetVersion
 from projects.services import datasets
 from projects.services.uploads import upload_check
+from projects.views.projects import form_errors
 
 __all__ = [
     "baseline_run_create",
@@ -35,7 +35,7 @@ __all__ = [
 
 def _dataset(request: HttpRequest, pk: int, perm: str = access.VIEW) -> Dataset:
     dataset = selectors.dataset_get(request.user, pk)
-    access.access_project(request.user, dataset.project.slug, perm)
+    access.require_project_perm(request.user, dataset.project, perm)
     return dataset
 
 
@@ -86,9 +86,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     latest = next((v for v in versions if v.status == "succeeded"), None)
     upload_form = None
     if access.CHANGE in perms:
-        upload_form = forms.VersionUploadForm(
-            versions=selectors.version_choices(dataset.project).filter(status="succeeded")
-        )
+        upload_form = forms.VersionUploadForm(versions=selectors.ready_versions(dataset.project))
     context = {
         "dataset": dataset,
         "project": dataset.project,
@@ -102,7 +100,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _profile_summary(version: DatasetVersion) -> dict:
-    profile = version.profile or {}
+    profile = selectors.version_profile(version)
     columns = profile.get("columns", [])
     return {
         "rows": profile.get("rows"),
@@ -120,12 +118,14 @@ def version_upload(request: HttpRequest, pk: int) -> HttpResponse:
     form = forms.VersionUploadForm(
         request.POST,
         request.FILES,
-        versions=selectors.version_choices(dataset.project).filter(status="succeeded"),
+        versions=selectors.ready_versions(dataset.project),
     )
-    if upload_too_large(request):
-        return _upload_refused(request, pk, PayloadTooLarge(_too_large_message()))
+    try:
+        refuse_too_large(request)
+    except PayloadTooLarge as exc:
+        return _upload_refused(request, pk, exc)
     if not form.is_valid():
-        detail = " ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        detail = form_errors(form)
         return _upload_refused(request, pk, ApplicationError(detail))
     data = dict(form.cleaned_data)
     try:
@@ -145,10 +145,6 @@ def version_upload(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(version)
 
 
-def _too_large_message() -> str:
-    return f"The file is larger than the {settings.UPLOAD_MAX_BYTES / 2**20:,.0f} MiB allowed."
-
-
 def _upload_refused(request: HttpRequest, pk: int, exc: ApplicationError) -> HttpResponse:
     if request.headers.get("HX-Request"):
         return render(
@@ -158,8 +154,7 @@ def _upload_refused(request: HttpRequest, pk: int, exc: ApplicationError) -> Htt
     return redirect(reverse("dataset-detail", args=[pk]))
 
 
-def _column_charts(profile: dict, personal: list[str]) -> list[dict]:
-    profile = datasets.profile_without_personal_values(profile, personal)
+def _column_charts(profile: dict) -> list[dict]:
     columns = []
     flagged_groups = {}
     for name, groups in (profile.get("groups") or {}).items():
@@ -216,7 +211,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     project = version.dataset.project
     perms = access.project_perms(request.user, project)
     graph = selectors.lineage_graph(version)
-    profile = version.profile or {}
+    profile = selectors.version_profile(version)
     context = {
         "version": version,
         "dataset": version.dataset,
@@ -225,7 +220,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "lineage": graph,
         "lineage_svg": _lineage_chart(graph),
         "parents": [n for n in graph["nodes"] if [n["id"], version.pk] in graph["edges"]],
-        "columns": _column_charts(profile, version.dataset.personal_data_columns),
+        "columns": _column_charts(profile),
         "label_chart": _label_chart(profile),
         "profile": profile,
         "runs": version.baseline_runs.all(),
@@ -247,7 +242,8 @@ def version_status(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def baseline_run_create(request: HttpRequest, pk: int) -> HttpResponse:
     version = selectors.version_get(request.user, pk)
-    project = access.access_project(request.user, version.dataset.project.slug, access.CHANGE)
+    project = version.dataset.project
+    access.require_project_perm(request.user, project, access.CHANGE)
     form = forms.BaselineRunForm(request.POST)
     if form.is_valid():
         try:

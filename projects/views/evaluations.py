@@ -10,13 +10,13 @@ from django.views.decorators.http import require_POST
 
 from audits import selectors as audit_selectors
 from portal import access
-from portal.exceptions import ApplicationError, PayloadTooLarge
-from portal.uploads import upload_too_large
+from portal.exceptions import ApplicationError
+from portal.uploads import refuse_too_large
 from projects import forms, selectors
 from projects.analysis.charts import ComparisonBar, comparison_svg
 from projects.services import evaluations
 from projects.services.uploads import upload_check
-from projects.views.projects import _submit
+from projects.views.projects import _submit, form_errors
 
 __all__ = [
     "baseline_list",
@@ -103,7 +103,7 @@ def model_list(request: HttpRequest, slug: str) -> HttpResponse:
 def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     model = selectors.model_get(request.user, pk)
     perms = access.project_perms(request.user, model.project)
-    versions = selectors.version_choices(model.project).filter(status="succeeded")
+    versions = selectors.ready_versions(model.project)
     context = {
         "model": model,
         "project": model.project,
@@ -118,14 +118,13 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def evaluation_create(request: HttpRequest, pk: int) -> HttpResponse:
     model = selectors.model_get(request.user, pk)
-    access.access_project(request.user, model.project.slug, access.CHANGE)
-    versions = selectors.version_choices(model.project).filter(status="succeeded")
+    access.require_project_perm(request.user, model.project, access.CHANGE)
+    versions = selectors.ready_versions(model.project)
     form = forms.EvaluationUploadForm(request.POST, request.FILES, versions=versions)
     try:
-        if upload_too_large(request):
-            raise PayloadTooLarge("The predictions file is larger than this portal accepts.")
+        refuse_too_large(request)
         if not form.is_valid():
-            raise ApplicationError(" ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+            raise ApplicationError(form_errors(form))
         data = dict(form.cleaned_data)
         evaluation = evaluations.evaluation_upload(
             actor=request.user,

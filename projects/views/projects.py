@@ -21,10 +21,18 @@ from projects.services import exports, lifecycle, teams, tokens
 LIFECYCLE = [Project.Stage.PROTOTYPING, Project.Stage.DEPLOYMENT, Project.Stage.MONITORING]
 
 
+def form_errors(form) -> str:
+    """A form's errors as one line, each field named."""
+    return " ".join(
+        f"{'' if name == '__all__' else name + ': '}{' '.join(errors)}"
+        for name, errors in form.errors.items()
+    )
+
+
 def _submit(request: HttpRequest, form, action: Callable[[dict], object], done: str) -> None:
     """Validate a posted form, run its service call and report the outcome as a message."""
     if not form.is_valid():
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        messages.error(request, form_errors(form))
         return
     try:
         action(form.cleaned_data)
@@ -158,7 +166,7 @@ def project_share(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def share_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     share = selectors.share_get(request.user, pk)
-    access.access_project(request.user, share.project.slug, access.SHARE)
+    access.require_project_perm(request.user, share.project, access.SHARE)
     teams.share_revoke(actor=request.user, share=share)
     messages.success(request, "Share revoked.")
     return redirect(share.project)
