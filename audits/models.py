@@ -39,5 +39,13 @@ class BaselineRun(Job):
     def __str__(self) -> str:
         return f"baseline run {self.pk} on {self.dataset_version}"
 
+    @property
+    def project(self):
+        return self.dataset_version.dataset.project
+
+    @property
+    def started_by(self):
+        return self.requested_by
+
     def get_absolute_url(self) -> str:
         return reverse("baseline-run-detail", args=[self.pk])

@@ -14,7 +14,7 @@ from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, read_frame
 from projects.models import DatasetVersion
 from projects.services.datasets import version_require_ready
-from projects.services.events import event_record
+from projects.services.events import event_record, job_failed_record
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -99,4 +99,6 @@ def _baseline_work(run: BaselineRun, progress: Progress):
 
 
 def baseline_run(*, run_id: int) -> None:
-    job_run(BaselineRun, run_id, _baseline_work)
+    job_run(
+        BaselineRun, run_id, _baseline_work, on_failure=job_failed_record("baseline_run.failed")
+    )

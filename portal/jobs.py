@@ -116,10 +116,19 @@ def job_publish(model: type[Job], pk: int) -> bool:
     return True
 
 
-def _fail(model: type[Job], pk: int, deliveries: int, error: str) -> None:
-    model.objects.filter(pk=pk, status=Job.Status.RUNNING, deliveries=deliveries).update(
-        status=Job.Status.FAILED, error=error[:2000], finished_at=timezone.now()
-    )
+#: Called, in the transaction that marks the job failed, with the job and its error.
+OnFailure = Callable[[Job, str], None]
+
+
+def _fail(
+    model: type[Job], pk: int, deliveries: int, error: str, on_failure: OnFailure | None
+) -> None:
+    with transaction.atomic():
+        failed = model.objects.filter(
+            pk=pk, status=Job.Status.RUNNING, deliveries=deliveries
+        ).update(status=Job.Status.FAILED, error=error[:2000], finished_at=timezone.now())
+        if failed and on_failure is not None:
+            on_failure(model.objects.get(pk=pk), error[:2000])
 
 
 def job_claim(model: type[Job], pk: int) -> Job | None:
@@ -158,7 +167,7 @@ def job_claim(model: type[Job], pk: int) -> Job | None:
         return job
 
 
-def job_run(model: type[Job], pk: int, work: Work) -> None:
+def job_run(model: type[Job], pk: int, work: Work, on_failure: OnFailure | None = None) -> None:
     """Claim the job, run ``work`` and record the outcome on the row."""
     job = job_claim(model, pk)
     if job is None:
@@ -189,12 +198,12 @@ def job_run(model: type[Job], pk: int, work: Work) -> None:
     except JobLost:
         log.info("%s %s was taken over by another delivery", model.__name__, pk)
     except SoftTimeLimitExceeded:
-        _fail(model, pk, job.deliveries, "The job took longer than its time limit.")
+        _fail(model, pk, job.deliveries, "The job took longer than its time limit.", on_failure)
     except ApplicationError as exc:
-        _fail(model, pk, job.deliveries, exc.detail)
+        _fail(model, pk, job.deliveries, exc.detail, on_failure)
     except Exception as exc:
         log.exception("%s %s failed", model.__name__, pk)
-        _fail(model, pk, job.deliveries, f"Internal error ({type(exc).__name__}).")
+        _fail(model, pk, job.deliveries, f"Internal error ({type(exc).__name__}).", on_failure)
 
 
 def jobs_sweep() -> int:

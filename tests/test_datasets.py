@@ -244,6 +244,9 @@ def test_it_fails_the_profile_of_bad_data_with_a_message(engineer_api, world, na
         assert word.lower() in version.error.lower(), version.error
     assert not version.parquet
     assert not default_storage.exists(version.file.name), "the bad file was kept"
+    failed = Event.objects.get(verb="dataset_version.failed", target_id=str(version.pk))
+    assert failed.payload == {"error": version.error}
+    assert failed.actor == world["a"].people[Role.ML_ENGINEER]
     assert world["a"].dataset.versions.exclude(status="failed").count() == 1
 
 

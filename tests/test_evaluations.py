@@ -161,6 +161,7 @@ def test_it_fails_a_run_on_a_single_class_with_a_message(engineer_api, world):
     run = _run_now(engineer_api, version)
     assert run.status == "failed"
     assert "class" in run.error.lower()
+    assert Event.objects.filter(verb="baseline_run.failed", target_id=str(run.pk)).count() == 1
 
 
 # --- Models and evaluations ------------------------------------------------------------
@@ -258,6 +259,8 @@ def test_it_fails_predictions_with_a_missing_column(engineer_api, world):
     )
     assert evaluation.status == "failed"
     assert "predicted" in evaluation.error
+    failed = Event.objects.get(verb="evaluation.failed", target_id=str(evaluation.pk))
+    assert failed.payload == {"error": evaluation.error}
 
 
 def test_it_fails_predictions_with_missing_labels(engineer_api, world):

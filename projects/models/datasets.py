@@ -126,6 +126,14 @@ class DatasetVersion(Job):
     def __str__(self) -> str:
         return f"{self.dataset.name} v{self.number}"
 
+    @property
+    def project(self):
+        return self.dataset.project
+
+    @property
+    def started_by(self):
+        return self.uploaded_by
+
     def get_absolute_url(self) -> str:
         return reverse("version-detail", args=[self.pk])
 

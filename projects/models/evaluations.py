@@ -115,5 +115,13 @@ class Evaluation(Job):
     def __str__(self) -> str:
         return f"evaluation {self.pk} of {self.model_version}"
 
+    @property
+    def project(self):
+        return self.model_version.project
+
+    @property
+    def started_by(self):
+        return self.requested_by
+
     def get_absolute_url(self) -> str:
         return reverse("evaluation-detail", args=[self.pk])

@@ -19,7 +19,7 @@ from portal.jobs import Job, Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, ProfileOptions, ingest
 from projects.models import Dataset, DatasetLineage, DatasetVersion, Project
 from projects.selectors import profile_without_personal_values
-from projects.services.events import event_record
+from projects.services.events import event_record, job_failed_record
 from projects.services.uploads import CheckedUpload, discard, stored, text_encoding
 
 if TYPE_CHECKING:
@@ -247,7 +247,12 @@ def _ingest_work(version: DatasetVersion, progress: Progress):
 
 
 def version_ingest(*, version_id: int) -> None:
-    job_run(DatasetVersion, version_id, _ingest_work)
+    job_run(
+        DatasetVersion,
+        version_id,
+        _ingest_work,
+        on_failure=job_failed_record("dataset_version.failed"),
+    )
 
 
 def version_require_ready(version: DatasetVersion) -> None:

@@ -20,7 +20,7 @@ from projects.models import (
     Project,
 )
 from projects.services.datasets import version_require_ready
-from projects.services.events import event_record
+from projects.services.events import event_record, job_failed_record
 from projects.services.uploads import CheckedUpload, stored
 
 if TYPE_CHECKING:
@@ -250,4 +250,9 @@ def _evaluation_work(evaluation: Evaluation, progress: Progress):
 
 
 def evaluation_run(*, evaluation_id: int) -> None:
-    job_run(Evaluation, evaluation_id, _evaluation_work)
+    job_run(
+        Evaluation,
+        evaluation_id,
+        _evaluation_work,
+        on_failure=job_failed_record("evaluation.failed"),
+    )

@@ -41,6 +41,22 @@ def event_body(event: Event) -> dict:
     }
 
 
+def job_failed_record(verb: str):
+    """An on-failure callback for portal.jobs.job_run that puts the failure on the trail,
+    on behalf of whoever started the job."""
+
+    def record(job, error: str) -> None:
+        event_record(
+            actor=job.started_by,
+            verb=verb,
+            target=job,
+            project=job.project,
+            payload={"error": error},
+        )
+
+    return record
+
+
 def event_record(
     *,
     actor,
