@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 
-from audits.analysis.baselines import BaselineError, run_baselines
+from audits.analysis.baselines import BaselineError, choose_rows, run_baselines
 from audits.models import BaselineRun
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
-from projects.analysis.tabular import DataError, read_frame
+from projects.analysis.tabular import DataError, read_frame, read_rows
 from projects.models import DatasetVersion
 from projects.services.datasets import version_require_ready
 from projects.services.events import event_record, job_failed_record
@@ -66,17 +66,24 @@ def baseline_run_request(
 
 def _baseline_work(run: BaselineRun, progress: Progress):
     version = run.dataset_version
-    progress(1, "Reading the data")
+    progress(1, "Reading the target")
     personal = set(version.dataset.personal_data_columns)
     # Personal data is never a feature, so it is not even read.
     columns = [c["name"] for c in version.schema if c["name"] not in personal]
+    path = version.parquet.path
     try:
-        frame = read_frame(version.parquet.path, columns)
+        # The target alone picks the rows; only those are read, so memory holds the
+        # sample, not the dataset.
+        target = read_frame(path, [run.target])[run.target]
+        chosen = choose_rows(
+            target, run.target, task=run.requested_task or None, row_cap=run.row_cap
+        )
+        progress(3, f"Reading {len(chosen.positions):,} rows")
+        frame = read_rows(path, chosen.positions, columns)
         result = run_baselines(
             frame,
             run.target,
-            task=run.requested_task or None,
-            row_cap=run.row_cap,
+            chosen=chosen,
             progress=lambda fraction, message: progress(int(5 + fraction * 94), message),
         )
     except (BaselineError, DataError) as exc:

@@ -122,6 +122,13 @@ def test_it_samples_over_the_row_cap_and_says_so(engineer_api, world, settings):
     assert run.status == "succeeded", run.error
     assert run.sampled and run.rows_used == 60
     assert run.result["rows_total"] == 120
+    # Reading only the sampled rows gives what a run on the whole table gives.
+    whole = sample_frame().drop(columns=["email"])
+    reference = run_baselines(whole, "defaulted", row_cap=60).to_dict()
+    for ours, theirs in zip(run.result["models"], reference["models"], strict=True):
+        for name, summary in theirs["metrics"].items():
+            assert ours["metrics"][name]["mean"] == pytest.approx(summary["mean"], rel=1e-9)
+    assert run.result["class_counts"] == reference["class_counts"]
 
 
 def test_it_excludes_personal_data_from_the_features(engineer_api, world):

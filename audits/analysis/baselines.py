@@ -165,6 +165,7 @@ def run_baselines(
     row_cap: int | None = 200_000,
     exclude: Sequence[str] = (),
     progress: Callable[[float, str], None] | None = None,
+    chosen: RowChoice | None = None,
 ) -> BaselineResult:
     """Cross-validate the three baseline models on ``frame`` to predict ``target``.
 
@@ -185,39 +186,18 @@ def run_baselines(
         duplicate = frame.columns[frame.columns.duplicated()][0]
         raise BaselineError(f"The column name {duplicate!r} appears more than once.")
 
-    features, numeric, dropped_columns = _feature_frame(frame, target, exclude)
-    rows_total = len(frame)
-    has_target = frame[target].notna().to_numpy()
-    rows_dropped = int(rows_total - has_target.sum())
-    if not has_target.any():
-        raise BaselineError(f"The target column {target!r} has no values.")
-    y_column = frame[target][has_target]
-    features = features[has_target]
-
-    if task is None:
-        task = detect_task(y_column)
-    if task not in TASKS:
-        raise BaselineError(f"Unknown task {task!r}; expected one of {', '.join(TASKS)}.")
-    y = _target_values(y_column, target, task)
-    if y.size < folds:
-        raise BaselineError(
-            f"Only {y.size} rows have a target value, fewer than the {folds} folds; "
-            "use fewer folds or more data."
+    if chosen is None:
+        choice = choose_rows(
+            frame[target], target, task=task, folds=folds, seed=seed, row_cap=row_cap
         )
-
-    rng = np.random.default_rng(seed)
-    cap = y.size if row_cap is None else row_cap
-    sampled = y.size > cap
-    if task == CLASSIFICATION:
-        codes, counts = _check_classes(y, target, folds)
-        if sampled:
-            keep = _stratified_sample(codes, cap, np.minimum(counts, folds), rng)
-    elif sampled:
-        keep = np.sort(rng.choice(y.size, size=cap, replace=False))
-    if sampled:
-        y = y[keep]
-        features = features.iloc[keep]
-    features = features.reset_index(drop=True)
+        positions = choice.positions
+    else:  # the caller read only the chosen rows of a larger table
+        choice, positions = chosen, np.arange(len(frame))
+    task = choice.task
+    features, numeric, dropped_columns = _feature_frame(frame, target, exclude)
+    y = _target_values(frame[target].iloc[positions], target, task)
+    features = features.iloc[positions].reset_index(drop=True)
+    rows_total, sampled = choice.rows_total, choice.sampled
 
     class_counts = None
     if task == CLASSIFICATION:
@@ -271,9 +251,69 @@ def run_baselines(
         seed=seed,
         features=tuple(features.columns),
         models=tuple(results),
-        rows_dropped=rows_dropped,
+        rows_dropped=choice.rows_dropped,
         dropped_columns=dropped_columns,
         class_counts=class_counts,
+    )
+
+
+@dataclass(frozen=True)
+class RowChoice:
+    """Which rows a run uses: those with a target, sampled down to the row cap."""
+
+    task: str
+    positions: np.ndarray  # sorted positions in the table the target column came from
+    rows_total: int
+    rows_dropped: int
+    sampled: bool
+
+
+def choose_rows(
+    column: pd.Series,
+    target: str,
+    *,
+    task: str | None = None,
+    folds: int = 5,
+    seed: int = 0,
+    row_cap: int | None = 200_000,
+) -> RowChoice:
+    """The rows :func:`run_baselines` uses, from the target column alone.
+
+    A caller holding a large table reads just this column, then only the chosen rows,
+    and passes those with ``chosen=`` this choice: the result is the one the whole
+    table would give, without holding it in memory."""
+    rows_total = len(column)
+    has_target = column.notna().to_numpy()
+    if not has_target.any():
+        raise BaselineError(f"The target column {target!r} has no values.")
+    present = np.flatnonzero(has_target)
+    y_column = column[has_target]
+    if task is None:
+        task = detect_task(y_column)
+    if task not in TASKS:
+        raise BaselineError(f"Unknown task {task!r}; expected one of {', '.join(TASKS)}.")
+    y = _target_values(y_column, target, task)
+    if y.size < folds:
+        raise BaselineError(
+            f"Only {y.size} rows have a target value, fewer than the {folds} folds; "
+            "use fewer folds or more data."
+        )
+    rng = np.random.default_rng(seed)
+    cap = y.size if row_cap is None else row_cap
+    sampled = y.size > cap
+    keep = np.arange(y.size)
+    if task == CLASSIFICATION:
+        codes, counts = _check_classes(y, target, folds)
+        if sampled:
+            keep = _stratified_sample(codes, cap, np.minimum(counts, folds), rng)
+    elif sampled:
+        keep = np.sort(rng.choice(y.size, size=cap, replace=False))
+    return RowChoice(
+        task=task,
+        positions=present[keep],
+        rows_total=rows_total,
+        rows_dropped=int(rows_total - y.size),
+        sampled=sampled,
     )
 
 

@@ -449,3 +449,26 @@ def read_frame(parquet_path: str, columns: Sequence[str] | None = None) -> panda
     if columns is not None:
         _check_columns(source.schema_arrow.names, list(columns), "column")
     return source.read(columns=None if columns is None else list(columns)).to_pandas()
+
+
+def read_rows(
+    parquet_path: str, positions: np.ndarray, columns: Sequence[str] | None = None
+) -> pandas.DataFrame:
+    """Only the rows at ``positions`` (sorted) of the converted Parquet file, read batch by
+    batch, so memory holds the chosen rows and one batch rather than the whole file."""
+    source = _open_parquet(parquet_path)
+    names = source.schema_arrow.names if columns is None else list(columns)
+    _check_columns(source.schema_arrow.names, names, "column")
+    pieces, start = [], 0
+    for batch in source.iter_batches(batch_size=65_536, columns=names):
+        end = start + batch.num_rows
+        low, high = np.searchsorted(positions, [start, end])
+        if high > low:
+            pieces.append(batch.take(pa.array(positions[low:high] - start)))
+        start = end
+    schema = (
+        source.schema_arrow
+        if columns is None
+        else pa.schema([source.schema_arrow.field(name) for name in names])
+    )
+    return pa.Table.from_batches(pieces, schema=schema).to_pandas()
