@@ -1,11 +1,14 @@
-"""Automatic baselines trained by workers (fairness audits and the risk register come later)."""
+"""Automatic baselines trained by workers, and the failure-mode risk register."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 
+from audits.analysis.risks import CATEGORIES, severity, severity_band
 from portal.jobs import Job
 
 
@@ -49,3 +52,59 @@ class BaselineRun(Job):
 
     def get_absolute_url(self) -> str:
         return reverse("baseline-run-detail", args=[self.pk])
+
+
+class RiskItem(models.Model):
+    """One failure mode in a project's register: how likely, how bad, what is done about it."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        MITIGATED = "mitigated", "Mitigated"
+        ACCEPTED = "accepted", "Accepted"
+
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="risks")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    category = models.CharField(max_length=30, choices=CATEGORIES)
+    likelihood = models.PositiveSmallIntegerField()
+    impact = models.PositiveSmallIntegerField()
+    mitigation = models.TextField(blank=True)
+    owner = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.OPEN)
+    rationale = models.TextField(blank=True, help_text="Why an accepted risk is acceptable.")
+    #: The starter-list entry it came from, so the list is pulled in once.
+    starter_key = models.CharField(max_length=60, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(likelihood__gte=1, likelihood__lte=5, impact__gte=1, impact__lte=5),
+                name="risk_scale_1_to_5",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="accepted") | ~Q(rationale=""),
+                name="risk_accepted_with_rationale",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "starter_key"],
+                condition=~Q(starter_key=""),
+                name="risk_starter_once",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def severity(self) -> int:
+        return severity(self.likelihood, self.impact)
+
+    @property
+    def severity_band(self) -> str:
+        return severity_band(self.severity)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from audits.models import BaselineRun
+from audits.models import BaselineRun, RiskItem
 from portal.exceptions import NotFound
 from projects import selectors
 from projects.models import ApiToken, Project
@@ -29,3 +29,20 @@ def baseline_runs(project: Project) -> QuerySet[BaselineRun]:
         .select_related("dataset_version__dataset", "requested_by")
         .order_by("-created_at")
     )
+
+
+def risk_get(user, pk: int, token: ApiToken | None = None) -> RiskItem:
+    risk = (
+        RiskItem.objects.filter(pk=pk, project__in=selectors.project_list(user, token))
+        .select_related("project__team")
+        .first()
+    )
+    if risk is None:
+        raise NotFound("No such risk.")
+    return risk
+
+
+def risk_list(project: Project) -> list[RiskItem]:
+    """The register, most severe first, then newest."""
+    risks = project.risks.select_related("created_by")
+    return sorted(risks, key=lambda r: (-r.severity, -r.created_at.timestamp()))

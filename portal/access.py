@@ -35,6 +35,8 @@ TRANSITION = "transition_project"
 AUDIT = "audit_project"
 SHARE = "share_project"
 PROJECT_PERMS = (VIEW, CHANGE, TRANSITION, AUDIT, SHARE)
+#: The risk register is written by the project's team and by its auditors.
+EDIT_RISKS = (CHANGE, AUDIT)
 
 VIEW_TEAM = "view_team"
 CREATE_PROJECT = "create_project"
@@ -202,6 +204,17 @@ def access_team(
     if perm != VIEW_TEAM and not has_team_perm(user, team, perm, token):
         raise Forbidden(f"Your role in this team does not allow this ({perm}).")
     return team
+
+
+def require_any_project_perm(
+    user: AbstractBaseUser,
+    project: Project,
+    perms: tuple[str, ...],
+    token: ApiToken | None = None,
+) -> None:
+    """403 unless ``user`` holds one of ``perms`` on a project they already see."""
+    if not any(has_project_perm(user, project, perm, token) for perm in perms):
+        raise Forbidden(f"Your role on this project does not allow this ({' or '.join(perms)}).")
 
 
 def project_perms(user: AbstractBaseUser, project: Project) -> set[str]:

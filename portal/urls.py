@@ -7,6 +7,7 @@ from portal.health import healthz
 
 urlpatterns = [
     path("", include("projects.urls")),
+    path("", include("audits.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("healthz", healthz, name="healthz"),

@@ -7,7 +7,7 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from audits.services import baseline_run_request
+from audits.services import baseline_run_request, risk_starter_import
 from projects.models import Baseline, Dataset, DatasetVersion, Membership, Project, Role, Team
 from projects.services import datasets, evaluations, lifecycle, teams
 from projects.services.uploads import upload_from_bytes
@@ -220,6 +220,7 @@ def _load_data(project: Project, engineer) -> None:
         evidence="Monitoring report Q3.",
     )
     baseline_run_request(actor=engineer, version=v3)
+    risk_starter_import(actor=engineer, project=project)
     model = evaluations.model_register(
         actor=engineer,
         project=project,

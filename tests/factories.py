@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import factory
 from django.contrib.auth import get_user_model
 
-from audits.models import BaselineRun
-from audits.services import baseline_run_request
+from audits.models import BaselineRun, RiskItem
+from audits.services import baseline_run_request, risk_create
 from projects.models import (
     Dataset,
     DatasetVersion,
@@ -63,6 +63,7 @@ class TeamWorld:
     run: BaselineRun
     model: ModelVersion
     evaluation: Evaluation
+    risk: RiskItem
     extra: dict = field(default_factory=dict)
 
 
@@ -124,6 +125,14 @@ def build_team(prefix: str, outsider) -> TeamWorld:
     run = baseline_run_request(actor=engineer, version=version)
     model = evaluations.model_register(actor=engineer, project=project, name="scorer", version="1")
     evaluation = make_evaluation(model, version, engineer)
+    risk = risk_create(
+        actor=engineer,
+        project=project,
+        title="Target leakage",
+        category="leakage",
+        likelihood=2,
+        impact=3,
+    )
     return TeamWorld(
         team,
         people,
@@ -137,4 +146,5 @@ def build_team(prefix: str, outsider) -> TeamWorld:
         run,
         model,
         evaluation,
+        risk,
     )

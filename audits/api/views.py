@@ -7,8 +7,14 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
-from audits.models import BaselineRun
-from audits.services import baseline_run_request
+from audits.models import BaselineRun, RiskItem
+from audits.services import (
+    RISK_FIELDS,
+    baseline_run_request,
+    risk_create,
+    risk_starter_import,
+    risk_update,
+)
 from portal import access
 from portal.api.views import ApiViewSet
 from projects import selectors
@@ -74,3 +80,76 @@ class BaselineRunViewSet(ApiViewSet):
     def retrieve(self, request, pk: int):
         run = audit_selectors.baseline_run_get(request.user, pk, self.token)
         return Response(BaselineRunSerializer(run, context={"request": request}).data)
+
+
+class RiskSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-risk-detail")
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    severity = serializers.IntegerField(read_only=True)
+    severity_band = serializers.CharField(read_only=True)
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = RiskItem
+        fields = [
+            "url",
+            "id",
+            "project",
+            *RISK_FIELDS,
+            "severity",
+            "severity_band",
+            "starter_key",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["starter_key", "created_at", "updated_at"]
+        validators = []  # the service checks the rules and answers with their codes
+
+
+class RiskViewSet(ApiViewSet):
+    serializer_class = RiskSerializer
+    queryset = RiskItem.objects.none()
+
+    @extend_schema(responses=RiskSerializer(many=True))
+    def list(self, request, project_slug: str):
+        project = access.access_project(request.user, project_slug, token=self.token)
+        page = self.paginate_queryset(audit_selectors.risk_list(project))
+        data = RiskSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=RiskSerializer, responses={201: RiskSerializer})
+    def create(self, request, project_slug: str):
+        project = access.access_project(request.user, project_slug, token=self.token)
+        access.require_any_project_perm(request.user, project, access.EDIT_RISKS, self.token)
+        data = RiskSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        risk = risk_create(
+            actor=request.user, project=project, token=self.token, **data.validated_data
+        )
+        body = RiskSerializer(risk, context={"request": request}).data
+        return self.located(body, status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk: int):
+        risk = audit_selectors.risk_get(request.user, pk, self.token)
+        return Response(RiskSerializer(risk, context={"request": request}).data)
+
+    @extend_schema(request=RiskSerializer, responses=RiskSerializer)
+    def partial_update(self, request, pk: int):
+        risk = audit_selectors.risk_get(request.user, pk, self.token)
+        access.require_any_project_perm(request.user, risk.project, access.EDIT_RISKS, self.token)
+        data = RiskSerializer(risk, data=request.data, partial=True, context={"request": request})
+        data.is_valid(raise_exception=True)
+        risk = risk_update(actor=request.user, risk=risk, token=self.token, **data.validated_data)
+        return Response(RiskSerializer(risk, context={"request": request}).data)
+
+    @extend_schema(request=None, responses={200: RiskSerializer(many=True)})
+    def starter(self, request, project_slug: str):
+        """Add the starter list of common failure modes the project does not have yet."""
+        project = access.access_project(request.user, project_slug, token=self.token)
+        access.require_any_project_perm(request.user, project, access.EDIT_RISKS, self.token)
+        risk_starter_import(actor=request.user, project=project, token=self.token)
+        data = RiskSerializer(
+            audit_selectors.risk_list(project), many=True, context={"request": request}
+        ).data
+        return Response(data)

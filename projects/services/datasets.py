@@ -19,7 +19,7 @@ from portal.jobs import Job, Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, ProfileOptions, ingest
 from projects.models import Dataset, DatasetLineage, DatasetVersion, Project
 from projects.selectors import profile_without_personal_values
-from projects.services.events import event_record, job_failed_record
+from projects.services.events import changes_record, event_record, job_failed_record
 from projects.services.uploads import CheckedUpload, discard, stored, text_encoding
 
 if TYPE_CHECKING:
@@ -85,25 +85,17 @@ def dataset_create(
 
 def dataset_update(*, actor, dataset: Dataset, token: ApiToken | None = None, **changes) -> Dataset:
     _check_fields(changes)
-    changed = {k: v for k, v in changes.items() if getattr(dataset, k) != v}
-    if not changed:
-        return dataset
     with unique_or_conflict(
         f"The project has a dataset named {changes.get('name')!r} already.", "name_taken"
     ):
-        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-        before = {k: getattr(dataset, k) for k in changed}
-        for key, value in changed.items():
-            setattr(dataset, key, value)
-        dataset.updated_at = timezone.now()
-        dataset.save(update_fields=[*changed, "updated_at"])
-        event_record(
+        dataset = Dataset.objects.select_for_update().select_related("project").get(pk=dataset.pk)
+        changes_record(
             actor=actor,
-            verb="dataset.updated",
             target=dataset,
+            changes=changes,
+            verb="dataset.updated",
             project=dataset.project,
             token=token,
-            payload={"before": before, "after": changed},
         )
         return dataset
 

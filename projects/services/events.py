@@ -41,6 +41,38 @@ def event_body(event: Event) -> dict:
     }
 
 
+def changes_record(
+    *,
+    actor,
+    target: models.Model,
+    changes: dict,
+    verb: str,
+    project: Project,
+    token: ApiToken | None = None,
+    payload: dict | None = None,
+) -> bool:
+    """Save the fields of ``changes`` that differ on ``target`` (with ``updated_at``) and
+    record them before and after. Call it in the transaction that locked the row.
+    False when nothing changed."""
+    changed = {k: v for k, v in changes.items() if getattr(target, k) != v}
+    if not changed:
+        return False
+    before = {k: getattr(target, k) for k in changed}
+    for key, value in changed.items():
+        setattr(target, key, value)
+    target.updated_at = timezone.now()
+    target.save(update_fields=[*changed, "updated_at"])
+    event_record(
+        actor=actor,
+        verb=verb,
+        target=target,
+        project=project,
+        token=token,
+        payload={"before": before, "after": changed, **(payload or {})},
+    )
+    return True
+
+
 def job_failed_record(verb: str):
     """An on-failure callback for portal.jobs.job_run that puts the failure on the trail,
     on behalf of whoever started the job."""

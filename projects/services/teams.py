@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.utils import timezone
 
 from portal import access
 from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from projects.models import Membership, Project, ProjectShare, Role, Team
-from projects.services.events import event_record
+from projects.services.events import changes_record, event_record
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -167,22 +166,15 @@ def project_update(*, actor, project: Project, token: ApiToken | None = None, **
     unknown = set(changes) - set(EDITABLE_PROJECT_FIELDS)
     if unknown:
         raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
-    changed = {k: v for k, v in changes.items() if getattr(project, k) != v}
-    if not changed:
-        return project
     with transaction.atomic():
-        before = {k: getattr(project, k) for k in changed}
-        for key, value in changed.items():
-            setattr(project, key, value)
-        project.updated_at = timezone.now()
-        project.save(update_fields=[*changed, "updated_at"])
-        event_record(
+        project = Project.objects.select_for_update().get(pk=project.pk)
+        changes_record(
             actor=actor,
-            verb="project.updated",
             target=project,
+            changes=changes,
+            verb="project.updated",
             project=project,
             token=token,
-            payload={"before": before, "after": changed},
         )
         return project
 

@@ -30,6 +30,9 @@ OWNER_ONLY_REDIRECT = roles(302, 403, 403, 403)
 WRITERS_REDIRECT = roles(302, 302, 403, 403)
 CREATED_BY_WRITERS = roles(201, 201, 403, 403)
 ACCEPTED_FROM_WRITERS = roles(202, 202, 403, 403)
+# The risk register is also written by the project's auditors.
+RISK_EDITORS = roles(200, 200, 200, 403)
+RISK_EDITORS_REDIRECT = roles(302, 302, 302, 403)
 
 MATRIX: dict[tuple[str, str], Expect] = {
     # --- REST API ---------------------------------------------------------------------
@@ -73,6 +76,11 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-evaluation-list", "GET"): Expect(own=200),
     ("api-evaluation-list", "POST"): Expect(own=ACCEPTED_FROM_WRITERS),
     ("api-evaluation-detail", "GET"): Expect(own=200),
+    ("api-risk-list", "GET"): Expect(own=200),
+    ("api-risk-list", "POST"): Expect(own=roles(201, 201, 201, 403)),
+    ("api-risk-starter", "POST"): Expect(own=roles(200, 200, 200, 403)),
+    ("api-risk-detail", "GET"): Expect(own=200),
+    ("api-risk-detail", "PATCH"): Expect(own=RISK_EDITORS),
     ("api-schema", "GET"): Expect(own=200, anon=200, public=True),
     ("api-docs", "GET"): Expect(own=200, anon=200, public=True),
     # --- Web pages --------------------------------------------------------------------
@@ -107,6 +115,11 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("evaluation-create", "POST"): Expect(own=WRITERS_REDIRECT),
     ("evaluation-detail", "GET"): Expect(own=200),
     ("evaluation-status", "GET"): Expect(own=200),
+    ("risk-list", "GET"): Expect(own=200),
+    ("risk-list", "POST"): Expect(own=RISK_EDITORS_REDIRECT),
+    ("risk-starter", "POST"): Expect(own=RISK_EDITORS_REDIRECT),
+    ("risk-edit", "GET"): Expect(own=RISK_EDITORS),
+    ("risk-edit", "POST"): Expect(own=RISK_EDITORS_REDIRECT),
     ("team-detail", "GET"): Expect(own=200),
     ("membership-add", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
     ("membership-change", "POST"): Expect(own=OWNER_ONLY_REDIRECT),

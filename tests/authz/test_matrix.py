@@ -116,6 +116,8 @@ PK_OF = {
     "api-evaluation-detail": "evaluation",
     "evaluation-detail": "evaluation",
     "evaluation-status": "evaluation",
+    "api-risk-detail": "risk",
+    "risk-edit": "risk",
 }
 
 
@@ -157,6 +159,22 @@ def _body(name: str, a) -> dict:
         "baseline-list": baseline,
         "model-list": {"name": "scorer", "version": "2", "parameters": "{}"},
         "evaluation-create": predictions,
+        "api-risk-list": {"title": "Leak", "category": "leakage", "likelihood": 2, "impact": 3},
+        "api-risk-detail": {"status": "mitigated"},
+        "risk-list": {
+            "title": "Leak",
+            "category": "leakage",
+            "likelihood": 2,
+            "impact": 3,
+            "status": "open",
+        },
+        "risk-edit": {
+            "title": "Leak",
+            "category": "leakage",
+            "likelihood": 2,
+            "impact": 4,
+            "status": "mitigated",
+        },
         "api-membership-list": {"username": "newcomer", "role": "viewer"},
         "api-membership-detail": {"role": "auditor"},
         "api-project-list": {"team": a.team.slug, "slug": "new-project", "name": "New"},
