@@ -230,6 +230,8 @@ FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
 FILE_UPLOAD_HANDLERS = ["portal.uploads.HashingUploadHandler"]
 #: Largest dataset or predictions file accepted, in bytes.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 2 << 30)
+#: Open risks at or above this severity (likelihood x impact, 1-25) block deployment.
+RISK_GATE_SEVERITY = env_int("RISK_GATE_SEVERITY", 15)
 #: Trained baselines sample (stratified) down to this many rows.
 BASELINE_ROW_CAP = env_int("BASELINE_ROW_CAP", 200_000)
 #: Label classes below this share of rows are flagged rare.

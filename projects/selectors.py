@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
@@ -58,11 +59,19 @@ def people_in_role(project: Project, role: str) -> list[str]:
 
 
 def project_state(project: Project) -> ProjectState:
+    threshold = settings.RISK_GATE_SEVERITY
+    severe = [
+        risk.title
+        for risk in project.risks.filter(status="open").order_by("created_at")
+        if risk.severity >= threshold
+    ]
     return ProjectState(
         stage=project.stage,
         description=project.description,
         business_owners=tuple(people_in_role(project, Role.BUSINESS_OWNER)),
         ml_engineers=tuple(people_in_role(project, Role.ML_ENGINEER)),
+        severe_open_risks=tuple(severe),
+        risk_threshold=threshold,
     )
 
 

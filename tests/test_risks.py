@@ -90,3 +90,19 @@ def test_the_register_page_shows_severity_and_the_starter_button(client, world):
         "Add the starter list"
         not in client.get(f"/projects/{a.project.slug}/risks/").content.decode()
     )
+
+
+def test_a_severe_open_risk_holds_the_gate_until_it_is_handled(auditor_api, world):
+    a = world["a"]
+    gates = f"/api/v1/projects/{a.project.slug}/gates/"
+    assert auditor_api.get(gates).json()["passed"]
+    auditor_api.patch(f"/api/v1/risks/{a.risk.pk}/", {"likelihood": 4, "impact": 4}, format="json")
+    body = auditor_api.get(gates).json()
+    check = next(c for c in body["checks"] if c["name"].startswith("No open risk"))
+    assert not body["passed"] and "Target leakage" in check["detail"]
+    auditor_api.patch(
+        f"/api/v1/risks/{a.risk.pk}/",
+        {"status": "mitigated", "mitigation": "Features checked against decision time."},
+        format="json",
+    )
+    assert auditor_api.get(gates).json()["passed"]

@@ -40,6 +40,9 @@ class ProjectState:
     description: str
     business_owners: tuple[str, ...] = ()
     ml_engineers: tuple[str, ...] = ()
+    #: Titles of open risks at or above ``risk_threshold`` in severity (1-25).
+    severe_open_risks: tuple[str, ...] = ()
+    risk_threshold: int = 15
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,17 @@ def _described(state: ProjectState) -> Check:
     )
 
 
+def _risks_handled(state: ProjectState) -> Check:
+    open_ = state.severe_open_risks
+    return Check(
+        f"No open risk of severity {state.risk_threshold} or more",
+        not open_,
+        "Mitigate or accept (with a rationale): " + "; ".join(open_)
+        if open_
+        else "Every severe risk is mitigated or accepted.",
+    )
+
+
 def _reason(reason: str, why: str) -> Check:
     given = bool(reason.strip())
     return Check("Reason recorded", given, reason.strip() if given else why)
@@ -96,7 +110,7 @@ def evaluate_gate(state: ProjectState, target: str | None = None, reason: str = 
     """The checklist for moving ``state`` to ``target`` (default: the next stage)."""
     target = target or NEXT_STAGE.get(state.stage, RETIRED)
     if target == DEPLOYMENT:
-        checks = [_described(state), *_accountable_people(state)]
+        checks = [_described(state), *_accountable_people(state), _risks_handled(state)]
     elif target == MONITORING:
         checks = _accountable_people(state)
     elif target == PROTOTYPING:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from projects.analysis.gates import (
@@ -88,3 +90,20 @@ def test_going_back_or_retiring_needs_a_reason(target):
 )
 def test_only_lifecycle_moves_are_allowed(current, target, allowed):
     assert move_is_allowed(current, target) is allowed
+
+
+def test_it_holds_deployment_while_a_severe_risk_is_open():
+    state = ProjectState(
+        stage="prototyping",
+        description="Scores loan applications for the underwriting desk.",
+        business_owners=("olga",),
+        ml_engineers=("emil",),
+        severe_open_risks=("Target leakage",),
+        risk_threshold=15,
+    )
+    result = evaluate_gate(state)
+    assert not result.passed
+    failing = [c for c in result.checks if not c.passed]
+    assert [c.name for c in failing] == ["No open risk of severity 15 or more"]
+    assert "Target leakage" in failing[0].detail
+    assert evaluate_gate(replace(state, severe_open_risks=())).passed

@@ -28,7 +28,7 @@ def test_a_business_owner_reads_the_checklist_and_moves_the_project(team, live_s
     page.click("text=A Project")
     page.wait_for_url(f"{live_server.url}/projects/a-project/")
     checklist = page.locator("#gate .checklist li")
-    assert checklist.count() == 4
+    assert checklist.count() == 5
     assert page.locator("#gate .checklist li.fail").count() == 0
     assert "Business owner named" in checklist.all_inner_texts()[1]
     page.screenshot(path=str(ARTIFACTS / "project-page.png"), full_page=True)
