@@ -223,6 +223,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "columns": _column_charts(profile),
         "label_chart": _label_chart(profile),
         "profile": profile,
+        "status": _version_status(version, shown=bool(profile)),
         "runs": version.baseline_runs.all(),
         "run_form": forms.BaselineRunForm(initial={"target": version.dataset.label_column})
         if access.CHANGE in perms and version.status == "succeeded"
@@ -231,11 +232,22 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "datasets/version_detail.html", context)
 
 
+def _version_status(version: DatasetVersion, shown: bool = False) -> dict:
+    """What the job-status fragment shows for a version, polled while it is profiled."""
+    return {
+        "job": version,
+        "dom_id": "version-status",
+        "poll_url": reverse("version-status", args=[version.pk]),
+        "ready_text": "Profile ready: show it",
+        "shown": shown,
+    }
+
+
 @login_required
 def version_status(request: HttpRequest, pk: int) -> HttpResponse:
     """A fragment that htmx polls while the version is profiled."""
     version = selectors.version_get(request.user, pk)
-    return render(request, "datasets/_version_status.html", {"version": version})
+    return render(request, "_job_status.html", {"status": _version_status(version)})
 
 
 @login_required

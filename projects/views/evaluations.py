@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from audits import selectors as audit_selectors
@@ -143,16 +144,29 @@ def evaluation_create(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = selectors.evaluation_get(request.user, pk)
+    charts = comparison_charts(selectors.evaluation_comparison(evaluation))
     context = {
         "evaluation": evaluation,
         "model": evaluation.model_version,
         "project": evaluation.model_version.project,
-        "charts": comparison_charts(selectors.evaluation_comparison(evaluation)),
+        "charts": charts,
+        "status": _evaluation_status(evaluation, shown=bool(charts)),
     }
     return render(request, "evaluations/evaluation_detail.html", context)
+
+
+def _evaluation_status(evaluation, shown: bool = False) -> dict:
+    """What the job-status fragment shows for an evaluation, polled while it is scored."""
+    return {
+        "job": evaluation,
+        "dom_id": "evaluation-status",
+        "poll_url": reverse("evaluation-status", args=[evaluation.pk]),
+        "ready_text": "Metrics ready: show them",
+        "shown": shown,
+    }
 
 
 @login_required
 def evaluation_status(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = selectors.evaluation_get(request.user, pk)
-    return render(request, "evaluations/_evaluation_status.html", {"evaluation": evaluation})
+    return render(request, "_job_status.html", {"status": _evaluation_status(evaluation)})
