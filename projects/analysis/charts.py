@@ -47,6 +47,18 @@ class ComparisonBar:
 
 
 @dataclass(frozen=True)
+class IntervalBar:
+    """One group's rate for :func:`interval_bars_svg`; ``value`` None means undefined."""
+
+    label: str
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+    flagged: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class LineageNode:
     id: str
     label: str
@@ -379,6 +391,131 @@ def comparison_svg(
             _text(x, mid + 4, text, size=11, text_anchor=anchor, fill=MUTED, class_="value")
         )
     parts.append(_line(zero, top - 2, zero, rows_bottom + 2, MUTED, class_="zero-line"))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# --- rates with confidence intervals ---------------------------------------------------------
+
+
+def interval_bars_svg(
+    bars: Sequence[IntervalBar],
+    *,
+    title: str,
+    value_range: tuple[float, float] = (0.0, 1.0),
+    reference: float | None = None,
+    reference_label: str | None = None,
+    width: int = 420,
+) -> str:
+    """Per-group rates on a fixed axis with their confidence intervals as whiskers.
+
+    The axis does not stretch to the data, so charts of one rate for different features
+    compare at a glance and a small gap is not magnified. A bar without a value shows the
+    word "undefined" (its ``note`` as the tooltip) instead of a zero-length bar that would
+    read as a rate of 0. ``reference`` draws a dashed line, e.g. at a threshold, labelled
+    ``reference_label`` (default: the number).
+    """
+    if not bars:
+        return no_data_svg(title, width)
+    lo, hi = (float(v) for v in value_range)
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo):
+        raise ValueError(f"value_range must be two finite numbers, low < high, not {value_range}")
+    size, row_h, bar_h, pad = 12, 22, 12, 8
+    values = [b.value if _finite(b.value) else None for b in bars]
+    texts = [format_number(v) if v is not None else "undefined" for v in values]
+    label_w = min(max(text_width(b.label, size, bold=b.flagged) for b in bars), width * 0.35)
+    value_w = max(text_width(t, 11) for t in texts) + 8
+    x0 = pad + label_w + 10
+    x1 = max(width - pad - value_w, x0 + 40)
+
+    def sx(value: float) -> float:
+        clipped = min(max(value, lo), hi)
+        return x0 + (clipped - lo) / (hi - lo) * (x1 - x0)
+
+    show_ref = _finite(reference)
+    top = pad + (14 if show_ref else 0)
+    rows_bottom = top + row_h * len(bars)
+    any_flag = any(b.flagged for b in bars)
+    height = rows_bottom + 18 + (18 if any_flag else 0) + pad
+    parts = _open(width, height, title)
+
+    for i in range(5):
+        tick = lo + (hi - lo) * i / 4
+        label = format_number(round(tick, 12))
+        parts.append(_line(sx(tick), top, sx(tick), rows_bottom, GRID_GREY, class_="grid"))
+        parts.append(
+            _text(sx(tick), rows_bottom + 13, label, size=10, text_anchor="middle", fill=MUTED)
+        )
+    parts.append(_line(x0, rows_bottom + 0.5, x1, rows_bottom + 0.5, MID_GREY, class_="axis"))
+
+    base = sx(min(max(0.0, lo), hi))  # bars grow from 0, or from the range's edge
+    for row, (bar, value, text) in enumerate(zip(bars, values, texts, strict=True)):
+        mid = top + row * row_h + row_h / 2
+        ink = FLAG_TEXT if bar.flagged else TEXT
+        short = truncate(bar.label, label_w, size, bold=bar.flagged)
+        parts.append(_text(x0 - 10, mid + 4, short, text_anchor="end", fill=ink, bold=bar.flagged))
+        value_x = x1 + 6
+        if value is None:
+            tip = f"<title>{escape(bar.note or f'{bar.label}: undefined')}</title>"
+            attrs = {"font_family": FONT, "font_size": "11px", "font_style": "italic"}
+            parts.append(
+                _el(
+                    "text",
+                    escape(text) + tip,
+                    x=value_x,
+                    y=mid + 4,
+                    fill=MUTED,
+                    class_="value undefined",
+                    **attrs,
+                )
+            )
+            continue
+        has_interval = _finite(bar.low) and _finite(bar.high)
+        tip = f"{bar.label}: {text}"
+        if has_interval:
+            tip += f" (interval {format_number(bar.low)} to {format_number(bar.high)})"
+        if bar.flagged:
+            tip += " (flagged)"
+        if bar.note:
+            tip += f". {bar.note}"
+        left, right = sorted((base, sx(value)))
+        fill, cls = (FLAG, "bar flagged") if bar.flagged else (ACCENT, "bar")
+        parts.append(_rect(left, mid - bar_h / 2, right - left, bar_h, fill, class_=cls, tip=tip))
+        if has_interval:
+            a, b = sx(bar.low), sx(bar.high)
+            parts.append(f'<g class="whisker"><title>{escape(tip)}</title>')
+            parts.append(_line(a, mid, b, mid, TEXT, stroke_width=1.25))
+            parts.append(_line(a, mid - 4, a, mid + 4, TEXT, stroke_width=1.25))
+            parts.append(_line(b, mid - 4, b, mid + 4, TEXT, stroke_width=1.25))
+            parts.append("</g>")
+        ink = FLAG_TEXT if bar.flagged else MUTED
+        parts.append(_text(value_x, mid + 4, text, size=11, fill=ink, class_="value"))
+
+    if show_ref:
+        x = sx(reference)
+        parts.append(
+            _line(x, top - 2, x, rows_bottom, MUTED, stroke_dasharray="4 3", class_="reference")
+        )
+        label = reference_label if reference_label is not None else format_number(reference)
+        # Keep the label inside the drawing even when the line sits at either end of the axis.
+        half = text_width(label, 10) / 2
+        label_x = min(max(x, half + 2), width - half - 2)
+        parts.append(
+            _text(
+                label_x,
+                top - 4,
+                label,
+                size=10,
+                text_anchor="middle",
+                fill=MUTED,
+                class_="reference-label",
+            )
+        )
+    if any_flag:
+        # Colour alone should not carry the meaning, so say what amber stands for.
+        legend_top = rows_bottom + 22
+        parts.append(_rect(x0, legend_top, 10, 10, FLAG))
+        parts.append(_text(x0 + 14, legend_top + 9, "flagged", size=11, fill=MUTED))
     parts.append("</svg>")
     return "".join(parts)
 

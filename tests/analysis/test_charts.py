@@ -9,13 +9,16 @@ import pytest
 from projects.analysis.charts import (
     ACCENT,
     FLAG,
+    FLAG_TEXT,
     ComparisonBar,
+    IntervalBar,
     LineageNode,
     bars_svg,
     comparison_svg,
     format_number,
     format_share,
     histogram_svg,
+    interval_bars_svg,
     lineage_layers,
     lineage_svg,
 )
@@ -212,6 +215,113 @@ def test_it_refuses_an_unknown_bar_kind():
         ComparisonBar("x", 1.0, kind="champion")
 
 
+# --- rates with intervals ----------------------------------------------------------------------
+
+RATES = [
+    IntervalBar("A", 0.6, 0.5, 0.7),
+    IntervalBar("B", 0.3, 0.2, 0.4),
+    IntervalBar("C", 0.15, 0.1, 0.25),
+]
+
+
+def axis_scale(root: ET.Element) -> tuple[float, float]:
+    """(x of 0, px per unit) read from the first bar, which starts at 0."""
+    first = with_class(root, "rect", "bar")[0]
+    return float(first.get("x")), float(first.get("width")) / RATES[0].value
+
+
+def test_it_draws_interval_bars_proportional_to_the_rate_on_a_fixed_axis():
+    root = parse(interval_bars_svg(RATES, title="Selection rate"))
+    bars = with_class(root, "rect", "bar")
+    assert len(bars) == 3
+    x0, per_unit = axis_scale(root)
+    for bar, item in zip(bars, RATES, strict=True):
+        assert float(bar.get("x")) == pytest.approx(x0, abs=0.1)
+        assert float(bar.get("width")) == pytest.approx(item.value * per_unit, abs=0.2)
+    # The axis runs 0..1 whatever the data: a full-scale bar would reach the 1 tick.
+    assert {"0", "0.25", "0.5", "0.75", "1"} <= set(texts(root))
+    assert [el.text for el in with_class(root, "text", "value")] == ["0.6", "0.3", "0.15"]
+    assert "A" in texts(root) and "C" in texts(root)
+
+
+def test_it_draws_each_interval_as_a_whisker_from_low_to_high():
+    root = parse(interval_bars_svg(RATES, title="Selection rate"))
+    x0, per_unit = axis_scale(root)
+    whiskers = with_class(root, "g", "whisker")
+    assert len(whiskers) == 3
+    for whisker, item in zip(whiskers, RATES, strict=True):
+        span, left_tick, right_tick = whisker.findall(f"{SVG}line")
+        assert float(span.get("x1")) == pytest.approx(x0 + item.low * per_unit, abs=0.2)
+        assert float(span.get("x2")) == pytest.approx(x0 + item.high * per_unit, abs=0.2)
+        assert left_tick.get("x1") == left_tick.get("x2") == span.get("x1")
+        assert right_tick.get("x1") == right_tick.get("x2") == span.get("x2")
+        assert float(left_tick.get("y1")) < float(span.get("y1")) < float(left_tick.get("y2"))
+
+
+def test_it_draws_no_whisker_without_an_interval():
+    root = parse(interval_bars_svg([IntervalBar("A", 0.5)], title="Accuracy"))
+    assert len(with_class(root, "rect", "bar")) == 1
+    assert with_class(root, "g", "whisker") == []
+
+
+def test_it_says_undefined_instead_of_drawing_a_zero_bar():
+    bars = [
+        IntervalBar("has positives", 0.8, 0.7, 0.9),
+        IntervalBar("no positives", None, note="no positives in this group"),
+    ]
+    root = parse(interval_bars_svg(bars, title="Recall"))
+    assert len(with_class(root, "rect", "bar")) == 1
+    (undefined,) = with_class(root, "text", "undefined")
+    assert undefined.text == "undefined"
+    assert undefined.find(f"{SVG}title").text == "no positives in this group"
+    assert "no positives" in texts(root)
+
+
+def test_it_colours_flagged_interval_bars_and_explains_the_colour():
+    bars = [IntervalBar("ok", 0.5, 0.4, 0.6), IntervalBar("high", 0.9, 0.8, 0.95, flagged=True)]
+    root = parse(interval_bars_svg(bars, title="Selection rate"))
+    ok, high = with_class(root, "rect", "bar")
+    assert ok.get("fill") == ACCENT
+    assert high.get("fill") == FLAG
+    assert "flagged" in high.get("class").split()
+    assert "(flagged)" in high.find(f"{SVG}title").text
+    assert "flagged" in texts(root)
+    label = next(el for el in root.iter(f"{SVG}text") if el.text == "high")
+    assert label.get("fill") == FLAG_TEXT
+    unflagged = parse(interval_bars_svg(bars[:1], title="Selection rate"))
+    assert "flagged" not in texts(unflagged)
+
+
+def test_it_draws_a_dashed_reference_line_at_its_value():
+    root = parse(interval_bars_svg(RATES, title="Recall", reference=0.8, reference_label="min 0.8"))
+    x0, per_unit = axis_scale(root)
+    (line,) = with_class(root, "line", "reference")
+    assert float(line.get("x1")) == pytest.approx(x0 + 0.8 * per_unit, abs=0.2)
+    assert line.get("x1") == line.get("x2")
+    assert line.get("stroke-dasharray")
+    assert "min 0.8" in texts(root)
+    plain = parse(interval_bars_svg(RATES, title="Recall", reference=0.8))
+    assert "0.8" in texts(plain)
+    assert with_class(parse(interval_bars_svg(RATES, title="Recall")), "line", "reference") == []
+
+
+def test_it_escapes_interval_bar_labels():
+    svg = interval_bars_svg([IntervalBar("<A&B>", 0.4, 0.3, 0.5)], title="<A&B>", width=600)
+    assert "<A&B>" not in svg
+    root = parse(svg)
+    assert "<A&B>" in texts(root)
+    assert root.find(f"{SVG}title").text == "<A&B>"
+    assert with_class(root, "rect", "bar")[0].find(f"{SVG}title").text.startswith("<A&B>: 0.4")
+
+
+def test_it_keeps_out_of_range_values_inside_the_axis():
+    bars = [IntervalBar("in", 0.5, 0.4, 0.6), IntervalBar("over", 1.4, 1.2, 1.6)]
+    root = parse(interval_bars_svg(bars, title="Rate"))
+    inside, over = with_class(root, "rect", "bar")
+    assert float(over.get("width")) == pytest.approx(2 * float(inside.get("width")), abs=0.2)
+    assert "1.4" in texts(root)
+
+
 # --- lineage ------------------------------------------------------------------------------------
 
 CHAIN = [
@@ -312,8 +422,9 @@ def test_it_refuses_an_edge_to_an_unknown_node():
         bars_svg([], title="Top"),
         comparison_svg([], metric_label="AUC", higher_is_better=True),
         lineage_svg([], [], current="v1"),
+        interval_bars_svg([], title="Selection rate"),
     ],
-    ids=["histogram", "bars", "comparison", "lineage"],
+    ids=["histogram", "bars", "comparison", "lineage", "intervals"],
 )
 def test_it_says_no_data_for_empty_inputs(svg):
     assert texts(parse(svg)) == ["No data"]
