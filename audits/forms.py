@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from django import forms
 
+from audits.analysis.audit_config import CLASSIFICATION_METRICS, THRESHOLDS, WATCHING_CHECKS
 from audits.analysis.risks import CATEGORIES, SCALE
-from audits.models import RiskItem
+from audits.models import AuditReview, RiskItem
 
 LEVELS = [(n, str(n)) for n in SCALE]
 
@@ -23,4 +24,108 @@ class RiskForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
         help_text="Required to accept a risk.",
+    )
+    audit_checks = forms.MultipleChoiceField(
+        choices=[(s.name, s.label) for s in THRESHOLDS if s.name in WATCHING_CHECKS],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Watched by the audit checks",
+        help_text="The fairness-audit thresholds whose verdicts tell how this risk stands.",
+    )
+
+
+def _names(text: str) -> list[str]:
+    return [part.strip() for part in text.replace("\n", ",").split(",") if part.strip()]
+
+
+class AuditConfigForm(forms.Form):
+    """A new configuration version; every threshold has a limit (blank: off) and a reason."""
+
+    sensitive_features = forms.CharField(
+        max_length=2000, help_text="Column names, separated by commas."
+    )
+    intersections = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="One per line, features joined by commas (for example: sex, age_band).",
+    )
+    positive_label = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="The outcome counted as positive, as written in y_true (1, yes, >50K). "
+        "Blank: 1 for 0/1 labels.",
+    )
+    metrics = forms.MultipleChoiceField(
+        choices=[(m, m.replace("_", " ")) for m in CLASSIFICATION_METRICS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Group metrics shown in the report (all are computed).",
+    )
+    confidence = forms.FloatField(min_value=0.5, max_value=0.999, help_text="Of the intervals.")
+    min_class_support = forms.IntegerField(
+        min_value=1, help_text="Classes with fewer rows in y_true are flagged as rare."
+    )
+    note = forms.CharField(max_length=500, required=False, help_text="What changed and why.")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for spec in THRESHOLDS:
+            self.fields[f"{spec.name}__limit"] = forms.CharField(
+                label=spec.label,
+                required=spec.kind == "rule",
+                max_length=20,
+                help_text="Blank switches this check off." if spec.kind != "rule" else "",
+            )
+            self.fields[f"{spec.name}__rationale"] = forms.CharField(
+                label="Why this number",
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
+            )
+
+    def threshold_fields(self) -> list[tuple]:
+        """(limit field, rationale field) per threshold, for the template."""
+        return [(self[f"{s.name}__limit"], self[f"{s.name}__rationale"]) for s in THRESHOLDS]
+
+    @staticmethod
+    def initial_from(config: dict) -> dict:
+        initial = {
+            "sensitive_features": ", ".join(config["sensitive_features"]),
+            "intersections": "\n".join(", ".join(c) for c in config["intersections"]),
+            "positive_label": config["positive_label"],
+            "metrics": config["metrics"],
+            "confidence": config["confidence"],
+            "min_class_support": config["min_class_support"],
+        }
+        for name, entry in config["thresholds"].items():
+            limit = entry["limit"]
+            initial[f"{name}__limit"] = "" if limit is None else f"{limit:g}"
+            initial[f"{name}__rationale"] = entry["rationale"]
+        return initial
+
+    def config(self) -> tuple[dict, str]:
+        """The configuration dict for the service, and the note."""
+        data = self.cleaned_data
+        return {
+            "sensitive_features": _names(data["sensitive_features"]),
+            "intersections": [
+                _names(line) for line in data["intersections"].splitlines() if line.strip()
+            ],
+            "positive_label": data["positive_label"],
+            "metrics": data["metrics"],
+            "confidence": data["confidence"],
+            "min_class_support": data["min_class_support"],
+            "thresholds": {
+                s.name: {
+                    "limit": data[f"{s.name}__limit"].strip() or None,
+                    "rationale": data[f"{s.name}__rationale"],
+                }
+                for s in THRESHOLDS
+            },
+        }, data["note"]
+
+
+class AuditReviewForm(forms.Form):
+    decision = forms.ChoiceField(choices=AuditReview.Decision.choices, widget=forms.RadioSelect)
+    rationale = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Why: what you checked, what convinced you, what must change.",
     )

@@ -74,6 +74,8 @@ class RiskItem(models.Model):
     rationale = models.TextField(blank=True, help_text="Why an accepted risk is acceptable.")
     #: The starter-list entry it came from, so the list is pulled in once.
     starter_key = models.CharField(max_length=60, blank=True)
+    #: Audit thresholds that watch this risk (names from audits.analysis.audit_config).
+    audit_checks = models.JSONField(default=list, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
@@ -108,3 +110,130 @@ class RiskItem(models.Model):
     @property
     def severity_band(self) -> str:
         return severity_band(self.severity)
+
+
+class AuditConfig(models.Model):
+    """One version of what a project's fairness audits check; a change is a new version."""
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.PROTECT, related_name="audit_configs"
+    )
+    version = models.PositiveIntegerField()
+    sensitive_features = models.JSONField(default=list)
+    #: Lists of two or more sensitive features audited jointly.
+    intersections = models.JSONField(default=list, blank=True)
+    #: As written by a person ("1", "yes", ">50K"); blank means 1 for 0/1 labels.
+    positive_label = models.CharField(max_length=200, blank=True)
+    metrics = models.JSONField(default=list)
+    #: name -> {"limit": number or null (off), "rationale": why this number}.
+    thresholds = models.JSONField(default=dict)
+    confidence = models.FloatField(default=0.95)
+    min_class_support = models.PositiveIntegerField(default=30)
+    note = models.CharField(max_length=500, blank=True, help_text="What changed and why.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "version"], name="audit_config_version_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"audit configuration v{self.version}"
+
+    def as_dict(self) -> dict:
+        return {
+            "sensitive_features": self.sensitive_features,
+            "intersections": self.intersections,
+            "positive_label": self.positive_label,
+            "metrics": self.metrics,
+            "thresholds": self.thresholds,
+            "confidence": self.confidence,
+            "min_class_support": self.min_class_support,
+        }
+
+
+class AuditRun(Job):
+    """A fairness and slice audit of one evaluation under one configuration version."""
+
+    task_name = "audits.audit_run"
+
+    class Verdict(models.TextChoices):
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail"
+        INSUFFICIENT = "insufficient_evidence", "Insufficient evidence"
+        REPORTED = "reported", "Reported (no thresholds apply)"
+
+    evaluation = models.ForeignKey(
+        "projects.Evaluation", on_delete=models.PROTECT, related_name="audits"
+    )
+    config = models.ForeignKey(AuditConfig, on_delete=models.PROTECT, related_name="runs")
+    kind = models.CharField(max_length=20, blank=True)
+    verdict = models.CharField(max_length=30, choices=Verdict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    #: sha256 of the canonical JSON of ``result``: what a review approves.
+    result_sha256 = models.CharField(max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # Running the same audit twice gives one result; a failed try may be retried.
+            models.UniqueConstraint(
+                fields=["evaluation", "config"],
+                condition=~Q(status="failed"),
+                name="audit_run_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"audit {self.pk} of {self.evaluation.model_version}"
+
+    @property
+    def project(self):
+        return self.config.project
+
+    @property
+    def started_by(self):
+        return self.requested_by
+
+    def get_absolute_url(self) -> str:
+        return reverse("audit-detail", args=[self.pk])
+
+
+class AuditReview(models.Model):
+    """An auditor's decision on an audit run, bound to the exact result it read."""
+
+    class Decision(models.TextChoices):
+        APPROVE = "approve", "Approve"
+        REQUEST_CHANGES = "request_changes", "Request changes"
+        REJECT = "reject", "Reject"
+
+    audit = models.ForeignKey(AuditRun, on_delete=models.PROTECT, related_name="reviews")
+    decision = models.CharField(max_length=20, choices=Decision)
+    rationale = models.TextField()
+    result_sha256 = models.CharField(max_length=64)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(rationale=""), name="audit_review_rationale")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} by {self.reviewer}"
+
+    def save(self, *args, **kwargs) -> None:
+        # A review is a signature: it is never edited, a new decision is a new review.
+        if self.pk is not None:
+            raise ValueError("An audit review cannot be changed; record a new review.")
+        super().save(*args, **kwargs)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from audits.models import BaselineRun, RiskItem
+from audits.models import AuditConfig, AuditReview, AuditRun, BaselineRun, RiskItem
+from portal import access
 from portal.exceptions import NotFound
 from projects import selectors
-from projects.models import ApiToken, Project
+from projects.analysis.gates import AuditState
+from projects.models import ApiToken, Evaluation, Project
 
 
 def baseline_run_get(user, pk: int, token: ApiToken | None = None) -> BaselineRun:
@@ -46,3 +48,126 @@ def risk_list(project: Project) -> list[RiskItem]:
     """The register, most severe first, then newest."""
     risks = project.risks.select_related("created_by")
     return sorted(risks, key=lambda r: (-r.severity, -r.created_at.timestamp()))
+
+
+def audit_get(user, pk: int, token: ApiToken | None = None) -> AuditRun:
+    audit = (
+        AuditRun.objects.filter(pk=pk, config__project__in=selectors.project_list(user, token))
+        .select_related(
+            "config__project__team",
+            "evaluation__model_version",
+            "evaluation__dataset_version__dataset",
+            "requested_by",
+        )
+        .first()
+    )
+    if audit is None:
+        raise NotFound("No such audit.")
+    return audit
+
+
+def audit_runs(project: Project) -> QuerySet[AuditRun]:
+    return (
+        AuditRun.objects.filter(config__project=project)
+        .select_related("config", "evaluation__model_version", "requested_by")
+        .prefetch_related("reviews__reviewer")
+        .order_by("-created_at")
+    )
+
+
+def audit_reviews(audit: AuditRun) -> QuerySet[AuditReview]:
+    return audit.reviews.select_related("reviewer").order_by("-created_at", "-pk")
+
+
+def audit_config_current(project: Project) -> AuditConfig | None:
+    return project.audit_configs.order_by("-version").first()
+
+
+def audit_configs(project: Project) -> QuerySet[AuditConfig]:
+    return project.audit_configs.select_related("created_by").order_by("-version")
+
+
+def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
+    """Finished audits nobody has reviewed yet, in every project the user audits."""
+    projects = access.projects_with_perm(user, access.AUDIT, token)
+    return (
+        AuditRun.objects.filter(
+            config__project__in=projects, status=AuditRun.Status.SUCCEEDED, reviews__isnull=True
+        )
+        .select_related("config__project", "evaluation__model_version", "requested_by")
+        .order_by("finished_at")
+    )
+
+
+def audit_gate_state(project: Project) -> AuditState:
+    """Where the candidate model's fairness audit stands, for the deployment gate.
+
+    The candidate is the newest model version with a finished evaluation; its newest such
+    evaluation must be audited under the current configuration and approved.
+    """
+    evaluation = (
+        Evaluation.objects.filter(
+            model_version__project=project, status=Evaluation.Status.SUCCEEDED
+        )
+        .select_related("model_version")
+        .order_by("-model_version__created_at", "-model_version__pk", "-created_at", "-pk")
+        .first()
+    )
+    if evaluation is None:
+        return AuditState()
+    candidate = str(evaluation.model_version)
+    config = audit_config_current(project)
+    audit = (
+        AuditRun.objects.filter(evaluation=evaluation, config=config)
+        .order_by("-created_at")
+        .first()
+        if config is not None
+        else None
+    )
+    if audit is None:
+        version = f"v{config.version}" if config else "the default configuration"
+        return AuditState(candidate, "not_run", detail=f"evaluation {evaluation.pk}, {version}")
+    if audit.status != AuditRun.Status.SUCCEEDED:
+        return AuditState(candidate, audit.status, audit.pk)
+    review = audit.reviews.select_related("reviewer").order_by("-created_at", "-pk").first()
+    if review is None:
+        return AuditState(candidate, "waiting", audit.pk, verdict=audit.verdict)
+    bound = review.result_sha256 == audit.result_sha256
+    return AuditState(
+        candidate,
+        review.decision if bound else "waiting",
+        audit.pk,
+        verdict=audit.verdict,
+        reviewer=review.reviewer.username,
+        detail=review.rationale,
+    )
+
+
+WORST_FIRST = ("fail", "insufficient_evidence", "pass")
+
+
+def audit_check_statuses(audit: AuditRun | None) -> dict[str, str]:
+    """Each threshold's worst verdict over the features of ``audit``."""
+    found: dict[str, str] = {}
+    for verdict in audit.result.get("verdicts", []) if audit else []:
+        name, status = verdict["threshold"], verdict["status"]
+        if name not in found or WORST_FIRST.index(status) < WORST_FIRST.index(found[name]):
+            found[name] = status
+    return found
+
+
+def latest_audit(project: Project) -> AuditRun | None:
+    return (
+        AuditRun.objects.filter(config__project=project, status=AuditRun.Status.SUCCEEDED)
+        .order_by("-finished_at", "-pk")
+        .first()
+    )
+
+
+def risks_watched(project: Project) -> dict[str, list[RiskItem]]:
+    """Audit threshold -> the risks it watches."""
+    watched: dict[str, list[RiskItem]] = {}
+    for risk in project.risks.exclude(audit_checks=[]).order_by("title"):
+        for name in risk.audit_checks:
+            watched.setdefault(name, []).append(risk)
+    return watched

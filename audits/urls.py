@@ -1,9 +1,17 @@
 from django.urls import path
 
-from audits import views
+from audits.views import fairness, risks
 
 urlpatterns = [
-    path("projects/<slug:slug>/risks/", views.risk_list, name="risk-list"),
-    path("projects/<slug:slug>/risks/starter/", views.risk_starter, name="risk-starter"),
-    path("risks/<int:pk>/edit/", views.risk_edit, name="risk-edit"),
+    path("projects/<slug:slug>/risks/", risks.risk_list, name="risk-list"),
+    path("projects/<slug:slug>/risks/starter/", risks.risk_starter, name="risk-starter"),
+    path("risks/<int:pk>/edit/", risks.risk_edit, name="risk-edit"),
+    path("projects/<slug:slug>/audits/", fairness.audit_settings, name="audit-settings"),
+    path("evaluations/<int:pk>/audits/", fairness.audit_create, name="audit-create"),
+    path("audits/inbox/", fairness.audit_inbox, name="audit-inbox"),
+    path("audits/<int:pk>/", fairness.audit_detail, name="audit-detail"),
+    path("audits/<int:pk>/status/", fairness.audit_status, name="audit-status"),
+    path("audits/<int:pk>/reviews/", fairness.audit_review_create, name="audit-review-create"),
+    path("audits/<int:pk>/report.json", fairness.audit_download, {"fmt": "json"}, "audit-json"),
+    path("audits/<int:pk>/report.csv", fairness.audit_download, {"fmt": "csv"}, "audit-csv"),
 ]

@@ -222,3 +222,33 @@ def project_perms(user: AbstractBaseUser, project: Project) -> set[str]:
     if not user.is_authenticated or not user.is_active:
         return set()
     return set(get_perms(user, project)) & set(PROJECT_PERMS)
+
+
+def projects_with_perm(
+    user: AbstractBaseUser, perm: str, token: ApiToken | None = None
+) -> QuerySet[Project]:
+    """The visible projects on which ``user`` holds ``perm`` (an auditor's inbox)."""
+    from projects.models import Project
+
+    visible = projects_visible(user, token)
+    if not user.is_authenticated or not _token_allows(token, perm):
+        return Project.objects.none()
+    held = get_objects_for_user(user, perm, klass=Project, accept_global_perms=False)
+    return visible.filter(pk__in=held.values("pk"))
+
+
+def require_independent_reviewer(
+    user: AbstractBaseUser,
+    project: Project,
+    token: ApiToken | None = None,
+    *,
+    authors: Iterable[int | None] = (),
+) -> None:
+    """403 unless ``user`` may review an audit of ``project``: an auditor of it who does not
+    also build it (hold the change right) and did not produce the evidence (``authors``)."""
+    require_project_perm(user, project, AUDIT, token)
+    if has_project_perm(user, project, CHANGE) or user.pk in set(authors):
+        raise Forbidden(
+            "You helped build this model; its audit needs a reviewer from outside the team "
+            "that made it."
+        )

@@ -7,8 +7,20 @@ import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from audits.services import baseline_run_request, risk_starter_import
-from projects.models import Baseline, Dataset, DatasetVersion, Membership, Project, Role, Team
+from audits.analysis.audit_config import default_config
+from audits.services.baselines import baseline_run_request
+from audits.services.fairness import audit_config_save, audit_request, audit_review, audit_run
+from audits.services.risks import risk_starter_import
+from projects.models import (
+    Baseline,
+    Dataset,
+    DatasetVersion,
+    Evaluation,
+    Membership,
+    Project,
+    Role,
+    Team,
+)
 from projects.services import datasets, evaluations, lifecycle, teams
 from projects.services.uploads import upload_from_bytes
 
@@ -109,6 +121,9 @@ def load_demo() -> list[tuple[str, str, str]]:
                 description=description,
                 task_type=task_type,
             )
+            if stage != "prototyping":
+                # Past prototyping, a project has shown its gate the evidence it asks for.
+                _approved_audit(project, team_slug.split("-")[0])
             for target in _path_to(stage):
                 lifecycle.project_transition(
                     actor=owner, project=project, target=target, reason="Demo history"
@@ -148,8 +163,9 @@ def loan_applications(rows: int, seed: int) -> pd.DataFrame:
 
 
 def _load_data(project: Project, engineer) -> None:
-    """Three versions with lineage, two recorded baselines, a queued baseline run and a
-    model evaluated against the data (profiles and metrics computed here, not by a worker)."""
+    """Three versions with lineage, two recorded baselines, a queued baseline run, a model
+    evaluated against the data (profiles and metrics computed here, not by a worker), an
+    audit configuration and a queued fairness audit."""
     common = {
         "label_column": "defaulted",
         "sensitive_columns": ["sex"],
@@ -245,6 +261,72 @@ def _load_data(project: Project, engineer) -> None:
         mapping={"y_true": "defaulted", "y_pred": "predicted", "y_score": "score"},
     )
     evaluations.evaluation_run(evaluation_id=evaluation.pk)
+    config = default_config(["sex", "region"])
+    config["intersections"] = [["sex", "region"]]
+    config["thresholds"]["demographic_parity_difference"]["rationale"] = (
+        "Credit policy CP-12: approval rates may differ by at most 10 points between groups "
+        "of applicants unless explained by affordability, reviewed each quarter."
+    )
+    config["thresholds"]["min_recall"] = {
+        "limit": 0.6,
+        "rationale": "A missed default costs about five times a wrongly refused loan; the "
+        "previous scorecard caught 60 % of defaults in every region.",
+    }
+    audit_config_save(
+        actor=engineer, project=project, config=config, note="Sex and region, per CP-12."
+    )
+    # Queued: the worker audits it when the portal starts; an auditor then reviews it.
+    audit_request(actor=engineer, evaluation=Evaluation.objects.get(pk=evaluation.pk))
+
+
+def _approved_audit(project: Project, prefix: str) -> None:
+    """A small model, evaluated and audited, with the team auditor's approval."""
+    User = get_user_model()
+    engineer = User.objects.get(username=f"{prefix}_engineer")
+    auditor = User.objects.get(username=f"{prefix}_auditor")
+    frame = loan_applications(800, seed=11)
+    regression = project.task_type == Project.TaskType.REGRESSION
+    if regression:
+        frame["target"] = (frame["debt_ratio"] * 1000).round(2)
+    else:
+        frame["target"] = frame["defaulted"]
+    dataset = datasets.dataset_create(
+        actor=engineer,
+        project=project,
+        name="history",
+        purpose="training",
+        label_column="target",
+        sensitive_columns=["sex"],
+        personal_data_columns=["email"],
+        labeling_strategy=Dataset.Labeling.PROGRAMMATIC,
+    )
+    version = _version(dataset, engineer, frame)
+    model = evaluations.model_register(
+        actor=engineer, project=project, name="current", version="1.0.0"
+    )
+    rng = np.random.default_rng(5)
+    truth = frame["target"].to_numpy()
+    if regression:
+        predicted = (truth + rng.normal(0, 40, len(truth))).round(2)
+    else:
+        predicted = np.where(rng.random(len(truth)) < 0.1, 1 - truth, truth)
+    predictions = pd.DataFrame({"target": truth, "predicted": predicted, "sex": frame["sex"]})
+    evaluation = evaluations.evaluation_upload(
+        actor=engineer,
+        model=model,
+        dataset_version=version,
+        upload=upload_from_bytes("predictions.csv", predictions.to_csv(index=False).encode()),
+        mapping={"y_true": "target", "y_pred": "predicted", "sensitive": ["sex"]},
+    )
+    evaluations.evaluation_run(evaluation_id=evaluation.pk)
+    audit, _ = audit_request(actor=engineer, evaluation=Evaluation.objects.get(pk=evaluation.pk))
+    audit_run(run_id=audit.pk)
+    audit_review(
+        actor=auditor,
+        audit=audit,
+        decision="approve",
+        rationale="Error rates by sex are within the limits; reviewed with the team lead.",
+    )
 
 
 def _version(dataset: Dataset, engineer, frame: pd.DataFrame, **fields) -> DatasetVersion:

@@ -59,6 +59,8 @@ def people_in_role(project: Project, role: str) -> list[str]:
 
 
 def project_state(project: Project) -> ProjectState:
+    from audits.selectors import audit_gate_state  # audits builds on projects
+
     threshold = settings.RISK_GATE_SEVERITY
     severe = [
         risk.title
@@ -72,6 +74,7 @@ def project_state(project: Project) -> ProjectState:
         ml_engineers=tuple(people_in_role(project, Role.ML_ENGINEER)),
         severe_open_risks=tuple(severe),
         risk_threshold=threshold,
+        audit=audit_gate_state(project),
     )
 
 

@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 import factory
 from django.contrib.auth import get_user_model
 
-from audits.models import BaselineRun, RiskItem
-from audits.services import baseline_run_request, risk_create
+from audits.models import AuditRun, BaselineRun, RiskItem
+from audits.services.baselines import baseline_run_request
+from audits.services.fairness import audit_request, audit_review, audit_run
+from audits.services.risks import risk_create
 from projects.models import (
     Dataset,
     DatasetVersion,
@@ -64,6 +66,8 @@ class TeamWorld:
     model: ModelVersion
     evaluation: Evaluation
     risk: RiskItem
+    audit: AuditRun
+    unaudited: Evaluation
     extra: dict = field(default_factory=dict)
 
 
@@ -100,6 +104,15 @@ def make_evaluation(model: ModelVersion, version: DatasetVersion, actor, **mappi
     return evaluation
 
 
+def make_audit(evaluation: Evaluation, actor) -> AuditRun:
+    """Audit ``evaluation`` under the project's current configuration now, as the worker
+    would."""
+    audit, _ = audit_request(actor=actor, evaluation=evaluation)
+    audit_run(run_id=audit.pk)
+    audit.refresh_from_db()
+    return audit
+
+
 def build_team(prefix: str, outsider) -> TeamWorld:
     """A team with one person per role (the business owner is team admin), a project
     shared with ``outsider`` as auditor, a finished export and an API token."""
@@ -124,6 +137,8 @@ def build_team(prefix: str, outsider) -> TeamWorld:
     # Requested, not run: training takes seconds, and most tests only need the row.
     run = baseline_run_request(actor=engineer, version=version)
     model = evaluations.model_register(actor=engineer, project=project, name="scorer", version="1")
+    # An older evaluation nobody audited; the newer one below is the candidate model's.
+    unaudited = make_evaluation(model, version, engineer)
     evaluation = make_evaluation(model, version, engineer)
     risk = risk_create(
         actor=engineer,
@@ -133,6 +148,9 @@ def build_team(prefix: str, outsider) -> TeamWorld:
         likelihood=2,
         impact=3,
     )
+    audit = make_audit(evaluation, engineer)
+    # Approved by the outside auditor, so the world's project passes its deployment gate.
+    audit_review(actor=outsider, audit=audit, decision="approve", rationale="Gaps are small.")
     return TeamWorld(
         team,
         people,
@@ -147,4 +165,6 @@ def build_team(prefix: str, outsider) -> TeamWorld:
         model,
         evaluation,
         risk,
+        audit,
+        unaudited,
     )

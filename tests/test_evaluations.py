@@ -13,7 +13,7 @@ from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from audits.analysis.baselines import run_baselines
 from audits.models import BaselineRun
-from audits.services import baseline_run
+from audits.services.baselines import baseline_run
 from projects.models import Evaluation, Event, Project, Role
 from projects.services import datasets, evaluations
 from projects.services.uploads import upload_from_bytes

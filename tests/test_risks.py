@@ -106,3 +106,31 @@ def test_a_severe_open_risk_holds_the_gate_until_it_is_handled(auditor_api, worl
         format="json",
     )
     assert auditor_api.get(gates).json()["passed"]
+
+
+def test_a_risk_is_watched_by_audit_checks_and_shows_their_verdicts(auditor_api, world, client):
+    w = world["a"]
+    url = f"/api/v1/risks/{w.risk.pk}/"
+    bad = auditor_api.patch(url, {"audit_checks": ["four_fifths_rule"]}, format="json")
+    assert bad.status_code == 400
+    response = auditor_api.patch(
+        url, {"audit_checks": ["demographic_parity_difference"]}, format="json"
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["audit_checks"] == ["demographic_parity_difference"]
+    verdict = next(
+        v for v in w.audit.result["verdicts"] if v["threshold"] == "demographic_parity_difference"
+    )
+    client.force_login(w.people[Role.VIEWER])
+    page = client.get(f"/projects/{w.project.slug}/risks/").content.decode()
+    assert "Watched by: Demographic-parity difference" in page
+    assert f"verdict-{verdict['status']}" in page
+    report = client.get(f"/audits/{w.audit.pk}/").content.decode()
+    assert "Watches: <a" in report and "Target leakage" in report
+
+
+def test_the_starter_list_links_group_gaps_to_the_audit(auditor_api, world):
+    w = world["a"]
+    auditor_api.post(f"/api/v1/projects/{w.project.slug}/risks/starter/")
+    gap = RiskItem.objects.get(project=w.project, starter_key="group-performance-gap")
+    assert "demographic_parity_difference" in gap.audit_checks

@@ -46,6 +46,8 @@ class StarterRisk:
     impact: int
     description: str
     mitigation: str
+    #: Audit thresholds that watch this failure mode (names in audit_config.THRESHOLDS).
+    audit_checks: tuple[str, ...] = ()
 
 
 STARTER_RISKS = (
@@ -58,6 +60,7 @@ STARTER_RISKS = (
         "Error rates differ between groups of a sensitive feature, so some people are "
         "refused or flagged more often for no reason related to the task.",
         "Fairness audit per sensitive feature and intersection before each release.",
+        ("demographic_parity_difference", "equalized_odds_difference", "max_fnr_gap"),
     ),
     StarterRisk(
         "proxy-features",

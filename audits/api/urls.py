@@ -1,5 +1,6 @@
 from django.urls import path
 
+from audits.api import fairness as f
 from audits.api import views as v
 
 runs = v.BaselineRunViewSet
@@ -28,5 +29,29 @@ urlpatterns = [
         "risks/<int:pk>/",
         risks.as_view({"get": "retrieve", "patch": "partial_update"}),
         name="api-risk-detail",
+    ),
+]
+
+configs = f.AuditConfigViewSet
+audits = f.AuditViewSet
+reviews = f.AuditReviewViewSet
+urlpatterns += [
+    path(
+        "projects/<slug:project_slug>/audit-configs/",
+        configs.as_view({"get": "list", "post": "create"}),
+        name="api-audit-config-list",
+    ),
+    path(
+        "evaluations/<int:pk>/audits/",
+        audits.as_view({"get": "list", "post": "create"}),
+        name="api-audit-list",
+    ),
+    path("audits/inbox/", audits.as_view({"get": "inbox"}), name="api-audit-inbox"),
+    path("audits/<int:pk>/", audits.as_view({"get": "retrieve"}), name="api-audit-detail"),
+    path("audits/<int:pk>/csv/", audits.as_view({"get": "csv"}), name="api-audit-csv"),
+    path(
+        "audits/<int:pk>/reviews/",
+        reviews.as_view({"get": "list", "post": "create"}),
+        name="api-audit-review-list",
     ),
 ]

@@ -7,14 +7,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
+from audits.analysis.audit_config import WATCHING_CHECKS
 from audits.models import BaselineRun, RiskItem
-from audits.services import (
-    RISK_FIELDS,
-    baseline_run_request,
-    risk_create,
-    risk_starter_import,
-    risk_update,
-)
+from audits.services.baselines import baseline_run_request
+from audits.services.risks import RISK_FIELDS, risk_create, risk_starter_import, risk_update
 from portal import access
 from portal.api.views import ApiViewSet
 from projects import selectors
@@ -86,6 +82,11 @@ class RiskSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-risk-detail")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     severity = serializers.IntegerField(read_only=True)
+    audit_checks = serializers.ListField(
+        child=serializers.ChoiceField(choices=WATCHING_CHECKS),
+        required=False,
+        help_text="Audit thresholds that watch this risk.",
+    )
     severity_band = serializers.CharField(read_only=True)
     created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
 

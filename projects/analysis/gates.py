@@ -33,6 +33,19 @@ class Check:
 
 
 @dataclass(frozen=True)
+class AuditState:
+    """The fairness audit of the candidate model (the newest evaluated model version)."""
+
+    candidate: str = ""  # blank: no model has been evaluated
+    #: not_run / queued / running / failed / waiting / approve / request_changes / reject
+    status: str = "not_run"
+    audit_id: int | None = None
+    verdict: str = ""  # the audit's own pass / fail / insufficient_evidence / reported
+    reviewer: str = ""
+    detail: str = ""  # the review's rationale, or what would be audited
+
+
+@dataclass(frozen=True)
 class ProjectState:
     """What the gates need to know about a project, gathered by a selector."""
 
@@ -43,6 +56,7 @@ class ProjectState:
     #: Titles of open risks at or above ``risk_threshold`` in severity (1-25).
     severe_open_risks: tuple[str, ...] = ()
     risk_threshold: int = 15
+    audit: AuditState = AuditState()
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,41 @@ def _risks_handled(state: ProjectState) -> Check:
     )
 
 
+AUDIT_WAITING = {
+    "not_run": "Run a fairness audit of {candidate} ({detail}).",
+    "queued": "Audit {audit} of {candidate} is queued.",
+    "running": "Audit {audit} of {candidate} is running.",
+    "failed": "Audit {audit} of {candidate} failed; fix its input and run it again.",
+    "waiting": "Audit {audit} of {candidate} ({verdict}) waits for an auditor's review.",
+    "request_changes": "{reviewer} asked for changes to audit {audit}: {detail}",
+    "reject": "{reviewer} rejected audit {audit}: {detail}",
+}
+
+
+def _audit_approved(state: ProjectState) -> Check:
+    audit = state.audit
+    name = "Fairness audit of the candidate model approved"
+    if not audit.candidate:
+        return Check(name, False, "Evaluate a model first; its audit is what gets approved.")
+    if audit.status == "approve":
+        return Check(
+            name, True, f"Audit {audit.audit_id} of {audit.candidate} approved by {audit.reviewer}."
+        )
+    template = AUDIT_WAITING.get(audit.status, "Audit {audit} of {candidate} is {status}.")
+    return Check(
+        name,
+        False,
+        template.format(
+            candidate=audit.candidate,
+            audit=audit.audit_id,
+            status=audit.status,
+            verdict=audit.verdict.replace("_", " "),
+            reviewer=audit.reviewer,
+            detail=audit.detail,
+        ),
+    )
+
+
 def _reason(reason: str, why: str) -> Check:
     given = bool(reason.strip())
     return Check("Reason recorded", given, reason.strip() if given else why)
@@ -110,7 +159,12 @@ def evaluate_gate(state: ProjectState, target: str | None = None, reason: str = 
     """The checklist for moving ``state`` to ``target`` (default: the next stage)."""
     target = target or NEXT_STAGE.get(state.stage, RETIRED)
     if target == DEPLOYMENT:
-        checks = [_described(state), *_accountable_people(state), _risks_handled(state)]
+        checks = [
+            _described(state),
+            *_accountable_people(state),
+            _risks_handled(state),
+            _audit_approved(state),
+        ]
     elif target == MONITORING:
         checks = _accountable_people(state)
     elif target == PROTOTYPING:

@@ -403,6 +403,14 @@ def _second_pass(builder: ProfileBuilder, partial: str, report: Progress) -> Non
             builder.second_pass(batch)
 
 
+def column_names(path: str, *, fmt: str | None = None, encoding: str = "utf-8") -> list[str]:
+    """The header of a CSV, gzip CSV or Parquet file, without reading its rows."""
+    fmt = fmt or sniff_format(path)
+    if fmt == "parquet":
+        return list(_open_parquet(path).schema_arrow.names)
+    return list(inspect_csv(path, fmt == "csv.gz", encoding, None).names)
+
+
 def read_columns(
     path: str,
     columns: Sequence[str],

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from audits import selectors as audit_selectors
-from audits.services import baseline_run_request
+from audits.services.baselines import baseline_run_request
 from portal import access
 from portal.exceptions import ApplicationError, PayloadTooLarge
 from portal.uploads import refuse_too_large

@@ -149,6 +149,7 @@ def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "evaluation": evaluation,
         "model": evaluation.model_version,
         "project": evaluation.model_version.project,
+        "perms": access.project_perms(request.user, evaluation.model_version.project),
         "charts": charts,
         "status": _evaluation_status(evaluation, shown=bool(charts)),
     }

@@ -11,17 +11,21 @@ from projects.analysis.gates import (
     MONITORING,
     PROTOTYPING,
     RETIRED,
+    AuditState,
     ProjectState,
     evaluate_gate,
     move_is_allowed,
 )
 
+APPROVED = AuditState("scorer 2", "approve", 7, verdict="pass", reviewer="ada")
 READY = ProjectState(
     stage=PROTOTYPING,
     description="Predicts loan default within a year.",
     business_owners=("olivia",),
     ml_engineers=("mark",),
+    audit=APPROVED,
 )
+AUDIT_CHECK = "Fairness audit of the candidate model approved"
 
 
 def failing(result) -> list[str]:
@@ -41,7 +45,7 @@ def test_it_needs_a_description():
 
 
 def test_it_needs_a_business_owner_and_an_ml_engineer():
-    state = ProjectState(stage=PROTOTYPING, description=READY.description)
+    state = ProjectState(stage=PROTOTYPING, description=READY.description, audit=APPROVED)
     assert failing(evaluate_gate(state)) == [
         "Business owner named",
         "ML engineer named",
@@ -55,6 +59,7 @@ def test_one_person_in_both_roles_is_not_enough():
         description=READY.description,
         business_owners=("sam",),
         ml_engineers=("sam",),
+        audit=APPROVED,
     )
     assert failing(evaluate_gate(state)) == ["Owner and engineer are different people"]
 
@@ -100,6 +105,7 @@ def test_it_holds_deployment_while_a_severe_risk_is_open():
         ml_engineers=("emil",),
         severe_open_risks=("Target leakage",),
         risk_threshold=15,
+        audit=APPROVED,
     )
     result = evaluate_gate(state)
     assert not result.passed
@@ -107,3 +113,29 @@ def test_it_holds_deployment_while_a_severe_risk_is_open():
     assert [c.name for c in failing] == ["No open risk of severity 15 or more"]
     assert "Target leakage" in failing[0].detail
     assert evaluate_gate(replace(state, severe_open_risks=())).passed
+
+
+@pytest.mark.parametrize(
+    ("audit", "detail"),
+    [
+        (AuditState(), "Evaluate a model first"),
+        (AuditState("scorer 2", "not_run", detail="evaluation 4, v2"), "Run a fairness audit of"),
+        (AuditState("scorer 2", "running", 7), "Audit 7 of scorer 2 is running"),
+        (AuditState("scorer 2", "failed", 7), "failed; fix its input"),
+        (AuditState("scorer 2", "waiting", 7, verdict="fail"), "(fail) waits for an auditor"),
+        (
+            AuditState("scorer 2", "reject", 7, reviewer="ada", detail="Recall gap."),
+            "ada rejected audit 7: Recall gap.",
+        ),
+        (
+            AuditState("scorer 2", "request_changes", 7, reviewer="ada", detail="Bin age."),
+            "ada asked for changes to audit 7: Bin age.",
+        ),
+    ],
+)
+def test_deployment_needs_the_candidates_audit_approved(audit, detail):
+    result = evaluate_gate(replace(READY, audit=audit))
+    assert failing(result) == [AUDIT_CHECK]
+    assert detail in result.checks[-1].detail
+    approved = evaluate_gate(READY).checks[-1]
+    assert approved.passed and approved.detail == "Audit 7 of scorer 2 approved by ada."

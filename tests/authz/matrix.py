@@ -33,6 +33,8 @@ ACCEPTED_FROM_WRITERS = roles(202, 202, 403, 403)
 # The risk register is also written by the project's auditors.
 RISK_EDITORS = roles(200, 200, 200, 403)
 RISK_EDITORS_REDIRECT = roles(302, 302, 302, 403)
+REVIEWERS = roles(403, 403, 201, 403)
+REVIEWERS_REDIRECT = roles(403, 403, 302, 403)
 
 MATRIX: dict[tuple[str, str], Expect] = {
     # --- REST API ---------------------------------------------------------------------
@@ -81,6 +83,17 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-risk-starter", "POST"): Expect(own=roles(200, 200, 200, 403)),
     ("api-risk-detail", "GET"): Expect(own=200),
     ("api-risk-detail", "PATCH"): Expect(own=RISK_EDITORS),
+    ("api-audit-config-list", "GET"): Expect(own=200),
+    ("api-audit-config-list", "POST"): Expect(own=roles(201, 201, 201, 403)),
+    ("api-audit-list", "GET"): Expect(own=200),
+    ("api-audit-list", "POST"): Expect(own=ACCEPTED_FROM_WRITERS),
+    # Every user has an inbox; team B's holds nothing of team A.
+    ("api-audit-inbox", "GET"): Expect(own=200, other=200),
+    ("api-audit-detail", "GET"): Expect(own=200),
+    ("api-audit-csv", "GET"): Expect(own=200),
+    ("api-audit-review-list", "GET"): Expect(own=200),
+    # Only an auditor reviews, and none who builds the model (tested in test_audits).
+    ("api-audit-review-list", "POST"): Expect(own=REVIEWERS),
     ("api-schema", "GET"): Expect(own=200, anon=200, public=True),
     ("api-docs", "GET"): Expect(own=200, anon=200, public=True),
     # --- Web pages --------------------------------------------------------------------
@@ -120,6 +133,15 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("risk-starter", "POST"): Expect(own=RISK_EDITORS_REDIRECT),
     ("risk-edit", "GET"): Expect(own=RISK_EDITORS),
     ("risk-edit", "POST"): Expect(own=RISK_EDITORS_REDIRECT),
+    ("audit-settings", "GET"): Expect(own=200),
+    ("audit-settings", "POST"): Expect(own=RISK_EDITORS_REDIRECT),
+    ("audit-create", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("audit-inbox", "GET"): Expect(own=200, other=200),
+    ("audit-detail", "GET"): Expect(own=200),
+    ("audit-status", "GET"): Expect(own=200),
+    ("audit-json", "GET"): Expect(own=200),
+    ("audit-csv", "GET"): Expect(own=200),
+    ("audit-review-create", "POST"): Expect(own=REVIEWERS_REDIRECT),
     ("team-detail", "GET"): Expect(own=200),
     ("membership-add", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
     ("membership-change", "POST"): Expect(own=OWNER_ONLY_REDIRECT),

@@ -16,6 +16,7 @@ from django.test import Client
 from django.test.utils import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from audits.forms import AuditConfigForm
 from projects.models import Event, Role
 from projects.services import tokens
 from tests.authz.matrix import CI_TOKEN_WRITES, MATRIX, NOT_IN_MATRIX, Expect
@@ -118,6 +119,16 @@ PK_OF = {
     "evaluation-status": "evaluation",
     "api-risk-detail": "risk",
     "risk-edit": "risk",
+    "api-audit-list": "unaudited",
+    "audit-create": "unaudited",
+    "api-audit-detail": "audit",
+    "api-audit-csv": "audit",
+    "api-audit-review-list": "audit",
+    "audit-detail": "audit",
+    "audit-status": "audit",
+    "audit-json": "audit",
+    "audit-csv": "audit",
+    "audit-review-create": "audit",
 }
 
 
@@ -128,6 +139,14 @@ def _route_params(name: str) -> list[str]:
 
 def _upload(name: str, content: bytes) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def _audit_settings_form(a) -> dict:
+    """The configuration form as the page fills it, with one threshold changed."""
+    config = a.audit.config.as_dict()
+    form = AuditConfigForm.initial_from(config)
+    form.update({"min_recall__limit": "0.4", "min_recall__rationale": "Missed defaults cost."})
+    return form
 
 
 def _body(name: str, a) -> dict:
@@ -161,6 +180,12 @@ def _body(name: str, a) -> dict:
         "evaluation-create": predictions,
         "api-risk-list": {"title": "Leak", "category": "leakage", "likelihood": 2, "impact": 3},
         "api-risk-detail": {"status": "mitigated"},
+        "api-audit-config-list": {
+            "thresholds": {"min_recall": {"limit": 0.4, "rationale": "Missed defaults cost."}}
+        },
+        "api-audit-review-list": {"decision": "approve", "rationale": "Gaps are small."},
+        "audit-review-create": {"decision": "request_changes", "rationale": "Bin the ages."},
+        "audit-settings": _audit_settings_form(a),
         "risk-list": {
             "title": "Leak",
             "category": "leakage",
@@ -291,7 +316,7 @@ def test_route_permissions_for_a_read_only_ci_token(matrix_world, db, name, meth
     if scope == "own":
         wanted = 200 if method == "GET" else CI_TOKEN_WRITES.get((name, method), 403)
     else:
-        lists = {("api-project-list", "GET"), ("api-team-list", "GET")}
+        lists = {("api-project-list", "GET"), ("api-team-list", "GET"), ("api-audit-inbox", "GET")}
         wanted = 200 if (name, method) in lists else 404
         if (name, method) == ("api-project-list", "POST"):
             wanted = 404  # team A is not visible to team B's token

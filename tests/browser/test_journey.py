@@ -6,7 +6,7 @@ import pytest
 
 from tests.browser.conftest import ARTIFACTS
 from tests.data import sample_csv
-from tests.factories import PASSWORD, UserFactory, build_team
+from tests.factories import PASSWORD, UserFactory, build_team, make_evaluation
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,7 @@ def test_a_business_owner_reads_the_checklist_and_moves_the_project(team, live_s
     page.click("text=A Project")
     page.wait_for_url(f"{live_server.url}/projects/a-project/")
     checklist = page.locator("#gate .checklist li")
-    assert checklist.count() == 5
+    assert checklist.count() == 6
     assert page.locator("#gate .checklist li.fail").count() == 0
     assert "Business owner named" in checklist.all_inner_texts()[1]
     page.screenshot(path=str(ARTIFACTS / "project-page.png"), full_page=True)
@@ -87,3 +87,44 @@ def test_an_engineer_uploads_a_version_and_watches_it_profile(
     page.click("#upload-form button[type=submit]")
     page.locator("#upload-result [role=alert]").wait_for(timeout=10_000)
     assert "content is CSV" in page.inner_text("#upload-result")
+
+
+def _log_out(page) -> None:
+    page.click("nav button:has-text('Log out')")
+    page.wait_for_load_state()
+
+
+def test_an_engineer_runs_an_audit_and_an_auditor_approves_it(team, live_server, page, worker):
+    """From the evaluation page to the report (computed by the worker), then the auditor's
+    inbox and review; the project's checklist follows."""
+    newer = make_evaluation(team.model, team.version, team.people["ml_engineer"])
+    _log_in(page, live_server, "a_ml_engineer")
+    page.goto(f"{live_server.url}/projects/a-project/")
+    audit_check = page.locator("#gate .checklist li", has_text="Fairness audit")
+    assert "fail" in audit_check.get_attribute("class")
+    assert "Run a fairness audit" in audit_check.inner_text()
+
+    page.goto(f"{live_server.url}/evaluations/{newer.pk}/")
+    page.click("text=Run a fairness audit")
+    page.wait_for_url(f"{live_server.url}/audits/**")
+    page.locator("#audit-status .badge.status-succeeded").wait_for(timeout=60_000)
+    page.reload()
+    assert "Demographic-parity difference" in page.inner_text("main")
+    assert page.locator("figure.chart svg").count() >= 4
+    assert "Your review" not in page.inner_text("main")  # engineers do not review
+    page.screenshot(path=str(ARTIFACTS / "audit-report.png"), full_page=True)
+    audit_url = page.url
+    _log_out(page)
+
+    _log_in(page, live_server, "a_auditor")
+    page.click("text=Audit inbox")
+    page.click(f"a[href='{audit_url.removeprefix(live_server.url)}']")
+    page.check("input[name=decision][value=approve]")
+    page.fill("textarea[name=rationale]", "Gaps are within the limits; small groups noted.")
+    page.click("text=Record the review")
+    page.wait_for_load_state()
+    assert "Review recorded: approve" in page.inner_text(".messages")
+    assert "Approve by a_auditor" in page.inner_text("main")
+    page.goto(f"{live_server.url}/projects/a-project/")
+    assert page.locator("#gate .checklist li.fail").count() == 0
+    assert "approved by a_auditor" in audit_check.inner_text()

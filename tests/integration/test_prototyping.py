@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
 
-from projects.models import DatasetVersion, Event
+from projects.models import DatasetVersion, Event, Role
 from tests.data import predictions_csv, sample_csv, sample_frame
 from tests.factories import UserFactory, build_team
 from tests.harness import wait_for
@@ -71,6 +72,24 @@ def test_the_worker_profiles_trains_and_evaluates(worker, team, api):
     kinds = {e["kind"] for row in scored["comparison"] for e in row["entries"]}
     assert kinds == {"model", "trained"}
     assert Event.objects.filter(verb="dataset_version.profiled").count() == 2
+
+    audit = api.post(f"/api/v1/evaluations/{scored['id']}/audits/")
+    assert audit.status_code == 202, audit.json()
+    audited = wait_for(_finished(api, audit["Location"]), 90, "the audit")
+    assert audited["status"] == "succeeded", audited["error"]
+    assert audited["progress"] == 100
+    gates = f"/api/v1/projects/{team.project.slug}/gates/"
+    check = next(c for c in api.get(gates).json()["checks"] if "Fairness" in c["name"])
+    assert not check["passed"] and "waits for an auditor" in check["detail"]
+    auditor = APIClient()
+    auditor.force_authenticate(team.people[Role.AUDITOR])
+    review = auditor.post(
+        f"{audit['Location']}reviews/",
+        {"decision": "approve", "rationale": "Within limits on 5000 rows."},
+        format="json",
+    )
+    assert review.status_code == 201, review.json()
+    assert api.get(gates).json()["passed"] is True
 
 
 def _files(folder) -> list[str]:

@@ -8,15 +8,13 @@ from django.conf import settings
 from django.db import transaction
 
 from audits.analysis.baselines import BaselineError, choose_rows, run_baselines
-from audits.analysis.risks import SCALE, STARTER_RISKS
-from audits.analysis.risks import severity as severity_of
-from audits.models import BaselineRun, RiskItem
+from audits.models import BaselineRun
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, read_frame, read_rows
-from projects.models import DatasetVersion, Project
+from projects.models import DatasetVersion
 from projects.services.datasets import version_require_ready
-from projects.services.events import changes_record, event_record, job_failed_record
+from projects.services.events import event_record, job_failed_record
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -111,97 +109,3 @@ def baseline_run(*, run_id: int) -> None:
     job_run(
         BaselineRun, run_id, _baseline_work, on_failure=job_failed_record("baseline_run.failed")
     )
-
-
-# --- Risk register -------------------------------------------------------------------
-RISK_FIELDS = (
-    "title",
-    "description",
-    "category",
-    "likelihood",
-    "impact",
-    "mitigation",
-    "owner",
-    "status",
-    "rationale",
-)
-
-
-def _check_risk(fields: dict) -> None:
-    unknown = set(fields) - set(RISK_FIELDS)
-    if unknown:
-        raise ApplicationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
-    for key in ("likelihood", "impact"):
-        if key in fields and fields[key] not in SCALE:
-            raise ApplicationError(f"{key.title()} runs from 1 to 5.", code="invalid")
-    if fields.get("status") == RiskItem.Status.ACCEPTED and not fields.get("rationale", "").strip():
-        raise ApplicationError(
-            "An accepted risk needs the rationale for accepting it.", code="rationale_missing"
-        )
-
-
-def risk_create(*, actor, project: Project, token: ApiToken | None = None, **fields) -> RiskItem:
-    _check_risk(fields)
-    with transaction.atomic():
-        risk = RiskItem.objects.create(project=project, created_by=actor, **fields)
-        event_record(
-            actor=actor,
-            verb="risk.created",
-            target=risk,
-            project=project,
-            token=token,
-            payload={**fields, "severity": risk.severity},
-        )
-        return risk
-
-
-def risk_update(*, actor, risk: RiskItem, token: ApiToken | None = None, **changes) -> RiskItem:
-    with transaction.atomic():
-        risk = RiskItem.objects.select_for_update().select_related("project").get(pk=risk.pk)
-        # The rule about accepting is checked on the row as it will be.
-        _check_risk({**{k: getattr(risk, k) for k in RISK_FIELDS}, **changes})
-        severity = severity_of(
-            changes.get("likelihood", risk.likelihood), changes.get("impact", risk.impact)
-        )
-        changes_record(
-            actor=actor,
-            target=risk,
-            changes=changes,
-            verb="risk.updated",
-            project=risk.project,
-            token=token,
-            payload={"severity": severity},
-        )
-        return risk
-
-
-def risk_starter_import(*, actor, project: Project, token: ApiToken | None = None) -> int:
-    """Add the starter list's failure modes the project does not have yet; how many."""
-    with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
-        present = set(project.risks.values_list("starter_key", flat=True))
-        added = [
-            RiskItem.objects.create(
-                project=project,
-                title=item.title,
-                description=item.description,
-                category=item.category,
-                likelihood=item.likelihood,
-                impact=item.impact,
-                mitigation=item.mitigation,
-                starter_key=item.key,
-                created_by=actor,
-            )
-            for item in STARTER_RISKS
-            if item.key not in present
-        ]
-        if added:
-            event_record(
-                actor=actor,
-                verb="risk.starter_imported",
-                target=project,
-                project=project,
-                token=token,
-                payload={"added": [r.starter_key for r in added]},
-            )
-        return len(added)

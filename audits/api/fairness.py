@@ -1,0 +1,197 @@
+"""API for fairness audits: the project's configuration, runs on evaluations, reviews."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiTypes, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from audits import selectors as audit_selectors
+from audits.analysis.audit_config import default_config
+from audits.models import AuditConfig, AuditReview, AuditRun
+from audits.reports import audit_csv_response, review_authors
+from audits.services.fairness import audit_config_save, audit_request, audit_review
+from portal import access
+from portal.api.views import ApiViewSet
+from projects import selectors
+from projects.api.datasets import JOB_FIELDS
+
+CONFIG_FIELDS = [
+    "sensitive_features",
+    "intersections",
+    "positive_label",
+    "metrics",
+    "thresholds",
+    "confidence",
+    "min_class_support",
+]
+
+
+class AuditConfigSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = AuditConfig
+        fields = ["id", "version", *CONFIG_FIELDS, "note", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class AuditConfigWriteSerializer(serializers.Serializer):
+    """A whole new version; omitted settings keep the current version's values."""
+
+    sensitive_features = serializers.ListField(child=serializers.CharField(), required=False)
+    intersections = serializers.ListField(
+        child=serializers.ListField(child=serializers.CharField()), required=False
+    )
+    positive_label = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    metrics = serializers.ListField(child=serializers.CharField(), required=False)
+    thresholds = serializers.DictField(
+        required=False,
+        help_text='name -> {"limit": number or null, "rationale": "why this number"}',
+    )
+    confidence = serializers.FloatField(required=False)
+    min_class_support = serializers.IntegerField(required=False)
+    note = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class AuditReviewSerializer(serializers.ModelSerializer):
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+
+    class Meta:
+        model = AuditReview
+        fields = ["id", "decision", "rationale", "result_sha256", "reviewer", "created_at"]
+        read_only_fields = ["id", "result_sha256", "reviewer", "created_at"]
+
+
+class AuditSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-audit-detail")
+    project = serializers.CharField(source="config.project.slug", read_only=True)
+    evaluation = serializers.PrimaryKeyRelatedField(read_only=True)
+    config_version = serializers.IntegerField(source="config.version", read_only=True)
+    reviews = serializers.HyperlinkedIdentityField(view_name="api-audit-review-list")
+
+    class Meta:
+        model = AuditRun
+        fields = [
+            "url",
+            "id",
+            "project",
+            "evaluation",
+            "config_version",
+            *JOB_FIELDS,
+            "kind",
+            "verdict",
+            "result_sha256",
+            "reviews",
+        ]
+        read_only_fields = fields
+
+
+class AuditDetailSerializer(AuditSerializer):
+    review_history = AuditReviewSerializer(source="reviews", many=True, read_only=True)
+
+    class Meta(AuditSerializer.Meta):
+        fields = [*AuditSerializer.Meta.fields, "review_history", "result"]
+        read_only_fields = fields
+
+
+class AuditConfigViewSet(ApiViewSet):
+    serializer_class = AuditConfigSerializer
+    queryset = AuditConfig.objects.none()
+
+    @extend_schema(responses=AuditConfigSerializer(many=True))
+    def list(self, request, project_slug: str):
+        """Every configuration version, newest first."""
+        project = access.access_project(request.user, project_slug, token=self.token)
+        page = self.paginate_queryset(audit_selectors.audit_configs(project))
+        return self.get_paginated_response(AuditConfigSerializer(page, many=True).data)
+
+    @extend_schema(request=AuditConfigWriteSerializer, responses={201: AuditConfigSerializer})
+    def create(self, request, project_slug: str):
+        """Save a new configuration version (the ML team's or an auditor's change)."""
+        project = access.access_project(request.user, project_slug, token=self.token)
+        access.require_any_project_perm(request.user, project, access.EDIT_RISKS, self.token)
+        data = AuditConfigWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        note = fields.pop("note", "")
+        current = audit_selectors.audit_config_current(project)
+        base = current.as_dict() if current else default_config()
+        config = audit_config_save(
+            actor=request.user,
+            project=project,
+            config={**base, **fields},
+            note=note,
+            token=self.token,
+        )
+        return Response(AuditConfigSerializer(config).data, status=status.HTTP_201_CREATED)
+
+
+class AuditViewSet(ApiViewSet):
+    serializer_class = AuditSerializer
+    queryset = AuditRun.objects.none()
+
+    @extend_schema(responses=AuditSerializer(many=True))
+    def list(self, request, pk: int):
+        evaluation = selectors.evaluation_get(request.user, pk, self.token)
+        page = self.paginate_queryset(evaluation.audits.select_related("config__project"))
+        data = AuditSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=None, responses={202: AuditSerializer, 200: AuditSerializer})
+    def create(self, request, pk: int):
+        """Audit the evaluation under the project's current configuration; poll the URL.
+
+        The same evaluation and configuration are one audit: asking again answers 200 with
+        the existing one."""
+        evaluation = selectors.evaluation_get(request.user, pk, self.token)
+        access.require_project_perm(
+            request.user, evaluation.model_version.project, access.CHANGE, self.token
+        )
+        audit, created = audit_request(actor=request.user, evaluation=evaluation, token=self.token)
+        body = AuditSerializer(audit, context={"request": request}).data
+        return self.located(body, status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK)
+
+    @extend_schema(responses=AuditDetailSerializer)
+    def retrieve(self, request, pk: int):
+        audit = audit_selectors.audit_get(request.user, pk, self.token)
+        return Response(AuditDetailSerializer(audit, context={"request": request}).data)
+
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    def csv(self, request, pk: int) -> HttpResponse:
+        """The result as one long table (feature, group, metric, value, interval, note)."""
+        audit = audit_selectors.audit_get(request.user, pk, self.token)
+        return audit_csv_response(audit)
+
+    @extend_schema(responses=AuditSerializer(many=True))
+    def inbox(self, request):
+        """Finished audits waiting for a review, in every project the caller audits."""
+        page = self.paginate_queryset(audit_selectors.audit_inbox(request.user, self.token))
+        data = AuditSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+
+class AuditReviewViewSet(ApiViewSet):
+    serializer_class = AuditReviewSerializer
+    queryset = AuditReview.objects.none()
+
+    @extend_schema(responses=AuditReviewSerializer(many=True))
+    def list(self, request, pk: int):
+        audit = audit_selectors.audit_get(request.user, pk, self.token)
+        page = self.paginate_queryset(audit_selectors.audit_reviews(audit))
+        return self.get_paginated_response(AuditReviewSerializer(page, many=True).data)
+
+    @extend_schema(request=AuditReviewSerializer, responses={201: AuditReviewSerializer})
+    def create(self, request, pk: int):
+        """Approve, reject or request changes, with a rationale; only an independent auditor."""
+        audit = audit_selectors.audit_get(request.user, pk, self.token)
+        access.require_independent_reviewer(
+            request.user, audit.project, self.token, authors=review_authors(audit)
+        )
+        data = AuditReviewSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        review = audit_review(
+            actor=request.user, audit=audit, token=self.token, **data.validated_data
+        )
+        return Response(AuditReviewSerializer(review).data, status=status.HTTP_201_CREATED)

@@ -1,0 +1,257 @@
+"""Fairness audits: the project's configuration versions, audit runs and auditor reviews."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from audits.analysis.audit_config import clean_config, default_config
+from audits.analysis.audit_job import audit_columns, content_sha256
+from audits.analysis.fairness import AuditError
+from audits.models import AuditConfig, AuditReview, AuditRun
+from portal.exceptions import ApplicationError, Conflict
+from portal.jobs import Progress, job_enqueue, job_run
+from projects.analysis.tabular import DataError, column_names, read_columns
+from projects.models import Evaluation, Project
+from projects.services.events import event_record, job_failed_record
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+
+# --- Configuration ---------------------------------------------------------------------
+def audit_config_save(
+    *, actor, project: Project, config: dict, note: str = "", token: ApiToken | None = None
+) -> AuditConfig:
+    """Store ``config`` as the project's next configuration version."""
+    try:
+        clean = clean_config(config)
+    except AuditError as exc:
+        raise ApplicationError(str(exc), code="invalid_config") from None
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        previous = project.audit_configs.order_by("-version").first()
+        if previous is not None and previous.as_dict() == clean:
+            raise Conflict(
+                f"This is audit configuration v{previous.version} already; change a setting "
+                "to make a new version.",
+                code="unchanged",
+            )
+        version = (project.audit_configs.aggregate(v=Max("version"))["v"] or 0) + 1
+        saved = AuditConfig.objects.create(
+            project=project, version=version, note=note[:500], created_by=actor, **clean
+        )
+        event_record(
+            actor=actor,
+            verb="audit_config.saved",
+            target=saved,
+            project=project,
+            token=token,
+            payload={"version": version, "note": note, **clean},
+        )
+        return saved
+
+
+def _config_for(actor, evaluation: Evaluation, token: ApiToken | None) -> AuditConfig:
+    """The project's current configuration; the first audit saves the defaults as v1, with
+    the sensitive columns the evaluation named (or the dataset declares)."""
+    project = evaluation.model_version.project
+    current = project.audit_configs.order_by("-version").first()
+    if current is not None:
+        return current
+    sensitive = evaluation.mapping.get("sensitive") or list(
+        evaluation.dataset_version.dataset.sensitive_columns
+    )
+    if not sensitive:
+        raise ApplicationError(
+            "Name the sensitive features to audit: in the project's audit configuration, or "
+            "as sensitive columns when uploading the predictions.",
+            code="no_sensitive_features",
+        )
+    return audit_config_save(
+        actor=actor,
+        project=project,
+        config=default_config(sensitive),
+        note="Portal defaults, saved by the first audit.",
+        token=token,
+    )
+
+
+# --- Runs ------------------------------------------------------------------------------
+def audit_request(
+    *, actor, evaluation: Evaluation, token: ApiToken | None = None
+) -> tuple[AuditRun, bool]:
+    """Queue an audit of ``evaluation`` under the current configuration.
+
+    The same evaluation under the same configuration is one audit: asking again returns
+    the existing run (and False), unless it failed.
+    """
+    if evaluation.status != Evaluation.Status.SUCCEEDED:
+        raise Conflict(
+            f"Evaluation {evaluation.pk} is {evaluation.status}; audit it once its metrics "
+            "are computed.",
+            code="not_ready",
+        )
+    with transaction.atomic():
+        config = _config_for(actor, evaluation, token)
+        existing = _existing_run(evaluation, config)
+        if existing is not None:
+            return existing, False
+        try:
+            with transaction.atomic():
+                run = AuditRun.objects.create(
+                    evaluation=evaluation, config=config, requested_by=actor
+                )
+        except IntegrityError:  # a concurrent request created it first
+            return _existing_run(evaluation, config), False
+        event_record(
+            actor=actor,
+            verb="audit.requested",
+            target=run,
+            project=config.project,
+            token=token,
+            payload={"evaluation": evaluation.pk, "config_version": config.version},
+        )
+        job_enqueue(run)
+        return run, True
+
+
+def _existing_run(evaluation: Evaluation, config: AuditConfig) -> AuditRun | None:
+    return (
+        AuditRun.objects.filter(evaluation=evaluation, config=config)
+        .exclude(status=AuditRun.Status.FAILED)
+        .first()
+    )
+
+
+def _sensitive_columns(
+    evaluation: Evaluation, features: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Each sensitive feature from the predictions file, else from the dataset version
+    (rows pair by position there, which the evaluation already checked)."""
+    in_file = set(column_names(evaluation.file.path, fmt=evaluation.format))
+    here = [f for f in features if f in in_file]
+    elsewhere = [f for f in features if f not in in_file]
+    columns = read_columns(evaluation.file.path, here, fmt=evaluation.format) if here else {}
+    sources = dict.fromkeys(here, "predictions")
+    if elsewhere:
+        version = evaluation.dataset_version
+        in_version = {c["name"] for c in version.schema}
+        missing = [f for f in elsewhere if f not in in_version]
+        if missing:
+            raise AuditError(
+                f"Sensitive column {missing[0]!r} is in neither the predictions file nor "
+                f"{version}; fix the audit configuration or add the column."
+            )
+        if evaluation.mapping.get("row_id"):
+            raise AuditError(
+                f"Sensitive column {elsewhere[0]!r} is only in {version}, and these predictions "
+                "pair with its rows by row id; include the column in the predictions file."
+            )
+        columns.update(read_columns(version.parquet.path, elsewhere, fmt="parquet"))
+        sources.update(dict.fromkeys(elsewhere, "dataset version"))
+    return columns, sources
+
+
+def _audit_work(run: AuditRun, progress: Progress):
+    evaluation, config = run.evaluation, run.config
+    mapping = evaluation.mapping
+    progress(5, "Reading predictions")
+    try:
+        wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score") if k in mapping]
+        columns = read_columns(evaluation.file.path, wanted, fmt=evaluation.format)
+        sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features)
+        progress(40, "Computing group metrics")
+        body = audit_columns(
+            evaluation.task,
+            columns[mapping["y_true"]],
+            columns[mapping["y_pred"]],
+            sensitive,
+            config.as_dict(),
+            y_score=columns[mapping["y_score"]] if "y_score" in mapping else None,
+        )
+    except (AuditError, DataError) as exc:
+        raise ApplicationError(str(exc), code="bad_data") from None
+    result = {
+        **body,
+        "evaluation": {"id": evaluation.pk, "sha256": evaluation.sha256},
+        "model": str(evaluation.model_version),
+        "config_version": config.version,
+        "config": config.as_dict(),
+        "sensitive_sources": sources,
+    }
+    digest = content_sha256(result)
+
+    def store() -> None:
+        AuditRun.objects.filter(pk=run.pk).update(
+            kind=result["kind"], verdict=result["status"], result=result, result_sha256=digest
+        )
+        event_record(
+            actor=run.requested_by,
+            verb="audit.finished",
+            target=run,
+            project=config.project,
+            payload={"verdict": result["status"], "result_sha256": digest},
+        )
+
+    return store
+
+
+def audit_run(*, run_id: int) -> None:
+    job_run(AuditRun, run_id, _audit_work, on_failure=job_failed_record("audit.failed"))
+
+
+# --- Reviews ---------------------------------------------------------------------------
+def audit_review(
+    *,
+    actor,
+    audit: AuditRun,
+    decision: str,
+    rationale: str,
+    token: ApiToken | None = None,
+) -> AuditReview:
+    """Record an auditor's decision on exactly the result they read."""
+    if decision not in AuditReview.Decision.values:
+        raise ApplicationError(
+            f"Decide one of {', '.join(AuditReview.Decision.values)}.", code="invalid_decision"
+        )
+    rationale = (rationale or "").strip()
+    if not rationale:
+        raise ApplicationError("Write the rationale for your decision.", code="rationale_missing")
+    with transaction.atomic():
+        audit = (
+            AuditRun.objects.select_for_update().select_related("config__project").get(pk=audit.pk)
+        )
+        if audit.status != AuditRun.Status.SUCCEEDED:
+            raise Conflict(
+                f"Audit {audit.pk} is {audit.status}; only a finished audit can be reviewed.",
+                code="not_ready",
+            )
+        if content_sha256(audit.result) != audit.result_sha256:
+            raise Conflict(
+                "The stored result no longer matches its hash; it cannot be approved.",
+                code="result_changed",
+            )
+        review = AuditReview.objects.create(
+            audit=audit,
+            decision=decision,
+            rationale=rationale,
+            result_sha256=audit.result_sha256,
+            reviewer=actor,
+        )
+        event_record(
+            actor=actor,
+            verb="audit.reviewed",
+            target=audit,
+            project=audit.config.project,
+            token=token,
+            payload={
+                "decision": decision,
+                "rationale": rationale,
+                "result_sha256": audit.result_sha256,
+            },
+        )
+        return review

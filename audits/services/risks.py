@@ -1,0 +1,118 @@
+"""The risk register: failure modes added, edited and pulled in from the starter list."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from audits.analysis.audit_config import WATCHING_CHECKS
+from audits.analysis.risks import SCALE, STARTER_RISKS
+from audits.analysis.risks import severity as severity_of
+from audits.models import RiskItem
+from portal.exceptions import ApplicationError
+from projects.models import Project
+from projects.services.events import changes_record, event_record
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+
+RISK_FIELDS = (
+    "title",
+    "description",
+    "category",
+    "likelihood",
+    "impact",
+    "mitigation",
+    "owner",
+    "status",
+    "rationale",
+    "audit_checks",
+)
+
+
+def _check_risk(fields: dict) -> None:
+    unknown = set(fields) - set(RISK_FIELDS)
+    if unknown:
+        raise ApplicationError(f"Unknown fields: {', '.join(sorted(unknown))}.")
+    for key in ("likelihood", "impact"):
+        if key in fields and fields[key] not in SCALE:
+            raise ApplicationError(f"{key.title()} runs from 1 to 5.", code="invalid")
+    checks = fields.get("audit_checks", [])
+    if not isinstance(checks, list) or not set(checks) <= set(WATCHING_CHECKS):
+        raise ApplicationError(
+            f"audit_checks lists audit thresholds: {', '.join(WATCHING_CHECKS)}.", code="invalid"
+        )
+    if fields.get("status") == RiskItem.Status.ACCEPTED and not fields.get("rationale", "").strip():
+        raise ApplicationError(
+            "An accepted risk needs the rationale for accepting it.", code="rationale_missing"
+        )
+
+
+def risk_create(*, actor, project: Project, token: ApiToken | None = None, **fields) -> RiskItem:
+    _check_risk(fields)
+    with transaction.atomic():
+        risk = RiskItem.objects.create(project=project, created_by=actor, **fields)
+        event_record(
+            actor=actor,
+            verb="risk.created",
+            target=risk,
+            project=project,
+            token=token,
+            payload={**fields, "severity": risk.severity},
+        )
+        return risk
+
+
+def risk_update(*, actor, risk: RiskItem, token: ApiToken | None = None, **changes) -> RiskItem:
+    with transaction.atomic():
+        risk = RiskItem.objects.select_for_update().select_related("project").get(pk=risk.pk)
+        # The rule about accepting is checked on the row as it will be.
+        _check_risk({**{k: getattr(risk, k) for k in RISK_FIELDS}, **changes})
+        severity = severity_of(
+            changes.get("likelihood", risk.likelihood), changes.get("impact", risk.impact)
+        )
+        changes_record(
+            actor=actor,
+            target=risk,
+            changes=changes,
+            verb="risk.updated",
+            project=risk.project,
+            token=token,
+            payload={"severity": severity},
+        )
+        return risk
+
+
+def risk_starter_import(*, actor, project: Project, token: ApiToken | None = None) -> int:
+    """Add the starter list's failure modes the project does not have yet; how many."""
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        present = set(project.risks.values_list("starter_key", flat=True))
+        added = [
+            RiskItem.objects.create(
+                project=project,
+                title=item.title,
+                description=item.description,
+                category=item.category,
+                likelihood=item.likelihood,
+                impact=item.impact,
+                mitigation=item.mitigation,
+                starter_key=item.key,
+                audit_checks=list(item.audit_checks),
+                created_by=actor,
+            )
+            for item in STARTER_RISKS
+            if item.key not in present
+        ]
+        if added:
+            event_record(
+                actor=actor,
+                verb="risk.starter_imported",
+                target=project,
+                project=project,
+                token=token,
+                payload={"added": [r.starter_key for r in added]},
+            )
+        return len(added)
