@@ -4,9 +4,10 @@ Pure computation (NumPy and pandas only). Group codes come from ``pandas.factori
 hash, faster than ``np.unique`` on text). Every group metric is derived from per-group
 confusion counts, found with one ``np.bincount`` over ``group code * 4 + label * 2 + pred``
 per sensitive feature, so the cost is a few passes over the data whatever the number of
-groups. ROC AUC is the one exception to pure counting: it uses a single sort by (group,
-score) and within-group mid-ranks (the Mann-Whitney form, equal to scikit-learn's
-``roc_auc_score`` with ties), still without a loop over groups.
+groups. ROC AUC is the one exception to pure counting: one sort by score shared by all
+features, then per feature a stable radix sort by group and within-group mid-ranks (the
+Mann-Whitney form, equal to scikit-learn's ``roc_auc_score`` with ties). Sensitive
+features given as ``pandas.Categorical`` are grouped by their codes, without strings.
 
 Conventions:
 
@@ -234,7 +235,8 @@ def _factorize(feature: str, values: Any, rows: int, max_groups: int) -> tuple[n
             f"Sensitive feature '{feature}' has {len(names)} distinct groups, more than the "
             f"limit of {max_groups}; is it an identifier or a continuous value? Bin it first."
         )
-    return codes.astype(np.intp, copy=False), names
+    # int32 codes: half the memory of intp, and group counts stay far below 2**31.
+    return codes.astype(np.int32, copy=False), names
 
 
 def _groupings(
@@ -255,15 +257,17 @@ def _groupings(
         codes, names = single[combo[0]][0], single[combo[0]][1]
         for feature in combo[1:]:
             other, other_names = single[feature]
-            joint = codes * len(other_names) + other
+            joint = codes.astype(np.int64) * len(other_names) + other
             size = len(names) * len(other_names)
             if size <= 50_000_000:  # dense lookup beats sorting
                 present = np.flatnonzero(np.bincount(joint, minlength=size))
-                lookup = np.zeros(size, dtype=np.intp)
+                lookup = np.zeros(size, dtype=np.int32)
                 lookup[present] = np.arange(len(present))
                 codes = lookup[joint]
             else:
                 present, codes = np.unique(joint, return_inverse=True)
+                codes = codes.astype(np.int32)
+            del joint
             names = [
                 f"{names[i]}{JOIN}{other_names[j]}"
                 for i, j in zip(*divmod(present, len(other_names)), strict=True)
@@ -302,19 +306,43 @@ def _binarize(y_true: np.ndarray, y_pred: np.ndarray, positive_label: Any) -> tu
 # ---------------------------------------------------------------- computation
 
 
-def _auc(codes: np.ndarray, k: int, t: np.ndarray, score: np.ndarray, pos, neg) -> list[Value]:
-    """Per-group ROC AUC by mid-ranks after one sort by (group, score)."""
-    order = np.lexsort((score, codes))
-    g, s, y = codes[order], score[order], t[order]
-    n = len(g)
-    new = np.ones(n, bool)
-    new[1:] = (g[1:] != g[:-1]) | (s[1:] != s[:-1])
-    run_start = np.flatnonzero(new)
-    run_end = np.append(run_start[1:], n)
-    group_start = np.concatenate(([0], np.cumsum(np.bincount(g, minlength=k))[:-1]))
-    run_rank = (run_start + run_end - 1) / 2.0 + 1.0  # mid-rank, 1-based overall
-    rank = run_rank[np.cumsum(new) - 1] - group_start[g]
-    rank_sum = np.bincount(g, weights=rank * y, minlength=k)
+def _score_order(score: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows in score order, with the labels in that order, and the scores: one sort shared
+    by every feature's ROC AUC."""
+    order = np.argsort(score)
+    if len(order) < 2**31:
+        order = order.astype(np.int32)  # half the memory of the default intp
+    return order, t[order], score
+
+
+def _narrow(codes: np.ndarray, k: int) -> np.ndarray:
+    """Group codes in the smallest integer type, which NumPy's stable sort radix-sorts."""
+    small = np.int8 if k < 2**7 else np.int16 if k < 2**15 else np.int32
+    return codes.astype(small, copy=False)
+
+
+def _auc(
+    codes: np.ndarray, k: int, by_score: tuple[np.ndarray, np.ndarray, np.ndarray], pos, neg
+) -> list[Value]:
+    """Per-group ROC AUC from mid-ranks (the Mann-Whitney form, ties counted half).
+
+    A stable sort by group of the rows already in score order leaves each group's scores
+    sorted; a positive's mid-rank within its group is then the mean of its two
+    ``searchsorted`` positions among them. Rank sums are sums of half-integers: exact.
+    """
+    order, t_sorted, score = by_score
+    perm = np.argsort(_narrow(codes, k)[order], kind="stable")
+    t = t_sorted[perm]
+    s = score[order[perm]]  # not kept sorted between features: one column less held
+    del perm
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=k))))
+    rank_sum = np.zeros(k)
+    for j in range(k):  # each group is a slice; the work is one pass over the rows in all
+        scores = s[bounds[j] : bounds[j + 1]]
+        wanted = scores[t[bounds[j] : bounds[j + 1]]]
+        below = np.searchsorted(scores, wanted, "left")
+        upto = np.searchsorted(scores, wanted, "right")
+        rank_sum[j] = ((below + upto + 1) / 2.0).sum()
     with np.errstate(divide="ignore", invalid="ignore"):
         auc = (rank_sum - pos * (pos + 1) / 2.0) / (pos * neg)
     return [
@@ -425,8 +453,9 @@ def classification_audit(
     if not 0 < confidence < 1:
         raise AuditError(f"confidence must be between 0 and 1, got {confidence}.")
     groupings = _groupings(sensitive, intersections, rows, max_groups)
+    by_score = _score_order(score, t) if score is not None else None
     gap_set = any(getattr(thresholds, name) is not None for name, _, gap in CHECKS if gap)
-    cell = t.astype(np.intp) * 2 + p  # 0 tn, 1 fp, 2 fn, 3 tp
+    cell = t.astype(np.int8) * 2 + p  # 0 tn, 1 fp, 2 fn, 3 tp
     features, verdicts = [], []
     for feature, codes, names in groupings:
         k = len(names)
@@ -450,8 +479,8 @@ def classification_audit(
             else Value(None, BOTH_CLASSES)
             for a, b in zip(rec, tnr, strict=True)
         ]
-        if score is not None:
-            per_metric["roc_auc"] = _auc(codes, k, t, score, tp + fn, tn + fp)
+        if by_score is not None:
+            per_metric["roc_auc"] = _auc(codes, k, by_score, tp + fn, tn + fp)
         groups = tuple(
             Group(
                 feature,
@@ -572,7 +601,10 @@ def class_report(y_true: Any, y_pred: Any, *, min_support: int = 30) -> ClassRep
     y_pred = _column("y_pred", y_pred, len(y_true))
     _no_missing("y_true", y_true)
     _no_missing("y_pred", y_pred)
-    both = np.concatenate([y_true.astype(object), y_pred.astype(object)])
+    if y_true.dtype.kind in "biu" and y_pred.dtype.kind in "biu":
+        both = np.concatenate([y_true, y_pred])  # integer labels: no boxing into objects
+    else:
+        both = np.concatenate([y_true.astype(object), y_pred.astype(object)])
     try:
         codes, labels = pd.factorize(both, sort=True)
     except TypeError:

@@ -14,7 +14,7 @@ from audits.analysis.fairness import AuditError
 from audits.models import AuditConfig, AuditReview, AuditRun
 from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
-from projects.analysis.tabular import DataError, column_names, read_columns
+from projects.analysis.tabular import DataError, column_names, read_columns, read_groups
 from projects.models import Evaluation, Project
 from projects.services.events import event_record, job_failed_record
 
@@ -135,7 +135,7 @@ def _sensitive_columns(
     in_file = set(column_names(evaluation.file.path, fmt=evaluation.format))
     here = [f for f in features if f in in_file]
     elsewhere = [f for f in features if f not in in_file]
-    columns = read_columns(evaluation.file.path, here, fmt=evaluation.format) if here else {}
+    columns = read_groups(evaluation.file.path, here, fmt=evaluation.format) if here else {}
     sources = dict.fromkeys(here, "predictions")
     if elsewhere:
         version = evaluation.dataset_version
@@ -151,7 +151,7 @@ def _sensitive_columns(
                 f"Sensitive column {elsewhere[0]!r} is only in {version}, and these predictions "
                 "pair with its rows by row id; include the column in the predictions file."
             )
-        columns.update(read_columns(version.parquet.path, elsewhere, fmt="parquet"))
+        columns.update(read_groups(version.parquet.path, elsewhere, fmt="parquet"))
         sources.update(dict.fromkeys(elsewhere, "dataset version"))
     return columns, sources
 

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from projects.analysis.columnstats import CLASS_LIMIT
@@ -411,6 +412,36 @@ def column_names(path: str, *, fmt: str | None = None, encoding: str = "utf-8") 
     return list(inspect_csv(path, fmt == "csv.gz", encoding, None).names)
 
 
+def _read_table(
+    path: str,
+    columns: Sequence[str],
+    fmt: str | None,
+    encoding: str,
+    delimiter: str | None,
+    dictionary: bool = False,
+) -> pa.Table:
+    fmt = fmt or sniff_format(path)
+    wanted = list(dict.fromkeys(columns))
+    if fmt == "parquet":
+        source = _open_parquet(path)
+        _check_columns(source.schema_arrow.names, wanted, "column")
+        _flat_schema(pa.schema([source.schema_arrow.field(n) for n in wanted]))
+        if dictionary:
+            # Text columns come out dictionary-encoded, never as one string per row.
+            types = {n: source.schema_arrow.field(n).type for n in wanted}
+            text = [
+                n for n, t in types.items() if pa.types.is_string(t) or pa.types.is_large_string(t)
+            ]
+            source = pq.ParquetFile(path, read_dictionary=text)
+        table = source.read(columns=wanted)
+        if table.num_rows == 0:
+            raise DataError("The file has no data rows.")
+        return table
+    layout = inspect_csv(path, fmt == "csv.gz", encoding, delimiter)
+    _check_columns(layout.names, wanted, "column")
+    return _read_csv_columns(path, layout, wanted)
+
+
 def read_columns(
     path: str,
     columns: Sequence[str],
@@ -423,20 +454,40 @@ def read_columns(
 
     Missing values come out as NaN in numeric columns and None in the others.
     """
-    fmt = fmt or sniff_format(path)
-    wanted = list(dict.fromkeys(columns))
-    if fmt == "parquet":
-        source = _open_parquet(path)
-        _check_columns(source.schema_arrow.names, wanted, "column")
-        _flat_schema(pa.schema([source.schema_arrow.field(n) for n in wanted]))
-        table = source.read(columns=wanted)
-        if table.num_rows == 0:
-            raise DataError("The file has no data rows.")
-    else:
-        layout = inspect_csv(path, fmt == "csv.gz", encoding, delimiter)
-        _check_columns(layout.names, wanted, "column")
-        table = _read_csv_columns(path, layout, wanted)
-    return {name: table[name].to_numpy() for name in wanted}
+    table = _read_table(path, columns, fmt, encoding, delimiter)
+    pending = {name: table[name] for name in dict.fromkeys(columns)}
+    del table
+    # Column by column, each Arrow column freed once converted: the peak holds one copy.
+    out = {name: pending.pop(name).to_numpy() for name in list(pending)}
+    pa.default_memory_pool().release_unused()
+    return out
+
+
+def read_groups(
+    path: str,
+    columns: Sequence[str],
+    *,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+) -> dict[str, pandas.Categorical]:
+    """The named columns as categoricals (categories sorted, missing values as NaN).
+
+    For grouping columns: a small integer code per row instead of one Python string per
+    row, which for text columns of millions of rows saves most of the time and memory.
+    """
+    table = _read_table(path, columns, fmt, encoding, delimiter, dictionary=True)
+    pending = {name: table[name] for name in dict.fromkeys(columns)}
+    del table
+    out = {}
+    for name in list(pending):
+        column = pending.pop(name)  # its text buffers go once it is encoded
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        values = column.to_pandas().array
+        out[name] = values.reorder_categories(sorted(values.categories))
+    pa.default_memory_pool().release_unused()
+    return out
 
 
 def _read_csv_columns(path: str, layout: CsvLayout, wanted: list[str]) -> pa.Table:

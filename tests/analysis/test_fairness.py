@@ -569,3 +569,18 @@ def test_it_allows_one_group_when_no_gap_is_judged():
     audit = classification_audit(y, p, {"g": ["x"] * 200}, positive_label=1, thresholds=th)
     assert verdict(audit, "min_recall").status == PASS
     assert audit.feature("g").disparities["selection_rate"].difference.value is None
+
+
+def test_categorical_sensitive_features_give_the_same_audit_as_text():
+    """The worker reads sensitive columns as categoricals; the result must not change."""
+    y, p, score, sensitive = synthetic(7)
+    sensitive["race"] = np.where(np.arange(len(y)) % 50 == 0, None, sensitive["race"])
+    as_text = audit_all(y, p, sensitive, score)
+    as_categories = audit_all(
+        y,
+        p,
+        {name: pd.Categorical(values) for name, values in sensitive.items()},
+        score,
+    )
+    assert json.dumps(as_categories.to_dict()) == json.dumps(as_text.to_dict())
+    assert "(missing)" in [g.name for g in as_categories.feature("race").groups]

@@ -18,6 +18,7 @@ from projects.analysis.tabular import (
     ingest,
     read_columns,
     read_frame,
+    read_groups,
     sniff_format,
 )
 
@@ -443,3 +444,18 @@ def test_it_reads_dates_in_a_csv_and_widens_them_when_text_follows(tmp_path):
     result, _, _ = _ingest(tmp_path, source)
     assert _columns(result)["day"].kind == "categorical"
     assert _columns(result)["day"].distinct == 29
+
+
+def test_it_reads_grouping_columns_as_sorted_categoricals_from_csv_and_parquet(tmp_path):
+    frame = pd.DataFrame(
+        {"region": ["west", "east", None, "west", "north"], "band": [3, 1, 2, 3, 1]}
+    )
+    frame.to_csv(tmp_path / "g.csv", index=False)
+    frame.to_parquet(tmp_path / "g.parquet")
+    for name in ("g.csv", "g.parquet"):
+        groups = read_groups(str(tmp_path / name), ["region", "band"])
+        region = groups["region"]
+        assert list(region.categories) == ["east", "north", "west"]
+        assert list(region.astype(object)) == ["west", "east", np.nan, "west", "north"]
+        assert list(groups["band"].categories) == [1, 2, 3]
+        assert list(groups["band"].codes) == [2, 0, 1, 2, 0]
