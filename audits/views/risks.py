@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from audits import selectors
-from audits.analysis.audit_config import THRESHOLDS
 from audits.forms import RiskForm
+from audits.reports import LABELS
 from audits.services.risks import RISK_FIELDS, risk_create, risk_starter_import, risk_update
 from portal import access
 from portal.exceptions import ApplicationError
@@ -40,7 +40,7 @@ def risk_list(request: HttpRequest, slug: str) -> HttpResponse:
         "risks": selectors.risk_list(project),
         "latest_audit": audit,
         "check_statuses": selectors.audit_check_statuses(audit),
-        "check_labels": {s.name: s.label for s in THRESHOLDS},
+        "check_labels": LABELS,
         "form": form if _may_edit(request.user, project) else None,
     }
     return render(request, "audits/risk_list.html", context)
