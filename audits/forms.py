@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from django import forms
 
-from audits.analysis.audit_config import CLASSIFICATION_METRICS, THRESHOLDS, WATCHING_CHECKS
+from audits.analysis.audit_config import (
+    CLASSIFICATION_METRICS,
+    MAX_ROWS,
+    THRESHOLDS,
+    WATCHING_CHECKS,
+)
 from audits.analysis.risks import CATEGORIES, SCALE
 from audits.models import AuditReview, RiskItem
 
@@ -62,7 +67,9 @@ class AuditConfigForm(forms.Form):
     )
     confidence = forms.FloatField(min_value=0.5, max_value=0.999, help_text="Of the intervals.")
     min_class_support = forms.IntegerField(
-        min_value=1, help_text="Classes with fewer rows in y_true are flagged as rare."
+        min_value=1,
+        max_value=MAX_ROWS,
+        help_text="Classes with fewer rows in y_true are flagged as rare.",
     )
     note = forms.CharField(max_length=500, required=False, help_text="What changed and why.")
 

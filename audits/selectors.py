@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from audits.analysis.audit_job import content_sha256
 from audits.models import AuditConfig, AuditReview, AuditRun, BaselineRun, RiskItem
 from portal import access
 from portal.exceptions import NotFound
@@ -88,12 +89,14 @@ def audit_configs(project: Project) -> QuerySet[AuditConfig]:
 
 
 def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
-    """Finished audits nobody has reviewed yet, in every project the user audits."""
+    """Finished audits nobody has reviewed yet, in every project the user audits, except
+    the ones the user requested (someone else reviews those)."""
     projects = access.projects_with_perm(user, access.AUDIT, token)
     return (
         AuditRun.objects.filter(
             config__project__in=projects, status=AuditRun.Status.SUCCEEDED, reviews__isnull=True
         )
+        .exclude(requested_by=user)
         .select_related("config__project", "evaluation__model_version", "requested_by")
         .order_by("finished_at")
     )
@@ -102,20 +105,21 @@ def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
 def audit_gate_state(project: Project) -> AuditState:
     """Where the candidate model's fairness audit stands, for the deployment gate.
 
-    The candidate is the newest model version with a finished evaluation; its newest such
-    evaluation must be audited under the current configuration and approved.
+    The candidate is the newest model version registered; its newest finished evaluation
+    must be audited under the current configuration, and the latest review of that audit
+    must approve the very result stored (its hash recomputed).
     """
+    model = project.models.order_by("-created_at", "-pk").first()
+    if model is None:
+        return AuditState()
+    candidate = str(model)
     evaluation = (
-        Evaluation.objects.filter(
-            model_version__project=project, status=Evaluation.Status.SUCCEEDED
-        )
-        .select_related("model_version")
-        .order_by("-model_version__created_at", "-model_version__pk", "-created_at", "-pk")
+        model.evaluations.filter(status=Evaluation.Status.SUCCEEDED)
+        .order_by("-created_at", "-pk")
         .first()
     )
     if evaluation is None:
-        return AuditState()
-    candidate = str(evaluation.model_version)
+        return AuditState(candidate, "not_evaluated")
     config = audit_config_current(project)
     audit = (
         AuditRun.objects.filter(evaluation=evaluation, config=config)
@@ -129,18 +133,27 @@ def audit_gate_state(project: Project) -> AuditState:
         return AuditState(candidate, "not_run", detail=f"evaluation {evaluation.pk}, {version}")
     if audit.status != AuditRun.Status.SUCCEEDED:
         return AuditState(candidate, audit.status, audit.pk)
+    if content_sha256(audit.result) != audit.result_sha256:
+        return AuditState(candidate, "tampered", audit.pk)
     review = audit.reviews.select_related("reviewer").order_by("-created_at", "-pk").first()
-    if review is None:
+    if review is None or review.result_sha256 != audit.result_sha256:
         return AuditState(candidate, "waiting", audit.pk, verdict=audit.verdict)
-    bound = review.result_sha256 == audit.result_sha256
     return AuditState(
         candidate,
-        review.decision if bound else "waiting",
+        review.decision,
         audit.pk,
         verdict=audit.verdict,
         reviewer=review.reviewer.username,
         detail=review.rationale,
     )
+
+
+def candidate_audit(project: Project) -> AuditRun | None:
+    """The finished audit the deployment gate looks at, if there is one."""
+    state = audit_gate_state(project)
+    if state.audit_id is None:
+        return None
+    return AuditRun.objects.filter(pk=state.audit_id, status=AuditRun.Status.SUCCEEDED).first()
 
 
 WORST_FIRST = ("fail", "insufficient_evidence", "pass")
@@ -154,14 +167,6 @@ def audit_check_statuses(audit: AuditRun | None) -> dict[str, str]:
         if name not in found or WORST_FIRST.index(status) < WORST_FIRST.index(found[name]):
             found[name] = status
     return found
-
-
-def latest_audit(project: Project) -> AuditRun | None:
-    return (
-        AuditRun.objects.filter(config__project=project, status=AuditRun.Status.SUCCEEDED)
-        .order_by("-finished_at", "-pk")
-        .first()
-    )
 
 
 def risks_watched(project: Project) -> dict[str, list[RiskItem]]:

@@ -273,7 +273,7 @@ def _load_data(project: Project, engineer) -> None:
         "previous scorecard caught 60 % of defaults in every region.",
     }
     audit_config_save(
-        actor=engineer, project=project, config=config, note="Sex and region, per CP-12."
+        actor=engineer, project=project, changes=config, note="Sex and region, per CP-12."
     )
     # Queued: the worker audits it when the portal starts; an auditor then reviews it.
     audit_request(actor=engineer, evaluation=Evaluation.objects.get(pk=evaluation.pk))

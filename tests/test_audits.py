@@ -249,6 +249,10 @@ def test_an_unfinished_evaluation_cannot_be_audited(api, world):
         ({"thresholds": {"four_fifths": {"limit": 0.8, "rationale": "x"}}}, "Unknown thresholds"),
         ({"metrics": ["happiness"]}, "Unknown metrics"),
         ({"confidence": 1.5}, "Confidence must be"),
+        ({"min_class_support": 10**20}, "less than or equal to 1000000000"),
+        ({"thresholds": {"min_group_size": {"limit": 10**400, "rationale": "x"}}}, "not a number"),
+        ({"threshold": {"min_recall": 0.5}}, "Unknown settings: threshold"),
+        ({"thresholds": [["min_recall", 0.5]]}, "Expected a dictionary"),
     ],
 )
 def test_a_bad_configuration_is_refused(api, world, body, fragment):
@@ -399,6 +403,9 @@ def test_a_tampered_result_cannot_be_approved(api, world):
     )
     assert response.status_code == 409 and response.json()["code"] == "result_changed"
     assert w.audit.reviews.count() == 1  # the world's own approval only
+    # The approval on record no longer opens the gate either.
+    check = _gate_check(auditor, world)
+    assert not check["passed"] and "no longer matches its hash" in check["detail"]
 
 
 def test_someone_who_builds_the_model_cannot_review_it_even_as_auditor(api, world):
@@ -433,3 +440,41 @@ def test_reviews_are_never_edited(world):
     review.rationale = "changed my mind"
     with pytest.raises(ValueError, match="cannot be changed"):
         review.save()
+
+
+def test_thresholds_left_out_of_a_change_keep_their_current_values(api, world):
+    w = world["a"]
+    engineer = _as(api, w.people[Role.ML_ENGINEER])
+    url = f"/api/v1/projects/{w.project.slug}/audit-configs/"
+    first = {"thresholds": {"min_recall": {"limit": 0.6, "rationale": "Missed defaults."}}}
+    assert engineer.post(url, first, format="json").status_code == 201
+    second = {"thresholds": {"demographic_parity_difference": {"limit": 0.05, "rationale": "P"}}}
+    response = engineer.post(url, second, format="json")
+    assert response.status_code == 201
+    thresholds = response.json()["thresholds"]
+    assert thresholds["min_recall"] == {"limit": 0.6, "rationale": "Missed defaults."}
+    assert thresholds["demographic_parity_difference"]["limit"] == 0.05
+    assert response.json()["sensitive_features"] == ["sex"]
+
+
+def test_a_newer_model_without_an_evaluation_holds_the_gate(api, world):
+    w = world["a"]
+    engineer = _as(api, w.people[Role.ML_ENGINEER])
+    assert _gate_check(engineer, world)["passed"] is True
+    evaluations.model_register(
+        actor=w.people[Role.ML_ENGINEER], project=w.project, name="scorer", version="2"
+    )
+    check = _gate_check(engineer, world)
+    assert not check["passed"]
+    assert "Evaluate scorer 2, the newest model version" in check["detail"]
+
+
+def test_a_read_only_token_reads_the_inbox(api, world):
+    from projects.services import tokens
+
+    w = world["a"]
+    audit = _run(world, _upload(world, _frame()))
+    _, key = tokens.token_create(user=w.people[Role.AUDITOR], name="inbox", scopes=["read"])
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    inbox = api.get("/api/v1/audits/inbox/").json()["results"]
+    assert [a["id"] for a in inbox] == [audit.pk]

@@ -83,6 +83,8 @@ THRESHOLDS = (
     ),
 )
 THRESHOLD_SPECS = {spec.name: spec for spec in THRESHOLDS}
+#: The largest row count a setting may name (a database integer holds it everywhere).
+MAX_ROWS = 10**9
 #: The thresholds that judge the model (not how groups are judged): a risk can be watched
 #: by them.
 WATCHING_CHECKS = tuple(s.name for s in THRESHOLDS if s.kind != "rule")
@@ -126,11 +128,11 @@ def _limit(spec: ThresholdSpec, raw: Any) -> float | int | None:
         return None
     try:
         value = float(raw)
-    except (TypeError, ValueError):
-        raise AuditError(f"{spec.label}: {raw!r} is not a number.") from None
+    except (TypeError, ValueError, OverflowError):
+        raise AuditError(f"{spec.label}: {str(raw)[:30]!r} is not a number.") from None
     if spec.integer:
-        if not value.is_integer() or value < 1:
-            raise AuditError(f"{spec.label}: give a whole number of rows, 1 or more.")
+        if not value.is_integer() or not 1 <= value <= MAX_ROWS:
+            raise AuditError(f"{spec.label}: give a whole number of rows, 1 to {MAX_ROWS:,}.")
         return int(value)
     if not math.isfinite(value) or not 0 <= value <= 1 or (spec.kind == "rule" and value == 0):
         raise AuditError(f"{spec.label}: give a number between 0 and 1.")
@@ -189,8 +191,8 @@ def clean_config(raw: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(confidence, int | float) or not 0.5 <= confidence < 1:
         raise AuditError("Confidence must be at least 0.5 and below 1 (for example 0.95).")
     support = raw.get("min_class_support", DEFAULTS["min_class_support"])
-    if not isinstance(support, int) or isinstance(support, bool) or support < 1:
-        raise AuditError("The rare-class support threshold is a whole number, 1 or more.")
+    if not isinstance(support, int) or isinstance(support, bool) or not 1 <= support <= MAX_ROWS:
+        raise AuditError(f"The rare-class support threshold is a whole number, 1 to {MAX_ROWS:,}.")
     return {
         "sensitive_features": sensitive,
         "intersections": intersections,

@@ -8,7 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
-from audits.analysis.audit_config import default_config
+from audits.analysis.audit_config import MAX_ROWS
 from audits.models import AuditConfig, AuditReview, AuditRun
 from audits.reports import audit_csv_response, review_authors
 from audits.services.fairness import audit_config_save, audit_request, audit_review
@@ -51,8 +51,18 @@ class AuditConfigWriteSerializer(serializers.Serializer):
         help_text='name -> {"limit": number or null, "rationale": "why this number"}',
     )
     confidence = serializers.FloatField(required=False)
-    min_class_support = serializers.IntegerField(required=False)
+    min_class_support = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ROWS)
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+    def validate(self, attrs: dict) -> dict:
+        # A misspelt setting must not vanish quietly into an "unchanged" version.
+        unknown = set(self.initial_data) - set(self.fields)
+        if unknown:
+            raise serializers.ValidationError(
+                f"Unknown settings: {', '.join(sorted(unknown))}; the settings are "
+                f"{', '.join(self.fields)}."
+            )
+        return attrs
 
 
 class AuditReviewSerializer(serializers.ModelSerializer):
@@ -114,16 +124,10 @@ class AuditConfigViewSet(ApiViewSet):
         access.require_any_project_perm(request.user, project, access.EDIT_RISKS, self.token)
         data = AuditConfigWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fields = dict(data.validated_data)
-        note = fields.pop("note", "")
-        current = audit_selectors.audit_config_current(project)
-        base = current.as_dict() if current else default_config()
+        changes = dict(data.validated_data)
+        note = changes.pop("note", "")
         config = audit_config_save(
-            actor=request.user,
-            project=project,
-            config={**base, **fields},
-            note=note,
-            token=self.token,
+            actor=request.user, project=project, changes=changes, note=note, token=self.token
         )
         return Response(AuditConfigSerializer(config).data, status=status.HTTP_201_CREATED)
 

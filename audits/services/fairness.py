@@ -24,16 +24,30 @@ if TYPE_CHECKING:
 
 # --- Configuration ---------------------------------------------------------------------
 def audit_config_save(
-    *, actor, project: Project, config: dict, note: str = "", token: ApiToken | None = None
+    *, actor, project: Project, changes: dict, note: str = "", token: ApiToken | None = None
 ) -> AuditConfig:
-    """Store ``config`` as the project's next configuration version."""
-    try:
-        clean = clean_config(config)
-    except AuditError as exc:
-        raise ApplicationError(str(exc), code="invalid_config") from None
+    """Store the current configuration with ``changes`` as the project's next version.
+
+    Settings left out keep their current values (the portal's defaults for a first
+    version); so do thresholds left out of ``changes["thresholds"]``. A threshold given is
+    given whole: a new limit comes with its rationale.
+    """
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).first()
         previous = project.audit_configs.order_by("-version").first()
+        base = previous.as_dict() if previous is not None else default_config()
+        thresholds = changes.get("thresholds", {})
+        if not isinstance(thresholds, dict):
+            raise ApplicationError(
+                "thresholds must map a threshold's name to its limit and rationale.",
+                code="invalid_config",
+            )
+        try:
+            clean = clean_config(
+                {**base, **changes, "thresholds": {**base["thresholds"], **thresholds}}
+            )
+        except AuditError as exc:
+            raise ApplicationError(str(exc), code="invalid_config") from None
         if previous is not None and previous.as_dict() == clean:
             raise Conflict(
                 f"This is audit configuration v{previous.version} already; change a setting "
@@ -59,6 +73,8 @@ def _config_for(actor, evaluation: Evaluation, token: ApiToken | None) -> AuditC
     """The project's current configuration; the first audit saves the defaults as v1, with
     the sensitive columns the evaluation named (or the dataset declares)."""
     project = evaluation.model_version.project
+    # Locked, so two first audits cannot both find no configuration and both save one.
+    Project.objects.select_for_update().filter(pk=project.pk).first()
     current = project.audit_configs.order_by("-version").first()
     if current is not None:
         return current
@@ -74,7 +90,7 @@ def _config_for(actor, evaluation: Evaluation, token: ApiToken | None) -> AuditC
     return audit_config_save(
         actor=actor,
         project=project,
-        config=default_config(sensitive),
+        changes={"sensitive_features": sensitive},
         note="Portal defaults, saved by the first audit.",
         token=token,
     )
@@ -183,12 +199,14 @@ def _audit_work(run: AuditRun, progress: Progress):
         "config": config.as_dict(),
         "sensitive_sources": sources,
     }
-    digest = content_sha256(result)
 
     def store() -> None:
-        AuditRun.objects.filter(pk=run.pk).update(
-            kind=result["kind"], verdict=result["status"], result=result, result_sha256=digest
-        )
+        stored = AuditRun.objects.filter(pk=run.pk)
+        stored.update(kind=result["kind"], verdict=result["status"], result=result)
+        # Hash what the database gives back, so a review binds to what anyone will read
+        # (a JSON column may normalise numbers, e.g. PostgreSQL's jsonb 1e+16).
+        digest = content_sha256(stored.values_list("result", flat=True).get())
+        stored.update(result_sha256=digest)
         event_record(
             actor=run.requested_by,
             verb="audit.finished",

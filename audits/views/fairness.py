@@ -38,7 +38,7 @@ def audit_settings(request: HttpRequest, slug: str) -> HttpResponse:
             new, note = form.config()
             try:
                 saved = audit_config_save(
-                    actor=request.user, project=project, config=new, note=note
+                    actor=request.user, project=project, changes=new, note=note
                 )
             except ApplicationError as exc:
                 form.add_error(None, exc.detail)

@@ -34,7 +34,7 @@ def risk_list(request: HttpRequest, slug: str) -> HttpResponse:
             else:
                 messages.success(request, "Risk added.")
                 return redirect("risk-list", slug=slug)
-    audit = selectors.latest_audit(project)
+    audit = selectors.candidate_audit(project)
     context = {
         "project": project,
         "risks": selectors.risk_list(project),

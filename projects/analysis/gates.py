@@ -37,7 +37,8 @@ class AuditState:
     """The fairness audit of the candidate model (the newest evaluated model version)."""
 
     candidate: str = ""  # blank: no model has been evaluated
-    #: not_run / queued / running / failed / waiting / approve / request_changes / reject
+    #: not_evaluated / not_run / queued / running / failed / tampered / waiting / approve /
+    #: request_changes / reject
     status: str = "not_run"
     audit_id: int | None = None
     verdict: str = ""  # the audit's own pass / fail / insufficient_evidence / reported
@@ -116,7 +117,9 @@ def _risks_handled(state: ProjectState) -> Check:
 
 
 AUDIT_WAITING = {
+    "not_evaluated": "Evaluate {candidate}, the newest model version, then audit it.",
     "not_run": "Run a fairness audit of {candidate} ({detail}).",
+    "tampered": "Audit {audit} of {candidate} no longer matches its hash; run it again.",
     "queued": "Audit {audit} of {candidate} is queued.",
     "running": "Audit {audit} of {candidate} is running.",
     "failed": "Audit {audit} of {candidate} failed; fix its input and run it again.",

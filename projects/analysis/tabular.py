@@ -482,6 +482,9 @@ def read_groups(
     out = {}
     for name in list(pending):
         column = pending.pop(name)  # its text buffers go once it is encoded
+        if pa.types.is_floating(column.type):
+            # NaN is a missing value here, as in read_columns, not a category of its own.
+            column = pc.if_else(pc.is_nan(column), None, column)
         if not pa.types.is_dictionary(column.type):
             column = pc.dictionary_encode(column)
         values = column.to_pandas().array

@@ -459,3 +459,11 @@ def test_it_reads_grouping_columns_as_sorted_categoricals_from_csv_and_parquet(t
         assert list(region.astype(object)) == ["west", "east", np.nan, "west", "north"]
         assert list(groups["band"].categories) == [1, 2, 3]
         assert list(groups["band"].codes) == [2, 0, 1, 2, 0]
+
+
+def test_a_nan_in_a_float_grouping_column_is_a_missing_value(tmp_path):
+    table = pa.table({"band": pa.array([1.5, float("nan"), 2.5, None], from_pandas=False)})
+    pq.write_table(table, tmp_path / "nan.parquet")
+    band = read_groups(str(tmp_path / "nan.parquet"), ["band"])["band"]
+    assert list(band.categories) == [1.5, 2.5]
+    assert list(band.codes) == [0, -1, 1, -1]
