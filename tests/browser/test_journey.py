@@ -94,10 +94,18 @@ def _log_out(page) -> None:
     page.wait_for_load_state()
 
 
-def test_an_engineer_runs_an_audit_and_an_auditor_approves_it(team, live_server, page, worker):
+@pytest.fixture
+def newer(team):
+    """An evaluation newer than the audited one. Made before the browser starts: ORM calls
+    inside Playwright's context would open a connection nobody closes."""
+    return make_evaluation(team.model, team.version, team.people["ml_engineer"])
+
+
+def test_an_engineer_runs_an_audit_and_an_auditor_approves_it(
+    team, newer, live_server, page, worker
+):
     """From the evaluation page to the report (computed by the worker), then the auditor's
     inbox and review; the project's checklist follows."""
-    newer = make_evaluation(team.model, team.version, team.people["ml_engineer"])
     _log_in(page, live_server, "a_ml_engineer")
     page.goto(f"{live_server.url}/projects/a-project/")
     audit_check = page.locator("#gate .checklist li", has_text="Fairness audit")
