@@ -10,7 +10,7 @@ from portal import access
 from portal.exceptions import NotFound
 from projects import selectors
 from projects.analysis.gates import AuditState
-from projects.models import ApiToken, Evaluation, Project
+from projects.models import ApiToken, Project
 
 
 def baseline_run_get(user, pk: int, token: ApiToken | None = None) -> BaselineRun:
@@ -109,15 +109,11 @@ def audit_gate_state(project: Project) -> AuditState:
     must be audited under the current configuration, and the latest review of that audit
     must approve the very result stored (its hash recomputed).
     """
-    model = project.models.order_by("-created_at", "-pk").first()
+    model = selectors.candidate_model(project)
     if model is None:
         return AuditState()
     candidate = str(model)
-    evaluation = (
-        model.evaluations.filter(status=Evaluation.Status.SUCCEEDED)
-        .order_by("-created_at", "-pk")
-        .first()
-    )
+    evaluation = selectors.newest_evaluation(model)
     if evaluation is None:
         return AuditState(candidate, "not_evaluated")
     config = audit_config_current(project)

@@ -9,11 +9,13 @@ from django.db.models import QuerySet
 from portal import access
 from portal.exceptions import NotFound
 from projects.analysis.chain import ChainBreak, ChainReport, Link, verify_chain
+from projects.analysis.criteria import Measurement, assess, diff
 from projects.analysis.gates import GateResult, ProjectState, evaluate_gate
 from projects.analysis.metrics import HIGHER_IS_BETTER
 from projects.models import (
     ApiToken,
     Baseline,
+    CriteriaVersion,
     Dataset,
     DatasetLineage,
     DatasetVersion,
@@ -372,3 +374,118 @@ def latest_evaluations(project: Project) -> list[Evaluation]:
     for evaluation in finished.order_by("created_at"):
         latest[evaluation.model_version_id] = evaluation
     return list(latest.values())
+
+
+# --- Success criteria ---------------------------------------------------------------
+def candidate_model(project: Project) -> ModelVersion | None:
+    """The model the gate and the criteria judge: the newest model version registered."""
+    return project.models.order_by("-created_at", "-pk").first()
+
+
+def newest_evaluation(model: ModelVersion | None) -> Evaluation | None:
+    if model is None:
+        return None
+    finished = model.evaluations.filter(status=Evaluation.Status.SUCCEEDED)
+    return finished.order_by("-created_at", "-pk").first()
+
+
+def criteria_current(project: Project) -> CriteriaVersion | None:
+    return project.criteria_versions.order_by("-version").first()
+
+
+def criteria_versions(project: Project) -> QuerySet[CriteriaVersion]:
+    return project.criteria_versions.select_related("created_by").order_by("-version")
+
+
+def _best_baselines(project: Project) -> dict[str, tuple[float, str]]:
+    """Per metric, the best baseline on record or trained: (value, its name)."""
+    entries = [
+        {"metric": b.metric, "value": b.value, "label": b.name} for b in baselines_recorded(project)
+    ] + _trained_entries(project, None)
+    best: dict[str, tuple[float, str]] = {}
+    for entry in entries:
+        metric, value = entry["metric"], entry["value"]
+        higher = HIGHER_IS_BETTER.get(metric, True)
+        if (
+            metric not in best
+            or (higher and value > best[metric][0])
+            or (not higher and value < best[metric][0])
+        ):
+            best[metric] = (value, entry["label"])
+    return best
+
+
+def _measure(criterion: dict, evaluation, audit) -> tuple[Measurement, str]:
+    """The value a criterion is judged on, and the URL of its evidence."""
+    metric, source = criterion["metric"], criterion["source"]
+    if source in ("evaluation", "baseline"):
+        if evaluation is None:
+            return Measurement(None, reason="the candidate model has no finished evaluation"), ""
+        value = (evaluation.metrics or {}).get(metric)
+        why = "" if value is not None else f"the evaluation does not report {metric}"
+        url = evaluation.get_absolute_url()
+        return Measurement(value, evidence=f"evaluation {evaluation.pk}", reason=why), url
+    if source == "audit":
+        if audit is None:
+            return Measurement(None, reason="the candidate model has no finished audit"), ""
+        gaps = [
+            f["summary"][metric]["value"]
+            for f in audit.result.get("features", [])
+            if f.get("summary", {}).get(metric, {}).get("value") is not None
+        ]
+        # The largest gap over every sensitive feature and intersection is the one judged.
+        value = max(gaps) if gaps else None
+        why = "" if gaps else f"the audit reports no {metric}"
+        return Measurement(
+            value, evidence=f"audit {audit.pk}", reason=why
+        ), audit.get_absolute_url()
+    if source == "business":
+        return Measurement(None, reason="no business measurement recorded yet"), ""
+    return Measurement(None), ""
+
+
+def criteria_assessment(version: CriteriaVersion) -> list[dict]:
+    """Each criterion of ``version`` with its measured value, met / not met / not yet
+    measured, and a link to the evidence, for the candidate model."""
+    from audits.selectors import candidate_audit  # audits builds on projects
+
+    project = version.project
+    evaluation = newest_evaluation(candidate_model(project))
+    audit = candidate_audit(project)
+    best = _best_baselines(project)
+    rows = []
+    for criterion in version.criteria:
+        measurement, url = _measure(criterion, evaluation, audit)
+        baseline = best.get(criterion["metric"])
+        outcome = assess(criterion, measurement, baseline[0] if baseline else None)
+        rows.append(
+            {
+                "criterion": criterion,
+                "outcome": outcome,
+                "evidence": measurement.evidence,
+                "evidence_url": url,
+                "baseline": baseline[1] if baseline and criterion["source"] == "baseline" else "",
+            }
+        )
+    return rows
+
+
+def criteria_version_get(user, pk: int, token: ApiToken | None = None) -> CriteriaVersion:
+    return _visible(
+        CriteriaVersion.objects.select_related("project__team", "created_by"),
+        "project",
+        user,
+        pk,
+        token,
+        "criteria version",
+    )
+
+
+def criteria_changes(version: CriteriaVersion) -> list:
+    """What changed from the version before (empty for the first)."""
+    previous = (
+        version.project.criteria_versions.filter(version__lt=version.version)
+        .order_by("-version")
+        .first()
+    )
+    return diff(previous.criteria, version.criteria) if previous is not None else []

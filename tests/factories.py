@@ -13,6 +13,7 @@ from audits.services.baselines import baseline_run_request
 from audits.services.fairness import audit_request, audit_review, audit_run
 from audits.services.risks import risk_create
 from projects.models import (
+    CriteriaVersion,
     Dataset,
     DatasetVersion,
     Evaluation,
@@ -25,6 +26,7 @@ from projects.models import (
     Team,
 )
 from projects.services import datasets, evaluations, exports, teams, tokens
+from projects.services.criteria import criteria_from_template
 from projects.services.uploads import upload_from_bytes
 from tests.data import predictions_csv, sample_csv, sample_frame
 
@@ -68,6 +70,7 @@ class TeamWorld:
     risk: RiskItem
     audit: AuditRun
     unaudited: Evaluation
+    criteria: CriteriaVersion
     extra: dict = field(default_factory=dict)
 
 
@@ -151,6 +154,7 @@ def build_team(prefix: str, outsider) -> TeamWorld:
     audit = make_audit(evaluation, engineer)
     # Approved by the outside auditor, so the world's project passes its deployment gate.
     audit_review(actor=outsider, audit=audit, decision="approve", rationale="Gaps are small.")
+    criteria = criteria_from_template(actor=owner, project=project, template="binary_classifier")
     return TeamWorld(
         team,
         people,
@@ -167,4 +171,5 @@ def build_team(prefix: str, outsider) -> TeamWorld:
         risk,
         audit,
         unaudited,
+        criteria,
     )

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from projects.api import views as v
+from projects.api.criteria import CriteriaViewSet
 from projects.api.datasets import DatasetViewSet, VersionViewSet
 from projects.api.evaluations import BaselineViewSet, EvaluationViewSet, ModelViewSet
 
@@ -103,5 +104,15 @@ urlpatterns = [
         "evaluations/<int:pk>/",
         EvaluationViewSet.as_view({"get": "retrieve"}),
         name="api-evaluation-detail",
+    ),
+    path(
+        "projects/<slug:project_slug>/criteria/",
+        CriteriaViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-criteria-list",
+    ),
+    path(
+        "criteria-versions/<int:pk>/",
+        CriteriaViewSet.as_view({"get": "retrieve"}),
+        name="api-criteria-version-detail",
     ),
 ]

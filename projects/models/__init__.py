@@ -1,3 +1,4 @@
+from projects.models.criteria import CriteriaVersion
 from projects.models.datasets import Dataset, DatasetLineage, DatasetVersion
 from projects.models.evaluations import Baseline, Evaluation, Metric, ModelVersion
 from projects.models.events import Event, EventExport, EventHead
@@ -17,6 +18,7 @@ from projects.models.tokens import ApiToken
 __all__ = [
     "ApiToken",
     "Baseline",
+    "CriteriaVersion",
     "Dataset",
     "DatasetLineage",
     "DatasetVersion",

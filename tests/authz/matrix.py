@@ -94,6 +94,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-audit-review-list", "GET"): Expect(own=200),
     # Only an auditor reviews, and none who builds the model (tested in test_audits).
     ("api-audit-review-list", "POST"): Expect(own=REVIEWERS),
+    ("api-criteria-list", "GET"): Expect(own=200),
+    ("api-criteria-list", "POST"): Expect(own=CREATED_BY_WRITERS),
+    ("api-criteria-version-detail", "GET"): Expect(own=200),
     ("api-schema", "GET"): Expect(own=200, anon=200, public=True),
     ("api-docs", "GET"): Expect(own=200, anon=200, public=True),
     # --- Web pages --------------------------------------------------------------------
@@ -142,6 +145,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("audit-json", "GET"): Expect(own=200),
     ("audit-csv", "GET"): Expect(own=200),
     ("audit-review-create", "POST"): Expect(own=REVIEWERS_REDIRECT),
+    ("criteria", "GET"): Expect(own=200),
+    ("criteria", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("criteria-version", "GET"): Expect(own=200),
     ("team-detail", "GET"): Expect(own=200),
     ("membership-add", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
     ("membership-change", "POST"): Expect(own=OWNER_ONLY_REDIRECT),

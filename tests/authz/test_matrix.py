@@ -129,6 +129,8 @@ PK_OF = {
     "audit-json": "audit",
     "audit-csv": "audit",
     "audit-review-create": "audit",
+    "api-criteria-version-detail": "criteria",
+    "criteria-version": "criteria",
 }
 
 
@@ -186,6 +188,8 @@ def _body(name: str, a) -> dict:
         "api-audit-review-list": {"decision": "approve", "rationale": "Gaps are small."},
         "audit-review-create": {"decision": "request_changes", "rationale": "Bin the ages."},
         "audit-settings": _audit_settings_form(a),
+        "api-criteria-list": {"template": "credit_scoring"},
+        "criteria": {"template": "credit_scoring"},
         "risk-list": {
             "title": "Leak",
             "category": "leakage",
