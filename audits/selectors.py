@@ -105,7 +105,7 @@ def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
 def audit_gate_state(project: Project) -> AuditState:
     """Where the candidate model's fairness audit stands, for the deployment gate.
 
-    The candidate is the newest model version registered; its newest finished evaluation
+    The candidate is the model version the team marked; its newest finished evaluation
     must be audited under the current configuration, and the latest review of that audit
     must approve the very result stored (its hash recomputed).
     """

@@ -261,6 +261,7 @@ def _load_data(project: Project, engineer) -> None:
         mapping={"y_true": "defaulted", "y_pred": "predicted", "y_score": "score"},
     )
     evaluations.evaluation_run(evaluation_id=evaluation.pk)
+    evaluations.model_mark_candidate(actor=engineer, model=model)
     config = default_config(["sex", "region"])
     config["intersections"] = [["sex", "region"]]
     config["thresholds"]["demographic_parity_difference"]["rationale"] = (
@@ -319,6 +320,7 @@ def _approved_audit(project: Project, prefix: str) -> None:
         mapping={"y_true": "target", "y_pred": "predicted", "sensitive": ["sex"]},
     )
     evaluations.evaluation_run(evaluation_id=evaluation.pk)
+    evaluations.model_mark_candidate(actor=engineer, model=model)
     audit, _ = audit_request(actor=engineer, evaluation=Evaluation.objects.get(pk=evaluation.pk))
     audit_run(run_id=audit.pk)
     audit_review(

@@ -378,8 +378,8 @@ def latest_evaluations(project: Project) -> list[Evaluation]:
 
 # --- Success criteria ---------------------------------------------------------------
 def candidate_model(project: Project) -> ModelVersion | None:
-    """The model the gate and the criteria judge: the newest model version registered."""
-    return project.models.order_by("-created_at", "-pk").first()
+    """The model the gate and the criteria judge: the one the team marked as candidate."""
+    return project.candidate_model
 
 
 def newest_evaluation(model: ModelVersion | None) -> Evaluation | None:

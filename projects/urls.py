@@ -29,6 +29,7 @@ urlpatterns = [
     path("evaluations/<int:pk>/status/", views.evaluation_status, name="evaluation-status"),
     path("projects/<slug:slug>/criteria/", views.criteria_page, name="criteria"),
     path("criteria-versions/<int:pk>/", views.criteria_version, name="criteria-version"),
+    path("models/<int:pk>/candidate/", views.model_candidate, name="model-candidate"),
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),
     path("teams/<slug:slug>/members/", views.membership_add, name="membership-add"),
     path("memberships/<int:pk>/", views.membership_change, name="membership-change"),

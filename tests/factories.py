@@ -71,6 +71,7 @@ class TeamWorld:
     audit: AuditRun
     unaudited: Evaluation
     criteria: CriteriaVersion
+    spare_model: ModelVersion
     extra: dict = field(default_factory=dict)
 
 
@@ -143,6 +144,9 @@ def build_team(prefix: str, outsider) -> TeamWorld:
     # An older evaluation nobody audited; the newer one below is the candidate model's.
     unaudited = make_evaluation(model, version, engineer)
     evaluation = make_evaluation(model, version, engineer)
+    evaluations.model_mark_candidate(actor=engineer, model=model)
+    # Registered, never put forward: something to mark as candidate.
+    spare = evaluations.model_register(actor=engineer, project=project, name="scorer", version="0")
     risk = risk_create(
         actor=engineer,
         project=project,
@@ -172,4 +176,5 @@ def build_team(prefix: str, outsider) -> TeamWorld:
         audit,
         unaudited,
         criteria,
+        spare,
     )

@@ -457,16 +457,22 @@ def test_thresholds_left_out_of_a_change_keep_their_current_values(api, world):
     assert response.json()["sensitive_features"] == ["sex"]
 
 
-def test_a_newer_model_without_an_evaluation_holds_the_gate(api, world):
+def test_the_gate_judges_the_model_marked_as_candidate(api, world):
     w = world["a"]
     engineer = _as(api, w.people[Role.ML_ENGINEER])
     assert _gate_check(engineer, world)["passed"] is True
-    evaluations.model_register(
+    newer = evaluations.model_register(
         actor=w.people[Role.ML_ENGINEER], project=w.project, name="scorer", version="2"
     )
+    assert _gate_check(engineer, world)["passed"] is True  # registering is not proposing
+    response = engineer.post(f"/api/v1/models/{newer.pk}/candidate/")
+    assert response.status_code == 200, response.json()
+    assert response.json()["is_candidate"] is True
     check = _gate_check(engineer, world)
     assert not check["passed"]
-    assert "Evaluate scorer 2, the newest model version" in check["detail"]
+    assert "Evaluate scorer 2, the candidate model" in check["detail"]
+    event = Event.objects.filter(verb="model.marked_candidate").latest("seq")
+    assert event.payload == {"model": "scorer 2", "previous": "scorer 1"}
 
 
 def test_a_read_only_token_reads_the_inbox(api, world):

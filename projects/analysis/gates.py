@@ -34,9 +34,9 @@ class Check:
 
 @dataclass(frozen=True)
 class AuditState:
-    """The fairness audit of the candidate model (the newest evaluated model version)."""
+    """The fairness audit of the candidate model (the version the team marked)."""
 
-    candidate: str = ""  # blank: no model has been evaluated
+    candidate: str = ""  # blank: no model is marked as the candidate
     #: not_evaluated / not_run / queued / running / failed / tampered / waiting / approve /
     #: request_changes / reject
     status: str = "not_run"
@@ -117,7 +117,7 @@ def _risks_handled(state: ProjectState) -> Check:
 
 
 AUDIT_WAITING = {
-    "not_evaluated": "Evaluate {candidate}, the newest model version, then audit it.",
+    "not_evaluated": "Evaluate {candidate}, the candidate model, then audit it.",
     "not_run": "Run a fairness audit of {candidate} ({detail}).",
     "tampered": "Audit {audit} of {candidate} no longer matches its hash; run it again.",
     "queued": "Audit {audit} of {candidate} is queued.",
@@ -133,7 +133,9 @@ def _audit_approved(state: ProjectState) -> Check:
     audit = state.audit
     name = "Fairness audit of the candidate model approved"
     if not audit.candidate:
-        return Check(name, False, "Evaluate a model first; its audit is what gets approved.")
+        return Check(
+            name, False, "Mark a model version as the candidate; its audit is what gets approved."
+        )
     if audit.status == "approve":
         return Check(
             name, True, f"Audit {audit.audit_id} of {audit.candidate} approved by {audit.reviewer}."

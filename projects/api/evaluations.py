@@ -38,6 +38,7 @@ class ModelSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-model-detail")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     evaluations = serializers.HyperlinkedIdentityField(view_name="api-evaluation-list")
+    is_candidate = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
@@ -53,9 +54,14 @@ class ModelSerializer(serializers.ModelSerializer):
             "parameters",
             "created_at",
             "evaluations",
+            "is_candidate",
         ]
-        read_only_fields = ["url", "id", "project", "created_at", "evaluations"]
+        read_only_fields = ["url", "id", "project", "created_at", "evaluations", "is_candidate"]
         validators = []  # uniqueness answers 409 in the service
+
+    def get_is_candidate(self, model: ModelVersion) -> bool:
+        """The version the team puts forward: the gate and the criteria judge it."""
+        return model.project.candidate_model_id == model.pk
 
 
 class EvaluationSerializer(serializers.ModelSerializer):
@@ -152,6 +158,15 @@ class ModelViewSet(ApiViewSet):
 
     def retrieve(self, request, pk: int):
         model = selectors.model_get(request.user, pk, self.token)
+        return Response(ModelSerializer(model, context={"request": request}).data)
+
+    @extend_schema(request=None, responses=ModelSerializer)
+    def candidate(self, request, pk: int):
+        """Mark this version as the project's candidate model."""
+        model = selectors.model_get(request.user, pk, self.token)
+        access.require_project_perm(request.user, model.project, access.CHANGE, self.token)
+        model = evaluations.model_mark_candidate(actor=request.user, model=model, token=self.token)
+        model.project.refresh_from_db()
         return Response(ModelSerializer(model, context={"request": request}).data)
 
 

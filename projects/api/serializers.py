@@ -38,6 +38,11 @@ class MembershipChangeSerializer(serializers.Serializer):
 class ProjectSerializer(serializers.ModelSerializer):
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     url = serializers.HyperlinkedIdentityField(view_name="api-project-detail", lookup_field="slug")
+    candidate_model = serializers.HyperlinkedRelatedField(
+        view_name="api-model-detail",
+        read_only=True,
+        help_text="The model version the gate and the criteria judge (marked by the team).",
+    )
 
     class Meta:
         model = Project
@@ -49,6 +54,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "task_type",
             "stage",
             "team",
+            "candidate_model",
             "created_at",
             "updated_at",
         ]

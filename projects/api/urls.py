@@ -96,6 +96,11 @@ urlpatterns = [
     ),
     path("models/<int:pk>/", ModelViewSet.as_view({"get": "retrieve"}), name="api-model-detail"),
     path(
+        "models/<int:pk>/candidate/",
+        ModelViewSet.as_view({"post": "candidate"}),
+        name="api-model-candidate",
+    ),
+    path(
         "models/<int:pk>/evaluations/",
         EvaluationViewSet.as_view({"get": "list", "post": "create"}),
         name="api-evaluation-list",

@@ -79,6 +79,14 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     task_type = models.CharField(max_length=20, choices=TaskType, default=TaskType.CLASSIFICATION)
     stage = models.CharField(max_length=20, choices=Stage, default=Stage.PROTOTYPING, db_index=True)
+    #: The model version the team puts forward: the gate and the criteria judge this one.
+    candidate_model = models.ForeignKey(
+        "projects.ModelVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True
     )

@@ -107,6 +107,28 @@ def model_register(
         return model
 
 
+def model_mark_candidate(
+    *, actor, model: ModelVersion, token: ApiToken | None = None
+) -> ModelVersion:
+    """Put ``model`` forward as the project's candidate: the gate and the criteria judge it."""
+    with transaction.atomic():
+        project = Project.objects.select_for_update().get(pk=model.project_id)
+        if project.candidate_model_id == model.pk:
+            return model
+        previous = project.candidate_model
+        project.candidate_model = model
+        project.save(update_fields=["candidate_model"])
+        event_record(
+            actor=actor,
+            verb="model.marked_candidate",
+            target=model,
+            project=project,
+            token=token,
+            payload={"model": str(model), "previous": str(previous) if previous else None},
+        )
+        return model
+
+
 def _check_mapping(mapping: dict) -> dict:
     unknown = set(mapping) - set(MAPPING_KEYS)
     if unknown:

@@ -24,6 +24,7 @@ __all__ = [
     "evaluation_create",
     "evaluation_detail",
     "evaluation_status",
+    "model_candidate",
     "model_detail",
     "model_list",
 ]
@@ -113,6 +114,16 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "form": forms.EvaluationUploadForm(versions=versions) if access.CHANGE in perms else None,
     }
     return render(request, "evaluations/model_detail.html", context)
+
+
+@login_required
+@require_POST
+def model_candidate(request: HttpRequest, pk: int) -> HttpResponse:
+    model = selectors.model_get(request.user, pk)
+    access.require_project_perm(request.user, model.project, access.CHANGE)
+    evaluations.model_mark_candidate(actor=request.user, model=model)
+    messages.success(request, f"{model} is the candidate model now.")
+    return redirect(model)
 
 
 @login_required

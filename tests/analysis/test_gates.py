@@ -118,7 +118,8 @@ def test_it_holds_deployment_while_a_severe_risk_is_open():
 @pytest.mark.parametrize(
     ("audit", "detail"),
     [
-        (AuditState(), "Evaluate a model first"),
+        (AuditState(), "Mark a model version as the candidate"),
+        (AuditState("scorer 2", "not_evaluated"), "Evaluate scorer 2, the candidate model"),
         (AuditState("scorer 2", "not_run", detail="evaluation 4, v2"), "Run a fairness audit of"),
         (AuditState("scorer 2", "running", 7), "Audit 7 of scorer 2 is running"),
         (AuditState("scorer 2", "failed", 7), "failed; fix its input"),

@@ -111,6 +111,8 @@ PK_OF = {
     "api-baseline-run-detail": "run",
     "baseline-run-detail": "run",
     "api-model-detail": "model",
+    "api-model-candidate": "spare_model",
+    "model-candidate": "spare_model",
     "api-evaluation-list": "model",
     "model-detail": "model",
     "evaluation-create": "model",
