@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from audits.analysis.risks import CATEGORIES, severity, severity_band
 from portal.jobs import Job
+from portal.records import WriteOnce
 
 
 class BaselineRun(Job):
@@ -206,8 +207,11 @@ class AuditRun(Job):
         return reverse("audit-detail", args=[self.pk])
 
 
-class AuditReview(models.Model):
+class AuditReview(WriteOnce):
     """An auditor's decision on an audit run, bound to the exact result it read."""
+
+    # A review is a signature: a new decision is a new review.
+    write_once_message = "An audit review cannot be changed; record a new review."
 
     class Decision(models.TextChoices):
         APPROVE = "approve", "Approve"
@@ -231,9 +235,3 @@ class AuditReview(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} by {self.reviewer}"
-
-    def save(self, *args, **kwargs) -> None:
-        # A review is a signature: it is never edited, a new decision is a new review.
-        if self.pk is not None:
-            raise ValueError("An audit review cannot be changed; record a new review.")
-        super().save(*args, **kwargs)

@@ -6,7 +6,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 
 from audits.analysis.audit_config import clean_config, default_config
 from audits.analysis.audit_job import audit_columns, content_sha256
@@ -54,7 +53,7 @@ def audit_config_save(
                 "to make a new version.",
                 code="unchanged",
             )
-        version = (project.audit_configs.aggregate(v=Max("version"))["v"] or 0) + 1
+        version = previous.version + 1 if previous is not None else 1
         saved = AuditConfig.objects.create(
             project=project, version=version, note=note[:500], created_by=actor, **clean
         )

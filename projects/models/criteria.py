@@ -7,9 +7,14 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.records import WriteOnce
 
-class CriteriaVersion(models.Model):
+
+class CriteriaVersion(WriteOnce):
     """One version of a project's criteria set; an edit is a new version, never an update."""
+
+    # Sign-offs bind to a version's content.
+    write_once_message = "A criteria version cannot be changed; save a new version."
 
     project = models.ForeignKey(
         "projects.Project", on_delete=models.PROTECT, related_name="criteria_versions"
@@ -33,12 +38,6 @@ class CriteriaVersion(models.Model):
 
     def __str__(self) -> str:
         return f"criteria v{self.version}"
-
-    def save(self, *args, **kwargs) -> None:
-        # Sign-offs bind to a version's content, so a version is never edited.
-        if self.pk is not None:
-            raise ValueError("A criteria version cannot be changed; save a new version.")
-        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("criteria-version", args=[self.pk])

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from portal.jobs import Job
+from portal.records import WriteOnce
 
 
 class Dataset(models.Model):
@@ -138,8 +139,10 @@ class DatasetVersion(Job):
         return reverse("version-detail", args=[self.pk])
 
 
-class DatasetLineage(models.Model):
+class DatasetLineage(WriteOnce):
     """A parent of a version. Written with the version and never changed."""
+
+    write_once_message = "lineage is immutable once recorded"
 
     child = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="+")
     parent = models.ForeignKey(DatasetVersion, on_delete=models.PROTECT, related_name="+")
@@ -152,11 +155,3 @@ class DatasetLineage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.parent_id} -> {self.child_id}"
-
-    def save(self, *args, **kwargs):
-        if self.pk is not None:
-            raise ValueError("lineage is immutable once recorded")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("lineage is immutable once recorded")

@@ -6,11 +6,8 @@ from django.conf import settings
 from django.db import models
 
 from portal.jobs import Job
+from portal.records import AppendOnlyError, WriteOnce
 from projects.analysis.chain import GENESIS_HASH
-
-
-class AppendOnlyError(Exception):
-    """Events are never changed or removed once written."""
 
 
 class EventQuerySet(models.QuerySet):
@@ -23,7 +20,9 @@ class EventQuerySet(models.QuerySet):
     _raw_delete = delete
 
 
-class Event(models.Model):
+class Event(WriteOnce):
+    write_once_message = "events are append-only"
+
     seq = models.PositiveBigIntegerField(unique=True)
     created_at = models.DateTimeField()
     actor = models.ForeignKey(
@@ -49,14 +48,6 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.seq} {self.verb} {self.target_type}:{self.target_id}"
-
-    def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise AppendOnlyError("events are append-only")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise AppendOnlyError("events are append-only")
 
 
 class EventHead(models.Model):

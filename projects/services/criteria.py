@@ -6,7 +6,6 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from django.db import transaction
-from django.db.models import Max
 
 from portal.exceptions import ApplicationError, Conflict
 from projects.analysis.criteria import CriteriaError, clean_criteria, content_sha256, diff
@@ -41,7 +40,7 @@ def criteria_save(
                 "a new version.",
                 code="unchanged",
             )
-        number = (project.criteria_versions.aggregate(v=Max("version"))["v"] or 0) + 1
+        number = previous.version + 1 if previous is not None else 1
         version = CriteriaVersion.objects.create(
             project=project,
             version=number,
