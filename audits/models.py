@@ -235,3 +235,54 @@ class AuditReview(WriteOnce):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} by {self.reviewer}"
+
+
+def pack_upload_to(pack: ApprovalPack, filename: str) -> str:
+    return f"packs/{pack.project_id}/{filename}"
+
+
+class ApprovalPack(Job):
+    """A PDF of the project's whole case, rendered by a worker from a stored JSON snapshot.
+
+    The snapshot is taken when the pack is asked for; the HTML it was laid out from and the
+    PDF's sha256 are stored with it, so the document can be traced to its data."""
+
+    task_name = "audits.pack_render"
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.PROTECT, related_name="approval_packs"
+    )
+    snapshot = models.JSONField()
+    #: sha256 of the whole snapshot (shown on the cover).
+    snapshot_sha256 = models.CharField(max_length=64)
+    #: sha256 of the snapshot's project state alone: the gate compares it with the state now.
+    state_sha256 = models.CharField(max_length=64)
+    html = models.TextField(blank=True)
+    pdf = models.FileField(upload_to=pack_upload_to, max_length=300, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    pages = models.PositiveIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One pack per project state: asking again reuses it (a failed one may be retried).
+            models.UniqueConstraint(
+                fields=["project", "state_sha256"],
+                condition=~Q(status="failed"),
+                name="pack_once_per_state",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"approval pack {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("pack-detail", args=[self.pk])
+
+    @property
+    def started_by(self):
+        return self.requested_by

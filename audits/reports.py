@@ -93,10 +93,14 @@ def _rationale(config: dict, name: str) -> str:
 
 
 def audit_report(audit: AuditRun, watched: dict[str, list] | None = None) -> dict[str, Any]:
-    """Everything the report page (and later the approval pack) shows of one audit;
-    ``watched`` maps a threshold to the risks it watches."""
+    """Everything the report page shows of one audit; ``watched`` maps a threshold to the
+    risks it watches."""
+    return result_report(audit.result, watched)
+
+
+def result_report(result: dict[str, Any], watched: dict[str, list] | None = None) -> dict[str, Any]:
+    """The tables and charts of a stored audit result (a report page, an approval pack)."""
     watched = watched or {}
-    result = audit.result
     if not result:
         return {}
     kind = result["kind"]

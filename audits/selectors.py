@@ -5,11 +5,18 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from audits.analysis.audit_job import content_sha256
-from audits.models import AuditConfig, AuditReview, AuditRun, BaselineRun, RiskItem
+from audits.models import (
+    ApprovalPack,
+    AuditConfig,
+    AuditReview,
+    AuditRun,
+    BaselineRun,
+    RiskItem,
+)
 from portal import access
 from portal.exceptions import NotFound
 from projects import selectors
-from projects.analysis.gates import AuditState
+from projects.analysis.gates import AuditState, PackState
 from projects.models import ApiToken, Project
 
 
@@ -172,3 +179,36 @@ def risks_watched(project: Project) -> dict[str, list[RiskItem]]:
         for name in risk.audit_checks:
             watched.setdefault(name, []).append(risk)
     return watched
+
+
+# --- Approval packs ----------------------------------------------------------------------
+def pack_newest(project: Project) -> ApprovalPack | None:
+    return project.approval_packs.order_by("-created_at", "-pk").first()
+
+
+def pack_gate_state(project: Project) -> PackState:
+    """The newest pack, and whether it was taken from the project exactly as it is now."""
+    from audits.snapshot import pack_state, state_sha256
+
+    pack = pack_newest(project)
+    if pack is None:
+        return PackState()
+    if pack.status == ApprovalPack.Status.SUCCEEDED:
+        current = pack.state_sha256 == state_sha256(pack_state(project))
+        return PackState("current" if current else "stale", pack.pk)
+    return PackState(pack.status, pack.pk)
+
+
+def packs_of(project: Project) -> QuerySet[ApprovalPack]:
+    return project.approval_packs.select_related("requested_by").order_by("-created_at", "-pk")
+
+
+def pack_get(user, pk: int, token: ApiToken | None = None) -> ApprovalPack:
+    pack = (
+        ApprovalPack.objects.filter(pk=pk, project__in=access.projects_visible(user, token))
+        .select_related("project__team", "requested_by")
+        .first()
+    )
+    if pack is None:
+        raise NotFound("No such approval pack.")
+    return pack

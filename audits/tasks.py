@@ -4,6 +4,7 @@ from celery import shared_task
 
 from audits.services.baselines import baseline_run
 from audits.services.fairness import audit_run
+from audits.services.packs import pack_render
 
 
 @shared_task(name="audits.baseline_run")
@@ -14,3 +15,8 @@ def baseline_run_task(run_id: int) -> None:
 @shared_task(name="audits.audit_run")
 def audit_run_task(run_id: int) -> None:
     audit_run(run_id=run_id)
+
+
+@shared_task(name="audits.pack_render")
+def pack_render_task(pack_id: int) -> None:
+    pack_render(pack_id=pack_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits.views import fairness, risks
+from audits.views import fairness, packs, risks
 
 urlpatterns = [
     path("projects/<slug:slug>/risks/", risks.risk_list, name="risk-list"),
@@ -14,4 +14,10 @@ urlpatterns = [
     path("audits/<int:pk>/reviews/", fairness.audit_review_create, name="audit-review-create"),
     path("audits/<int:pk>/report.json", fairness.audit_download, {"fmt": "json"}, "audit-json"),
     path("audits/<int:pk>/report.csv", fairness.audit_download, {"fmt": "csv"}, "audit-csv"),
+    path("projects/<slug:slug>/approval-packs/", packs.pack_list, name="pack-list"),
+    path("projects/<slug:slug>/approval-packs/new/", packs.pack_create, name="pack-create"),
+    path("approval-packs/<int:pk>/", packs.pack_detail, name="pack-detail"),
+    path("approval-packs/<int:pk>/status/", packs.pack_status, name="pack-status"),
+    path("approval-packs/<int:pk>/pdf/", packs.pack_pdf, name="pack-pdf"),
+    path("projects/<slug:slug>/model-card.json", packs.model_card, name="model-card"),
 ]

@@ -19,6 +19,7 @@ from guardian.shortcuts import (
     assign_perm,
     get_objects_for_user,
     get_perms,
+    get_users_with_perms,
     remove_perm,
 )
 
@@ -34,7 +35,12 @@ CHANGE = "change_project"
 TRANSITION = "transition_project"
 AUDIT = "audit_project"
 SHARE = "share_project"
-PROJECT_PERMS = (VIEW, CHANGE, TRANSITION, AUDIT, SHARE)
+SIGN_BUSINESS = "signoff_business_project"
+SIGN_ML = "signoff_ml_project"
+MEASURE_BUSINESS = "measure_business_project"
+PROJECT_PERMS = (VIEW, CHANGE, TRANSITION, AUDIT, SHARE, SIGN_BUSINESS, SIGN_ML, MEASURE_BUSINESS)
+#: The right to sign off success criteria in each signing role.
+SIGN_AS = {"business_owner": SIGN_BUSINESS, "ml_engineer": SIGN_ML}
 #: The risk register is written by the project's team and by its auditors.
 EDIT_RISKS = (CHANGE, AUDIT)
 
@@ -43,8 +49,8 @@ CREATE_PROJECT = "create_project"
 MANAGE_TEAM = "manage_team"
 
 ROLE_PROJECT_PERMS: dict[str, tuple[str, ...]] = {
-    "business_owner": (VIEW, CHANGE, TRANSITION, SHARE),
-    "ml_engineer": (VIEW, CHANGE, TRANSITION),
+    "business_owner": (VIEW, CHANGE, TRANSITION, SHARE, SIGN_BUSINESS, MEASURE_BUSINESS),
+    "ml_engineer": (VIEW, CHANGE, TRANSITION, SIGN_ML),
     "auditor": (VIEW, AUDIT),
     "viewer": (VIEW,),
 }
@@ -62,7 +68,11 @@ SCOPE_FOR_PERM: dict[str, str | None] = {
     AUDIT: "write",
     CREATE_PROJECT: "write",
     TRANSITION: "transition",
+    MEASURE_BUSINESS: "write",
+    # A signature or a grant is a person's own act: never through a token.
     SHARE: None,
+    SIGN_BUSINESS: None,
+    SIGN_ML: None,
     MANAGE_TEAM: None,
 }
 
@@ -222,6 +232,14 @@ def project_perms(user: AbstractBaseUser, project: Project) -> set[str]:
     if not user.is_authenticated or not user.is_active:
         return set()
     return set(get_perms(user, project)) & set(PROJECT_PERMS)
+
+
+def users_with_project_perm(project: Project, perm: str) -> list:
+    """Active people holding ``perm`` on ``project`` (directly or through a group)."""
+    users = get_users_with_perms(
+        project, only_with_perms_in=[perm], with_group_users=True, with_superusers=False
+    )
+    return sorted((u for u in users if u.is_active), key=lambda u: u.username)
 
 
 def projects_with_perm(

@@ -250,6 +250,15 @@ CACHES = {
 }
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# SMTP when EMAIL_BACKEND is django.core.mail.backends.smtp.EmailBackend.
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "stagegate@localhost")
+#: The portal's address, for links in emails and packs.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
 
 # --- REST API -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -290,6 +299,10 @@ SPECTACULAR_SETTINGS = {
         "DatasetStatusEnum": "projects.models.datasets.Dataset.Status",
         "TaskTypeEnum": "projects.models.teams.Project.TaskType",
         "BaselineTaskEnum": "audits.models.BaselineRun.Task",
+        "MemberRoleEnum": "projects.models.teams.Role",
+        "SignOffRoleEnum": "projects.models.criteria.SignOff.Role",
+        "SignOffDecisionEnum": "projects.models.criteria.SignOff.Decision",
+        "AuditReviewDecisionEnum": "audits.models.AuditReview.Decision",
     },
 }
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
@@ -355,5 +368,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # PDF layout logs every font subset and CSS guess; only problems matter here.
+        "fontTools": {"level": "WARNING"},
+        "weasyprint": {"level": "ERROR"},
+    },
 }

@@ -10,6 +10,7 @@ from django.db import transaction
 from audits.analysis.audit_config import default_config
 from audits.services.baselines import baseline_run_request
 from audits.services.fairness import audit_config_save, audit_request, audit_review, audit_run
+from audits.services.packs import pack_render, pack_request
 from audits.services.risks import risk_starter_import
 from projects.models import (
     Baseline,
@@ -22,6 +23,8 @@ from projects.models import (
     Team,
 )
 from projects.services import datasets, evaluations, lifecycle, teams
+from projects.services.criteria import criteria_save
+from projects.services.signoffs import signoff_record
 from projects.services.uploads import upload_from_bytes
 
 DEMO_PASSWORD = "stagegate-demo"
@@ -123,7 +126,7 @@ def load_demo() -> list[tuple[str, str, str]]:
             )
             if stage != "prototyping":
                 # Past prototyping, a project has shown its gate the evidence it asks for.
-                _approved_audit(project, team_slug.split("-")[0])
+                _gate_evidence(project, team_slug.split("-")[0])
             for target in _path_to(stage):
                 lifecycle.project_transition(
                     actor=owner, project=project, target=target, reason="Demo history"
@@ -280,10 +283,13 @@ def _load_data(project: Project, engineer) -> None:
     audit_request(actor=engineer, evaluation=Evaluation.objects.get(pk=evaluation.pk))
 
 
-def _approved_audit(project: Project, prefix: str) -> None:
-    """A small model, evaluated and audited, with the team auditor's approval."""
+def _gate_evidence(project: Project, prefix: str) -> None:
+    """What the gate into deployment asks for: a small model evaluated and audited with the
+    auditor's approval, a baseline, criteria signed by the owner and the engineer, and the
+    approval pack of that state (rendered here, not by a worker)."""
     User = get_user_model()
     engineer = User.objects.get(username=f"{prefix}_engineer")
+    owner = User.objects.get(username=f"{prefix}_owner")
     auditor = User.objects.get(username=f"{prefix}_auditor")
     frame = loan_applications(800, seed=11)
     regression = project.task_type == Project.TaskType.REGRESSION
@@ -329,6 +335,39 @@ def _approved_audit(project: Project, prefix: str) -> None:
         decision="approve",
         rationale="Error rates by sex are within the limits; reviewed with the team lead.",
     )
+    metric, comparator, target = ("mae", "<=", 50.0) if regression else ("accuracy", ">=", 0.85)
+    evaluations.baseline_record(
+        actor=engineer,
+        project=project,
+        kind=Baseline.Kind.PREVIOUS_SYSTEM,
+        name="Rules in use",
+        metric=metric,
+        value=80.0 if regression else 0.7,
+        evidence="Last quarter's monitoring report.",
+    )
+    version = criteria_save(
+        actor=engineer,
+        project=project,
+        criteria=[
+            {
+                "metric": metric,
+                "comparator": comparator,
+                "target": target,
+                "rationale": "Agreed with the business owner at the kick-off.",
+            },
+            {
+                "metric": "p95_latency_ms",
+                "comparator": "<=",
+                "target": 200,
+                "rationale": "The caller times out at 300 ms.",
+            },
+        ],
+        note="First agreement.",
+    )
+    for person, role in ((owner, "business_owner"), (engineer, "ml_engineer")):
+        signoff_record(actor=person, version=version, role=role, decision="approve")
+    pack, _ = pack_request(actor=owner, project=project)
+    pack_render(pack_id=pack.pk)
 
 
 def _version(dataset: Dataset, engineer, frame: pd.DataFrame, **fields) -> DatasetVersion:
@@ -340,7 +379,9 @@ def _version(dataset: Dataset, engineer, frame: pd.DataFrame, **fields) -> Datas
 
 
 def _person(User, username: str):
-    user, created = User.objects.get_or_create(username=username)
+    user, created = User.objects.get_or_create(
+        username=username, defaults={"email": f"{username}@example.com"}
+    )
     if created:
         user.set_password(DEMO_PASSWORD)
         user.save()

@@ -9,12 +9,26 @@ from django.db.models import QuerySet
 from portal import access
 from portal.exceptions import NotFound
 from projects.analysis.chain import ChainBreak, ChainReport, Link, verify_chain
-from projects.analysis.criteria import Measurement, assess, diff
-from projects.analysis.gates import GateResult, ProjectState, evaluate_gate
-from projects.analysis.metrics import HIGHER_IS_BETTER
+from projects.analysis.criteria import (
+    ML,
+    Measurement,
+    assess,
+    content_sha256,
+    diff,
+    metric_spec,
+)
+from projects.analysis.gates import (
+    CriteriaState,
+    GateResult,
+    ProjectState,
+    evaluate_gate,
+)
+from projects.analysis.metrics import HIGHER_IS_BETTER, METRIC_LABELS
+from projects.analysis.signoffs import Signature, Summary, evidence_changes, summarise
 from projects.models import (
     ApiToken,
     Baseline,
+    BusinessMeasurement,
     CriteriaVersion,
     Dataset,
     DatasetLineage,
@@ -29,6 +43,7 @@ from projects.models import (
     Project,
     ProjectShare,
     Role,
+    SignOff,
     Team,
 )
 from projects.services.events import event_body
@@ -60,8 +75,66 @@ def people_in_role(project: Project, role: str) -> list[str]:
     return sorted(names)
 
 
-def project_state(project: Project) -> ProjectState:
-    from audits.selectors import audit_gate_state  # audits builds on projects
+def baseline_names(project: Project) -> list[str]:
+    """Every baseline on record: the ones entered and the trained ones that finished."""
+    from audits.models import BaselineRun
+
+    names = [f"{b.name} ({b.get_kind_display().lower()})" for b in project.baselines.all()]
+    runs = BaselineRun.objects.filter(
+        dataset_version__dataset__project=project, status=BaselineRun.Status.SUCCEEDED
+    ).select_related("dataset_version__dataset")
+    names += [f"trained on {run.dataset_version}" for run in runs.order_by("pk")]
+    return names
+
+
+#: Data whose labels the model learns or is judged on.
+LABELLED_PURPOSES = (
+    Dataset.Purpose.TRAINING,
+    Dataset.Purpose.VALIDATION,
+    Dataset.Purpose.TEST,
+)
+
+
+def labelled_datasets(project: Project) -> list[tuple[str, str]]:
+    """(name, labeling strategy) of each dataset holding data the model learns or is judged
+    on; a dataset still being collected has no labels to account for yet."""
+    rows = (
+        project.datasets.filter(purpose__in=LABELLED_PURPOSES, versions__isnull=False)
+        .distinct()
+        .order_by("name")
+    )
+    return [
+        (
+            d.name,
+            ""
+            if d.labeling_strategy == Dataset.Labeling.NOT_LABELLED
+            else d.get_labeling_strategy_display(),
+        )
+        for d in rows
+    ]
+
+
+def criteria_state(project: Project) -> CriteriaState:
+    version = criteria_current(project)
+    if version is None:
+        return CriteriaState()
+    summary = signoff_summary(version)
+    ml = tuple(
+        (
+            f"{row['label']} {row['outcome'].target_text}",
+            row["outcome"].status,
+            row["outcome"].detail or row["outcome"].status.replace("_", " "),
+        )
+        for row in criteria_assessment(version)
+        if row["criterion"]["category"] == ML
+    )
+    return CriteriaState(version.version, summary.passed, summary.detail, ml)
+
+
+def project_state(project: Project, *, with_pack: bool = True) -> ProjectState:
+    """Everything the gates judge. ``with_pack=False`` leaves out the approval pack: the
+    checklist a pack shows, and the state a pack is matched against."""
+    from audits.selectors import audit_gate_state, pack_gate_state  # audits builds on projects
 
     threshold = settings.RISK_GATE_SEVERITY
     severe = [
@@ -77,11 +150,17 @@ def project_state(project: Project) -> ProjectState:
         severe_open_risks=tuple(severe),
         risk_threshold=threshold,
         audit=audit_gate_state(project),
+        criteria=criteria_state(project),
+        baselines=tuple(baseline_names(project)),
+        labelled_datasets=tuple(labelled_datasets(project)),
+        pack=pack_gate_state(project) if with_pack else None,
     )
 
 
-def project_gate(project: Project, target: str | None = None, reason: str = "") -> GateResult:
-    return evaluate_gate(project_state(project), target, reason)
+def project_gate(
+    project: Project, target: str | None = None, reason: str = "", *, with_pack: bool = True
+) -> GateResult:
+    return evaluate_gate(project_state(project, with_pack=with_pack), target, reason)
 
 
 def project_events(project: Project) -> QuerySet[Event]:
@@ -378,8 +457,10 @@ def latest_evaluations(project: Project) -> list[Evaluation]:
 
 # --- Success criteria ---------------------------------------------------------------
 def candidate_model(project: Project) -> ModelVersion | None:
-    """The model the gate and the criteria judge: the one the team marked as candidate."""
-    return project.candidate_model
+    """The model the gate and the criteria judge: the one the team marked as candidate
+    (read from the database, so a project object loaded earlier cannot give an old one)."""
+    marked = Project.objects.filter(pk=project.pk).values("candidate_model")
+    return ModelVersion.objects.filter(pk__in=marked).first()
 
 
 def newest_evaluation(model: ModelVersion | None) -> Evaluation | None:
@@ -415,7 +496,21 @@ def _best_baselines(project: Project) -> dict[str, tuple[float, str]]:
     return best
 
 
-def _measure(criterion: dict, evaluation, audit) -> tuple[Measurement, str]:
+def business_latest(project: Project) -> dict[str, BusinessMeasurement]:
+    """The newest business measurement of each metric."""
+    latest: dict[str, BusinessMeasurement] = {}
+    for entry in project.business_measurements.select_related("entered_by").order_by(
+        "created_at", "pk"
+    ):
+        latest[entry.metric] = entry
+    return latest
+
+
+def business_measurements(project: Project) -> QuerySet[BusinessMeasurement]:
+    return project.business_measurements.select_related("entered_by").order_by("-created_at", "-pk")
+
+
+def _measure(criterion: dict, evaluation, audit, business=None) -> tuple[Measurement, str]:
     """The value a criterion is judged on, and the URL of its evidence."""
     metric, source = criterion["metric"], criterion["source"]
     if source in ("evaluation", "baseline"):
@@ -440,7 +535,13 @@ def _measure(criterion: dict, evaluation, audit) -> tuple[Measurement, str]:
             value, evidence=f"audit {audit.pk}", reason=why
         ), audit.get_absolute_url()
     if source == "business":
-        return Measurement(None, reason="no business measurement recorded yet"), ""
+        entry = (business or {}).get(metric)
+        if entry is None:
+            return Measurement(None, reason="no business measurement recorded yet"), ""
+        who = f"entered by {entry.entered_by.username}" + (
+            f" for {entry.period}" if entry.period else ""
+        )
+        return Measurement(entry.value, evidence=who), entry.get_absolute_url()
     return Measurement(None), ""
 
 
@@ -453,14 +554,17 @@ def criteria_assessment(version: CriteriaVersion) -> list[dict]:
     evaluation = newest_evaluation(candidate_model(project))
     audit = candidate_audit(project)
     best = _best_baselines(project)
+    business = business_latest(project)
     rows = []
     for criterion in version.criteria:
-        measurement, url = _measure(criterion, evaluation, audit)
+        measurement, url = _measure(criterion, evaluation, audit, business)
         baseline = best.get(criterion["metric"])
         outcome = assess(criterion, measurement, baseline[0] if baseline else None)
         rows.append(
             {
                 "criterion": criterion,
+                "label": METRIC_LABELS.get(criterion["metric"])
+                or metric_spec(criterion["metric"], criterion["category"]).label,
                 "outcome": outcome,
                 "evidence": measurement.evidence,
                 "evidence_url": url,
@@ -489,3 +593,156 @@ def criteria_changes(version: CriteriaVersion) -> list:
         .first()
     )
     return diff(previous.criteria, version.criteria) if previous is not None else []
+
+
+# --- Sign-offs --------------------------------------------------------------------------
+def signoff_evidence(project: Project) -> dict:
+    """What a sign-off is given: the candidate model, its newest evaluation, its audit and
+    the dataset versions behind them, each with its hash."""
+    from audits.selectors import candidate_audit  # audits builds on projects
+
+    model = candidate_model(project)
+    evaluation = newest_evaluation(model)
+    audit = candidate_audit(project)
+    versions = []
+    if evaluation is not None:
+        dataset_version = evaluation.dataset_version
+        versions = [dataset_version, *dataset_version.parents.select_related("dataset")]
+    return {
+        "model": {"id": model.pk, "name": str(model)} if model else None,
+        "evaluation": {
+            "id": evaluation.pk,
+            "name": f"evaluation {evaluation.pk}",
+            "sha256": evaluation.sha256,
+        }
+        if evaluation
+        else None,
+        "audit": {
+            "id": audit.pk,
+            "name": f"audit {audit.pk}",
+            "result_sha256": audit.result_sha256,
+        }
+        if audit
+        else None,
+        "datasets": [{"id": v.pk, "name": str(v), "sha256": v.sha256} for v in versions],
+    }
+
+
+def evidence_sha256(evidence: dict) -> str:
+    return content_sha256([evidence])
+
+
+def _change_text(change) -> str:
+    fields = ", ".join(sorted(change.fields)) if change.kind == "changed" else ""
+    return f"{change.metric} {change.kind}" + (f" ({fields})" if fields else "")
+
+
+def signoff_staleness(
+    signoff: SignOff, current: CriteriaVersion | None, evidence_now: dict
+) -> list[str]:
+    """Why ``signoff`` no longer counts: the criteria moved on, or its evidence changed."""
+    reasons = []
+    version = signoff.criteria_version
+    if current is None or current.pk != version.pk:
+        changes = diff(version.criteria, current.criteria) if current else []
+        what = "; ".join(_change_text(c) for c in changes)
+        reasons.append(
+            f"criteria changed: v{version.version} → v{current.version}"
+            + (f" ({what})" if what else "")
+            if current
+            else "criteria withdrawn"
+        )
+    elif signoff.content_sha256 != version.content_sha256:
+        reasons.append("the criteria content no longer matches the signed hash")
+    if signoff.evidence_sha256 != evidence_sha256(evidence_now):
+        reasons += evidence_changes(signoff.evidence, evidence_now) or ["evidence changed"]
+    return reasons
+
+
+def signoff_rows(version: CriteriaVersion) -> list[dict]:
+    """Every sign-off of ``version`` (revoked ones too), newest first, with why it is stale."""
+    project = version.project
+    current = criteria_current(project)
+    evidence_now = signoff_evidence(project)
+    rows = []
+    for signoff in version.signoffs.select_related("signed_by", "revoked_by"):
+        stale = [] if signoff.revoked_at else signoff_staleness(signoff, current, evidence_now)
+        rows.append({"signoff": signoff, "stale": stale})
+    return rows
+
+
+def _summary(rows: list[dict]) -> Summary:
+    return summarise(
+        Signature(
+            user=row["signoff"].signed_by.username,
+            role=row["signoff"].role,
+            decision=row["signoff"].decision,
+            stale=tuple(row["stale"]),
+            comment=row["signoff"].comment,
+        )
+        for row in rows
+        if row["signoff"].revoked_at is None
+    )
+
+
+def signoff_summary(version: CriteriaVersion) -> Summary:
+    """Whether ``version`` is agreed now (fresh approvals from both roles)."""
+    return _summary(signoff_rows(version))
+
+
+def signoff_roles(user, project: Project) -> list[str]:
+    """The signing roles ``user`` holds on ``project``."""
+    return [
+        role
+        for role, perm in access.SIGN_AS.items()
+        if access.has_project_perm(user, project, perm)
+    ]
+
+
+def signoff_inbox(user, token: ApiToken | None = None) -> list[dict]:
+    """Current criteria versions waiting for ``user``'s sign-off, across their projects: they
+    hold a signing role and have no fresh sign-off on it."""
+    projects = access.projects_visible(user, token).exclude(stage=Project.Stage.RETIRED)
+    waiting = []
+    for project in projects.select_related("team").order_by("name"):
+        roles = signoff_roles(user, project)
+        version = criteria_current(project) if roles else None
+        if version is None:
+            continue
+        rows = signoff_rows(version)
+        mine = [
+            row
+            for row in rows
+            if row["signoff"].signed_by_id == user.pk and row["signoff"].revoked_at is None
+        ]
+        if any(not row["stale"] for row in mine):
+            continue
+        missing = _summary(rows).missing
+        # Wanted: a role of theirs still lacks an approval, or their own signature went stale.
+        if mine or any(role in missing for role in roles):
+            waiting.append(
+                {"project": project, "version": version, "roles": roles, "stale": bool(mine)}
+            )
+    return waiting
+
+
+def signoff_get(user, pk: int, token: ApiToken | None = None) -> SignOff:
+    return _visible(
+        SignOff.objects.select_related("criteria_version__project__team", "signed_by"),
+        "criteria_version__project",
+        user,
+        pk,
+        token,
+        "sign-off",
+    )
+
+
+def measurement_get(user, pk: int, token: ApiToken | None = None) -> BusinessMeasurement:
+    return _visible(
+        BusinessMeasurement.objects.select_related("project"),
+        "project",
+        user,
+        pk,
+        token,
+        "measurement",
+    )

@@ -6,7 +6,7 @@ from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
 from portal.celery import app
-from tests.factories import UserFactory, build_team
+from tests.factories import UserFactory, build_team, make_pack
 from tests.harness import Worker
 
 
@@ -47,6 +47,13 @@ def world(db):
     a = build_team("a", external)
     b = build_team("b", UserFactory(username="b_external"))
     return {"a": a, "b": b, "external": external}
+
+
+@pytest.fixture
+def packed_world(world):
+    """The world, with team A's approval pack rendered: its project passes into deployment."""
+    make_pack(world["a"])
+    return world
 
 
 @pytest.fixture

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 
 import factory
 from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
 
-from audits.models import AuditRun, BaselineRun, RiskItem
+from audits.models import ApprovalPack, AuditRun, BaselineRun, RiskItem
 from audits.services.baselines import baseline_run_request
 from audits.services.fairness import audit_request, audit_review, audit_run
+from audits.services.packs import pack_render, pack_request
 from audits.services.risks import risk_create
 from projects.models import (
+    BusinessMeasurement,
     CriteriaVersion,
     Dataset,
     DatasetVersion,
@@ -23,10 +26,13 @@ from projects.models import (
     Project,
     ProjectShare,
     Role,
+    SignOff,
     Team,
 )
 from projects.services import datasets, evaluations, exports, teams, tokens
-from projects.services.criteria import criteria_from_template
+from projects.services.criteria import criteria_save
+from projects.services.measurements import measurement_record
+from projects.services.signoffs import signoff_record
 from projects.services.uploads import upload_from_bytes
 from tests.data import predictions_csv, sample_csv, sample_frame
 
@@ -72,6 +78,11 @@ class TeamWorld:
     unaudited: Evaluation
     criteria: CriteriaVersion
     spare_model: ModelVersion
+    #: The business owner's approval of ``criteria``.
+    signoff: SignOff | None = None
+    #: A business figure with an attachment.
+    measurement: BusinessMeasurement | None = None
+    pack: ApprovalPack | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -117,9 +128,36 @@ def make_audit(evaluation: Evaluation, actor) -> AuditRun:
     return audit
 
 
-def build_team(prefix: str, outsider) -> TeamWorld:
+#: Criteria the world's candidate meets, one of each source.
+WORLD_CRITERIA = [
+    {"metric": "f1", "comparator": ">=", "target": 0.7, "rationale": "Alerts worth reading."},
+    {
+        "metric": "f1",
+        "source": "baseline",
+        "comparator": ">=",
+        "target": 0.05,
+        "rationale": "Beat the rules by five points.",
+    },
+    {
+        "metric": "demographic_parity_difference",
+        "comparator": "<=",
+        "target": 0.5,
+        "rationale": "Approval gap.",
+    },
+    {"metric": "error_rate", "comparator": "<=", "target": 0.01, "rationale": "Retry budget."},
+    {
+        "metric": "manual_review_rate",
+        "comparator": "<=",
+        "target": 0.25,
+        "rationale": "Reviewers' capacity.",
+    },
+]
+
+
+def build_team(prefix: str, outsider, *, with_pack: bool = False) -> TeamWorld:
     """A team with one person per role (the business owner is team admin), a project
-    shared with ``outsider`` as auditor, a finished export and an API token."""
+    shared with ``outsider`` as auditor, a finished export and an API token; its project
+    passes the gate into deployment but for the approval pack, rendered when ``with_pack``."""
     team = make_team(f"{prefix}-team")
     people, memberships = {}, {}
     for role in ROLES:
@@ -158,8 +196,29 @@ def build_team(prefix: str, outsider) -> TeamWorld:
     audit = make_audit(evaluation, engineer)
     # Approved by the outside auditor, so the world's project passes its deployment gate.
     audit_review(actor=outsider, audit=audit, decision="approve", rationale="Gaps are small.")
-    criteria = criteria_from_template(actor=owner, project=project, template="binary_classifier")
-    return TeamWorld(
+    evaluations.baseline_record(
+        actor=engineer,
+        project=project,
+        kind="previous_system",
+        name="Rules",
+        metric="f1",
+        value=0.75,
+    )
+    criteria = criteria_save(actor=engineer, project=project, criteria=WORLD_CRITERIA)
+    signoff = signoff_record(
+        actor=owner, version=criteria, role="business_owner", decision="approve"
+    )
+    signoff_record(actor=engineer, version=criteria, role="ml_engineer", decision="approve")
+    measurement = measurement_record(
+        actor=owner,
+        project=project,
+        metric="manual_review_rate",
+        value=0.18,
+        period="pilot",
+        evidence="Share of pilot cases sent to a reviewer, from the case tool.",
+        attachment=SimpleUploadedFile("pilot.csv", b"week,reviewed\n1,0.18\n"),
+    )
+    world = TeamWorld(
         team,
         people,
         memberships,
@@ -177,4 +236,17 @@ def build_team(prefix: str, outsider) -> TeamWorld:
         unaudited,
         criteria,
         spare,
+        signoff,
+        measurement,
     )
+    if with_pack:
+        world.pack = make_pack(world)
+    return world
+
+
+def make_pack(world: TeamWorld) -> ApprovalPack:
+    """Render the approval pack of the world's project now, as the worker would."""
+    pack, _ = pack_request(actor=world.people[Role.BUSINESS_OWNER], project=world.project)
+    pack_render(pack_id=pack.pk)
+    pack.refresh_from_db()
+    return pack

@@ -59,22 +59,23 @@ def test_it_hides_other_teams_projects(api, world):
     assert response.status_code == 404
 
 
-def test_it_reads_the_gate_checklist(api, world):
-    response = auth(api, world["a"].token_key).get("/api/v1/projects/a-project/gates/")
+def test_it_reads_the_gate_checklist(api, packed_world):
+    response = auth(api, packed_world["a"].token_key).get("/api/v1/projects/a-project/gates/")
     assert response.status_code == 200
     body = response.json()
     assert (body["stage"], body["target"], body["passed"]) == ("prototyping", "deployment", True)
     assert {c["name"] for c in body["checks"]} >= {"Project described", "Business owner named"}
 
 
-def test_strict_gates_answer_409_when_the_gate_fails(api, world):
-    a = world["a"]
+def test_strict_gates_answer_409_when_the_gate_fails(api, packed_world):
+    a = packed_world["a"]
     client = auth(api, a.token_key)
     client.patch("/api/v1/projects/a-project/", {"description": "short"})
     response = client.get("/api/v1/projects/a-project/gates/?strict=1")
     assert response.status_code == 409
     failing = [c["name"] for c in response.json()["checks"] if not c["passed"]]
-    assert failing == ["Project described"]
+    # The pack was rendered from the old description: it no longer matches.
+    assert failing == ["Project described", "Approval pack rendered for exactly this state"]
     assert client.get("/api/v1/projects/a-project/gates/").status_code == 200
 
 
@@ -92,8 +93,8 @@ def test_it_refuses_a_transition_whose_gate_fails(api, world):
     assert Event.objects.count() == before
 
 
-def test_it_transitions_and_records_the_checklist(api, world):
-    client = auth(api, world["a"].token_key)
+def test_it_transitions_and_records_the_checklist(api, packed_world):
+    client = auth(api, packed_world["a"].token_key)
     response = client.post("/api/v1/projects/a-project/transition/", {"to": "deployment"})
     assert response.status_code == 200, response.json()
     assert response.json()["stage"] == "deployment"

@@ -54,7 +54,7 @@ def test_an_engineer_saves_a_version_and_sees_each_criterion_measured(api, world
     assert response.status_code == 201, response.json()
     assert response["Location"] == response.json()["url"]
     created = response.json()
-    assert created["version"] == 2  # the world started from a template
+    assert created["version"] == 2  # the world has its first version
     rows = {(r["criterion"]["metric"], r["criterion"]["source"]): r for r in created["assessment"]}
     accuracy = w.evaluation.metrics["accuracy"]
     measured = rows[("accuracy", "evaluation")]["outcome"]

@@ -61,8 +61,10 @@ def test_it_records_baselines_with_their_evidence(engineer_api, world):
         assert response.status_code == 201, response.json()
         assert response.json()["recorded_by"] == "a_ml_engineer"
     listed = engineer_api.get(url).json()["results"]
-    assert {b["name"] for b in listed} == {"Credit analysts", "Smith et al."}
-    assert Event.objects.filter(verb="baseline.recorded").count() == 2
+    # "Rules" is the world's own baseline.
+    assert {b["name"] for b in listed} == {"Credit analysts", "Smith et al.", "Rules"}
+    recorded = Event.objects.filter(verb="baseline.recorded", project=world["a"].project)
+    assert recorded.count() == 3
 
 
 @pytest.mark.parametrize(

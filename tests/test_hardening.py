@@ -90,7 +90,7 @@ def test_concurrent_appenders_keep_the_chain_gapless():
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_transitions_move_the_project_once():
-    world = build_team("t", UserFactory(username="t_external"))
+    world = build_team("t", UserFactory(username="t_external"), with_pack=True)
     owner = world.people[Role.BUSINESS_OWNER]
     project = world.project
     results = _run_concurrently(

@@ -133,8 +133,8 @@ def test_a_project_token_sees_its_own_team(api, world):
     assert get(api, key, "/api/v1/teams/b-team/").status_code == 404
 
 
-def test_every_token_can_read(api, world):
-    owner = world["a"].people[Role.BUSINESS_OWNER]
+def test_every_token_can_read(api, packed_world):
+    owner = packed_world["a"].people[Role.BUSINESS_OWNER]
     token, key = tokens.token_create(user=owner, name="mover", scopes=["transition"])
     assert token.scopes == ["read", "transition"]
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")

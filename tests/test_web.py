@@ -44,8 +44,8 @@ def test_the_project_page_shows_stepper_checklist_and_history(client, world):
     assert "Move project" not in html  # a viewer cannot move it
 
 
-def test_an_engineer_moves_the_project_from_the_page(client, world):
-    login(client, world["a"].people[Role.ML_ENGINEER])
+def test_an_engineer_moves_the_project_from_the_page(client, packed_world):
+    login(client, packed_world["a"].people[Role.ML_ENGINEER])
     response = client.post("/projects/a-project/transition/", {"to": "deployment"}, follow=True)
     assert b"Moved to deployment" in response.content
     assert Project.objects.get(slug="a-project").stage == "deployment"

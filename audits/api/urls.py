@@ -1,6 +1,7 @@
 from django.urls import path
 
 from audits.api import fairness as f
+from audits.api import packs as p
 from audits.api import views as v
 
 runs = v.BaselineRunViewSet
@@ -53,5 +54,21 @@ urlpatterns += [
         "audits/<int:pk>/reviews/",
         reviews.as_view({"get": "list", "post": "create"}),
         name="api-audit-review-list",
+    ),
+]
+
+packs = p.PackViewSet
+urlpatterns += [
+    path(
+        "projects/<slug:project_slug>/approval-packs/",
+        packs.as_view({"get": "list", "post": "create"}),
+        name="api-pack-list",
+    ),
+    path("approval-packs/<int:pk>/", packs.as_view({"get": "retrieve"}), name="api-pack-detail"),
+    path("approval-packs/<int:pk>/pdf/", packs.as_view({"get": "pdf"}), name="api-pack-pdf"),
+    path(
+        "projects/<slug:project_slug>/model-card/",
+        p.ModelCardViewSet.as_view({"get": "retrieve"}),
+        name="api-model-card",
     ),
 ]

@@ -39,6 +39,24 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
         return "Token"
 
 
+class WebhookMetadataTokenAuthentication(HashedTokenAuthentication):
+    """The header, or for a POST that cannot carry one the token in the JSON body's
+    ``metadata.token``: Flagger's webhooks send a fixed body and no custom headers."""
+
+    def authenticate(self, request):
+        found = super().authenticate(request)
+        if found is not None or request.method != "POST":
+            return found
+        metadata = request.data.get("metadata") if hasattr(request.data, "get") else None
+        key = metadata.get("token") if isinstance(metadata, dict) else None
+        if not isinstance(key, str) or not key:
+            return None
+        token = token_authenticate(key)
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        return token.user, token
+
+
 class HashedTokenScheme(OpenApiAuthenticationExtension):
     target_class = HashedTokenAuthentication
     name = "tokenAuth"
@@ -49,4 +67,16 @@ class HashedTokenScheme(OpenApiAuthenticationExtension):
             "in": "header",
             "name": "Authorization",
             "description": 'Send "Token sg_…"; create tokens on the API tokens page.',
+        }
+
+
+class WebhookMetadataTokenScheme(HashedTokenScheme):
+    target_class = WebhookMetadataTokenAuthentication
+    name = "webhookTokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            **super().get_security_definition(auto_schema),
+            "description": 'Send "Token sg_…"; a webhook that cannot send headers (Flagger) '
+            "may put the key in its JSON body as metadata.token.",
         }

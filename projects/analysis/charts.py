@@ -701,3 +701,23 @@ def lineage_svg(
         parts.extend(group)
     parts.append("</svg>")
     return "".join(parts)
+
+
+def comparison_charts(rows: Sequence[dict], width: int = 640) -> list[dict]:
+    """One chart per metric row (``label``, ``higher_is_better``, ``entries`` of label, value,
+    std, kind), each row returned with its ``svg``."""
+    return [
+        {
+            **row,
+            "svg": comparison_svg(
+                [
+                    ComparisonBar(label=e["label"], value=e["value"], std=e["std"], kind=e["kind"])
+                    for e in row["entries"]
+                ],
+                metric_label=row["label"],
+                higher_is_better=row["higher_is_better"],
+                width=width,
+            ),
+        }
+        for row in rows
+    ]

@@ -47,6 +47,27 @@ class AuditState:
 
 
 @dataclass(frozen=True)
+class CriteriaState:
+    """The current success-criteria version, its sign-offs and how the candidate meets it."""
+
+    version: int | None = None
+    signed: bool = False
+    #: Who approved, or what is still missing (projects.analysis.signoffs.summarise).
+    signoff_detail: str = ""
+    #: Each ML criterion of the version: (its text, met / not_met / not_measured, detail).
+    ml: tuple[tuple[str, str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PackState:
+    """The newest approval pack, and whether it was rendered from the project as it is now."""
+
+    #: none / queued / running / failed / stale / current
+    status: str = "none"
+    pack_id: int | None = None
+
+
+@dataclass(frozen=True)
 class ProjectState:
     """What the gates need to know about a project, gathered by a selector."""
 
@@ -58,6 +79,14 @@ class ProjectState:
     severe_open_risks: tuple[str, ...] = ()
     risk_threshold: int = 15
     audit: AuditState = AuditState()
+    criteria: CriteriaState = CriteriaState()
+    #: Names of baselines on record (entered or trained).
+    baselines: tuple[str, ...] = ()
+    #: Datasets with data that needs labels (training, validation, test): (name, labeling
+    #: strategy); the strategy is blank when it is still "not labelled".
+    labelled_datasets: tuple[tuple[str, str], ...] = ()
+    #: None: the pack is not part of this checklist (the checklist a pack itself shows).
+    pack: PackState | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +184,67 @@ def _audit_approved(state: ProjectState) -> Check:
     )
 
 
+def _datasets_labelled(state: ProjectState) -> Check:
+    name = "Datasets registered with a labeling strategy"
+    if not state.labelled_datasets:
+        return Check(name, False, "Register the training, validation or test data first.")
+    missing = [n for n, strategy in state.labelled_datasets if not strategy]
+    if missing:
+        return Check(name, False, "Say how these are labelled: " + ", ".join(missing) + ".")
+    return Check(
+        name, True, "; ".join(f"{n}: {strategy}" for n, strategy in state.labelled_datasets)
+    )
+
+
+def _baseline_on_record(state: ProjectState) -> Check:
+    names = state.baselines
+    return Check(
+        "A baseline on record",
+        bool(names),
+        ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        if names
+        else "Record a baseline (human level, literature, previous system) or train one.",
+    )
+
+
+def _criteria_signed(state: ProjectState) -> Check:
+    criteria = state.criteria
+    name = "Success criteria signed off by a business owner and an ML engineer"
+    if criteria.version is None:
+        return Check(name, False, "Write the success criteria (start from a template).")
+    return Check(name, criteria.signed, f"v{criteria.version}: {criteria.signoff_detail}")
+
+
+def _ml_criteria_met(state: ProjectState) -> Check:
+    criteria = state.criteria
+    name = "Every ML criterion met by the candidate"
+    if criteria.version is None:
+        return Check(name, False, "No success criteria yet.")
+    if not criteria.ml:
+        return Check(name, False, f"Criteria v{criteria.version} have no ML criterion.")
+    short = [f"{text}: {detail}" for text, status, detail in criteria.ml if status != "met"]
+    if short:
+        return Check(name, False, "; ".join(short))
+    return Check(name, True, f"All {len(criteria.ml)} ML criteria of v{criteria.version} met.")
+
+
+PACK_WAITING = {
+    "none": "Render the approval pack once everything else is in place.",
+    "queued": "Pack {pack} is queued.",
+    "running": "Pack {pack} is rendering.",
+    "failed": "Pack {pack} failed; render it again.",
+    "stale": "Pack {pack} was rendered before the last change; render it again.",
+}
+
+
+def _pack_current(pack: PackState) -> Check:
+    name = "Approval pack rendered for exactly this state"
+    if pack.status == "current":
+        return Check(name, True, f"Pack {pack.pack_id}.")
+    template = PACK_WAITING.get(pack.status, "Pack {pack} is {status}.")
+    return Check(name, False, template.format(pack=pack.pack_id, status=pack.status))
+
+
 def _reason(reason: str, why: str) -> Check:
     given = bool(reason.strip())
     return Check("Reason recorded", given, reason.strip() if given else why)
@@ -167,9 +257,15 @@ def evaluate_gate(state: ProjectState, target: str | None = None, reason: str = 
         checks = [
             _described(state),
             *_accountable_people(state),
+            _datasets_labelled(state),
+            _baseline_on_record(state),
             _risks_handled(state),
             _audit_approved(state),
+            _criteria_signed(state),
+            _ml_criteria_met(state),
         ]
+        if state.pack is not None:
+            checks.append(_pack_current(state.pack))
     elif target == MONITORING:
         checks = _accountable_people(state)
     elif target == PROTOTYPING:

@@ -4,6 +4,7 @@ from projects.api import views as v
 from projects.api.criteria import CriteriaViewSet
 from projects.api.datasets import DatasetViewSet, VersionViewSet
 from projects.api.evaluations import BaselineViewSet, EvaluationViewSet, ModelViewSet
+from projects.api.signoffs import MeasurementViewSet, SignOffViewSet
 
 teams = v.TeamViewSet
 memberships = v.MembershipViewSet
@@ -31,7 +32,9 @@ urlpatterns = [
         name="api-project-detail",
     ),
     path(
-        "projects/<slug:slug>/gates/", projects.as_view({"get": "gates"}), name="api-project-gates"
+        "projects/<slug:slug>/gates/",
+        v.GateViewSet.as_view({"get": "gates", "post": "gates"}),
+        name="api-project-gates",
     ),
     path(
         "projects/<slug:slug>/transition/",
@@ -119,5 +122,24 @@ urlpatterns = [
         "criteria-versions/<int:pk>/",
         CriteriaViewSet.as_view({"get": "retrieve"}),
         name="api-criteria-version-detail",
+    ),
+    path(
+        "criteria-versions/<int:pk>/signoffs/",
+        SignOffViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-signoff-list",
+    ),
+    path("signoffs/inbox/", SignOffViewSet.as_view({"get": "inbox"}), name="api-signoff-inbox"),
+    path(
+        "signoffs/<int:pk>/", SignOffViewSet.as_view({"get": "retrieve"}), name="api-signoff-detail"
+    ),
+    path(
+        "signoffs/<int:pk>/revoke/",
+        SignOffViewSet.as_view({"post": "revoke"}),
+        name="api-signoff-revoke",
+    ),
+    path(
+        "projects/<slug:project_slug>/measurements/",
+        MeasurementViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-measurement-list",
     ),
 ]

@@ -9,8 +9,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from portal import access
+from portal.api.authentication import WebhookMetadataTokenAuthentication
 from portal.api.views import ApiViewSet
 from portal.exceptions import ApplicationError, Conflict
 from projects import selectors
@@ -141,36 +143,6 @@ class ProjectViewSet(ApiViewSet):
         )
         return Response(s.ProjectSerializer(project, context={"request": request}).data)
 
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "strict", OpenApiTypes.BOOL, description="Answer 409 when the gate does not pass."
-            ),
-            OpenApiParameter(
-                "to", OpenApiTypes.STR, description="Target stage (default: the next one)."
-            ),
-        ],
-        responses={200: s.GateSerializer, 409: s.GateSerializer},
-    )
-    @action(detail=True, methods=["get"])
-    def gates(self, request, slug: str):
-        """The checklist for the next stage. With ``strict=1`` a failing gate answers 409."""
-        project = self._project(slug)
-        target = request.query_params.get("to") or None
-        if target is not None and target not in project.Stage.values:
-            raise ApplicationError(f"Unknown stage {target!r}.", code="unknown_stage")
-        result = selectors.project_gate(project, target)
-        body = s.GateSerializer(
-            {
-                "stage": result.stage,
-                "target": result.target,
-                "passed": result.passed,
-                "checks": result.checks,
-            }
-        ).data
-        failing = _truthy(request.query_params.get("strict")) and not result.passed
-        return Response(body, status=status.HTTP_409_CONFLICT if failing else status.HTTP_200_OK)
-
     @extend_schema(request=s.TransitionSerializer, responses=s.ProjectSerializer)
     @action(detail=True, methods=["post"])
     def transition(self, request, slug: str):
@@ -195,6 +167,48 @@ class ProjectViewSet(ApiViewSet):
         project = self._project(slug)
         page = self.paginate_queryset(selectors.project_events(project))
         return self.get_paginated_response(s.EventSerializer(page, many=True).data)
+
+
+class GateViewSet(ProjectViewSet):
+    """The gate checklist; also a release tool's webhook (Flagger ``confirm-promotion``
+    POSTs a JSON body and can send no headers, so its token may come in the body)."""
+
+    authentication_classes = [
+        WebhookMetadataTokenAuthentication,
+        *api_settings.DEFAULT_AUTHENTICATION_CLASSES[1:],
+    ]
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "strict", OpenApiTypes.BOOL, description="Answer 409 when the gate does not pass."
+            ),
+            OpenApiParameter(
+                "to", OpenApiTypes.STR, description="Target stage (default: the next one)."
+            ),
+        ],
+        responses={200: s.GateSerializer, 409: s.GateSerializer},
+    )
+    def gates(self, request, slug: str):
+        """The checklist for the next stage (or ``to``). With ``strict=1`` a failing gate
+        answers 409, so ``curl --fail`` stops a pipeline. A POST (a webhook) is always
+        strict, ignores its body except ``metadata.token`` and changes nothing."""
+        project = self._project(slug)
+        target = request.query_params.get("to") or None
+        if target is not None and target not in project.Stage.values:
+            raise ApplicationError(f"Unknown stage {target!r}.", code="unknown_stage")
+        result = selectors.project_gate(project, target)
+        body = s.GateSerializer(
+            {
+                "stage": result.stage,
+                "target": result.target,
+                "passed": result.passed,
+                "checks": result.checks,
+            }
+        ).data
+        strict = request.method == "POST" or _truthy(request.query_params.get("strict"))
+        failing = strict and not result.passed
+        return Response(body, status=status.HTTP_409_CONFLICT if failing else status.HTTP_200_OK)
 
 
 class ShareViewSet(ApiViewSet):

@@ -1,4 +1,4 @@
-from projects.models.criteria import CriteriaVersion
+from projects.models.criteria import BusinessMeasurement, CriteriaVersion, SignOff
 from projects.models.datasets import Dataset, DatasetLineage, DatasetVersion
 from projects.models.evaluations import Baseline, Evaluation, Metric, ModelVersion
 from projects.models.events import Event, EventExport, EventHead
@@ -18,6 +18,7 @@ from projects.models.tokens import ApiToken
 __all__ = [
     "ApiToken",
     "Baseline",
+    "BusinessMeasurement",
     "CriteriaVersion",
     "Dataset",
     "DatasetLineage",
@@ -34,6 +35,7 @@ __all__ = [
     "ProjectShare",
     "ProjectUserObjectPermission",
     "Role",
+    "SignOff",
     "Team",
     "TeamGroupObjectPermission",
     "TeamUserObjectPermission",

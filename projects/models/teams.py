@@ -99,6 +99,9 @@ class Project(models.Model):
             ("transition_project", "Can move the project to another stage"),
             ("audit_project", "Can review the project's audits"),
             ("share_project", "Can share the project with other teams and people"),
+            ("signoff_business_project", "Can sign off criteria as the business owner"),
+            ("signoff_ml_project", "Can sign off criteria as the ML engineer"),
+            ("measure_business_project", "Can enter business measurements"),
         ]
 
     def __str__(self) -> str:

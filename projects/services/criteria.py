@@ -12,6 +12,7 @@ from projects.analysis.criteria import CriteriaError, clean_criteria, content_sh
 from projects.analysis.criteria_templates import TEMPLATES
 from projects.models import CriteriaVersion, Project
 from projects.services.events import event_record
+from projects.services.signoffs import project_lock, signoff_request_notify
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -32,7 +33,8 @@ def criteria_save(
         raise ApplicationError(str(exc), code="invalid_criteria") from None
     digest = content_sha256(clean)
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        # The same lock as sign-offs: a sign-off racing an edit lands before or after it.
+        project = project_lock(project)
         previous = project.criteria_versions.order_by("-version").first()
         if previous is not None and previous.content_sha256 == digest:
             raise Conflict(
@@ -50,6 +52,7 @@ def criteria_save(
             created_by=actor,
         )
         changes = diff(previous.criteria, clean) if previous is not None else []
+        asked = signoff_request_notify(version)
         event_record(
             actor=actor,
             verb="criteria.saved",
@@ -62,6 +65,7 @@ def criteria_save(
                 "note": note,
                 "criteria": clean,
                 "changes": [asdict(c) for c in changes],
+                "signoff_asked": asked,
             },
         )
         return version

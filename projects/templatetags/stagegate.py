@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from django import template
 
 from projects.analysis.metrics import METRIC_LABELS
@@ -25,3 +27,23 @@ def get_item(mapping: dict, key: str):
 def title_words(name: str) -> str:
     """A stored code as words: "insufficient_evidence" -> "Insufficient evidence"."""
     return str(name).replace("_", " ").capitalize()
+
+
+@register.filter
+def short_hash(digest: str | None, length: int = 12) -> str:
+    """The first characters of a sha256, enough to tell two apart by eye."""
+    return (digest or "")[: int(length)]
+
+
+@register.filter
+def iso_time(value: str | None) -> str:
+    """A stored ISO timestamp as "2026-11-28 14:05 UTC" (a date stays a date)."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if len(value) <= 10:
+        return moment.date().isoformat()
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.exceptions import ApplicationError
@@ -13,19 +14,48 @@ from projects import selectors
 from projects.analysis.criteria import CATALOG
 from projects.analysis.criteria_templates import TEMPLATES
 from projects.services.criteria import criteria_from_template
+from projects.services.measurements import measurement_record
+from projects.services.signoffs import signoff_record, signoff_revoke
 
-__all__ = ["criteria_page", "criteria_version"]
+__all__ = [
+    "criteria_page",
+    "criteria_version",
+    "measurement_attachment",
+    "measurement_create",
+    "signoff_create",
+    "signoff_revoke_view",
+]
 
 
 def _context(request: HttpRequest, project, version) -> dict:
     perms = access.project_perms(request.user, project)
+    current = selectors.criteria_current(project)
+    evidence = selectors.signoff_evidence(project)
+    signoffs = selectors.signoff_rows(version) if version else []
+    mine = [
+        r
+        for r in signoffs
+        if r["signoff"].signed_by_id == request.user.pk
+        and not r["signoff"].revoked_at
+        and not r["stale"]
+    ]
+    can_sign = bool(version and current and version.pk == current.pk and not mine)
     return {
+        "perms": perms,
+        "signoffs": signoffs,
+        "summary": selectors.signoff_summary(version) if version else None,
+        "evidence": evidence,
+        "evidence_sha256": selectors.evidence_sha256(evidence),
+        "sign_roles": selectors.signoff_roles(request.user, project) if can_sign else [],
+        "measurements": selectors.business_measurements(project)[:20],
+        "business_metrics": [k for k, spec in CATALOG.items() if "business" in spec.sources],
+        "can_measure": access.MEASURE_BUSINESS in perms,
         "project": project,
         "version": version,
         "rows": selectors.criteria_assessment(version) if version else [],
         "changes": selectors.criteria_changes(version) if version else [],
         "versions": selectors.criteria_versions(project),
-        "current": selectors.criteria_current(project),
+        "current": current,
         "catalog": CATALOG,
         "templates": list(TEMPLATES) if access.CHANGE in perms else [],
     }
@@ -55,3 +85,74 @@ def criteria_version(request: HttpRequest, pk: int) -> HttpResponse:
     version = selectors.criteria_version_get(request.user, pk)
     context = _context(request, version.project, version)
     return render(request, "criteria/criteria.html", context)
+
+
+@login_required
+@require_POST
+def signoff_create(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve or reject a criteria version in one of the user's signing roles."""
+    version = selectors.criteria_version_get(request.user, pk)
+    # A refusal (not current, signed already, not your role) answers its 4xx page: a
+    # signature must never look as if it went through.
+    signoff = signoff_record(
+        actor=request.user,
+        version=version,
+        role=request.POST.get("role", ""),
+        decision=request.POST.get("decision", ""),
+        comment=request.POST.get("comment", ""),
+        evidence_sha256=request.POST.get("evidence_sha256", ""),
+    )
+    messages.success(
+        request,
+        f"You {signoff.get_decision_display().lower()}d criteria v{version.version} as "
+        f"{signoff.get_role_display().lower()}.",
+    )
+    return redirect("criteria-version", pk=version.pk)
+
+
+@login_required
+@require_POST
+def signoff_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    signoff = selectors.signoff_get(request.user, pk)
+    signoff_revoke(actor=request.user, signoff=signoff, reason=request.POST.get("reason", ""))
+    messages.success(request, "Your sign-off is revoked.")
+    return redirect("criteria-version", pk=signoff.criteria_version_id)
+
+
+@login_required
+@require_POST
+def measurement_create(request: HttpRequest, slug: str) -> HttpResponse:
+    """A business owner enters a figure with its evidence (and optionally a file)."""
+    project = access.access_project(request.user, slug, access.MEASURE_BUSINESS)
+    try:
+        value = float(request.POST.get("value", ""))
+    except ValueError:
+        messages.error(request, "The value must be a number, such as 0.12 or 1500.")
+        return redirect("criteria", slug=slug)
+    try:
+        entry = measurement_record(
+            actor=request.user,
+            project=project,
+            metric=request.POST.get("metric", ""),
+            value=value,
+            period=request.POST.get("period", ""),
+            evidence=request.POST.get("evidence", ""),
+            attachment=request.FILES.get("attachment"),
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, f"Recorded {entry.metric} = {entry.value:g}.")
+    return redirect("criteria", slug=slug)
+
+
+@login_required
+def measurement_attachment(request: HttpRequest, pk: int) -> FileResponse:
+    entry = selectors.measurement_get(request.user, pk)
+    if not entry.attachment:
+        raise Http404("No such attachment.")
+    return FileResponse(
+        entry.attachment.open("rb"),
+        as_attachment=True,
+        filename=entry.attachment.name.rsplit("/", 1)[-1],
+    )

@@ -14,7 +14,7 @@ from portal import access
 from portal.exceptions import ApplicationError
 from portal.uploads import refuse_too_large
 from projects import forms, selectors
-from projects.analysis.charts import ComparisonBar, comparison_svg
+from projects.analysis.charts import comparison_charts
 from projects.services import evaluations
 from projects.services.uploads import upload_check
 from projects.views.projects import _submit, form_errors
@@ -28,25 +28,6 @@ __all__ = [
     "model_detail",
     "model_list",
 ]
-
-
-def comparison_charts(rows: list[dict]) -> list[dict]:
-    """One chart per metric, from :func:`projects.selectors.comparison` rows."""
-    return [
-        {
-            **row,
-            "svg": comparison_svg(
-                [
-                    ComparisonBar(label=e["label"], value=e["value"], std=e["std"], kind=e["kind"])
-                    for e in row["entries"]
-                ],
-                metric_label=row["label"],
-                higher_is_better=row["higher_is_better"],
-                width=640,
-            ),
-        }
-        for row in rows
-    ]
 
 
 @login_required

@@ -48,6 +48,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "teams": selectors.team_list(request.user),
         "projects": selectors.project_list(request.user),
         "can_create": bool(_creatable_teams(request.user)),
+        "waiting": selectors.signoff_inbox(request.user),
     }
     return render(request, "projects/home.html", context)
 

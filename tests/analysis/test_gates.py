@@ -12,20 +12,36 @@ from projects.analysis.gates import (
     PROTOTYPING,
     RETIRED,
     AuditState,
+    CriteriaState,
+    PackState,
     ProjectState,
     evaluate_gate,
     move_is_allowed,
 )
 
 APPROVED = AuditState("scorer 2", "approve", 7, verdict="pass", reviewer="ada")
+SIGNED = CriteriaState(
+    version=2,
+    signed=True,
+    signoff_detail="Approved by olivia (business owner) and mark (ML engineer).",
+    ml=(("F1 score ≥ 0.70", "met", "Measured 0.81"),),
+)
 READY = ProjectState(
     stage=PROTOTYPING,
     description="Predicts loan default within a year.",
     business_owners=("olivia",),
     ml_engineers=("mark",),
     audit=APPROVED,
+    criteria=SIGNED,
+    baselines=("Scorecard 2019 (previous system)",),
+    labelled_datasets=(("loans", "Programmatic"),),
+    pack=PackState("current", 3),
 )
 AUDIT_CHECK = "Fairness audit of the candidate model approved"
+
+
+def check(result, name: str):
+    return next(c for c in result.checks if c.name == name)
 
 
 def failing(result) -> list[str]:
@@ -45,7 +61,7 @@ def test_it_needs_a_description():
 
 
 def test_it_needs_a_business_owner_and_an_ml_engineer():
-    state = ProjectState(stage=PROTOTYPING, description=READY.description, audit=APPROVED)
+    state = replace(READY, business_owners=(), ml_engineers=())
     assert failing(evaluate_gate(state)) == [
         "Business owner named",
         "ML engineer named",
@@ -54,13 +70,7 @@ def test_it_needs_a_business_owner_and_an_ml_engineer():
 
 
 def test_one_person_in_both_roles_is_not_enough():
-    state = ProjectState(
-        stage=PROTOTYPING,
-        description=READY.description,
-        business_owners=("sam",),
-        ml_engineers=("sam",),
-        audit=APPROVED,
-    )
+    state = replace(READY, business_owners=("sam",), ml_engineers=("sam",))
     assert failing(evaluate_gate(state)) == ["Owner and engineer are different people"]
 
 
@@ -98,15 +108,7 @@ def test_only_lifecycle_moves_are_allowed(current, target, allowed):
 
 
 def test_it_holds_deployment_while_a_severe_risk_is_open():
-    state = ProjectState(
-        stage="prototyping",
-        description="Scores loan applications for the underwriting desk.",
-        business_owners=("olga",),
-        ml_engineers=("emil",),
-        severe_open_risks=("Target leakage",),
-        risk_threshold=15,
-        audit=APPROVED,
-    )
+    state = replace(READY, severe_open_risks=("Target leakage",), risk_threshold=15)
     result = evaluate_gate(state)
     assert not result.passed
     failing = [c for c in result.checks if not c.passed]
@@ -137,6 +139,70 @@ def test_it_holds_deployment_while_a_severe_risk_is_open():
 def test_deployment_needs_the_candidates_audit_approved(audit, detail):
     result = evaluate_gate(replace(READY, audit=audit))
     assert failing(result) == [AUDIT_CHECK]
-    assert detail in result.checks[-1].detail
-    approved = evaluate_gate(READY).checks[-1]
+    assert detail in check(result, AUDIT_CHECK).detail
+    approved = check(evaluate_gate(READY), AUDIT_CHECK)
     assert approved.passed and approved.detail == "Audit 7 of scorer 2 approved by ada."
+
+
+SIGNED_CHECK = "Success criteria signed off by a business owner and an ML engineer"
+ML_CHECK = "Every ML criterion met by the candidate"
+PACK_CHECK = "Approval pack rendered for exactly this state"
+
+
+def test_deployment_needs_signed_criteria_that_the_candidate_meets():
+    unsigned = replace(SIGNED, signed=False, signoff_detail="Waiting for an ML engineer.")
+    result = evaluate_gate(replace(READY, criteria=unsigned))
+    assert failing(result) == [SIGNED_CHECK]
+    assert check(result, SIGNED_CHECK).detail == "v2: Waiting for an ML engineer."
+    missed = replace(
+        SIGNED,
+        ml=(
+            ("F1 score ≥ 0.70", "met", "ok"),
+            ("Log loss ≤ 0.45", "not_met", "Measured 0.47, which misses ≤ 0.45"),
+            ("Recall ≥ 0.6", "not_measured", "the evaluation does not report recall"),
+        ),
+    )
+    result = evaluate_gate(replace(READY, criteria=missed))
+    assert failing(result) == [ML_CHECK]
+    assert "Log loss" in check(result, ML_CHECK).detail
+    assert "Recall" in check(result, ML_CHECK).detail and "F1" not in check(result, ML_CHECK).detail
+
+
+def test_criteria_without_an_ml_criterion_or_none_at_all_do_not_pass():
+    result = evaluate_gate(replace(READY, criteria=replace(SIGNED, ml=())))
+    assert failing(result) == [ML_CHECK]
+    result = evaluate_gate(replace(READY, criteria=CriteriaState()))
+    assert failing(result) == [SIGNED_CHECK, ML_CHECK]
+    assert "template" in check(result, SIGNED_CHECK).detail
+
+
+def test_deployment_needs_a_baseline_and_labelled_data():
+    result = evaluate_gate(replace(READY, baselines=(), labelled_datasets=()))
+    assert failing(result) == [
+        "Datasets registered with a labeling strategy",
+        "A baseline on record",
+    ]
+    unlabelled = (("loans", "Programmatic"), ("bureau", ""))
+    result = evaluate_gate(replace(READY, labelled_datasets=unlabelled))
+    assert failing(result) == ["Datasets registered with a labeling strategy"]
+    assert "bureau" in result.checks[4].detail and "loans" not in result.checks[4].detail
+
+
+@pytest.mark.parametrize(
+    ("pack", "detail"),
+    [
+        (PackState(), "Render the approval pack"),
+        (PackState("running", 4), "Pack 4 is rendering"),
+        (PackState("failed", 4), "Pack 4 failed"),
+        (PackState("stale", 4), "rendered before the last change"),
+    ],
+)
+def test_deployment_needs_a_pack_of_exactly_this_state(pack, detail):
+    result = evaluate_gate(replace(READY, pack=pack))
+    assert failing(result) == [PACK_CHECK]
+    assert detail in check(result, PACK_CHECK).detail
+
+
+def test_the_checklist_a_pack_shows_leaves_the_pack_out():
+    result = evaluate_gate(replace(READY, pack=None))
+    assert result.passed and PACK_CHECK not in [c.name for c in result.checks]

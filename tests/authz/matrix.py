@@ -51,6 +51,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-project-detail", "GET"): Expect(own=200),
     ("api-project-detail", "PATCH"): Expect(own=WRITERS),
     ("api-project-gates", "GET"): Expect(own=200),
+    # Flagger's confirm-promotion webhook: a strict read (the world's gate passes).
+    ("api-project-gates", "POST"): Expect(own=200),
     ("api-project-transition", "POST"): Expect(own=WRITERS),
     ("api-project-events", "GET"): Expect(own=200),
     ("api-share-list", "GET"): Expect(own=200),
@@ -98,6 +100,21 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-criteria-list", "GET"): Expect(own=200),
     ("api-criteria-list", "POST"): Expect(own=CREATED_BY_WRITERS),
     ("api-criteria-version-detail", "GET"): Expect(own=200),
+    ("api-signoff-list", "GET"): Expect(own=200),
+    # Signing as business owner: the owner signed already (409); no one else holds the role.
+    ("api-signoff-list", "POST"): Expect(own=roles(409, 403, 403, 403)),
+    ("api-signoff-inbox", "GET"): Expect(own=200, other=200),
+    ("api-signoff-detail", "GET"): Expect(own=200),
+    # Only the signer revokes (the world's sign-off is the business owner's).
+    ("api-signoff-revoke", "POST"): Expect(own=roles(200, 403, 403, 403)),
+    ("api-measurement-list", "GET"): Expect(own=200),
+    ("api-measurement-list", "POST"): Expect(own=roles(201, 403, 403, 403)),
+    ("api-pack-list", "GET"): Expect(own=200),
+    # The world's pack is of the current state: asking again reuses it (200).
+    ("api-pack-list", "POST"): Expect(own=WRITERS),
+    ("api-pack-detail", "GET"): Expect(own=200),
+    ("api-pack-pdf", "GET"): Expect(own=200),
+    ("api-model-card", "GET"): Expect(own=200),
     ("api-schema", "GET"): Expect(own=200, anon=200, public=True),
     ("api-docs", "GET"): Expect(own=200, anon=200, public=True),
     # --- Web pages --------------------------------------------------------------------
@@ -150,6 +167,16 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("criteria", "GET"): Expect(own=200),
     ("criteria", "POST"): Expect(own=WRITERS_REDIRECT),
     ("criteria-version", "GET"): Expect(own=200),
+    ("signoff-create", "POST"): Expect(own=roles(409, 403, 403, 403)),
+    ("signoff-revoke", "POST"): Expect(own=roles(302, 403, 403, 403)),
+    ("measurement-create", "POST"): Expect(own=roles(302, 403, 403, 403)),
+    ("measurement-attachment", "GET"): Expect(own=200),
+    ("pack-list", "GET"): Expect(own=200),
+    ("pack-create", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("pack-detail", "GET"): Expect(own=200),
+    ("pack-status", "GET"): Expect(own=200),
+    ("pack-pdf", "GET"): Expect(own=200),
+    ("model-card", "GET"): Expect(own=200),
     ("team-detail", "GET"): Expect(own=200),
     ("membership-add", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
     ("membership-change", "POST"): Expect(own=OWNER_ONLY_REDIRECT),
@@ -173,4 +200,6 @@ NOT_IN_MATRIX = {
 # the read scope allows. Anything not listed here: GET 200, any write 403.
 CI_TOKEN_WRITES: dict[tuple[str, str], int] = {
     ("api-event-export-list", "POST"): 202,
+    # A webhook's POST only reads the gate.
+    ("api-project-gates", "POST"): 200,
 }

@@ -1,0 +1,188 @@
+"""Approval packs: a snapshot of the project's case, laid out as a PDF by a worker."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from audits.analysis.fetch import static_fetcher
+from audits.models import ApprovalPack
+from audits.reports import LABELS, result_report
+from audits.snapshot import pack_state, state_sha256
+from portal.jobs import Progress, job_enqueue, job_run
+from projects.analysis.charts import LineageNode, comparison_charts, lineage_svg
+from projects.analysis.criteria import content_sha256
+from projects.models import Project
+from projects.services.events import event_record, job_failed_record
+from projects.services.signoffs import project_lock
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+#: The group metrics a pack's audit tables show (the report page shows every one).
+PACK_GROUP_METRICS = (
+    "selection_rate",
+    "base_rate",
+    "precision",
+    "recall",
+    "false_positive_rate",
+    "false_negative_rate",
+    "mae",
+    "rmse",
+    "mean_error",
+)
+
+
+def pack_request(
+    *, actor, project: Project, token: ApiToken | None = None
+) -> tuple[ApprovalPack, bool]:
+    """Take a snapshot and queue its rendering; a pack of the same state (rendering or
+    rendered) is reused instead (returned with False)."""
+    with transaction.atomic():
+        # Sign-offs and criteria edits take the same lock, so the snapshot is one state.
+        project = project_lock(project)
+        state = pack_state(project)
+        digest = state_sha256(state)
+        existing = _existing(project, digest)
+        if existing is not None:
+            return existing, False
+        snapshot = {
+            "state": state,
+            "meta": {
+                "requested_by": actor.username,
+                "stage": project.get_stage_display(),
+                "requested_at": timezone.now().isoformat(timespec="seconds"),
+                "site_url": settings.SITE_URL,
+            },
+        }
+        try:
+            with transaction.atomic():
+                pack = ApprovalPack.objects.create(
+                    project=project,
+                    snapshot=snapshot,
+                    snapshot_sha256=content_sha256([snapshot]),
+                    state_sha256=digest,
+                    requested_by=actor,
+                )
+        except IntegrityError:  # asked twice at the same moment
+            return _existing(project, digest), False
+        event_record(
+            actor=actor,
+            verb="pack.requested",
+            target=pack,
+            project=project,
+            token=token,
+            payload={"state_sha256": digest, "snapshot_sha256": pack.snapshot_sha256},
+        )
+        job_enqueue(pack)
+        return pack, True
+
+
+def _existing(project: Project, digest: str) -> ApprovalPack | None:
+    return (
+        ApprovalPack.objects.filter(project=project, state_sha256=digest)
+        .exclude(status=ApprovalPack.Status.FAILED)
+        .first()
+    )
+
+
+# --- Layout ---------------------------------------------------------------------------
+def _lineage_chart(lineage: dict[str, Any] | None) -> str:
+    if not lineage or not lineage["nodes"]:
+        return ""
+    nodes = [
+        LineageNode(id=str(n["id"]), label=n["label"], sublabel=f"sha256 {n['sha256'][:10]}…")
+        for n in lineage["nodes"]
+    ]
+    current = next((str(n["id"]) for n in lineage["nodes"] if n["current"]), nodes[0].id)
+    edges = [(str(p), str(c)) for p, c in lineage["edges"]]
+    return lineage_svg(nodes, edges, current=current, width=620)
+
+
+def _audit(audit: dict[str, Any] | None) -> dict[str, Any] | None:
+    if audit is None:
+        return None
+    report = result_report(audit["result"])
+    for feature in report.get("features", []):
+        keep = [i for i, m in enumerate(feature["columns"]) if m in PACK_GROUP_METRICS]
+        feature["columns"] = [feature["columns"][i] for i in keep]
+        for group in feature["groups"]:
+            group["cells"] = [group["cells"][i] for i in keep]
+    return {**audit, "report": report}
+
+
+def pack_context(snapshot: dict[str, Any], pack_id: int, snapshot_sha256: str) -> dict[str, Any]:
+    """What the pack template needs: the snapshot, and the charts drawn from it."""
+    state = snapshot["state"]
+    signoffs = state["signoffs"]
+    return {
+        "s": state,
+        "meta": snapshot["meta"],
+        "pack_id": pack_id,
+        "snapshot_sha256": snapshot_sha256,
+        "lineage_svg": _lineage_chart(state["lineage"]),
+        "comparison": comparison_charts(state["baselines"]["comparison"], width=620),
+        "audit": _audit(state["audit"]),
+        "labels": LABELS,
+        "current_signoffs": [s for s in signoffs if not s["revoked_at"] and not s["stale"]],
+    }
+
+
+def pack_html(snapshot: dict[str, Any], pack_id: int, snapshot_sha256: str) -> str:
+    return render_to_string("packs/pack.html", pack_context(snapshot, pack_id, snapshot_sha256))
+
+
+def static_root() -> Path:
+    """The project's own static files: the only files a pack may load."""
+    return Path(settings.STATICFILES_DIRS[0])
+
+
+def render_pdf(html: str, refused: list[str] | None = None) -> tuple[bytes, int]:
+    """Lay ``html`` out with WeasyPrint; the same HTML gives the same bytes."""
+    from weasyprint import HTML  # loads system libraries; only workers need it
+
+    root = static_root()
+    document = HTML(
+        string=html, base_url=root.as_uri() + "/", url_fetcher=static_fetcher(root, refused)
+    ).render()
+    return document.write_pdf(), len(document.pages)
+
+
+def _render_work(pack: ApprovalPack, progress: Progress):
+    progress(5, "Laying out the pack")
+    html = pack_html(pack.snapshot, pack.pk, pack.snapshot_sha256)
+    progress(20, "Rendering the PDF")
+    refused: list[str] = []
+    pdf, pages = render_pdf(html, refused)
+    digest = hashlib.sha256(pdf).hexdigest()
+
+    def store() -> None:
+        pack.pdf.save(f"approval-pack-{pack.pk}-{digest[:12]}.pdf", ContentFile(pdf), save=False)
+        ApprovalPack.objects.filter(pk=pack.pk).update(
+            html=html, pdf=pack.pdf.name, pdf_sha256=digest, pdf_bytes=len(pdf), pages=pages
+        )
+        event_record(
+            actor=pack.requested_by,
+            verb="pack.rendered",
+            target=pack,
+            project=pack.project,
+            payload={
+                "pdf_sha256": digest,
+                "pages": pages,
+                "snapshot_sha256": pack.snapshot_sha256,
+                "refused_urls": refused,
+            },
+        )
+
+    return store
+
+
+def pack_render(*, pack_id: int) -> None:
+    job_run(ApprovalPack, pack_id, _render_work, on_failure=job_failed_record("pack.failed"))

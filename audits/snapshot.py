@@ -1,0 +1,323 @@
+"""The project's case as plain JSON: what an approval pack and a model card are made from.
+
+:func:`pack_state` gathers everything the pack shows and nothing that depends on the
+moment it is taken, so its hash changes exactly when the case does; the gate compares
+that hash with the newest pack's to tell whether the pack is for "exactly this state".
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any
+
+from audits.models import AuditRun, RiskItem
+from audits.selectors import audit_reviews, candidate_audit
+from projects import selectors
+from projects.analysis.criteria import content_sha256
+from projects.analysis.gates import DEPLOYMENT
+from projects.models import Dataset, Project, Role
+
+
+def _when(value: datetime | date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _user(user) -> str | None:
+    return user.username if user else None
+
+
+def _project(project: Project) -> dict[str, Any]:
+    return {
+        "slug": project.slug,
+        "name": project.name,
+        "team": project.team.name,
+        "task_type": project.get_task_type_display(),
+        "description": project.description,
+        "business_owners": selectors.people_in_role(project, Role.BUSINESS_OWNER),
+        "ml_engineers": selectors.people_in_role(project, Role.ML_ENGINEER),
+        "auditors": selectors.people_in_role(project, Role.AUDITOR),
+    }
+
+
+def _gate(project: Project) -> dict[str, Any]:
+    # The pack is the case for deployment; it stays valid for that gate after the move
+    # (the stage itself goes in the snapshot's meta, not in the state).
+    result = selectors.project_gate(project, DEPLOYMENT, with_pack=False)
+    return {
+        "target": result.target,
+        "passed": result.passed,
+        "checks": [asdict(check) for check in result.checks],
+    }
+
+
+def _criteria(project: Project) -> dict[str, Any] | None:
+    version = selectors.criteria_current(project)
+    if version is None:
+        return None
+    rows = []
+    for row in selectors.criteria_assessment(version):
+        criterion, outcome = row["criterion"], row["outcome"]
+        rows.append(
+            {
+                "metric": criterion["metric"],
+                "label": row["label"],
+                "category": criterion["category"],
+                "source": criterion["source"],
+                "target": outcome.target_text,
+                "value": outcome.value,
+                "status": outcome.status,
+                "detail": outcome.detail,
+                "evidence": row["evidence"],
+                "baseline": row["baseline"],
+                "rationale": criterion["rationale"],
+            }
+        )
+    return {
+        "version": version.version,
+        "sha256": version.content_sha256,
+        "note": version.note,
+        "author": _user(version.created_by),
+        "created_at": _when(version.created_at),
+        "rows": rows,
+        "changes": [asdict(c) for c in selectors.criteria_changes(version)],
+        "signed": asdict(selectors.signoff_summary(version)),
+    }
+
+
+def _signoffs(project: Project) -> list[dict[str, Any]]:
+    trail = []
+    for version in selectors.criteria_versions(project).order_by("version"):
+        for row in reversed(selectors.signoff_rows(version)):
+            s = row["signoff"]
+            trail.append(
+                {
+                    "version": version.version,
+                    "user": s.signed_by.username,
+                    "name": s.signed_by.get_full_name() or s.signed_by.username,
+                    "role": s.get_role_display(),
+                    "decision": s.decision,
+                    "comment": s.comment,
+                    "content_sha256": s.content_sha256,
+                    "evidence_sha256": s.evidence_sha256,
+                    "signed_at": _when(s.created_at),
+                    "revoked_at": _when(s.revoked_at),
+                    "revoked_by": _user(s.revoked_by),
+                    "revoke_reason": s.revoke_reason,
+                    "stale": row["stale"],
+                }
+            )
+    return trail
+
+
+def _candidate(project: Project) -> dict[str, Any] | None:
+    model = selectors.candidate_model(project)
+    if model is None:
+        return None
+    evaluation = selectors.newest_evaluation(model)
+    return {
+        "model": {
+            "id": model.pk,
+            "name": model.name,
+            "version": model.version,
+            "framework": model.framework,
+            "code_commit": model.code_commit,
+            "artifact_uri": model.artifact_uri,
+            "parameters": model.parameters,
+            "registered_by": _user(model.created_by),
+            "registered_at": _when(model.created_at),
+        },
+        "evaluation": {
+            "id": evaluation.pk,
+            "sha256": evaluation.sha256,
+            "dataset_version": str(evaluation.dataset_version),
+            "dataset_version_id": evaluation.dataset_version_id,
+            "rows": evaluation.rows,
+            "task": evaluation.task,
+            "metrics": evaluation.metrics,
+            "evaluated_at": _when(evaluation.finished_at),
+        }
+        if evaluation
+        else None,
+    }
+
+
+def _datasets(project: Project) -> list[dict[str, Any]]:
+    out = []
+    for dataset in project.datasets.order_by("name").prefetch_related("versions"):
+        versions = sorted(dataset.versions.all(), key=lambda v: v.number)
+        out.append(
+            {
+                "name": dataset.name,
+                "purpose": dataset.get_purpose_display(),
+                "labeling_strategy": ""
+                if dataset.labeling_strategy == Dataset.Labeling.NOT_LABELLED
+                else dataset.get_labeling_strategy_display(),
+                "labeling_notes": dataset.labeling_notes,
+                "label_column": dataset.label_column,
+                "sensitive_columns": dataset.sensitive_columns,
+                "personal_data_columns": dataset.personal_data_columns,
+                "source": dataset.source,
+                "licence": dataset.licence,
+                "owner": dataset.owner,
+                "versions": [
+                    {
+                        "number": v.number,
+                        "status": v.status,
+                        "sha256": v.sha256,
+                        "rows": v.rows,
+                        "file": v.original_name,
+                        "source_uri": v.source_uri,
+                        "collected_at": _when(v.collected_at),
+                        "collected_by": v.collected_by,
+                        "labeling_batch": v.labeling_batch,
+                        "transformation": v.transformation,
+                        "code_reference": v.code_reference,
+                    }
+                    for v in versions
+                ],
+            }
+        )
+    return out
+
+
+def _lineage(candidate: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not candidate or not candidate["evaluation"]:
+        return None
+    from projects.models import DatasetVersion
+
+    version = DatasetVersion.objects.get(pk=candidate["evaluation"]["dataset_version_id"])
+    graph = selectors.lineage_graph(version)
+    return {
+        "nodes": [
+            {
+                "id": n["id"],
+                "label": f"{n['dataset']} v{n['number']}",
+                "sha256": n["sha256"],
+                "transformation": n["transformation"],
+                "current": n["current"],
+            }
+            for n in graph["nodes"]
+        ],
+        "edges": graph["edges"],
+    }
+
+
+def _baselines(project: Project, candidate: dict[str, Any] | None) -> dict[str, Any]:
+    recorded = [
+        {
+            "name": b.name,
+            "kind": b.get_kind_display(),
+            "metric": b.metric,
+            "value": b.value,
+            "citation": b.citation,
+            "evidence": b.evidence,
+        }
+        for b in selectors.baselines_recorded(project)
+    ]
+    comparison = []
+    if candidate and candidate["evaluation"]:
+        evaluation = selectors.newest_evaluation(selectors.candidate_model(project))
+        comparison = selectors.evaluation_comparison(evaluation)
+    return {
+        "recorded": recorded,
+        "names": selectors.baseline_names(project),
+        "comparison": comparison,
+    }
+
+
+def _audit(project: Project) -> dict[str, Any] | None:
+    audit: AuditRun | None = candidate_audit(project)
+    if audit is None:
+        return None
+    return {
+        "id": audit.pk,
+        "verdict": audit.verdict,
+        "config_version": audit.config.version,
+        "result_sha256": audit.result_sha256,
+        "result": audit.result,
+        "reviews": [
+            {
+                "reviewer": r.reviewer.username,
+                "decision": r.decision,
+                "rationale": r.rationale,
+                "result_sha256": r.result_sha256,
+                "at": _when(r.created_at),
+            }
+            for r in reversed(list(audit_reviews(audit)))
+        ],
+    }
+
+
+def _risks(project: Project) -> list[dict[str, Any]]:
+    risks = RiskItem.objects.filter(project=project).order_by("-likelihood", "title")
+    rows = [
+        {
+            "title": r.title,
+            "category": r.get_category_display(),
+            "likelihood": r.likelihood,
+            "impact": r.impact,
+            "severity": r.severity,
+            "band": r.severity_band,
+            "status": r.get_status_display(),
+            "owner": r.owner,
+            "mitigation": r.mitigation,
+            "rationale": r.rationale,
+            "audit_checks": r.audit_checks,
+        }
+        for r in risks
+    ]
+    return sorted(rows, key=lambda r: (-r["severity"], r["title"]))
+
+
+def _measurements(project: Project) -> list[dict[str, Any]]:
+    return [
+        {
+            "metric": m.metric,
+            "value": m.value,
+            "period": m.period,
+            "evidence": m.evidence,
+            "attachment_sha256": m.attachment_sha256,
+            "entered_by": m.entered_by.username,
+            "at": _when(m.created_at),
+        }
+        for m in selectors.business_measurements(project)
+    ]
+
+
+def pack_state(project: Project) -> dict[str, Any]:
+    """Everything the approval pack shows, as JSON; nothing that depends on when it is read."""
+    candidate = _candidate(project)
+    return {
+        "project": _project(project),
+        "gate": _gate(project),
+        "criteria": _criteria(project),
+        "signoffs": _signoffs(project),
+        "candidate": candidate,
+        "datasets": _datasets(project),
+        "lineage": _lineage(candidate),
+        "baselines": _baselines(project, candidate),
+        "audit": _audit(project),
+        "risks": _risks(project),
+        "measurements": _measurements(project),
+        # Deployment plans come with the deployment stage's own records.
+        "deployment": None,
+    }
+
+
+def state_sha256(state: dict[str, Any]) -> str:
+    return content_sha256([state])
+
+
+def model_card_of(project: Project) -> dict[str, Any]:
+    """The project's model card (Model Card Toolkit JSON), from the same state as a pack."""
+    from django.conf import settings
+    from django.utils import timezone
+
+    from audits.analysis.model_card import model_card
+
+    return model_card(
+        pack_state(project),
+        generated_at=timezone.now().isoformat(timespec="seconds"),
+        site_url=settings.SITE_URL,
+    )

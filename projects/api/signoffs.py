@@ -1,0 +1,193 @@
+"""API for sign-offs of success criteria and for business measurements."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from portal import access
+from portal.api.views import ApiViewSet
+from projects import selectors
+from projects.models import BusinessMeasurement, SignOff
+from projects.services.measurements import measurement_record
+from projects.services.signoffs import signoff_record, signoff_revoke
+
+
+class SignOffSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-signoff-detail")
+    criteria_version = serializers.HyperlinkedRelatedField(
+        view_name="api-criteria-version-detail", read_only=True
+    )
+    version = serializers.IntegerField(source="criteria_version.version", read_only=True)
+    signed_by = serializers.CharField(source="signed_by.username", read_only=True)
+    revoked_by = serializers.CharField(source="revoked_by.username", default=None, read_only=True)
+    stale = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SignOff
+        fields = [
+            "url",
+            "id",
+            "criteria_version",
+            "version",
+            "role",
+            "decision",
+            "comment",
+            "signed_by",
+            "created_at",
+            "content_sha256",
+            "evidence",
+            "evidence_sha256",
+            "revoked_at",
+            "revoked_by",
+            "revoke_reason",
+            "stale",
+        ]
+        read_only_fields = fields
+
+    def get_stale(self, signoff: SignOff) -> list[str]:
+        """Why this sign-off no longer counts (the criteria or its evidence changed)."""
+        if signoff.revoked_at:
+            return []
+        project = signoff.criteria_version.project
+        return selectors.signoff_staleness(
+            signoff, selectors.criteria_current(project), selectors.signoff_evidence(project)
+        )
+
+
+class SignOffWriteSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=SignOff.Role.choices)
+    decision = serializers.ChoiceField(choices=SignOff.Decision.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, max_length=4000)
+    evidence_sha256 = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="The evidence you were shown (from the version's `evidence_sha256`); a "
+        "sign-off is refused if it has changed since.",
+    )
+
+
+class RevokeSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500)
+
+
+class InboxEntrySerializer(serializers.Serializer):
+    project = serializers.CharField(source="project.slug")
+    criteria_version = serializers.SerializerMethodField()
+    version = serializers.IntegerField(source="version.version")
+    roles = serializers.ListField(child=serializers.CharField())
+    stale = serializers.BooleanField(help_text="You signed before, but on what has changed.")
+
+    def get_criteria_version(self, entry: dict) -> str:
+        return self.context["request"].build_absolute_uri(entry["version"].get_absolute_url())
+
+
+class SignOffViewSet(ApiViewSet):
+    serializer_class = SignOffSerializer
+    queryset = SignOff.objects.none()
+
+    @extend_schema(responses=SignOffSerializer(many=True))
+    def list(self, request, pk: int):
+        """Every sign-off of a criteria version, revoked ones too, newest first."""
+        version = selectors.criteria_version_get(request.user, pk, self.token)
+        signoffs = version.signoffs.select_related("signed_by", "revoked_by", "criteria_version")
+        page = self.paginate_queryset(signoffs)
+        data = SignOffSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=SignOffWriteSerializer, responses={201: SignOffSerializer})
+    def create(self, request, pk: int):
+        """Approve or reject a criteria version as its business owner or ML engineer.
+
+        Only the current version can be signed (409 otherwise), once per person; a
+        signature needs a signed-in person, not a token."""
+        version = selectors.criteria_version_get(request.user, pk, self.token)
+        data = SignOffWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        signoff = signoff_record(
+            actor=request.user, version=version, token=self.token, **data.validated_data
+        )
+        body = SignOffSerializer(signoff, context={"request": request}).data
+        return self.located(body, status.HTTP_201_CREATED)
+
+    def retrieve(self, request, pk: int):
+        signoff = selectors.signoff_get(request.user, pk, self.token)
+        return Response(SignOffSerializer(signoff, context={"request": request}).data)
+
+    @extend_schema(request=RevokeSerializer, responses=SignOffSerializer)
+    def revoke(self, request, pk: int):
+        """Withdraw your own sign-off; it stays on the record as revoked."""
+        signoff = selectors.signoff_get(request.user, pk, self.token)
+        data = RevokeSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        signoff = signoff_revoke(
+            actor=request.user, signoff=signoff, token=self.token, **data.validated_data
+        )
+        return Response(SignOffSerializer(signoff, context={"request": request}).data)
+
+    @extend_schema(responses=InboxEntrySerializer(many=True))
+    def inbox(self, request):
+        """Criteria versions waiting for your sign-off, across your projects."""
+        entries = selectors.signoff_inbox(request.user, self.token)
+        return Response(InboxEntrySerializer(entries, many=True, context={"request": request}).data)
+
+
+class MeasurementSerializer(serializers.ModelSerializer):
+    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    entered_by = serializers.CharField(source="entered_by.username", read_only=True)
+    attachment = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BusinessMeasurement
+        fields = [
+            "id",
+            "project",
+            "metric",
+            "value",
+            "period",
+            "evidence",
+            "attachment",
+            "attachment_sha256",
+            "entered_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_attachment(self, entry: BusinessMeasurement) -> str | None:
+        return entry.attachment.name.rsplit("/", 1)[-1] if entry.attachment else None
+
+
+class MeasurementWriteSerializer(serializers.Serializer):
+    metric = serializers.CharField(max_length=60)
+    value = serializers.FloatField()
+    period = serializers.CharField(required=False, allow_blank=True, max_length=100)
+    evidence = serializers.CharField(max_length=4000)
+    attachment = serializers.FileField(required=False)
+
+
+class MeasurementViewSet(ApiViewSet):
+    serializer_class = MeasurementSerializer
+    queryset = BusinessMeasurement.objects.none()
+
+    @extend_schema(responses=MeasurementSerializer(many=True))
+    def list(self, request, project_slug: str):
+        project = access.access_project(request.user, project_slug, token=self.token)
+        page = self.paginate_queryset(selectors.business_measurements(project))
+        data = MeasurementSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=MeasurementWriteSerializer, responses={201: MeasurementSerializer})
+    def create(self, request, project_slug: str):
+        """Enter a business figure with its evidence (JSON, or multipart with an attachment)."""
+        project = access.access_project(
+            request.user, project_slug, access.MEASURE_BUSINESS, self.token
+        )
+        data = MeasurementWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        entry = measurement_record(
+            actor=request.user, project=project, token=self.token, **data.validated_data
+        )
+        body = MeasurementSerializer(entry, context={"request": request}).data
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -1,0 +1,97 @@
+"""Business measurements: figures a business owner enters, with the evidence behind them."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from portal.exceptions import ApplicationError
+from projects.analysis.criteria import CATALOG, CUSTOM_KEY
+from projects.models import BusinessMeasurement, Project
+from projects.services.events import event_record
+
+if TYPE_CHECKING:
+    from django.core.files.uploadedfile import UploadedFile
+
+    from projects.models import ApiToken
+
+#: Evidence files stay small: a screenshot, a spreadsheet, a PDF of a report.
+MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+
+
+def measurement_record(
+    *,
+    actor,
+    project: Project,
+    metric: str,
+    value: float,
+    evidence: str,
+    period: str = "",
+    attachment: UploadedFile | None = None,
+    token: ApiToken | None = None,
+) -> BusinessMeasurement:
+    """Store a business figure; the newest entry of a metric is the value criteria use."""
+    metric = (metric or "").strip()
+    spec = CATALOG.get(metric)
+    if spec is not None and "business" not in spec.sources:
+        raise ApplicationError(
+            f"{spec.label} is measured from {spec.sources[0]}s, not entered by hand.",
+            code="not_business_metric",
+        )
+    if spec is None and not CUSTOM_KEY.fullmatch(metric):
+        raise ApplicationError(
+            f"{metric!r} is not a metric name: use the catalog's (e.g. conversion_rate) or "
+            "lowercase words joined by underscores.",
+            code="invalid_metric",
+        )
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ApplicationError("The value must be a finite number.", code="invalid_value")
+    if spec is not None and spec.bounded and not 0 <= value <= 1:
+        raise ApplicationError(
+            f"{spec.label} is a share between 0 and 1, not {value:g}.", code="invalid_value"
+        )
+    evidence = (evidence or "").strip()
+    if not evidence:
+        raise ApplicationError(
+            "Say where the figure comes from and how it was computed.", code="evidence_missing"
+        )
+    digest = ""
+    if attachment is not None:
+        if attachment.size > MAX_ATTACHMENT_BYTES:
+            raise ApplicationError(
+                f"The attachment is over {MAX_ATTACHMENT_BYTES // 2**20} MB.",
+                code="attachment_too_large",
+            )
+        sha = hashlib.sha256()
+        for chunk in attachment.chunks():
+            sha.update(chunk)
+        digest = sha.hexdigest()
+    with transaction.atomic():
+        entry = BusinessMeasurement.objects.create(
+            project=project,
+            metric=metric,
+            value=float(value),
+            period=(period or "").strip()[:100],
+            evidence=evidence,
+            attachment=attachment,
+            attachment_sha256=digest,
+            entered_by=actor,
+        )
+        event_record(
+            actor=actor,
+            verb="measurement.recorded",
+            target=entry,
+            project=project,
+            token=token,
+            payload={
+                "metric": metric,
+                "value": float(value),
+                "period": entry.period,
+                "evidence": evidence,
+                "attachment_sha256": digest,
+            },
+        )
+        return entry

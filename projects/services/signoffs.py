@@ -1,0 +1,190 @@
+"""Dual sign-off of success criteria, and asking the people whose sign-off is wanted."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.mail import send_mass_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from portal import access
+from portal.exceptions import ApplicationError, Conflict, Forbidden
+from projects import selectors
+from projects.models import CriteriaVersion, Project, SignOff
+from projects.services.events import event_record
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+log = logging.getLogger(__name__)
+
+
+def project_lock(project: Project) -> Project:
+    """The project's row, locked and fresh: sign-offs, revocations, criteria edits and
+    pack snapshots take this lock, so each sees the others' writes whole."""
+    return Project.objects.select_for_update().select_related("team").get(pk=project.pk)
+
+
+def signoff_record(
+    *,
+    actor,
+    version: CriteriaVersion,
+    role: str,
+    decision: str,
+    comment: str = "",
+    evidence_sha256: str = "",
+    token: ApiToken | None = None,
+) -> SignOff:
+    """Sign ``version`` in ``role``: bound to its content hash and to the evidence of now.
+
+    ``evidence_sha256``, when given, is the evidence the signer was shown; a sign-off on
+    evidence that has since changed is refused rather than bound to something unseen."""
+    project = version.project
+    if role not in access.SIGN_AS:
+        raise ApplicationError(f"Sign as one of {', '.join(access.SIGN_AS)}.", code="invalid_role")
+    if decision not in SignOff.Decision.values:
+        raise ApplicationError(
+            f"Decide one of {', '.join(SignOff.Decision.values)}.", code="invalid_decision"
+        )
+    comment = (comment or "").strip()
+    if decision == SignOff.Decision.REJECT and not comment:
+        raise ApplicationError("Say why you reject these criteria.", code="comment_missing")
+    if not access.has_project_perm(actor, project, access.SIGN_AS[role], token):
+        raise Forbidden(
+            f"You do not hold the {SignOff.Role(role).label.lower()} role on this project."
+        )
+    with transaction.atomic():
+        project = project_lock(project)
+        current = selectors.criteria_current(project)
+        if current is None or current.pk != version.pk:
+            raise Conflict(
+                f"Criteria v{version.version} are no longer current; read and sign "
+                f"v{current.version if current else '?'}.",
+                code="not_current",
+            )
+        evidence = selectors.signoff_evidence(project)
+        digest = selectors.evidence_sha256(evidence)
+        if evidence_sha256 and evidence_sha256 != digest:
+            raise Conflict(
+                "The candidate model or its evidence changed since you looked; read it again "
+                "before you sign.",
+                code="evidence_changed",
+            )
+        mine = version.signoffs.filter(signed_by=actor, revoked_at__isnull=True).first()
+        if mine is not None and mine.evidence_sha256 == digest:
+            raise Conflict(
+                f"You signed v{version.version} already ({mine.get_decision_display().lower()} "
+                f"as {mine.get_role_display().lower()}); revoke that sign-off to change it.",
+                code="signed_already",
+            )
+        if mine is not None:
+            # Signed on evidence that has since been replaced: the new signature takes over.
+            _revoke(mine, actor, "Signed again on new evidence.", token)
+        try:
+            with transaction.atomic():
+                signoff = SignOff.objects.create(
+                    criteria_version=version,
+                    role=role,
+                    decision=decision,
+                    comment=comment,
+                    content_sha256=version.content_sha256,
+                    evidence=evidence,
+                    evidence_sha256=digest,
+                    signed_by=actor,
+                )
+        except IntegrityError:  # the same person signing twice at the same moment
+            raise Conflict(
+                f"You signed v{version.version} already.", code="signed_already"
+            ) from None
+        event_record(
+            actor=actor,
+            verb="criteria.signed",
+            target=signoff,
+            project=project,
+            token=token,
+            payload={
+                "version": version.version,
+                "role": role,
+                "decision": decision,
+                "comment": comment,
+                "content_sha256": version.content_sha256,
+                "evidence_sha256": digest,
+                "evidence": evidence,
+            },
+        )
+        return signoff
+
+
+def _revoke(signoff: SignOff, actor, reason: str, token: ApiToken | None) -> None:
+    signoff.revoked_at = timezone.now()
+    signoff.revoked_by = actor
+    signoff.revoke_reason = reason[:500]
+    signoff.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    event_record(
+        actor=actor,
+        verb="criteria.signoff_revoked",
+        target=signoff,
+        project=signoff.criteria_version.project,
+        token=token,
+        payload={
+            "version": signoff.criteria_version.version,
+            "role": signoff.role,
+            "decision": signoff.decision,
+            "reason": signoff.revoke_reason,
+        },
+    )
+
+
+def signoff_revoke(
+    *, actor, signoff: SignOff, reason: str = "", token: ApiToken | None = None
+) -> SignOff:
+    """Withdraw one's own sign-off; it stays on the record as revoked."""
+    if signoff.signed_by_id != actor.pk:
+        raise Forbidden("Only the person who signed can revoke a sign-off.")
+    if not access.has_project_perm(actor, signoff.project, access.SIGN_AS[signoff.role], token):
+        raise Forbidden("You no longer hold the role you signed in.")
+    with transaction.atomic():
+        project_lock(signoff.project)
+        signoff = SignOff.objects.select_related("criteria_version__project").get(pk=signoff.pk)
+        if signoff.revoked_at is not None:
+            raise Conflict("This sign-off is revoked already.", code="revoked_already")
+        _revoke(signoff, actor, (reason or "").strip() or "Revoked by the signer.", token)
+        return signoff
+
+
+def signoff_people(project: Project) -> list:
+    """Everyone who may sign the project's criteria, in either role."""
+    people = {
+        user.pk: user
+        for perm in access.SIGN_AS.values()
+        for user in access.users_with_project_perm(project, perm)
+    }
+    return sorted(people.values(), key=lambda u: u.username)
+
+
+def signoff_request_notify(version: CriteriaVersion) -> list[str]:
+    """Email everyone who may sign ``version`` (after the saving transaction commits);
+    returns their usernames."""
+    project = version.project
+    people = [u for u in signoff_people(project) if u.pk != version.created_by_id]
+    link = settings.SITE_URL.rstrip("/") + version.get_absolute_url()
+    subject = f"[Stagegate] {project.name}: criteria v{version.version} wait for your sign-off"
+    body = (
+        f"{version.created_by.username if version.created_by else 'Someone'} saved version "
+        f"{version.version} of the success criteria of {project.name}.\n\n"
+        f"{version.note}\n\nRead the criteria, the candidate's evidence and sign off:\n{link}\n"
+    )
+    messages = [(subject, body, None, [u.email]) for u in people if u.email]
+
+    def send() -> None:
+        try:
+            send_mass_mail(messages)
+        except Exception:  # a mail server down must not undo the saved version
+            log.exception("Could not send the sign-off request for %s", version)
+
+    if messages:
+        transaction.on_commit(send)
+    return [u.username for u in people]
