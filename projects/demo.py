@@ -24,6 +24,7 @@ from projects.models import (
 )
 from projects.services import datasets, evaluations, lifecycle, teams
 from projects.services.criteria import criteria_save
+from projects.services.measurements import measurement_record
 from projects.services.signoffs import signoff_record
 from projects.services.uploads import upload_from_bytes
 
@@ -82,6 +83,46 @@ PROJECTS = [
         "prototyping",
         "Classifies query-product pairs as relevant or not to rerank search results.",
     ),
+]
+CREDIT_NOTE = "Agreed at the kick-off with the underwriting desk; to be signed."
+CREDIT_CRITERIA = [
+    {
+        "metric": "roc_auc",
+        "comparator": ">=",
+        "target": 0.85,
+        "rationale": "The 2019 scorecard reaches 0.69; the desk wants a clear step up in ranking.",
+    },
+    {
+        "metric": "balanced_accuracy",
+        "source": "baseline",
+        "comparator": ">=",
+        "target": 0.10,
+        "rationale": "Ten points better than the underwriters' blind re-scoring, or keep them.",
+    },
+    {
+        "metric": "recall",
+        "comparator": ">=",
+        "target": 0.75,
+        "rationale": "A missed default costs about five times a wrongly refused loan.",
+    },
+    {
+        "metric": "demographic_parity_difference",
+        "comparator": "<=",
+        "target": 0.10,
+        "rationale": "Credit policy CP-12: approval rates within 10 points across groups.",
+    },
+    {
+        "metric": "p95_latency_ms",
+        "comparator": "<=",
+        "target": 300,
+        "rationale": "The application form waits for the score; 300 ms keeps it responsive.",
+    },
+    {
+        "metric": "manual_review_rate",
+        "comparator": "<=",
+        "target": 0.15,
+        "rationale": "The underwriting desk can review 15 % of applications at current staffing.",
+    },
 ]
 # The external auditor sees one project, shared with them alone.
 SHARED_WITH_EXTERNAL = "credit-default"
@@ -281,6 +322,18 @@ def _load_data(project: Project, engineer) -> None:
     )
     # Queued: the worker audits it when the portal starts; an auditor then reviews it.
     audit_request(actor=engineer, evaluation=Evaluation.objects.get(pk=evaluation.pk))
+    owner = get_user_model().objects.get(username="credit_owner")
+    measurement_record(
+        actor=owner,
+        project=project,
+        metric="manual_review_rate",
+        value=0.12,
+        period="2026-10 pilot",
+        evidence="Share of pilot applications the model sent to an underwriter, from the "
+        "case tool's October report.",
+    )
+    # Written, not yet signed: the owner and the engineer sign it in the web.
+    criteria_save(actor=engineer, project=project, criteria=CREDIT_CRITERIA, note=CREDIT_NOTE)
 
 
 def _gate_evidence(project: Project, prefix: str) -> None:

@@ -28,6 +28,7 @@ urlpatterns = [
     path("evaluations/<int:pk>/", views.evaluation_detail, name="evaluation-detail"),
     path("evaluations/<int:pk>/status/", views.evaluation_status, name="evaluation-status"),
     path("projects/<slug:slug>/criteria/", views.criteria_page, name="criteria"),
+    path("projects/<slug:slug>/criteria/edit/", views.criteria_edit, name="criteria-edit"),
     path("criteria-versions/<int:pk>/", views.criteria_version, name="criteria-version"),
     path("criteria-versions/<int:pk>/signoffs/", views.signoff_create, name="signoff-create"),
     path("signoffs/<int:pk>/revoke/", views.signoff_revoke_view, name="signoff-revoke"),

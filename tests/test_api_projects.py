@@ -205,3 +205,34 @@ def test_an_unexpected_error_is_json_without_a_trace(api, world, monkeypatch):
         "code": "server_error",
         "detail": "Internal error; it has been logged.",
     }
+
+
+def test_the_gate_answers_a_flagger_webhook_with_the_token_in_its_body(api, packed_world):
+    """Flagger POSTs {name, namespace, phase, checksum, metadata} and cannot send headers."""
+    a = packed_world["a"]
+    _, key = tokens.token_create(
+        user=a.people[Role.BUSINESS_OWNER], name="flagger", scopes=["read"], project=a.project
+    )
+    url = "/api/v1/projects/a-project/gates/?to=deployment"
+    hook = {
+        "name": "scorer",
+        "namespace": "credit",
+        "phase": "Promoting",
+        "checksum": "abc",
+        "metadata": {"token": key},
+    }
+    before = Event.objects.count()
+    assert api.post(url, hook, format="json").status_code == 200
+    Project.objects.filter(pk=a.project.pk).update(description="short")
+    held = api.post(url, hook, format="json")
+    assert held.status_code == 409 and not held.json()["passed"]
+    assert Event.objects.count() == before  # a webhook only reads
+    wrong = api.post(url, {**hook, "metadata": {"token": "sg_wrong"}}, format="json")
+    assert wrong.status_code == 401
+    assert api.post(url, {**hook, "metadata": {}}, format="json").status_code == 401
+
+
+def test_the_gate_answers_an_argo_web_metric_with_a_json_boolean(api, packed_world):
+    client = auth(api, packed_world["a"].token_key)
+    body = client.get("/api/v1/projects/a-project/gates/?to=deployment").json()
+    assert body["passed"] is True

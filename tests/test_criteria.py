@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from projects import selectors
 from projects.models import CriteriaVersion, Event, Role
 from projects.services import evaluations
 
@@ -139,3 +140,68 @@ def test_versions_are_never_edited(world):
     version.note = "rewritten"
     with pytest.raises(ValueError, match="cannot be changed"):
         version.save()
+
+
+def _editor_rows(version, **changes) -> dict:
+    """The editor's form as the page fills it from ``version``, with ``changes`` applied."""
+    form = {"rows": str(len(version.criteria) + 1), "note": "After the pilot review."}
+    for i, criterion in enumerate(version.criteria):
+        for field in ("metric", "category", "source", "comparator", "unit", "rationale"):
+            form[f"{field}-{i}"] = criterion[field] or ""
+        form[f"target-{i}"] = f"{criterion['target']:g}"
+    form.update(changes)
+    return form
+
+
+def test_the_editor_saves_the_edited_set_as_a_new_version(client, world):
+    w = world["a"]
+    client.force_login(w.people[Role.ML_ENGINEER])
+    page = client.get(f"/projects/{w.project.slug}/criteria/edit/").content.decode()
+    assert 'name="metric-0" value="f1"' in page and "Saving makes version 2" in page
+    form = _editor_rows(
+        w.criteria,
+        **{
+            "target-0": "0.75",
+            "remove-3": "on",
+            "metric-5": "recall",
+            "target-5": "0.7",
+            "rationale-5": "Catch most defaults.",
+        },
+    )
+    response = client.post(f"/projects/{w.project.slug}/criteria/edit/", form)
+    assert response.status_code == 302
+    version = CriteriaVersion.objects.get(project=w.project, version=2)
+    assert response["Location"] == version.get_absolute_url()
+    assert [c["metric"] for c in version.criteria] == [
+        "f1",
+        "f1",
+        "demographic_parity_difference",
+        "manual_review_rate",
+        "recall",
+    ]
+    assert version.criteria[0]["target"] == 0.75 and version.note == "After the pilot review."
+    changes = {(c.kind, c.metric) for c in selectors.criteria_changes(version)}
+    assert changes == {("changed", "f1"), ("removed", "error_rate"), ("added", "recall")}
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment", "kept"),
+    [
+        ({"target-0": "high"}, "not a number", 'name="target-0" value="high"'),
+        ({"comparator-0": "<="}, "better when higher", 'value="&lt;=" selected'),
+        ({"source-0": "audit"}, "not from audit", 'value="audit" selected'),
+        ({"rationale-0": ""}, "write why", 'name="rationale-0" rows="2"></textarea>'),
+    ],
+)
+def test_the_editor_refuses_bad_rows_and_keeps_what_was_typed(
+    client, world, changes, fragment, kept
+):
+    w = world["a"]
+    client.force_login(w.people[Role.BUSINESS_OWNER])
+    response = client.post(
+        f"/projects/{w.project.slug}/criteria/edit/", _editor_rows(w.criteria, **changes)
+    )
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert fragment in page and kept in page
+    assert CriteriaVersion.objects.filter(project=w.project).count() == 1

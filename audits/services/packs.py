@@ -16,6 +16,7 @@ from audits.analysis.fetch import static_fetcher
 from audits.models import ApprovalPack
 from audits.reports import LABELS, result_report
 from audits.snapshot import pack_state, state_sha256
+from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.charts import LineageNode, comparison_charts, lineage_svg
 from projects.analysis.criteria import content_sha256
@@ -146,7 +147,14 @@ def static_root() -> Path:
 
 def render_pdf(html: str, refused: list[str] | None = None) -> tuple[bytes, int]:
     """Lay ``html`` out with WeasyPrint; the same HTML gives the same bytes."""
-    from weasyprint import HTML  # loads system libraries; only workers need it
+    try:
+        from weasyprint import HTML  # loads system libraries; only workers need it
+    except OSError as exc:
+        raise ApplicationError(
+            "PDF rendering needs the Pango library on the worker's machine "
+            f"(apt-get install libpango-1.0-0 libpangoft2-1.0-0): {exc}",
+            code="renderer_missing",
+        ) from None
 
     root = static_root()
     document = HTML(

@@ -154,8 +154,16 @@ def _number(spec: MetricSpec, raw: Any, what: str, margin: bool = False) -> floa
 
 
 def _comparator(spec: MetricSpec, raw: Any, source: str) -> str:
-    comparator = _choice(raw, COMPARATORS, "Comparator")
     better = spec.higher_is_better
+    if _blank(raw):
+        # Left out: the metric's direction says it ("at least" a recall, "at most" a latency).
+        if better is None:
+            raise CriteriaError(
+                f"{spec.label}: say whether the target is a floor (>=), a ceiling (<=) or a range "
+                "(between)."
+            )
+        return AT_LEAST if better else AT_MOST
+    comparator = _choice(raw, COMPARATORS, "Comparator")
     if source == "baseline":
         follows = AT_LEAST if better else AT_MOST
         if comparator != follows:
@@ -337,7 +345,9 @@ def target_text(criterion: Mapping[str, Any], baseline: float | None = None) -> 
         text = f"{SYMBOLS[comparator]} best baseline {sign} {_text(target)}{unit}"
         if baseline is None:
             return text
-        return f"{text} ({_text(_effective(criterion, baseline))}{unit})"
+        # Shown to four significant digits: a trained baseline's mean carries float noise.
+        shown = float(f"{_effective(criterion, baseline):.4g}")
+        return f"{text} ({_text(shown)}{unit})"
     if comparator == BETWEEN:
         return f"between {_text(target)} and {_text(float(criterion['target_high']))}{unit}"
     return f"{SYMBOLS[comparator]} {_text(target)}{unit}"

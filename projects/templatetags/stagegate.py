@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from django import template
 
+from projects.analysis.criteria import CATALOG
 from projects.analysis.metrics import METRIC_LABELS
 
 register = template.Library()
@@ -13,8 +14,10 @@ register = template.Library()
 
 @register.filter
 def metric_label(name: str) -> str:
-    """The human name of a metric ("roc_auc" -> "ROC AUC")."""
-    return METRIC_LABELS.get(name, name)
+    """The human name of a metric ("roc_auc" -> "ROC AUC", "manual_review_rate" ->
+    "Manual-review rate"); a custom metric keeps its name."""
+    spec = CATALOG.get(name)
+    return spec.label if spec else METRIC_LABELS.get(name, name)
 
 
 @register.filter
@@ -27,6 +30,19 @@ def get_item(mapping: dict, key: str):
 def title_words(name: str) -> str:
     """A stored code as words: "insufficient_evidence" -> "Insufficient evidence"."""
     return str(name).replace("_", " ").capitalize()
+
+
+#: A decision as the sentence "… by someone" reads it.
+DECIDED = {
+    "approve": "approved",
+    "reject": "rejected",
+    "request_changes": "changes requested",
+}
+
+
+@register.filter
+def decided(decision: str) -> str:
+    return DECIDED.get(decision, str(decision).replace("_", " "))
 
 
 @register.filter

@@ -11,13 +11,16 @@ from django.views.decorators.http import require_POST
 from portal import access
 from portal.exceptions import ApplicationError
 from projects import selectors
-from projects.analysis.criteria import CATALOG
+from projects.analysis.criteria import CATALOG, CATEGORIES, COMPARATORS, SOURCES
 from projects.analysis.criteria_templates import TEMPLATES
-from projects.services.criteria import criteria_from_template
+from projects.analysis.signoffs import ROLE_LABELS
+from projects.services.criteria import criteria_from_template, criteria_save
 from projects.services.measurements import measurement_record
 from projects.services.signoffs import signoff_record, signoff_revoke
+from projects.templatetags.stagegate import DECIDED
 
 __all__ = [
+    "criteria_edit",
     "criteria_page",
     "criteria_version",
     "measurement_attachment",
@@ -104,8 +107,8 @@ def signoff_create(request: HttpRequest, pk: int) -> HttpResponse:
     )
     messages.success(
         request,
-        f"You {signoff.get_decision_display().lower()}d criteria v{version.version} as "
-        f"{signoff.get_role_display().lower()}.",
+        f"You {DECIDED[signoff.decision]} criteria v{version.version} as "
+        f"{ROLE_LABELS[signoff.role]}.",
     )
     return redirect("criteria-version", pk=version.pk)
 
@@ -156,3 +159,64 @@ def measurement_attachment(request: HttpRequest, pk: int) -> FileResponse:
         as_attachment=True,
         filename=entry.attachment.name.rsplit("/", 1)[-1],
     )
+
+
+#: Empty rows offered below the current criteria, for new ones.
+BLANK_ROWS = 3
+ROW_FIELDS = ("metric", "category", "source", "comparator", "target", "target_high", "unit")
+
+
+def _rows_from_post(post) -> list[dict]:
+    """The editor's rows as criteria: blank rows and rows marked for removal left out."""
+    rows = []
+    for i in range(min(int(post.get("rows") or 0), 60)):
+        row = {field: post.get(f"{field}-{i}", "").strip() for field in ROW_FIELDS}
+        row["rationale"] = post.get(f"rationale-{i}", "").strip()
+        if post.get(f"remove-{i}") or not any(row.values()):
+            continue
+        rows.append({k: v for k, v in row.items() if v != ""})
+    return rows
+
+
+@login_required
+def criteria_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    """Edit the whole set in a form; saving makes the next version (never an update)."""
+    project = access.access_project(request.user, slug, access.CHANGE)
+    current = selectors.criteria_current(project)
+    status = 200
+    note = ""
+    if request.method == "POST":
+        rows = _rows_from_post(request.POST)
+        note = request.POST.get("note", "")
+        try:
+            version = criteria_save(actor=request.user, project=project, criteria=rows, note=note)
+        except ApplicationError as exc:
+            messages.error(request, exc.detail)
+            status = exc.status
+        else:
+            messages.success(request, f"Saved criteria v{version.version}; it needs signing.")
+            return redirect(version)
+    else:
+        rows = [dict(c) for c in current.criteria] if current else []
+    rows = [
+        {**row, "target": _plain(row.get("target")), "target_high": _plain(row.get("target_high"))}
+        for row in rows
+    ] + [{} for _ in range(BLANK_ROWS)]
+    context = {
+        "project": project,
+        "current": current,
+        "rows": rows,
+        "note": note,
+        "catalog": CATALOG,
+        "categories": CATEGORIES,
+        "sources": SOURCES,
+        "comparators": COMPARATORS,
+    }
+    return render(request, "criteria/criteria_edit.html", context, status=status)
+
+
+def _plain(value) -> str:
+    """A stored number as a person types it (0.8, not 0.8000000000000000444)."""
+    if value in (None, ""):
+        return ""
+    return f"{float(value):g}" if isinstance(value, int | float) else str(value)

@@ -118,7 +118,6 @@ def test_it_refuses_a_target_that_is_not_a_finite_number(target, message):
         ("recall", "<=", "Recall is better when higher; use >= or between, not <=."),
         ("throughput_qps", "<=", "Throughput is better when higher; use >= or between"),
         ("recall", ">", "Comparator '>' is not one of >=, <=, between."),
-        ("recall", None, "Comparator 'None' is not one of >=, <=, between."),
     ],
 )
 def test_it_refuses_a_comparator_that_does_not_fit_the_metric(metric, comparator, message):
@@ -426,3 +425,15 @@ def test_diff_pairs_equal_comparators_first():
 def test_it_refuses_a_baseline_that_is_not_a_finite_number(baseline):
     with pytest.raises(CriteriaError, match="A baseline is a finite number"):
         assess(cleaned(target=0.02, source="baseline"), Measurement(0.9), baseline=baseline)
+
+
+def test_a_left_out_comparator_follows_the_metrics_direction():
+    recall = clean_criterion({"metric": "recall", "target": 0.7, "rationale": "Catch defaults."})
+    latency = clean_criterion(
+        {"metric": "p95_latency_ms", "target": 250, "rationale": "Checkout page."}
+    )
+    assert (recall["comparator"], latency["comparator"]) == (">=", "<=")
+    with pytest.raises(CriteriaError, match="a floor"):
+        clean_criterion(
+            {"metric": "churn", "category": "business", "target": 0.1, "rationale": "Keep them."}
+        )

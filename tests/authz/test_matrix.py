@@ -227,6 +227,12 @@ def _body(name: str, a) -> dict:
         # Only business owners may sign in this role; the world's owner has signed already.
         "api-signoff-list": {"role": "business_owner", "decision": "approve"},
         "signoff-create": {"role": "business_owner", "decision": "approve"},
+        "criteria-edit": {
+            "rows": "1",
+            "metric-0": "accuracy",
+            "target-0": "0.5",
+            "rationale-0": "x",
+        },
         "api-signoff-revoke": {"reason": "Signed too early."},
         "signoff-revoke": {"reason": "Signed too early."},
         "api-measurement-list": {"metric": "revenue", "value": 1200, "evidence": "Ledger."},

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import pytest
 
+from projects.services.criteria import criteria_save
 from tests.browser.conftest import ARTIFACTS
 from tests.data import sample_csv
-from tests.factories import PASSWORD, UserFactory, build_team, make_evaluation
+from tests.factories import PASSWORD, WORLD_CRITERIA, UserFactory, build_team, make_evaluation
 
 pytestmark = pytest.mark.browser
 
@@ -16,7 +20,13 @@ def team(transactional_db):
     return build_team("a", UserFactory(username="a_external"))
 
 
-def test_a_business_owner_reads_the_checklist_and_moves_the_project(team, live_server, page):
+@pytest.fixture
+def ready_team(transactional_db):
+    """A project whose approval pack is rendered: it passes into deployment."""
+    return build_team("a", UserFactory(username="a_external"), with_pack=True)
+
+
+def test_a_business_owner_reads_the_checklist_and_moves_the_project(ready_team, live_server, page):
     page.goto(f"{live_server.url}/")
     assert "/accounts/login/" in page.url
     page.fill("input[name=username]", "a_business_owner")
@@ -28,7 +38,7 @@ def test_a_business_owner_reads_the_checklist_and_moves_the_project(team, live_s
     page.click("text=A Project")
     page.wait_for_url(f"{live_server.url}/projects/a-project/")
     checklist = page.locator("#gate .checklist li")
-    assert checklist.count() == 6
+    assert checklist.count() == 11
     assert page.locator("#gate .checklist li.fail").count() == 0
     assert "Business owner named" in checklist.all_inner_texts()[1]
     page.screenshot(path=str(ARTIFACTS / "project-page.png"), full_page=True)
@@ -134,5 +144,59 @@ def test_an_engineer_runs_an_audit_and_an_auditor_approves_it(
     assert "Review recorded: approve" in page.inner_text(".messages")
     assert "Approve by a_auditor" in page.inner_text("main")
     page.goto(f"{live_server.url}/projects/a-project/")
-    assert page.locator("#gate .checklist li.fail").count() == 0
+    assert "pass" in audit_check.get_attribute("class")
     assert "approved by a_auditor" in audit_check.inner_text()
+
+
+@pytest.fixture
+def new_criteria(team):
+    """Version 2 of the criteria, waiting for both signatures (made before the browser)."""
+    criteria = [dict(c) for c in WORLD_CRITERIA]
+    criteria[0]["target"] = 0.72
+    return criteria_save(
+        actor=team.people["ml_engineer"], project=team.project, criteria=criteria, note="Pilot."
+    )
+
+
+def test_the_owner_and_the_engineer_sign_and_the_worker_renders_the_pack(
+    team, new_criteria, live_server, page, worker
+):
+    """From the waiting-for-me list to two signatures, a pack rendered by the real worker
+    whose download matches the sha256 shown, and the move into deployment."""
+    for username, role in (
+        ("a_business_owner", "business_owner"),
+        ("a_ml_engineer", "ml_engineer"),
+    ):
+        _log_in(page, live_server, username)
+        page.click("#waiting-for-me a")
+        page.wait_for_url(f"{live_server.url}/criteria-versions/{new_criteria.pk}/**")
+        assert page.locator("select[name=role] option").all_inner_texts() == [
+            "Business owner" if role == "business_owner" else "ML engineer"
+        ]
+        page.click("#sign button[type=submit]")
+        page.wait_for_load_state()
+        assert "You approved criteria v2" in page.inner_text(".messages")
+        _log_out(page)
+    _log_in(page, live_server, "a_business_owner")
+    assert page.locator("#waiting-for-me").count() == 0
+    page.goto(f"{live_server.url}/criteria-versions/{new_criteria.pk}/")
+    assert "Signed off" in page.inner_text("#signoffs + p")
+    page.screenshot(path=str(ARTIFACTS / "criteria-signed.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/projects/a-project/approval-packs/")
+    page.click("text=Render a pack of the current state")
+    page.wait_for_url(f"{live_server.url}/approval-packs/**")
+    page.locator("#pack-status .badge.status-succeeded").wait_for(timeout=120_000)
+    page.reload()
+    shown = page.inner_text("#pdf-sha256").strip()
+    with page.expect_download() as download:
+        page.click("text=Download the PDF")
+    data = Path(download.value.path()).read_bytes()
+    assert data.startswith(b"%PDF") and hashlib.sha256(data).hexdigest() == shown
+    page.screenshot(path=str(ARTIFACTS / "approval-pack.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/projects/a-project/")
+    assert page.locator("#gate .checklist li.fail").count() == 0
+    page.click("text=Move project")
+    page.wait_for_load_state()
+    assert "Moved to deployment" in page.inner_text(".messages")
