@@ -190,13 +190,24 @@ def pack_gate_state(project: Project) -> PackState:
     """The newest pack, and whether it was taken from the project exactly as it is now."""
     from audits.snapshot import pack_state, state_sha256
 
-    pack = pack_newest(project)
-    if pack is None:
+    newest = pack_newest(project)
+    if newest is None:
         return PackState()
-    if pack.status == ApprovalPack.Status.SUCCEEDED:
-        current = pack.state_sha256 == state_sha256(pack_state(project))
-        return PackState("current" if current else "stale", pack.pk)
-    return PackState(pack.status, pack.pk)
+    digest = state_sha256(pack_state(project))
+    # Any pack of exactly this state counts, however old: a project can come back to a
+    # state it had (and asking for a pack of it reuses that one).
+    match = (
+        project.approval_packs.filter(state_sha256=digest)
+        .exclude(status=ApprovalPack.Status.FAILED)
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if match is not None:
+        succeeded = match.status == ApprovalPack.Status.SUCCEEDED
+        return PackState("current" if succeeded else match.status, match.pk)
+    if newest.status == ApprovalPack.Status.FAILED and newest.state_sha256 == digest:
+        return PackState("failed", newest.pk)
+    return PackState("stale", newest.pk)
 
 
 def packs_of(project: Project) -> QuerySet[ApprovalPack]:

@@ -87,8 +87,10 @@ def _criteria(project: Project) -> dict[str, Any] | None:
 
 def _signoffs(project: Project) -> list[dict[str, Any]]:
     trail = []
+    current = selectors.criteria_current(project)
+    evidence = selectors.signoff_evidence(project)
     for version in selectors.criteria_versions(project).order_by("version"):
-        for row in reversed(selectors.signoff_rows(version)):
+        for row in reversed(selectors.signoff_rows(version, current, evidence)):
             s = row["signoff"]
             trail.append(
                 {
@@ -250,7 +252,7 @@ def _audit(project: Project) -> dict[str, Any] | None:
 
 
 def _risks(project: Project) -> list[dict[str, Any]]:
-    risks = RiskItem.objects.filter(project=project).order_by("-likelihood", "title")
+    risks = RiskItem.objects.filter(project=project).order_by("-likelihood", "title", "pk")
     rows = [
         {
             "title": r.title,
@@ -267,6 +269,7 @@ def _risks(project: Project) -> list[dict[str, Any]]:
         }
         for r in risks
     ]
+    # Stable: Python's sort keeps the query's order (by pk last) among equals.
     return sorted(rows, key=lambda r: (-r["severity"], r["title"]))
 
 

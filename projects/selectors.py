@@ -24,7 +24,13 @@ from projects.analysis.gates import (
     evaluate_gate,
 )
 from projects.analysis.metrics import HIGHER_IS_BETTER, METRIC_LABELS
-from projects.analysis.signoffs import Signature, Summary, evidence_changes, summarise
+from projects.analysis.signoffs import (
+    ROLE_LABELS,
+    Signature,
+    Summary,
+    evidence_changes,
+    summarise,
+)
 from projects.models import (
     ApiToken,
     Baseline,
@@ -359,7 +365,7 @@ def version_profile(version: DatasetVersion) -> dict:
 
 
 def baselines_recorded(project: Project) -> QuerySet[Baseline]:
-    return project.baselines.select_related("recorded_by").order_by("metric", "-created_at")
+    return project.baselines.select_related("recorded_by").order_by("metric", "-created_at", "pk")
 
 
 def _trained_entries(project: Project, version: DatasetVersion | None) -> list[dict]:
@@ -629,7 +635,17 @@ def signoff_evidence(project: Project) -> dict:
 
 
 def evidence_sha256(evidence: dict) -> str:
-    return content_sha256([evidence])
+    """The hash a sign-off binds to: ids and content hashes, not display names (renaming a
+    dataset changes no evidence)."""
+
+    def bare(item):
+        if isinstance(item, dict):
+            return {k: bare(v) for k, v in item.items() if k != "name"}
+        if isinstance(item, list):
+            return [bare(v) for v in item]
+        return item
+
+    return content_sha256([bare(evidence)])
 
 
 def _change_text(change) -> str:
@@ -656,14 +672,22 @@ def signoff_staleness(
         reasons.append("the criteria content no longer matches the signed hash")
     if signoff.evidence_sha256 != evidence_sha256(evidence_now):
         reasons += evidence_changes(signoff.evidence, evidence_now) or ["evidence changed"]
+    signer = signoff.signed_by
+    if not access.has_project_perm(signer, version.project, access.SIGN_AS[signoff.role]):
+        reasons.append(f"{signer.username} no longer holds the {ROLE_LABELS[signoff.role]} role")
     return reasons
 
 
-def signoff_rows(version: CriteriaVersion) -> list[dict]:
-    """Every sign-off of ``version`` (revoked ones too), newest first, with why it is stale."""
+def signoff_rows(
+    version: CriteriaVersion,
+    current: CriteriaVersion | None = None,
+    evidence_now: dict | None = None,
+) -> list[dict]:
+    """Every sign-off of ``version`` (revoked ones too), newest first, with why it is stale.
+    ``current`` and ``evidence_now`` may be passed in when listing several versions."""
     project = version.project
-    current = criteria_current(project)
-    evidence_now = signoff_evidence(project)
+    current = current or criteria_current(project)
+    evidence_now = evidence_now if evidence_now is not None else signoff_evidence(project)
     rows = []
     for signoff in version.signoffs.select_related("signed_by", "revoked_by"):
         stale = [] if signoff.revoked_at else signoff_staleness(signoff, current, evidence_now)

@@ -16,6 +16,7 @@ from audits.snapshot import pack_state, state_sha256
 from projects import selectors
 from projects.analysis.criteria import content_sha256
 from projects.models import Event, Project, Role
+from projects.services import evaluations
 from tests.factories import WORLD_CRITERIA
 
 pytestmark = pytest.mark.django_db
@@ -301,3 +302,17 @@ def test_a_pack_that_fails_to_render_is_recorded_and_not_reused(api, world, monk
     assert again.json()["state_sha256"] == first["state_sha256"]
     assert again.json()["status"] == "queued"
     assert ApprovalPack.objects.filter(project=w.project).count() == 2
+
+
+def test_a_project_back_in_an_earlier_state_finds_that_states_pack(packed_world):
+    """Marking another candidate and then the first one again: the first pack counts again."""
+    w = packed_world["a"]
+    engineer = w.people[Role.ML_ENGINEER]
+    first = ApprovalPack.objects.get(project=w.project)
+    evaluations.model_mark_candidate(actor=engineer, model=w.spare_model)
+    second, created = packs.pack_request(actor=engineer, project=w.project)
+    assert created and second.pk != first.pk
+    evaluations.model_mark_candidate(actor=engineer, model=w.model)
+    project = Project.objects.get(pk=w.project.pk)
+    assert selectors.project_gate(project).passed
+    assert packs.pack_request(actor=engineer, project=project) == (first, False)

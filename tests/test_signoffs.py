@@ -7,11 +7,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
 from portal.exceptions import ApplicationError
 from projects import selectors
-from projects.models import CriteriaVersion, Event, Role, SignOff
+from projects.models import BusinessMeasurement, CriteriaVersion, Event, Role, SignOff
 from projects.services import teams
 from projects.services.criteria import criteria_save
 from projects.services.signoffs import signoff_record
@@ -287,3 +288,75 @@ def test_a_signature_racing_an_edit_never_lands_on_content_it_did_not_see():
         assert isinstance(signed, ApplicationError) and signed.code == "not_current"
     assert not SignOff.objects.filter(criteria_version=saved).exists()
     assert not _check(w.project, SIGNED).passed
+
+
+def test_a_signer_who_left_the_role_no_longer_counts(api, world):
+    w = world["a"]
+    owner = w.people[Role.BUSINESS_OWNER]
+    assert _check(w.project, SIGNED).passed
+    # Now a viewer on the team: still sees the project, may no longer sign for it.
+    teams.membership_change(
+        actor=None, membership=w.memberships[Role.BUSINESS_OWNER], role=Role.VIEWER, is_admin=False
+    )
+    check = _check(w.project, SIGNED)
+    assert not check.passed and "Waiting for a business owner" in check.detail
+    row = next(r for r in selectors.signoff_rows(w.criteria) if r["signoff"].signed_by == owner)
+    assert row["stale"] == ["a_business_owner no longer holds the business owner role"]
+    # They can still withdraw what they signed.
+    api.force_authenticate(owner)
+    assert api.post(f"/api/v1/signoffs/{w.signoff.pk}/revoke/").status_code == 200
+
+
+def test_renaming_a_dataset_leaves_the_signatures_standing(api, world):
+    w = world["a"]
+    api.force_authenticate(w.people[Role.ML_ENGINEER])
+    response = api.patch(f"/api/v1/datasets/{w.dataset.pk}/", {"name": "loans-2026"}, format="json")
+    assert response.status_code == 200
+    assert _check(w.project, SIGNED).passed
+
+
+@pytest.mark.parametrize(
+    ("form", "status", "fragment"),
+    [
+        ({"metric": "a" * 61, "value": "1", "evidence": "x"}, 400, "no more than 60"),
+        ({"metric": "recall", "value": "0.8", "evidence": "x"}, 400, "not entered by hand"),
+        ({"metric": "conversion_rate", "value": "12", "evidence": "x"}, 400, "between 0 and 1"),
+        ({"metric": "revenue", "value": "1e3", "evidence": " "}, 400, "may not be blank"),
+    ],
+)
+def test_bad_business_figures_are_refused(api, world, form, status, fragment):
+    w = world["a"]
+    api.force_authenticate(w.people[Role.BUSINESS_OWNER])
+    before = BusinessMeasurement.objects.count()
+    response = api.post(f"/api/v1/projects/{w.project.slug}/measurements/", form)
+    assert response.status_code == status and fragment in response.json()["detail"]
+    assert BusinessMeasurement.objects.count() == before
+
+
+def test_an_attachment_over_the_limit_is_refused_not_dropped(api, client, world, settings):
+    w = world["a"]
+    settings.UPLOAD_MAX_BYTES = 1000
+    form = {
+        "metric": "revenue",
+        "value": "1200",
+        "evidence": "Ledger.",
+        "attachment": SimpleUploadedFile("big.csv", b"x" * 200_000),
+    }
+    api.force_authenticate(w.people[Role.BUSINESS_OWNER])
+    before = BusinessMeasurement.objects.count()
+    response = api.post(
+        f"/api/v1/projects/{w.project.slug}/measurements/", form, format="multipart"
+    )
+    assert response.status_code == 413, response.json()
+    client.force_login(w.people[Role.BUSINESS_OWNER])
+    form["attachment"] = SimpleUploadedFile("big.csv", b"x" * 200_000)
+    page = client.post(f"/projects/{w.project.slug}/measurements/", form, follow=True)
+    assert "larger than" in page.content.decode()
+    assert BusinessMeasurement.objects.count() == before
+
+
+def test_the_editor_survives_a_nonsense_row_count(client, world):
+    w = world["a"]
+    client.force_login(w.people[Role.ML_ENGINEER])
+    response = client.post(f"/projects/{w.project.slug}/criteria/edit/", {"rows": "²"})
+    assert response.status_code == 400 and "at least one" in response.content.decode()

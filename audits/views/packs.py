@@ -18,6 +18,7 @@ from audits.services.packs import pack_request
 from audits.snapshot import model_card_of
 from portal import access
 from portal.exceptions import ApplicationError
+from projects.analysis.gates import PackState
 
 
 def _status(pack: ApprovalPack) -> dict:
@@ -63,9 +64,9 @@ def pack_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "pack": pack,
         "project": pack.project,
-        "status": _status(pack),
-        "current": selectors.pack_newest(pack.project) == pack
-        and selectors.pack_gate_state(pack.project).status == "current",
+        # Rendered already: the page itself offers the download.
+        "status": {**_status(pack), "shown": pack.status == ApprovalPack.Status.SUCCEEDED},
+        "current": selectors.pack_gate_state(pack.project) == PackState("current", pack.pk),
     }
     return render(request, "packs/pack_detail.html", context)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
+from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.models import BusinessMeasurement, SignOff
 from projects.services.measurements import measurement_record
@@ -51,9 +53,14 @@ class SignOffSerializer(serializers.ModelSerializer):
         if signoff.revoked_at:
             return []
         project = signoff.criteria_version.project
-        return selectors.signoff_staleness(
-            signoff, selectors.criteria_current(project), selectors.signoff_evidence(project)
-        )
+        # Once per response, not once per row.
+        now = self.context.setdefault("now", {})
+        if project.pk not in now:
+            now[project.pk] = (
+                selectors.criteria_current(project),
+                selectors.signoff_evidence(project),
+            )
+        return selectors.signoff_staleness(signoff, *now[project.pk])
 
 
 class SignOffWriteSerializer(serializers.Serializer):
@@ -81,7 +88,8 @@ class InboxEntrySerializer(serializers.Serializer):
     stale = serializers.BooleanField(help_text="You signed before, but on what has changed.")
 
     def get_criteria_version(self, entry: dict) -> str:
-        return self.context["request"].build_absolute_uri(entry["version"].get_absolute_url())
+        url = reverse("api-criteria-version-detail", args=[entry["version"].pk])
+        return self.context["request"].build_absolute_uri(url)
 
 
 class SignOffViewSet(ApiViewSet):
@@ -181,10 +189,13 @@ class MeasurementViewSet(ApiViewSet):
     @extend_schema(request=MeasurementWriteSerializer, responses={201: MeasurementSerializer})
     def create(self, request, project_slug: str):
         """Enter a business figure with its evidence (JSON, or multipart with an attachment)."""
+        refuse_too_large(request)
         project = access.access_project(
             request.user, project_slug, access.MEASURE_BUSINESS, self.token
         )
-        data = MeasurementWriteSerializer(data=request.data)
+        body = request.data
+        refuse_too_large(request)  # the body is read now: was a file cut off?
+        data = MeasurementWriteSerializer(data=body)
         data.is_valid(raise_exception=True)
         entry = measurement_record(
             actor=request.user, project=project, token=self.token, **data.validated_data

@@ -41,10 +41,10 @@ def measurement_record(
             f"{spec.label} is measured from {spec.sources[0]}s, not entered by hand.",
             code="not_business_metric",
         )
-    if spec is None and not CUSTOM_KEY.fullmatch(metric):
+    if spec is None and not (len(metric) <= 60 and CUSTOM_KEY.fullmatch(metric)):
         raise ApplicationError(
-            f"{metric!r} is not a metric name: use the catalog's (e.g. conversion_rate) or "
-            "lowercase words joined by underscores.",
+            f"{metric[:30]!r} is not a metric name: use the catalog's (e.g. conversion_rate) "
+            "or lowercase words joined by underscores, at most 60 characters.",
             code="invalid_metric",
         )
     if not isinstance(value, int | float) or not math.isfinite(value):

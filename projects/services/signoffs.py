@@ -52,7 +52,9 @@ def signoff_record(
     comment = (comment or "").strip()
     if decision == SignOff.Decision.REJECT and not comment:
         raise ApplicationError("Say why you reject these criteria.", code="comment_missing")
-    if not access.has_project_perm(actor, project, access.SIGN_AS[role], token):
+    if token is not None:
+        raise Forbidden("A sign-off is a person's own act: sign in the web, not with a token.")
+    if not access.has_project_perm(actor, project, access.SIGN_AS[role]):
         raise Forbidden(
             f"You do not hold the {SignOff.Role(role).label.lower()} role on this project."
         )
@@ -142,10 +144,10 @@ def signoff_revoke(
     *, actor, signoff: SignOff, reason: str = "", token: ApiToken | None = None
 ) -> SignOff:
     """Withdraw one's own sign-off; it stays on the record as revoked."""
+    if token is not None:
+        raise Forbidden("A sign-off is revoked by the person who signed, not through a token.")
     if signoff.signed_by_id != actor.pk:
         raise Forbidden("Only the person who signed can revoke a sign-off.")
-    if not access.has_project_perm(actor, signoff.project, access.SIGN_AS[signoff.role], token):
-        raise Forbidden("You no longer hold the role you signed in.")
     with transaction.atomic():
         project_lock(signoff.project)
         signoff = SignOff.objects.select_related("criteria_version__project").get(pk=signoff.pk)

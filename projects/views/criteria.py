@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.exceptions import ApplicationError
+from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.analysis.criteria import CATALOG, CATEGORIES, COMPARATORS, SOURCES
 from projects.analysis.criteria_templates import TEMPLATES
@@ -128,6 +129,13 @@ def measurement_create(request: HttpRequest, slug: str) -> HttpResponse:
     """A business owner enters a figure with its evidence (and optionally a file)."""
     project = access.access_project(request.user, slug, access.MEASURE_BUSINESS)
     try:
+        refuse_too_large(request)
+        request.FILES  # noqa: B018 - read the body, then ask again whether a file was cut off
+        refuse_too_large(request)
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+        return redirect("criteria", slug=slug)
+    try:
         value = float(request.POST.get("value", ""))
     except ValueError:
         messages.error(request, "The value must be a number, such as 0.12 or 1500.")
@@ -169,7 +177,11 @@ ROW_FIELDS = ("metric", "category", "source", "comparator", "target", "target_hi
 def _rows_from_post(post) -> list[dict]:
     """The editor's rows as criteria: blank rows and rows marked for removal left out."""
     rows = []
-    for i in range(min(int(post.get("rows") or 0), 60)):
+    try:
+        count = int(post.get("rows", ""))
+    except ValueError:
+        count = 0
+    for i in range(max(0, min(count, 60))):
         row = {field: post.get(f"{field}-{i}", "").strip() for field in ROW_FIELDS}
         row["rationale"] = post.get(f"rationale-{i}", "").strip()
         if post.get(f"remove-{i}") or not any(row.values()):
