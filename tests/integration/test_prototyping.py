@@ -70,7 +70,8 @@ def test_the_worker_profiles_trains_and_evaluates(worker, team, api):
     scored = wait_for(_finished(api, evaluation["Location"]), 90, "the evaluation")
     assert scored["status"] == "succeeded", scored["error"]
     kinds = {e["kind"] for row in scored["comparison"] for e in row["entries"]}
-    assert kinds == {"model", "trained"}
+    # The world's recorded baseline ("Rules") stands beside the trained ones.
+    assert kinds == {"model", "trained", "baseline"}
     assert Event.objects.filter(verb="dataset_version.profiled").count() == 2
 
     audit = api.post(f"/api/v1/evaluations/{scored['id']}/audits/")
