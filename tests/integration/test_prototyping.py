@@ -23,6 +23,10 @@ def team(transactional_db):
     return build_team("p", UserFactory(username="p_external"))
 
 
+SIGNED = "Success criteria signed off by a business owner and an ML engineer"
+PACK = "Approval pack rendered for exactly this state"
+
+
 def _finished(api, url: str):
     def check():
         body = api.get(url).json()
@@ -90,6 +94,24 @@ def test_the_worker_profiles_trains_and_evaluates(worker, team, api):
         format="json",
     )
     assert review.status_code == 201, review.json()
+    failing = {c["name"] for c in api.get(gates).json()["checks"] if not c["passed"]}
+    # The new evaluation and audit replaced the evidence the criteria were signed on, and
+    # the project's state is no longer the one its pack (none yet) was rendered from.
+    assert failing == {SIGNED, PACK}, failing
+    for role in (Role.BUSINESS_OWNER, Role.ML_ENGINEER):
+        person = APIClient()
+        person.force_authenticate(team.people[role])
+        signed = person.post(
+            f"/api/v1/criteria-versions/{team.criteria.pk}/signoffs/",
+            {"role": role, "decision": "approve"},
+            format="json",
+        )
+        assert signed.status_code == 201, signed.json()
+    pack = api.post(f"/api/v1/projects/{team.project.slug}/approval-packs/")
+    assert pack.status_code == 202, pack.json()
+    rendered = wait_for(_finished(api, pack["Location"]), 180, "the approval pack")
+    assert rendered["status"] == "succeeded", rendered["error"]
+    assert rendered["pages"] > 1 and len(rendered["pdf_sha256"]) == 64
     assert api.get(gates).json()["passed"] is True
 
 
