@@ -6,6 +6,15 @@ and querysets goes through the functions here. An object the user may not see
 answers 404 (its existence is not revealed); one they may see but not change
 answers 403. A token narrows its user's rights to its scopes and, for a CI
 token, to its one project.
+
+Being a superuser or staff member counts for nothing here: they administer through
+the Django admin, and in the API, the web pages and sign-offs they hold what their
+memberships and shares give, like everyone else. django-guardian grants a superuser
+everything (``user.has_perm``, ``get_perms``, ``get_objects_for_user``), so the
+checks below read the grants themselves.
+
+A refusal says what refused: the role (``permission_denied``) or the token
+(``token_scope``, ``token_not_allowed``, ``token_project``), always with 403.
 """
 
 from __future__ import annotations
@@ -17,8 +26,9 @@ from django.contrib.auth.models import Group
 from django.db.models import QuerySet
 from guardian.shortcuts import (
     assign_perm,
+    get_group_perms,
     get_objects_for_user,
-    get_perms,
+    get_user_perms,
     get_users_with_perms,
     remove_perm,
 )
@@ -130,13 +140,60 @@ def membership_grants(membership: Membership, *, grant: bool) -> None:
 
 
 # --- Checks ------------------------------------------------------------------
-def _token_allows(token: ApiToken | None, perm: str, project: Project | None = None) -> bool:
+def _held(user: AbstractBaseUser, obj: Project | Team) -> set[str]:
+    """The rights ``user`` holds on ``obj`` through grants: their own and their groups'.
+
+    Not ``user.has_perm`` or ``get_perms``: guardian answers those with every right for a
+    superuser."""
+    if not user.is_authenticated or not user.is_active:
+        return set()
+    return set(get_user_perms(user, obj)) | set(get_group_perms(user, obj))
+
+
+def _objects_held(user: AbstractBaseUser, perm: str, klass: type) -> QuerySet:
+    # with_superuser=False: a superuser sees what their grants give, not every row.
+    return get_objects_for_user(
+        user, perm, klass=klass, accept_global_perms=False, with_superuser=False
+    )
+
+
+def _token_refusal(
+    token: ApiToken | None,
+    perms: Iterable[str],
+    project: Project | None = None,
+    *,
+    team_act: bool = False,
+) -> Forbidden | None:
+    """Why ``token`` allows none of ``perms`` (on ``project``, or as an act on a team), or
+    None when it allows one. Reasons come in the order that decides what would help: no
+    token may do it, then the token's binding to a project, then its scopes."""
     if token is None:
-        return True
-    scope = SCOPE_FOR_PERM[perm]
-    if scope is None or scope not in token.scopes:
-        return False
-    return project is None or token.project_id is None or token.project_id == project.pk
+        return None
+    perms = tuple(perms)
+    needed = sorted({SCOPE_FOR_PERM[perm] for perm in perms} - {None})
+    if not needed:
+        return Forbidden(
+            f"Only a signed-in person may do this, never a token ({' or '.join(perms)}).",
+            code="token_not_allowed",
+        )
+    if team_act and token.project_id is not None:
+        return Forbidden(
+            "This token is bound to one project; acting on a team needs a token that is not.",
+            code="token_project",
+        )
+    if project is not None and token.project_id not in (None, project.pk):
+        return Forbidden("This token is bound to another project.", code="token_project")
+    if not set(needed) & set(token.scopes):
+        return Forbidden(
+            f"This token's scopes ({', '.join(sorted(token.scopes))}) do not allow this; "
+            f"it needs the {' or '.join(needed)} scope.",
+            code="token_scope",
+        )
+    return None
+
+
+def _token_allows(token: ApiToken | None, perm: str, project: Project | None = None) -> bool:
+    return _token_refusal(token, (perm,), project) is None
 
 
 def projects_visible(user: AbstractBaseUser, token: ApiToken | None = None) -> QuerySet[Project]:
@@ -145,7 +202,7 @@ def projects_visible(user: AbstractBaseUser, token: ApiToken | None = None) -> Q
 
     if not user.is_authenticated or not user.is_active:
         return Project.objects.none()
-    qs = get_objects_for_user(user, VIEW, klass=Project, accept_global_perms=False)
+    qs = _objects_held(user, VIEW, Project)
     if token is not None:
         if "read" not in token.scopes:
             return Project.objects.none()
@@ -159,7 +216,7 @@ def teams_visible(user: AbstractBaseUser, token: ApiToken | None = None) -> Quer
 
     if not user.is_authenticated or not user.is_active or not _token_allows(token, VIEW_TEAM):
         return Team.objects.none()
-    teams = get_objects_for_user(user, VIEW_TEAM, klass=Team, accept_global_perms=False)
+    teams = _objects_held(user, VIEW_TEAM, Team)
     if token is not None and token.project_id is not None:
         # A CI token sees the team that owns its project, and only if its user does.
         teams = teams.filter(projects__pk=token.project_id)
@@ -169,19 +226,14 @@ def teams_visible(user: AbstractBaseUser, token: ApiToken | None = None) -> Quer
 def has_project_perm(
     user: AbstractBaseUser, project: Project, perm: str, token: ApiToken | None = None
 ) -> bool:
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return _token_allows(token, perm, project) and user.has_perm(f"projects.{perm}", project)
+    return _token_allows(token, perm, project) and perm in _held(user, project)
 
 
 def has_team_perm(
     user: AbstractBaseUser, team: Team, perm: str, token: ApiToken | None = None
 ) -> bool:
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if token is not None and token.project_id is not None:
-        return False
-    return _token_allows(token, perm) and user.has_perm(f"projects.{perm}", team)
+    refusal = _token_refusal(token, (perm,), team_act=True)
+    return refusal is None and perm in _held(user, team)
 
 
 def access_project(
@@ -200,8 +252,8 @@ def require_project_perm(
 ) -> None:
     """403 unless ``user`` may ``perm`` a project they already see (an object of it was
     fetched through a visible-projects query)."""
-    if perm != VIEW and not has_project_perm(user, project, perm, token):
-        raise Forbidden(f"Your role on this project does not allow this ({perm}).")
+    if perm != VIEW:
+        require_any_project_perm(user, project, (perm,), token)
 
 
 def access_team(
@@ -211,8 +263,14 @@ def access_team(
     team = teams_visible(user, token).filter(slug=slug).first()
     if team is None:
         raise NotFound("No such team.")
-    if perm != VIEW_TEAM and not has_team_perm(user, team, perm, token):
+    if perm == VIEW_TEAM:
+        return team
+    # The role first: when it does not allow this, no other token would help.
+    if perm not in _held(user, team):
         raise Forbidden(f"Your role in this team does not allow this ({perm}).")
+    refusal = _token_refusal(token, (perm,), team_act=True)
+    if refusal is not None:
+        raise refusal
     return team
 
 
@@ -222,16 +280,21 @@ def require_any_project_perm(
     perms: tuple[str, ...],
     token: ApiToken | None = None,
 ) -> None:
-    """403 unless ``user`` holds one of ``perms`` on a project they already see."""
-    if not any(has_project_perm(user, project, perm, token) for perm in perms):
+    """403 unless ``user`` holds one of ``perms`` on a project they already see, saying
+    whether their role or their token is what refuses."""
+    held = _held(user, project)
+    # The role first: when it does not allow this, no other token would help.
+    allowed = tuple(perm for perm in perms if perm in held)
+    if not allowed:
         raise Forbidden(f"Your role on this project does not allow this ({' or '.join(perms)}).")
+    refusal = _token_refusal(token, allowed, project)
+    if refusal is not None:
+        raise refusal
 
 
 def project_perms(user: AbstractBaseUser, project: Project) -> set[str]:
     """The user's permissions on a project, for showing the right buttons."""
-    if not user.is_authenticated or not user.is_active:
-        return set()
-    return set(get_perms(user, project)) & set(PROJECT_PERMS)
+    return _held(user, project) & set(PROJECT_PERMS)
 
 
 def users_with_project_perm(project: Project, perm: str) -> list:
@@ -250,7 +313,7 @@ def projects_with_perm(
     from projects.models import Project
 
     visible = projects_visible(user, token)
-    held = get_objects_for_user(user, perm, klass=Project, accept_global_perms=False)
+    held = _objects_held(user, perm, Project)
     return visible.filter(pk__in=held.values("pk"))
 
 

@@ -53,7 +53,10 @@ def signoff_record(
     if decision == SignOff.Decision.REJECT and not comment:
         raise ApplicationError("Say why you reject these criteria.", code="comment_missing")
     if token is not None:
-        raise Forbidden("A sign-off is a person's own act: sign in the web, not with a token.")
+        raise Forbidden(
+            "A sign-off is a person's own act: sign in the web, not with a token.",
+            code="token_not_allowed",
+        )
     if not access.has_project_perm(actor, project, access.SIGN_AS[role]):
         raise Forbidden(
             f"You do not hold the {SignOff.Role(role).label.lower()} role on this project."
@@ -145,7 +148,10 @@ def signoff_revoke(
 ) -> SignOff:
     """Withdraw one's own sign-off; it stays on the record as revoked."""
     if token is not None:
-        raise Forbidden("A sign-off is revoked by the person who signed, not through a token.")
+        raise Forbidden(
+            "A sign-off is revoked by the person who signed, not through a token.",
+            code="token_not_allowed",
+        )
     if signoff.signed_by_id != actor.pk:
         raise Forbidden("Only the person who signed can revoke a sign-off.")
     with transaction.atomic():
