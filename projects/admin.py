@@ -110,7 +110,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
-    list_display = ["seq", "created_at", "actor_label", "verb", "target_type", "target_id"]
+    list_display = ["chain", "seq", "created_at", "actor_label", "verb", "target_type", "target_id"]
     list_filter = ["verb"]
     search_fields = ["verb", "actor_label", "target_id"]
 

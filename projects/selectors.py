@@ -8,7 +8,14 @@ from django.db.models import QuerySet
 
 from portal import access
 from portal.exceptions import NotFound
-from projects.analysis.chain import ChainBreak, ChainReport, Link, verify_chain
+from projects.analysis.chain import (
+    ChainBreak,
+    ChainReport,
+    Link,
+    chain_genesis,
+    verify_chain,
+    verify_checkpoint,
+)
 from projects.analysis.criteria import (
     ML,
     Measurement,
@@ -170,7 +177,7 @@ def project_gate(
 
 
 def project_events(project: Project) -> QuerySet[Event]:
-    return Event.objects.filter(project=project).select_related("actor").order_by("-seq")
+    return Event.objects.filter(project=project).select_related("actor").order_by("-id")
 
 
 def team_list(user, token: ApiToken | None = None) -> QuerySet[Team]:
@@ -185,14 +192,10 @@ def token_list(user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).select_related("project").order_by("-created_at")
 
 
-def events_verify() -> ChainReport:
-    """Check the whole chain, and that its tip matches the recorded head."""
-    links = (
-        Link(seq=e.seq, prev_hash=e.prev_hash, hash=e.hash, body=event_body(e))
-        for e in Event.objects.order_by("seq").iterator(chunk_size=2000)
-    )
-    report = verify_chain(links)
-    head = EventHead.objects.filter(pk=1).first()
+def _chain_verify(key: str, head: EventHead | None) -> ChainReport:
+    events = Event.objects.filter(chain=key).order_by("seq").iterator(chunk_size=2000)
+    links = (Link(e.seq, e.prev_hash, e.hash, event_body(e)) for e in events)
+    report = verify_chain(links, chain_genesis(key))
     if not report.ok:
         return report
     if head is None and report.checked:
@@ -202,6 +205,25 @@ def events_verify() -> ChainReport:
         missing = ChainBreak(report.head_seq + 1, "the chain ends before its recorded head")
         return ChainReport(report.checked, report.head_seq, report.head_hash, missing)
     return report
+
+
+def events_verify(chains: list[str] | None = None) -> dict[str, ChainReport]:
+    """Check each chain (all of them by default) and that its tip matches its head."""
+    heads = {h.key: h for h in EventHead.objects.all()}
+    if chains is None:
+        recorded = Event.objects.values_list("chain", flat=True).distinct()
+        chains = sorted(set(heads) | set(recorded))
+    return {key: _chain_verify(key, heads.get(key)) for key in chains}
+
+
+def checkpoint_verify(checkpoint: dict) -> str | None:
+    """None when every head in ``checkpoint`` is still in the trail, else what is not."""
+
+    def hash_at(chain: str, seq: int) -> str | None:
+        found = Event.objects.filter(chain=chain, seq=seq).values_list("hash", flat=True)
+        return found.first()
+
+    return verify_checkpoint(checkpoint, hash_at)
 
 
 def active_user(username: str):

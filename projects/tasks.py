@@ -4,6 +4,7 @@ from celery import shared_task
 
 from projects.services.datasets import version_ingest
 from projects.services.evaluations import evaluation_run
+from projects.services.events import checkpoint_record
 from projects.services.exports import event_export_run
 
 
@@ -20,3 +21,9 @@ def dataset_version_ingest_task(version_id: int) -> None:
 @shared_task(name="projects.evaluation_run")
 def evaluation_run_task(evaluation_id: int) -> None:
     evaluation_run(evaluation_id=evaluation_id)
+
+
+@shared_task(name="projects.events_checkpoint")
+def events_checkpoint_task() -> int | None:
+    event = checkpoint_record()
+    return event.seq if event is not None else None

@@ -69,7 +69,7 @@ def _run_concurrently(fn, n: int) -> list:
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appenders_keep_the_chain_gapless():
     world = build_team("c", UserFactory(username="c_external"))
-    before = Event.objects.count()
+    before = world.project.events.count()
     results = _run_concurrently(
         lambda i: event_record(
             actor=None,
@@ -81,8 +81,8 @@ def test_concurrent_appenders_keep_the_chain_gapless():
         8,
     )
     assert not [r for r in results if isinstance(r, Exception)]
-    seqs = list(Event.objects.order_by("seq").values_list("seq", flat=True))
-    assert seqs == list(range(1, before + 9))
+    chain = world.project.events.values_list("seq", flat=True).order_by("seq")
+    assert list(chain) == list(range(1, before + 9))
     from django.core.management import call_command
 
     call_command("verify_events")

@@ -1,4 +1,5 @@
-"""The audit trail: an append-only, hash-chained list of events."""
+"""The audit trail: append-only, hash-chained events, one chain per project (and per
+team, and one for the portal), each with its own head row."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from django.db import models
 
 from portal.jobs import Job
 from portal.records import AppendOnlyError, WriteOnce
-from projects.analysis.chain import GENESIS_HASH
+from projects.analysis.chain import GENESIS_HASH, PORTAL_CHAIN
 
 
 class EventQuerySet(models.QuerySet):
@@ -23,7 +24,9 @@ class EventQuerySet(models.QuerySet):
 class Event(WriteOnce):
     write_once_message = "events are append-only"
 
-    seq = models.PositiveBigIntegerField(unique=True)
+    #: The chain the event belongs to: ``project-<id>``, ``team-<id>`` or ``portal``.
+    chain = models.CharField(max_length=40, default=PORTAL_CHAIN)
+    seq = models.PositiveBigIntegerField()
     created_at = models.DateTimeField()
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
@@ -44,20 +47,25 @@ class Event(WriteOnce):
     objects = EventQuerySet.as_manager()
 
     class Meta:
-        ordering = ["seq"]
+        # Within a chain, ids and seqs rise together (both are taken under the head's lock).
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "seq"], name="event_chain_seq_unique"),
+        ]
 
     def __str__(self) -> str:
-        return f"#{self.seq} {self.verb} {self.target_type}:{self.target_id}"
+        return f"{self.chain} #{self.seq} {self.verb} {self.target_type}:{self.target_id}"
 
 
 class EventHead(models.Model):
-    """One row holding the chain's tip; appenders lock it so the sequence has no gaps."""
+    """A chain's tip; appenders lock it so the chain's sequence has no gaps."""
 
+    key = models.CharField(max_length=40, unique=True, default=PORTAL_CHAIN)
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
 
     def __str__(self) -> str:
-        return f"head #{self.seq}"
+        return f"{self.key} head #{self.seq}"
 
 
 class EventExport(Job):

@@ -1,5 +1,13 @@
 """Appending to the audit trail. Every state change calls :func:`event_record`
-inside the same transaction as the change itself."""
+inside the same transaction as the change itself.
+
+Lock order: a transaction locks the rows it changes first (project, dataset, job,
+...) and the chain's head last, inside :func:`event_record`; row locks are taken
+``FOR NO KEY UPDATE`` (``no_key=True``) so that the foreign-key checks other
+transactions make at commit (``FOR KEY SHARE``) never wait on them. Each project
+has its own chain and head, so writes to different projects do not wait on each
+other.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +15,11 @@ import json
 from typing import TYPE_CHECKING
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from projects.analysis.chain import canonical_time, link_hash
+from projects.analysis.chain import PORTAL_CHAIN, Head, canonical_time, chain_genesis, link_hash
+from projects.analysis.chain import merkle_root as chain_merkle_root
 from projects.models import Event, EventHead
 
 if TYPE_CHECKING:
@@ -89,6 +98,30 @@ def job_failed_record(verb: str):
     return record
 
 
+def chain_key(project: Project | None, team: Team | None) -> str:
+    """The chain an event goes to: its project's, else its team's, else the portal's."""
+    if project is not None:
+        return f"project-{project.pk}"
+    if team is not None:
+        return f"team-{team.pk}"
+    return PORTAL_CHAIN
+
+
+def _locked_head(key: str) -> EventHead:
+    heads = EventHead.objects.select_for_update(no_key=True)
+    head = heads.filter(key=key).first()
+    if head is None:
+        try:
+            with transaction.atomic():
+                EventHead.objects.create(key=key, seq=0, hash=chain_genesis(key))
+        except IntegrityError:
+            # Another appender started the chain first; its row is locked below.
+            if not EventHead.objects.filter(key=key).exists():
+                raise
+        head = heads.get(key=key)
+    return head
+
+
 def event_record(
     *,
     actor,
@@ -99,15 +132,14 @@ def event_record(
     payload: dict | None = None,
     token: ApiToken | None = None,
 ) -> Event:
-    """Append one event to the chain. Locks the head so the sequence stays gapless."""
+    """Append one event to its chain. Locks the chain's head, last, so the sequence stays
+    gapless; call it after locking and writing the rows the event is about."""
     with transaction.atomic():
-        head = EventHead.objects.select_for_update().filter(pk=1).first()
-        if head is None:
-            # A migration creates the row; only a database emptied by hand lacks it.
-            head = EventHead.objects.create(pk=1)
         if project is not None and team is None:
             team = project.team
+        head = _locked_head(chain_key(project, team))
         event = Event(
+            chain=head.key,
             seq=head.seq + 1,
             created_at=timezone.now(),
             actor=actor,
@@ -124,5 +156,36 @@ def event_record(
         )
         event.hash = link_hash(head.hash, event_body(event))
         event.save()
-        EventHead.objects.filter(pk=1).update(seq=event.seq, hash=event.hash)
+        EventHead.objects.filter(pk=head.pk).update(seq=event.seq, hash=event.hash)
         return event
+
+
+def checkpoint_build() -> dict:
+    """Every chain's head and their Merkle root, as a plain dict to keep outside the
+    database (``manage.py export_checkpoint``)."""
+    heads = [Head(h.key, h.seq, h.hash) for h in EventHead.objects.order_by("key")]
+    return {
+        "created_at": canonical_time(timezone.now()),
+        "chains": {h.chain: {"seq": h.seq, "hash": h.hash} for h in heads},
+        "root": chain_merkle_root(heads),
+    }
+
+
+def checkpoint_record() -> Event | None:
+    """Anchor every chain's head in the portal chain, when any moved since the last
+    anchor: rewriting a project's chain then also means rewriting the portal's."""
+    with transaction.atomic():
+        # Taking the portal head first makes concurrent anchors queue, so none repeats.
+        anchor = _locked_head(PORTAL_CHAIN)
+        heads = EventHead.objects.exclude(key=PORTAL_CHAIN).order_by("key")
+        chains = {h.key: {"seq": h.seq, "hash": h.hash} for h in heads}
+        last = Event.objects.filter(chain=PORTAL_CHAIN, verb="trail.checkpoint").last()
+        if not chains or (last is not None and last.payload.get("chains") == chains):
+            return None
+        root = chain_merkle_root(Head(k, v["seq"], v["hash"]) for k, v in chains.items())
+        return event_record(
+            actor=None,
+            verb="trail.checkpoint",
+            target=anchor,
+            payload={"root": root, "chains": chains},
+        )

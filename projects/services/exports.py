@@ -21,7 +21,17 @@ from projects.services.events import event_record
 if TYPE_CHECKING:
     from projects.models import ApiToken
 
-COLUMNS = ("seq", "created_at", "actor", "verb", "target_type", "target_id", "payload", "hash")
+COLUMNS = (
+    "chain",
+    "seq",
+    "created_at",
+    "actor",
+    "verb",
+    "target_type",
+    "target_id",
+    "payload",
+    "hash",
+)
 BATCH = 500
 
 
@@ -44,7 +54,7 @@ def event_export_request(*, actor, project: Project, token: ApiToken | None = No
 
 
 def _export_work(export: EventExport, progress: Progress):
-    events = export.project.events.select_related("actor").order_by("seq")
+    events = export.project.events.select_related("actor").order_by("id")
     total = events.count() or 1
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -53,6 +63,7 @@ def _export_work(export: EventExport, progress: Progress):
     for event in events.iterator(chunk_size=BATCH):
         payload = json.dumps(event.payload, sort_keys=True)
         cells = (
+            event.chain,
             event.seq,
             canonical_time(event.created_at),
             event.actor_label,

@@ -48,7 +48,7 @@ def test_an_export_runs_on_the_worker_and_reports_progress(worker, team, api):
     csv = api.get(body["download"])
     assert csv.status_code == 200
     lines = b"".join(csv.streaming_content).decode().splitlines()
-    assert lines[0].startswith("seq,created_at,actor,verb")
+    assert lines[0].startswith("chain,seq,created_at,actor,verb")
     assert len(lines) - 1 == body["rows"] == Event.objects.filter(project=team.project).count() - 1
 
 
