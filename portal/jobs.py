@@ -22,6 +22,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from portal.exceptions import ApplicationError
+from portal.transactions import retry_atomic
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,23 @@ def current_runner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def runner_is_gone(job: Job, *, now=None) -> bool:
-    """True when the delivery running ``job`` has died.
+def silence_limit() -> timedelta:
+    """How long a live delivery can go without a heartbeat: past Celery's hard time
+    limit it would have been killed, so a quieter job has no delivery working on it."""
+    return timedelta(seconds=max(settings.JOB_STALE_SECONDS, settings.CELERY_TASK_TIME_LIMIT + 60))
 
-    On this host the process itself answers. For another host only silence can tell,
-    so the heartbeat must be older than the hard time limit, after which Celery
-    would have killed that delivery anyway.
+
+def runner_is_gone(job: Job, *, now=None) -> bool:
+    """True when no delivery is working on ``job`` any more.
+
+    A heartbeat older than :func:`silence_limit` says so whatever else is known: the
+    runner's process may well live on, running other tasks. Sooner than that, a
+    runner on this host that has exited says so too.
     """
+    now = now or timezone.now()
+    beat = job.heartbeat_at or job.started_at
+    if beat is None or now - beat > silence_limit():
+        return True
     host, _, pid = job.runner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
         try:
@@ -86,11 +97,7 @@ def runner_is_gone(job: Job, *, now=None) -> bool:
             return True
         except PermissionError:
             return False
-        return False
-    now = now or timezone.now()
-    beat = job.heartbeat_at or job.started_at
-    silence = max(settings.JOB_STALE_SECONDS, settings.CELERY_TASK_TIME_LIMIT + 60)
-    return beat is None or now - beat > timedelta(seconds=silence)
+    return False
 
 
 def job_models() -> list[type[Job]]:
@@ -123,48 +130,50 @@ OnFailure = Callable[[Job, str], None]
 def _fail(
     model: type[Job], pk: int, deliveries: int, error: str, on_failure: OnFailure | None
 ) -> None:
-    with transaction.atomic():
+    def fail() -> None:
         failed = model.objects.filter(
             pk=pk, status=Job.Status.RUNNING, deliveries=deliveries
         ).update(status=Job.Status.FAILED, error=error[:2000], finished_at=timezone.now())
         if failed and on_failure is not None:
             on_failure(model.objects.get(pk=pk), error[:2000])
 
+    try:
+        retry_atomic(fail)
+    except Exception:
+        # The row stays running; once its heartbeat is stale the sweeper hands it on.
+        log.exception("could not record the failure of %s %s", model.__name__, pk)
+
 
 def job_claim(model: type[Job], pk: int) -> Job | None:
     """Take the job for this delivery, or return None when there is nothing to do."""
-    with transaction.atomic():
-        job = model.objects.select_for_update().filter(pk=pk).first()
-        if job is None or job.is_finished:
-            return None
-        if job.status == Job.Status.RUNNING and not runner_is_gone(job):
-            return None
-        now = timezone.now()
-        if job.deliveries >= settings.JOB_MAX_DELIVERIES:
-            job.status = Job.Status.FAILED
-            job.error = (
-                f"Stopped after {job.deliveries} deliveries: each one ended without finishing "
-                "(the worker was killed or ran out of time)."
-            )
-            job.finished_at = now
-            job.save(update_fields=["status", "error", "finished_at"])
-            return None
-        job.status = Job.Status.RUNNING
-        job.deliveries += 1
-        job.runner = current_runner()
-        job.started_at = job.heartbeat_at = now
-        job.progress = 0
-        job.save(
-            update_fields=[
-                "status",
-                "deliveries",
-                "runner",
-                "started_at",
-                "heartbeat_at",
-                "progress",
-            ]
+    return retry_atomic(lambda: _claim(model, pk))
+
+
+def _claim(model: type[Job], pk: int) -> Job | None:
+    job = model.objects.select_for_update(no_key=True).filter(pk=pk).first()
+    if job is None or job.is_finished:
+        return None
+    if job.status == Job.Status.RUNNING and not runner_is_gone(job):
+        return None
+    now = timezone.now()
+    if job.deliveries >= settings.JOB_MAX_DELIVERIES:
+        job.status = Job.Status.FAILED
+        job.error = (
+            f"Stopped after {job.deliveries} deliveries: each one ended without finishing "
+            "(the worker was killed or ran out of time)."
         )
-        return job
+        job.finished_at = now
+        job.save(update_fields=["status", "error", "finished_at"])
+        return None
+    job.status = Job.Status.RUNNING
+    job.deliveries += 1
+    job.runner = current_runner()
+    job.started_at = job.heartbeat_at = now
+    job.progress = 0
+    job.save(
+        update_fields=["status", "deliveries", "runner", "started_at", "heartbeat_at", "progress"]
+    )
+    return job
 
 
 def job_run(model: type[Job], pk: int, work: Work, on_failure: OnFailure | None = None) -> None:
@@ -182,19 +191,19 @@ def job_run(model: type[Job], pk: int, work: Work, on_failure: OnFailure | None 
         ):
             raise JobLost
 
+    def finish(store: Callable[[], None] | None) -> None:
+        done = owned.update(
+            status=Job.Status.SUCCEEDED, progress=100, message="Done", finished_at=timezone.now()
+        )
+        if not done:
+            raise JobLost
+        if store is not None:
+            store()
+
     try:
         store = work(job, progress)
-        with transaction.atomic():
-            done = owned.update(
-                status=Job.Status.SUCCEEDED,
-                progress=100,
-                message="Done",
-                finished_at=timezone.now(),
-            )
-            if not done:
-                raise JobLost
-            if store is not None:
-                store()
+        # A deadlock or serialization failure while storing is tried again, not failed.
+        retry_atomic(lambda: finish(store))
     except JobLost:
         log.info("%s %s was taken over by another delivery", model.__name__, pk)
     except SoftTimeLimitExceeded:
@@ -207,7 +216,8 @@ def job_run(model: type[Job], pk: int, work: Work, on_failure: OnFailure | None 
 
 
 def jobs_sweep() -> int:
-    """Republish jobs the broker lost: queued too long, or running with a dead runner."""
+    """Republish jobs the broker lost: queued too long, or running with no live delivery
+    (a dead runner, or a heartbeat older than any live delivery leaves)."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.JOB_STALE_SECONDS)
     republished = 0

@@ -32,7 +32,7 @@ def audit_config_save(
     given whole: a new limit comes with its rationale.
     """
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
         previous = project.audit_configs.order_by("-version").first()
         base = previous.as_dict() if previous is not None else default_config()
         thresholds = changes.get("thresholds", {})
@@ -73,7 +73,7 @@ def _config_for(actor, evaluation: Evaluation, token: ApiToken | None) -> AuditC
     the sensitive columns the evaluation named (or the dataset declares)."""
     project = evaluation.model_version.project
     # Locked, so two first audits cannot both find no configuration and both save one.
-    Project.objects.select_for_update().filter(pk=project.pk).first()
+    Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
     current = project.audit_configs.order_by("-version").first()
     if current is not None:
         return current
@@ -240,7 +240,9 @@ def audit_review(
         raise ApplicationError("Write the rationale for your decision.", code="rationale_missing")
     with transaction.atomic():
         audit = (
-            AuditRun.objects.select_for_update().select_related("config__project").get(pk=audit.pk)
+            AuditRun.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("config__project")
+            .get(pk=audit.pk)
         )
         if audit.status != AuditRun.Status.SUCCEEDED:
             raise Conflict(

@@ -67,7 +67,11 @@ def risk_create(*, actor, project: Project, token: ApiToken | None = None, **fie
 
 def risk_update(*, actor, risk: RiskItem, token: ApiToken | None = None, **changes) -> RiskItem:
     with transaction.atomic():
-        risk = RiskItem.objects.select_for_update().select_related("project").get(pk=risk.pk)
+        risk = (
+            RiskItem.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("project")
+            .get(pk=risk.pk)
+        )
         # The rule about accepting is checked on the row as it will be.
         _check_risk({**{k: getattr(risk, k) for k in RISK_FIELDS}, **changes})
         severity = severity_of(
@@ -88,7 +92,7 @@ def risk_update(*, actor, risk: RiskItem, token: ApiToken | None = None, **chang
 def risk_starter_import(*, actor, project: Project, token: ApiToken | None = None) -> int:
     """Add the starter list's failure modes the project does not have yet; how many."""
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).first()
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).first()
         present = set(project.risks.values_list("starter_key", flat=True))
         added = [
             RiskItem.objects.create(

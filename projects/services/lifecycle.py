@@ -29,7 +29,11 @@ def project_transition(
         )
     with transaction.atomic():
         # Lock the row so two transitions cannot both pass the same gate.
-        project = Project.objects.select_for_update().select_related("team").get(pk=project.pk)
+        project = (
+            Project.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("team")
+            .get(pk=project.pk)
+        )
         if target == project.stage:
             raise Conflict(f"The project is in {target} already.", code="same_stage")
         if not move_is_allowed(project.stage, target):

@@ -25,7 +25,11 @@ log = logging.getLogger(__name__)
 def project_lock(project: Project) -> Project:
     """The project's row, locked and fresh: sign-offs, revocations, criteria edits and
     pack snapshots take this lock, so each sees the others' writes whole."""
-    return Project.objects.select_for_update().select_related("team").get(pk=project.pk)
+    return (
+        Project.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("team")
+        .get(pk=project.pk)
+    )
 
 
 def signoff_record(

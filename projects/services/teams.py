@@ -103,7 +103,7 @@ def membership_change(
 def _lock_membership(membership: Membership) -> Membership:
     """Re-read the row under a lock: a copy loaded before the transaction may be stale."""
     current = (
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(no_key=True)
         .select_related("team", "user")
         .filter(pk=membership.pk)
         .first()
@@ -167,7 +167,7 @@ def project_update(*, actor, project: Project, token: ApiToken | None = None, **
     if unknown:
         raise ApplicationError(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project.pk)
+        project = Project.objects.select_for_update(no_key=True).get(pk=project.pk)
         changes_record(
             actor=actor,
             target=project,
