@@ -231,6 +231,12 @@ FILE_UPLOAD_TEMP_DIR.mkdir(parents=True, exist_ok=True)
 FILE_UPLOAD_HANDLERS = ["portal.uploads.HashingUploadHandler"]
 #: Largest dataset or predictions file accepted, in bytes.
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 2 << 30)
+#: What an uploaded file may hold once read, checked while it streams: the bytes a gzip
+#: file expands to (and a Parquet file decodes to), its rows, and one line of text (the
+#: header too; also answered 400 at upload time). Past any of them the job fails at once.
+UPLOAD_MAX_EXPANDED_BYTES = env_int("UPLOAD_MAX_EXPANDED_BYTES", 8 << 30)
+UPLOAD_MAX_ROWS = env_int("UPLOAD_MAX_ROWS", 50_000_000)
+UPLOAD_MAX_LINE_BYTES = env_int("UPLOAD_MAX_LINE_BYTES", 1 << 20)
 #: Open risks at or above this severity (likelihood x impact, 1-25) block deployment.
 RISK_GATE_SEVERITY = env_int("RISK_GATE_SEVERITY", 15)
 #: Trained baselines sample (stratified) down to this many rows.

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import zlib
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
@@ -401,3 +403,104 @@ def test_it_hides_the_groups_of_a_sensitive_column_declared_personal(engineer_ap
     profile = engineer_api.get(f"/api/v1/dataset-versions/{a.version.pk}/").json()["profile"]
     assert [g["value"] for g in profile["groups"]["sex"]] == ["group 1", "group 2"]
     assert sum(g["count"] for g in profile["groups"]["sex"]) == 120
+
+
+# --- Hostile files ----------------------------------------------------------------------------
+def _gzip_of_repeats(head: bytes, line: bytes, expanded: int) -> bytes:
+    """``head`` then ``line`` repeated to about ``expanded`` bytes, gzipped while streaming:
+    a few KB that expand to as much as asked, without holding the expanded text."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = line * max(1, (64 << 10) // len(line))
+    out = [packer.compress(head)]
+    for _ in range(max(1, expanded // len(block))):
+        out.append(packer.compress(block))
+    out.append(packer.flush())
+    return b"".join(out)
+
+
+_HEADER = sample_csv(rows=1).split(b"\n")[0] + b"\n"
+_ROW = b"c00001,person1@example.org,50000.0,30,north,F,0\n"
+
+
+def _failed_once(version: DatasetVersion) -> None:
+    """Failed with its message on the first delivery; a redelivery changes nothing."""
+    assert version.status == "failed"
+    assert version.deliveries == 1
+    assert not version.parquet
+    assert not default_storage.exists(version.file.name), "the bad file was kept"
+    datasets.version_ingest(version_id=version.pk)  # the broker delivers the task again
+    version.refresh_from_db()
+    assert version.status == "failed" and version.deliveries == 1
+    failed = Event.objects.filter(verb="dataset_version.failed", target_id=str(version.pk))
+    assert [e.payload for e in failed] == [{"error": version.error}]
+
+
+def test_it_fails_a_gzip_bomb_at_the_expansion_limit(engineer_api, world, settings):
+    settings.UPLOAD_MAX_EXPANDED_BYTES = 256 << 10
+    bomb = _gzip_of_repeats(_HEADER, _ROW, 16 << 20)
+    assert len(bomb) < 64 << 10
+    response = _upload(engineer_api, world["a"].dataset, "bomb.csv.gz", bomb)
+    assert response.status_code == 202, response.json()
+    version = _profile_now(response)
+    assert version.error == (
+        "The file expands to more than 256 KiB when decompressed; the limit is 256 KiB. "
+        "Split it into smaller files."
+    )
+    _failed_once(version)
+
+
+def test_it_fails_a_file_with_more_rows_than_the_limit(engineer_api, world, settings):
+    settings.UPLOAD_MAX_ROWS = 100
+    response = _upload(engineer_api, world["a"].dataset, "many.csv", sample_csv(rows=300, seed=5))
+    version = _profile_now(response)
+    assert "more than 100 rows" in version.error and "limit" in version.error
+    _failed_once(version)
+
+
+def test_it_fails_a_line_longer_than_the_limit_naming_it(engineer_api, world, settings):
+    settings.UPLOAD_MAX_LINE_BYTES = 1024
+    frame = sample_frame(rows=100, seed=6)
+    frame.loc[38, "email"] = "x" * 5000  # line 40: the header is line 1
+    content = frame.to_csv(index=False).encode()
+    version = _profile_now(_upload(engineer_api, world["a"].dataset, "long.csv", content))
+    assert version.error.startswith("Line 40 is longer than 1 KiB"), version.error
+    _failed_once(version)
+
+
+def test_it_fails_one_endless_line_without_reading_it_whole(engineer_api, world, settings):
+    settings.UPLOAD_MAX_LINE_BYTES = 4096
+    # Valid header, then one line of 16 MiB: no record ends, so nothing may be parsed.
+    endless = _gzip_of_repeats(_HEADER, b"0,", 16 << 20)
+    version = _profile_now(_upload(engineer_api, world["a"].dataset, "line.csv.gz", endless))
+    assert version.error.startswith("Line 2 is longer than 4 KiB"), version.error
+    _failed_once(version)
+
+
+@pytest.mark.parametrize("name", ["header.csv", "header.csv.gz"])
+def test_it_refuses_a_header_line_over_the_limit_with_400(engineer_api, world, settings, name):
+    settings.UPLOAD_MAX_LINE_BYTES = 1024
+    content = b"a," * 4000 + b"defaulted\n1,0\n"
+    if name.endswith(".gz"):
+        content = _gzip_of_repeats(b"", b"a,", 8 << 20)
+    before, files = Event.objects.count(), _media_files()
+    response = _upload(engineer_api, world["a"].dataset, name, content)
+    assert response.status_code == 400, response.json()
+    assert response.json()["code"] == "line_too_long"
+    assert response.json()["detail"].startswith("Line 1 is longer than 1 KiB")
+    assert Event.objects.count() == before
+    assert _media_files() == files
+    assert world["a"].dataset.versions.count() == 1
+
+
+def test_it_fails_a_job_out_of_time_once_and_never_runs_it_again(engineer_api, world, monkeypatch):
+    def too_slow(*args, **kwargs):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(datasets, "ingest", too_slow)
+    response = _upload(engineer_api, world["a"].dataset, "slow.csv", sample_csv(seed=44))
+    version = _profile_now(response)
+    assert version.error == "The job took longer than its time limit."
+    assert version.status == "failed" and version.deliveries == 1
+    datasets.version_ingest(version_id=version.pk)
+    failed = Event.objects.filter(verb="dataset_version.failed", target_id=str(version.pk))
+    assert failed.count() == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -258,6 +259,67 @@ def test_it_fails_predictions_whose_rows_do_not_match_the_dataset(engineer_api, 
     )
     assert evaluation.status == "failed"
     assert "same order" in evaluation.error
+
+
+def test_it_pairs_predictions_by_row_id_in_any_order(engineer_api, world):
+    a = world["a"]
+    shuffled = predictions_csv(sample_frame().sample(frac=1, random_state=3))
+    evaluation = _evaluate_now(
+        _predict(engineer_api, a.model, a.version, shuffled, row_id="customer_id")
+    )
+    assert evaluation.status == "succeeded", evaluation.error
+
+
+def test_it_fails_predictions_whose_row_ids_are_not_in_the_dataset(engineer_api, world):
+    a = world["a"]
+    frame = pd.read_csv(io.BytesIO(predictions_csv(sample_frame())))
+    frame.loc[[5, 50, 90], "customer_id"] = ["x1", "x2", "x3"]
+    content = frame.to_csv(index=False).encode()
+    evaluation = _evaluate_now(
+        _predict(engineer_api, a.model, a.version, content, row_id="customer_id")
+    )
+    assert evaluation.status == "failed"
+    assert evaluation.error == (
+        "3 of 120 row ids are not in loans v1's id column 'customer_id' "
+        "(first: 'x1', 'x2', 'x3'). Predict the rows of the dataset version, with its ids."
+    )
+    failed = Event.objects.get(verb="evaluation.failed", target_id=str(evaluation.pk))
+    assert failed.payload == {"error": evaluation.error}
+
+
+def test_it_fails_predictions_whose_row_id_column_the_dataset_lacks(engineer_api, world):
+    a = world["a"]
+    frame = pd.read_csv(io.BytesIO(predictions_csv(sample_frame())))
+    frame["ticket"] = range(len(frame))
+    content = frame.to_csv(index=False).encode()
+    evaluation = _evaluate_now(_predict(engineer_api, a.model, a.version, content, row_id="ticket"))
+    assert evaluation.status == "failed"
+    assert "'ticket'" in evaluation.error and "loans v1" in evaluation.error
+
+
+def test_it_fails_predictions_with_rows_without_a_row_id(engineer_api, world):
+    a = world["a"]
+    frame = pd.read_csv(io.BytesIO(predictions_csv(sample_frame())))
+    frame.loc[[7, 8], "customer_id"] = None
+    content = frame.to_csv(index=False).encode()
+    evaluation = _evaluate_now(
+        _predict(engineer_api, a.model, a.version, content, row_id="customer_id")
+    )
+    assert evaluation.status == "failed"
+    assert evaluation.error.startswith("2 rows have no row id"), evaluation.error
+
+
+def test_it_fails_a_predictions_gzip_bomb_at_the_expansion_limit(engineer_api, world, settings):
+    a = world["a"]
+    settings.UPLOAD_MAX_EXPANDED_BYTES = 64 << 10
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    parts = [packer.compress(b"customer_id,label,prediction\n")]
+    parts += [packer.compress(b"c00001,1,1\n" * 6000) for _ in range(200)]
+    bomb = b"".join([*parts, packer.flush()])
+    evaluation = _evaluate_now(_predict(engineer_api, a.model, a.version, bomb, name="p.csv.gz"))
+    assert evaluation.status == "failed"
+    assert "expands to more than 64 KiB when decompressed" in evaluation.error
+    assert evaluation.deliveries == 1
 
 
 def test_it_fails_predictions_with_a_missing_column(engineer_api, world):

@@ -16,6 +16,7 @@ from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, column_names, read_columns, read_groups
 from projects.models import Evaluation, Project
 from projects.services.events import event_record, job_failed_record
+from projects.services.uploads import read_limits
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -147,10 +148,11 @@ def _sensitive_columns(
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Each sensitive feature from the predictions file, else from the dataset version
     (rows pair by position there, which the evaluation already checked)."""
-    in_file = set(column_names(evaluation.file.path, fmt=evaluation.format))
+    path, fmt, limits = evaluation.file.path, evaluation.format, read_limits()
+    in_file = set(column_names(path, fmt=fmt, limits=limits))
     here = [f for f in features if f in in_file]
     elsewhere = [f for f in features if f not in in_file]
-    columns = read_groups(evaluation.file.path, here, fmt=evaluation.format) if here else {}
+    columns = read_groups(path, here, fmt=fmt, limits=limits) if here else {}
     sources = dict.fromkeys(here, "predictions")
     if elsewhere:
         version = evaluation.dataset_version
@@ -166,7 +168,7 @@ def _sensitive_columns(
                 f"Sensitive column {elsewhere[0]!r} is only in {version}, and these predictions "
                 "pair with its rows by row id; include the column in the predictions file."
             )
-        columns.update(read_groups(version.parquet.path, elsewhere, fmt="parquet"))
+        columns.update(read_groups(version.parquet.path, elsewhere, fmt="parquet", limits=limits))
         sources.update(dict.fromkeys(elsewhere, "dataset version"))
     return columns, sources
 
@@ -177,7 +179,9 @@ def _audit_work(run: AuditRun, progress: Progress):
     progress(5, "Reading predictions")
     try:
         wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score") if k in mapping]
-        columns = read_columns(evaluation.file.path, wanted, fmt=evaluation.format)
+        columns = read_columns(
+            evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
+        )
         sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features)
         progress(40, "Computing group metrics")
         body = audit_columns(

@@ -3,6 +3,11 @@
 :func:`inspect_csv` reads the head of a file to find its delimiter and header;
 :class:`CsvScan` then yields one arrow table per chunk of about ``chunk_bytes``. The design
 is explained in :mod:`projects.analysis.tabular`. No Django import here.
+
+Uploaded files are hostile until read: :class:`ReadLimits` caps the bytes a file expands
+to, its rows and the length of a line, each checked as the bytes stream past, so a gzip
+bomb or a file without line breaks stops with a :class:`LimitExceeded` after reading no
+more than the limit, and never sits in memory whole.
 """
 
 from __future__ import annotations
@@ -34,6 +39,58 @@ class DataError(Exception):
     """Bad input a person can fix; ``str(exc)`` is a complete sentence to show them."""
 
 
+class LimitExceeded(DataError):
+    """The file is larger than :class:`ReadLimits` allow: expanded bytes, rows or a line."""
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much an uploaded file may hold; reading stops at the first excess.
+
+    ``max_expanded_bytes`` counts the bytes a file decompresses to (a plain CSV: its size;
+    Parquet: the uncompressed size its footer declares, then the decoded batches);
+    ``max_line_bytes`` a line of text, the header included, as UTF-8 and without its line
+    break; a record whose quoted values span lines is held to the same length.
+    """
+
+    max_expanded_bytes: int = 8 << 30
+    max_rows: int = 50_000_000
+    max_line_bytes: int = 1 << 20
+
+
+DEFAULT_LIMITS = ReadLimits()
+
+
+def size_text(count: int) -> str:
+    """A byte count as a person reads it: ``8 GiB``, ``1.5 MiB``, ``512 bytes``."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count:,} bytes"
+
+
+def too_many_rows(limit: int) -> LimitExceeded:
+    return LimitExceeded(
+        f"The file has more than {limit:,} rows; the limit is {limit:,}. "
+        "Split it into smaller files or upload a sample."
+    )
+
+
+def too_large(limit: int, compressed: bool) -> LimitExceeded:
+    size = size_text(limit)
+    grows = "expands to more than {} when decompressed" if compressed else "holds more than {}"
+    return LimitExceeded(
+        f"The file {grows.format(size)}; the limit is {size}. Split it into smaller files."
+    )
+
+
+def line_too_long(line: int, limit: int) -> LimitExceeded:
+    return LimitExceeded(
+        f"Line {line} is longer than {size_text(limit)}, the longest line this portal reads. "
+        "Check that the file is CSV text with a line break after each record."
+    )
+
+
 class Widened(Exception):
     """A column's type was widened; the scan must start again from the top."""
 
@@ -55,21 +112,32 @@ class CsvLayout:
 
 
 class _Source:
-    """The file's bytes as UTF-8, read in pieces, with the compressed position for progress."""
+    """The file's bytes as UTF-8, read in pieces, with the compressed position for progress.
 
-    def __init__(self, path: str, compressed: bool, encoding: str) -> None:
+    Reading past ``max_bytes`` of decompressed data raises :class:`LimitExceeded`.
+    """
+
+    def __init__(
+        self, path: str, compressed: bool, encoding: str, max_bytes: int | None = None
+    ) -> None:
         self.raw = pa.OSFile(path, "rb")
         self.size = max(1, self.raw.size())
+        self.compressed = compressed
         self.stream = pa.CompressedInputStream(self.raw, "gzip") if compressed else self.raw
         self.encoding = encoding
         self.decoder = None if encoding == "utf-8" else codecs.getincrementaldecoder(encoding)()
         self.lines = 1  # line number of the next byte handed out
+        self.max_bytes = max_bytes
+        self.expanded = 0
 
     def read(self, size: int) -> bytes:
         try:
             data = self.stream.read(size)
         except OSError as exc:
             raise DataError("The gzip file is damaged or cut short.") from exc
+        self.expanded += len(data)
+        if self.max_bytes is not None and self.expanded > self.max_bytes:
+            raise too_large(self.max_bytes, self.compressed)
         if self.decoder is None:
             return data
         try:
@@ -150,20 +218,56 @@ def _is_number(text: str) -> bool:
     return True
 
 
+def _first_line_end(data: bytes) -> int:
+    """Where the first line of ``data`` ends (its line break), or -1."""
+    ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    return min(ends) if ends else -1
+
+
+def check_first_line(path: str, compressed: bool, max_line_bytes: int) -> None:
+    """Refuse a file whose first line is longer than ``max_line_bytes``, reading (and for
+    gzip, decompressing) no more than that: cheap enough to run while the upload waits."""
+    source = _Source(path, compressed, "utf-8")
+    seen = 0
+    try:
+        while seen <= max_line_bytes:
+            piece = source.read(min(HEAD_BYTES, max_line_bytes + 1 - seen))
+            if not piece:
+                return
+            end = _first_line_end(piece)
+            if end >= 0:
+                if seen + end > max_line_bytes:
+                    break
+                return
+            seen += len(piece)
+    finally:
+        source.close()
+    raise line_too_long(1, max_line_bytes)
+
+
 def inspect_csv(
-    path: str, compressed: bool, encoding: str = "utf-8", delimiter: str | None = None
+    path: str,
+    compressed: bool,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+    *,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> CsvLayout:
     """Find the delimiter and header of a CSV file, checking both, from its first MiB."""
     codec = _codec(encoding)
-    source = _Source(path, compressed, codec)
+    source = _Source(path, compressed, codec, limits.max_expanded_bytes)
     try:
         head = source.read(HEAD_BYTES)
         complete = len(head) < HEAD_BYTES
-        while not complete and b"\n" not in head and b"\r" not in head and len(head) < 64 << 20:
+        # A header longer than the first piece: read on, but never past the longest line.
+        while not complete and _first_line_end(head) < 0 and len(head) <= limits.max_line_bytes:
             more = source.read(HEAD_BYTES)
             head, complete = head + more, not more
     finally:
         source.close()
+    end = _first_line_end(head)
+    if (end if end >= 0 else len(head)) > limits.max_line_bytes:
+        raise line_too_long(1, limits.max_line_bytes)
     if not complete:  # keep whole lines only
         cut = max(head.rfind(b"\n"), head.rfind(b"\r"))
         head = head[: cut + 1] if cut >= 0 else head
@@ -179,8 +283,11 @@ def inspect_csv(
 
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header: list[str] | None = []
-    while header == []:
-        header = next(reader, None)
+    try:
+        while header == []:
+            header = next(reader, None)
+    except csv.Error as exc:  # a name over the csv module's field limit, a stray NUL, ...
+        raise DataError(f"The header (line {reader.line_num}) cannot be read: {exc}.") from None
     if not header:
         raise DataError("The file is empty.")
     header_lines = reader.line_num
@@ -237,7 +344,8 @@ class CsvScan:
     """Arrow tables from a CSV file, one per chunk, all with one schema.
 
     ``tables()`` raises :class:`Widened` after widening a column; calling it again starts
-    over with the widened types.
+    over with the widened types. It raises :class:`LimitExceeded` as soon as the file passes
+    one of ``limits``.
     """
 
     def __init__(
@@ -246,6 +354,7 @@ class CsvScan:
         layout: CsvLayout,
         chunk_bytes: int,
         include: Sequence[str] | None = None,
+        limits: ReadLimits = DEFAULT_LIMITS,
     ) -> None:
         self.path = path
         self.layout = layout
@@ -253,14 +362,22 @@ class CsvScan:
         self.include = list(include) if include is not None else None
         self.types: dict[str, pa.DataType] | None = None
         self.quoted = layout.quoted_newlines
+        self.limits = limits
 
     def tables(self) -> Iterator[tuple[pa.Table, float]]:
-        source = _Source(self.path, self.layout.compressed, self.layout.encoding)
+        limits = self.limits
+        source = _Source(
+            self.path, self.layout.compressed, self.layout.encoding, limits.max_expanded_bytes
+        )
+        rows = 0
         try:
             for data, offset, fraction in self._chunks(source):
                 table = self._parse(data, offset)
                 if self.types is None:
                     self.types = {f.name: f.type for f in table.schema}
+                rows += table.num_rows
+                if rows > limits.max_rows:
+                    raise too_many_rows(limits.max_rows)
                 if table.num_rows:
                     yield table, fraction
         finally:
@@ -271,11 +388,15 @@ class CsvScan:
         offset of their first byte (line numbers are counted only when an error needs one).
         """
         newline = self.layout.newline
+        longest = self.limits.max_line_bytes
         rest = b""
         offset = 0
         skip = self.layout.header_bytes
+        read = line_start = 0  # bytes read so far; where the line being read began
         while True:
             piece = source.read(self.chunk_bytes)
+            line_start = self._check_lines(piece, read, line_start)
+            read += len(piece)
             buffer = rest + piece if rest else piece
             if skip:
                 if len(buffer) < skip and piece:
@@ -289,11 +410,46 @@ class CsvScan:
             cut = self._boundary(buffer, newline)
             if cut <= 0:  # no record ends in this piece yet: read on
                 rest = buffer
-                continue
-            # A view, not a copy: the parser reads the bytes where they are.
-            yield memoryview(buffer)[:cut], offset, source.fraction
-            rest = buffer[cut:]
-            offset += cut
+            else:
+                # A view, not a copy: the parser reads the bytes where they are.
+                yield memoryview(buffer)[:cut], offset, source.fraction
+                rest = buffer[cut:]
+                offset += cut
+            if len(rest) > longest:
+                # Every line is short, yet no record ends: a quoted value spans lines
+                # without end (perhaps a quote left open). Do not gather the file.
+                raise LimitExceeded(
+                    f"The record that starts on line {self._line_at(offset)} is longer than "
+                    f"{size_text(longest)}, the longest record this portal reads. "
+                    "Is a quote left open?"
+                )
+
+    def _check_lines(self, piece: bytes, at: int, line_start: int) -> int:
+        """Raise :class:`LimitExceeded` for a line longer than the limit that ``piece`` (read
+        at offset ``at``) continues or holds; return where the last line in it begins.
+
+        Only the line carried in, the one carried out and, when the piece is longer than the
+        limit, the lines between need measuring, so this costs nearly nothing per piece.
+        """
+        longest = self.limits.max_line_bytes
+        newline = self.layout.newline
+        first = piece.find(newline)
+        if first < 0:
+            if at + len(piece) - line_start > longest:
+                raise line_too_long(self._line_at(line_start), longest)
+            return line_start
+        if at + first - line_start > longest:
+            raise line_too_long(self._line_at(line_start), longest)
+        last = piece.rfind(newline)
+        if last - first - 1 > longest:  # a line between the first and last break may be long
+            raw = np.frombuffer(piece, dtype=np.uint8, count=last + 1)
+            ends = np.flatnonzero(raw[first:] == newline[0]) + first
+            over = np.flatnonzero(np.diff(ends) - 1 > longest)
+            if over.size:
+                raise line_too_long(self._line_at(at + int(ends[over[0]]) + 1), longest)
+        if len(piece) - last - 1 > longest:
+            raise line_too_long(self._line_at(at + last + 1), longest)
+        return at + last + 1
 
     def _line_at(self, offset: int) -> int:
         """The line number of the byte at ``offset``, counted by reading up to it."""

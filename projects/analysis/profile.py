@@ -42,6 +42,7 @@ from projects.analysis.columnstats import (
     NumericStats,
     OtherStats,
 )
+from projects.analysis.csvscan import DEFAULT_LIMITS, ReadLimits
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,8 @@ class ProfileOptions:
     ``encoding`` and ``delimiter`` apply to CSV (``delimiter=None`` detects comma,
     semicolon, tab or pipe). ``batch_bytes`` is the size of the CSV chunks parsed at a time;
     memory follows it, not the file. 1 MiB measured best: larger chunks parse a little
-    faster but the parser's scratch memory grows about tenfold with them.
+    faster but the parser's scratch memory grows about tenfold with them. ``limits`` caps
+    what the file may expand to, its rows and its line length.
     """
 
     label_column: str | None = None
@@ -63,6 +65,7 @@ class ProfileOptions:
     top_categories: int = 10
     histogram_bins: int = 20
     batch_bytes: int = 1 << 20
+    limits: ReadLimits = DEFAULT_LIMITS
 
 
 @dataclass(frozen=True)

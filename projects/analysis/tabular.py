@@ -46,12 +46,18 @@ import pyarrow.parquet as pq
 
 from projects.analysis.columnstats import CLASS_LIMIT
 from projects.analysis.csvscan import (
+    DEFAULT_LIMITS,
     CsvLayout,
     CsvScan,
     DataError,
+    LimitExceeded,
+    ReadLimits,
     Widened,
+    check_first_line,
     check_names,
     inspect_csv,
+    too_large,
+    too_many_rows,
 )
 from projects.analysis.profile import (
     ColumnProfile,
@@ -67,8 +73,11 @@ if TYPE_CHECKING:
 __all__ = [
     "ColumnProfile",
     "DataError",
+    "LimitExceeded",
     "Profile",
     "ProfileOptions",
+    "ReadLimits",
+    "check_first_line",
     "ingest",
     "read_columns",
     "read_frame",
@@ -83,6 +92,9 @@ Progress = Callable[[float, str], None]
 BATCH_ROWS = 64 * 1024
 BATCH_CHUNKS = 4
 ROW_GROUP_ROWS = BATCH_ROWS
+#: ... or of this many bytes, whichever comes first: rows of long text would otherwise make
+#: row groups (held in memory until written) of gigabytes.
+ROW_GROUP_BYTES = 64 << 20
 #: Share of the progress bar for the first pass when a second one is needed.
 FIRST_PASS_SHARE = 0.95
 _BINARY_MAGIC = (b"PK\x03\x04", b"\x89PNG", b"%PDF", b"\xd0\xcf\x11\xe0", b"GIF8", b"\xff\xd8\xff")
@@ -158,7 +170,8 @@ def _flat_schema(schema: pa.Schema) -> pa.Schema:
 
 
 class _ParquetOut:
-    """A Parquet file written as batches arrive, in row groups of ``ROW_GROUP_ROWS``.
+    """A Parquet file written as batches arrive, in row groups of ``ROW_GROUP_ROWS`` rows
+    or ``ROW_GROUP_BYTES`` bytes.
 
     Writing happens on a background thread (pyarrow releases the GIL while it encodes), so
     it overlaps with the statistics of the next batch; at most one row group is in flight.
@@ -175,18 +188,20 @@ class _ParquetOut:
         self.in_flight: Future | None = None
         self.pending: list[pa.RecordBatch] = []
         self.rows = 0
+        self.bytes = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
         self.pending.append(batch)
         self.rows += batch.num_rows
-        if self.rows >= ROW_GROUP_ROWS:
+        self.bytes += batch.nbytes
+        if self.rows >= ROW_GROUP_ROWS or self.bytes >= ROW_GROUP_BYTES:
             self.flush()
 
     def flush(self) -> None:
         if not self.pending:
             return
         table = pa.Table.from_batches(self.pending)
-        self.pending, self.rows = [], 0
+        self.pending, self.rows, self.bytes = [], 0, 0
         self._wait()
         self.in_flight = self.pool.submit(self.writer.write_table, table, table.num_rows)
 
@@ -289,9 +304,10 @@ def _feed(builder: ProfileBuilder, out: _ParquetOut, batch: pa.RecordBatch) -> N
 def _ingest_csv(
     path: str, partial: str, compressed: bool, options: ProfileOptions, report: Progress
 ) -> ProfileBuilder:
-    layout = inspect_csv(path, compressed, options.encoding, options.delimiter)
+    limits = options.limits
+    layout = inspect_csv(path, compressed, options.encoding, options.delimiter, limits=limits)
     _check_profile_columns(layout.names, options)
-    scan = CsvScan(path, layout, options.batch_bytes)
+    scan = CsvScan(path, layout, options.batch_bytes, limits=limits)
     done = [0.0]  # progress never goes back, even when a widened column restarts the read
     while True:
         try:
@@ -350,14 +366,23 @@ def _ingest_parquet(
     meta = source.metadata
     if meta.num_rows == 0:
         raise DataError("The file has no data rows.")
-    in_memory = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    limits = options.limits
+    in_memory = _check_parquet_size(meta, limits)
     row_bytes = max(1.0, in_memory / meta.num_rows)
     batch_rows = max(1024, min(BATCH_ROWS, int(BATCH_CHUNKS * options.batch_bytes / row_bytes)))
     builder = ProfileBuilder(schema, options)
     out = _ParquetOut(partial, schema)
+    decoded = 0
     try:
         for batch in _prefetch(source.iter_batches(batch_size=batch_rows)):
-            _feed(builder, out, _decode_dictionaries(batch, schema))
+            batch = _decode_dictionaries(batch, schema)
+            # The footer may understate: hold the decoded data to the limits as well.
+            decoded += batch.nbytes
+            if decoded > limits.max_expanded_bytes:
+                raise too_large(limits.max_expanded_bytes, compressed=True)
+            if builder.rows + batch.num_rows > limits.max_rows:
+                raise too_many_rows(limits.max_rows)
+            _feed(builder, out, batch)
             report(builder.rows / meta.num_rows * FIRST_PASS_SHARE, f"Read {builder.rows:,} rows.")
     except (pa.ArrowInvalid, OSError) as exc:
         out.abort()
@@ -367,6 +392,30 @@ def _ingest_parquet(
         raise
     out.close()
     return builder
+
+
+def _check_parquet_size(
+    meta: pq.FileMetaData, limits: ReadLimits, columns: Sequence[str] | None = None
+) -> int:
+    """The uncompressed size the footer declares (of ``columns``, or all), once it and the
+    row count are within ``limits``."""
+    if meta.num_rows > limits.max_rows:
+        raise too_many_rows(limits.max_rows)
+    expanded = 0
+    for index in range(meta.num_row_groups):
+        group = meta.row_group(index)
+        if columns is None:
+            expanded += group.total_byte_size
+        else:
+            wanted = set(columns)
+            expanded += sum(
+                group.column(i).total_uncompressed_size
+                for i in range(group.num_columns)
+                if group.column(i).path_in_schema in wanted
+            )
+    if expanded > limits.max_expanded_bytes:
+        raise too_large(limits.max_expanded_bytes, compressed=True)
+    return expanded
 
 
 def _open_parquet(path: str) -> pq.ParquetFile:
@@ -404,12 +453,18 @@ def _second_pass(builder: ProfileBuilder, partial: str, report: Progress) -> Non
             builder.second_pass(batch)
 
 
-def column_names(path: str, *, fmt: str | None = None, encoding: str = "utf-8") -> list[str]:
+def column_names(
+    path: str,
+    *,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    limits: ReadLimits = DEFAULT_LIMITS,
+) -> list[str]:
     """The header of a CSV, gzip CSV or Parquet file, without reading its rows."""
     fmt = fmt or sniff_format(path)
     if fmt == "parquet":
         return list(_open_parquet(path).schema_arrow.names)
-    return list(inspect_csv(path, fmt == "csv.gz", encoding, None).names)
+    return list(inspect_csv(path, fmt == "csv.gz", encoding, None, limits=limits).names)
 
 
 def _read_table(
@@ -418,6 +473,7 @@ def _read_table(
     fmt: str | None,
     encoding: str,
     delimiter: str | None,
+    limits: ReadLimits,
     dictionary: bool = False,
 ) -> pa.Table:
     fmt = fmt or sniff_format(path)
@@ -426,6 +482,7 @@ def _read_table(
         source = _open_parquet(path)
         _check_columns(source.schema_arrow.names, wanted, "column")
         _flat_schema(pa.schema([source.schema_arrow.field(n) for n in wanted]))
+        _check_parquet_size(source.metadata, limits, wanted)
         if dictionary:
             # Text columns come out dictionary-encoded, never as one string per row.
             types = {n: source.schema_arrow.field(n).type for n in wanted}
@@ -437,9 +494,9 @@ def _read_table(
         if table.num_rows == 0:
             raise DataError("The file has no data rows.")
         return table
-    layout = inspect_csv(path, fmt == "csv.gz", encoding, delimiter)
+    layout = inspect_csv(path, fmt == "csv.gz", encoding, delimiter, limits=limits)
     _check_columns(layout.names, wanted, "column")
-    return _read_csv_columns(path, layout, wanted)
+    return _read_csv_columns(path, layout, wanted, limits)
 
 
 def read_columns(
@@ -449,12 +506,14 @@ def read_columns(
     fmt: str | None = None,
     encoding: str = "utf-8",
     delimiter: str | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> dict[str, np.ndarray]:
     """The named columns of a CSV, gzip CSV or Parquet file as numpy arrays.
 
-    Missing values come out as NaN in numeric columns and None in the others.
+    Missing values come out as NaN in numeric columns and None in the others. A file over
+    ``limits`` raises :class:`LimitExceeded` before it is read whole.
     """
-    table = _read_table(path, columns, fmt, encoding, delimiter)
+    table = _read_table(path, columns, fmt, encoding, delimiter, limits)
     pending = {name: table[name] for name in dict.fromkeys(columns)}
     del table
     # Column by column, each Arrow column freed once converted: the peak holds one copy.
@@ -470,13 +529,14 @@ def read_groups(
     fmt: str | None = None,
     encoding: str = "utf-8",
     delimiter: str | None = None,
+    limits: ReadLimits = DEFAULT_LIMITS,
 ) -> dict[str, pandas.Categorical]:
     """The named columns as categoricals (categories sorted, missing values as NaN).
 
     For grouping columns: a small integer code per row instead of one Python string per
     row, which for text columns of millions of rows saves most of the time and memory.
     """
-    table = _read_table(path, columns, fmt, encoding, delimiter, dictionary=True)
+    table = _read_table(path, columns, fmt, encoding, delimiter, limits, dictionary=True)
     pending = {name: table[name] for name in dict.fromkeys(columns)}
     del table
     out = {}
@@ -493,8 +553,10 @@ def read_groups(
     return out
 
 
-def _read_csv_columns(path: str, layout: CsvLayout, wanted: list[str]) -> pa.Table:
-    scan = CsvScan(path, layout, ProfileOptions.batch_bytes, include=wanted)
+def _read_csv_columns(
+    path: str, layout: CsvLayout, wanted: list[str], limits: ReadLimits
+) -> pa.Table:
+    scan = CsvScan(path, layout, ProfileOptions.batch_bytes, include=wanted, limits=limits)
     while True:
         try:
             tables = [table for table, _ in scan.tables()]

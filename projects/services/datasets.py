@@ -20,7 +20,13 @@ from projects.analysis.tabular import DataError, ProfileOptions, ingest
 from projects.models import Dataset, DatasetLineage, DatasetVersion, Project
 from projects.selectors import profile_without_personal_values
 from projects.services.events import changes_record, event_record, job_failed_record
-from projects.services.uploads import CheckedUpload, discard, stored, text_encoding
+from projects.services.uploads import (
+    CheckedUpload,
+    discard,
+    read_limits,
+    stored,
+    text_encoding,
+)
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -194,6 +200,7 @@ def _ingest_work(version: DatasetVersion, progress: Progress):
         delimiter=version.delimiter or None,
         rare_class_share=settings.PROFILE_RARE_CLASS_SHARE,
         small_group_size=settings.PROFILE_SMALL_GROUP_SIZE,
+        limits=read_limits(),
     )
     handle, scratch = tempfile.mkstemp(suffix=".parquet", dir=settings.FILE_UPLOAD_TEMP_DIR)
     os.close(handle)
@@ -212,6 +219,8 @@ def _ingest_work(version: DatasetVersion, progress: Progress):
             parquet = default_storage.save(target, File(converted))
     except DataError as exc:
         # The file cannot become a version; keep the row and its message, not the bytes.
+        # A file over a read limit too (LimitExceeded): failed once with its message, as
+        # an ApplicationError, never retried; the same bytes would fail the same way.
         discard(version.file.name)
         raise ApplicationError(str(exc), code="bad_data") from None
     finally:

@@ -10,6 +10,7 @@ from django.db import transaction
 from portal.exceptions import ApplicationError, unique_or_conflict
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.metrics import MetricError, compute_metrics, detect_task
+from projects.analysis.pairing import check_row_ids
 from projects.analysis.tabular import DataError, read_columns
 from projects.models import (
     Baseline,
@@ -21,7 +22,7 @@ from projects.models import (
 )
 from projects.services.datasets import version_require_ready
 from projects.services.events import event_record, job_failed_record
-from projects.services.uploads import CheckedUpload, stored
+from projects.services.uploads import CheckedUpload, read_limits, stored
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -216,18 +217,13 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
         )
     row_id = evaluation.mapping.get("row_id")
     if row_id:
-        ids = columns[row_id]
-        unique, counts = np.unique(ids.astype(str), return_counts=True)
-        if (counts > 1).any():
-            raise ApplicationError(
-                f"Row id {str(unique[counts > 1][0])!r} appears more than once; row ids must "
-                "be unique."
-            )
+        _matches_row_ids(version, row_id, columns[row_id])
         return
     label = version.dataset.label_column
     if label and version.parquet:
         # Without row ids, rows pair up by position: the labels must then agree.
-        truth = read_columns(version.parquet.path, [label], fmt="parquet")[label]
+        limits = read_limits()
+        truth = read_columns(version.parquet.path, [label], fmt="parquet", limits=limits)[label]
         ours = columns[evaluation.mapping["y_true"]]
         differ = np.flatnonzero(~_equal(truth, ours))
         if differ.size:
@@ -239,13 +235,47 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
             )
 
 
+def _matches_row_ids(version: DatasetVersion, row_id: str, ids: np.ndarray) -> None:
+    """Predictions mapped with a row id pair with the dataset version's rows through the
+    column of that name there: each id once on both sides, and none the version lacks."""
+    if row_id not in {column["name"] for column in version.schema}:
+        raise ApplicationError(
+            f"{version} has no column {row_id!r} to pair the row ids with; map as row_id a "
+            "column that both the predictions file and the dataset version have."
+        )
+    known = read_columns(version.parquet.path, [row_id], fmt="parquet", limits=read_limits())
+    check = check_row_ids(ids, known[row_id])
+    if check.missing:
+        raise ApplicationError(
+            f"{check.missing:,} rows have no row id; every prediction needs its row's id."
+        )
+    if check.first_repeated is not None:
+        raise ApplicationError(
+            f"Row id {check.first_repeated} appears more than once; row ids must be unique."
+        )
+    if check.known_missing or check.known_repeated:
+        raise ApplicationError(
+            f"{version}'s column {row_id!r} does not tell its rows apart ("
+            f"{check.known_missing:,} rows without a value, {check.known_repeated:,} rows "
+            "sharing theirs); pair by position instead, leaving row_id out."
+        )
+    if check.unknown:
+        raise ApplicationError(
+            f"{check.unknown:,} of {check.rows:,} row ids are not in {version}'s id column "
+            f"{row_id!r} (first: {', '.join(check.first_unknown)}). Predict the rows of the "
+            "dataset version, with its ids."
+        )
+
+
 def _evaluation_work(evaluation: Evaluation, progress: Progress):
     mapping = evaluation.mapping
     wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if k in mapping]
     wanted += [c for c in mapping["sensitive"] if c not in wanted]
     progress(5, "Reading predictions")
     try:
-        columns = read_columns(evaluation.file.path, wanted, fmt=evaluation.format)
+        columns = read_columns(
+            evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
+        )
         _matches_dataset(evaluation, columns)
         progress(50, "Computing metrics")
         project_task = evaluation.model_version.project.task_type

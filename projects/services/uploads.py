@@ -8,11 +8,18 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 
 from portal.exceptions import ApplicationError
-from projects.analysis.tabular import DataError, sniff_format
+from projects.analysis.tabular import (
+    DataError,
+    LimitExceeded,
+    ReadLimits,
+    check_first_line,
+    sniff_format,
+)
 
 EXTENSIONS = {
     ".csv": "csv",
@@ -34,6 +41,15 @@ class CheckedUpload:
     format: str
     size: int
     sha256: str
+
+
+def read_limits() -> ReadLimits:
+    """What an uploaded file may hold once read, from the ``UPLOAD_MAX_*`` settings."""
+    return ReadLimits(
+        max_expanded_bytes=settings.UPLOAD_MAX_EXPANDED_BYTES,
+        max_rows=settings.UPLOAD_MAX_ROWS,
+        max_line_bytes=settings.UPLOAD_MAX_LINE_BYTES,
+    )
 
 
 def text_encoding(name: str) -> str:
@@ -69,8 +85,9 @@ def upload_check(upload: UploadedFile | None) -> CheckedUpload:
     fmt = declared_format(name)
     if upload.size == 0:
         raise ApplicationError(f"{name!r} is empty.", code="empty_file")
+    path = upload.temporary_file_path()
     try:
-        found = sniff_format(upload.temporary_file_path())
+        found = sniff_format(path)
     except DataError as exc:
         raise ApplicationError(str(exc), code="unreadable_file") from None
     if found != fmt:
@@ -78,6 +95,15 @@ def upload_check(upload: UploadedFile | None) -> CheckedUpload:
             f"{name!r} is named as {FORMAT_NAMES[fmt]} but its content is {FORMAT_NAMES[found]}.",
             code="content_mismatch",
         )
+    if fmt != "parquet":
+        # The header line is checked while the request waits: reading it costs at most
+        # the line limit, and a file without line breaks is refused before it is stored.
+        try:
+            check_first_line(path, fmt == "csv.gz", settings.UPLOAD_MAX_LINE_BYTES)
+        except LimitExceeded as exc:
+            raise ApplicationError(str(exc), code="line_too_long") from None
+        except DataError as exc:
+            raise ApplicationError(str(exc), code="unreadable_file") from None
     return CheckedUpload(upload, name, fmt, upload.size, upload.sha256)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import zipfile
+import zlib
 
 import numpy as np
 import pandas as pd
@@ -12,9 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from projects.analysis import tabular
+from projects.analysis.csvscan import size_text
 from projects.analysis.tabular import (
     DataError,
+    LimitExceeded,
     ProfileOptions,
+    ReadLimits,
+    check_first_line,
     ingest,
     read_columns,
     read_frame,
@@ -467,3 +473,126 @@ def test_a_nan_in_a_float_grouping_column_is_a_missing_value(tmp_path):
     band = read_groups(str(tmp_path / "nan.parquet"), ["band"])["band"]
     assert list(band.categories) == [1.5, 2.5]
     assert list(band.codes) == [0, -1, 1, -1]
+
+
+# --- limits: expanded bytes, rows, line length ----------------------------------------------
+
+
+def _gzip_stream(path, head: bytes, line: bytes, expanded: int) -> None:
+    """Write ``head`` and ``line`` repeated to ``expanded`` bytes as gzip, streamed through
+    zlib, so a test makes a bomb without holding what it expands to."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = line * max(1, (64 << 10) // len(line))
+    with open(path, "wb") as out:
+        out.write(packer.compress(head))
+        for _ in range(max(1, expanded // len(block))):
+            out.write(packer.compress(block))
+        out.write(packer.flush())
+
+
+def test_it_stops_a_gzip_bomb_at_the_expansion_limit(tmp_path):
+    source = tmp_path / "bomb.csv.gz"
+    _gzip_stream(source, b"a,b,c,d\n", b"0,0,0,0\n", 64 << 20)
+    assert source.stat().st_size < 200 << 10
+    limits = ReadLimits(max_expanded_bytes=1 << 20)
+    message = _refused(tmp_path, source, fmt="csv.gz", limits=limits)
+    assert message == (
+        "The file expands to more than 1 MiB when decompressed; the limit is 1 MiB. "
+        "Split it into smaller files."
+    )
+    with pytest.raises(LimitExceeded, match="expands to more than 1 MiB"):
+        read_columns(str(source), ["a"], fmt="csv.gz", limits=limits)
+
+
+def test_it_holds_a_plain_file_to_the_size_limit_too(tmp_path):
+    source = tmp_path / "data.csv"
+    source.write_text("a,b,c,d\n" + _rows(3000))
+    message = _refused(tmp_path, source, limits=ReadLimits(max_expanded_bytes=16 << 10))
+    assert message.startswith("The file holds more than 16 KiB; the limit is 16 KiB.")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "csv.gz", "parquet"])
+def test_it_stops_at_the_row_limit(tmp_path, fmt):
+    source = tmp_path / "data"
+    frame = pd.DataFrame({"a": range(5000), "b": range(5000)})
+    if fmt == "parquet":
+        frame.to_parquet(source)
+    else:
+        frame.to_csv(source, index=False, compression="gzip" if fmt == "csv.gz" else None)
+    limits = ReadLimits(max_rows=1000)
+    message = _refused(tmp_path, source, fmt=fmt, limits=limits)
+    assert message.startswith("The file has more than 1,000 rows; the limit is 1,000.")
+    with pytest.raises(LimitExceeded, match="more than 1,000 rows"):
+        read_columns(str(source), ["a"], fmt=fmt, limits=limits)
+    assert len(read_columns(str(source), ["a"], fmt=fmt, limits=ReadLimits(max_rows=5000))["a"])
+
+
+def test_it_holds_a_parquet_file_to_the_size_its_footer_declares(tmp_path):
+    source = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"a": ["x" * 100] * 2000}), source, use_dictionary=False)
+    limits = ReadLimits(max_expanded_bytes=64 << 10)
+    message = _refused(tmp_path, source, fmt="parquet", limits=limits)
+    assert message.startswith("The file expands to more than 64 KiB when decompressed")
+    with pytest.raises(LimitExceeded):
+        read_groups(str(source), ["a"], fmt="parquet", limits=limits)
+
+
+@pytest.mark.parametrize("longest", [512, 6000], ids=["within-a-chunk", "across-chunks"])
+def test_it_names_a_line_longer_than_the_limit(tmp_path, longest):
+    lines = _rows(3000).splitlines(keepends=True)
+    lines[1998] = "1,2,3," + "9" * (longest + 1) + "\n"  # line 2000 of the file
+    source = tmp_path / "data.csv"
+    source.write_text("a,b,c,d\n" + "".join(lines))
+    limits = ReadLimits(max_line_bytes=longest + 6)
+    assert _refused(tmp_path, source, limits=limits).startswith(
+        f"Line 2000 is longer than {size_text(longest + 6)}, the longest line this portal reads."
+    )
+    lines[1998] = "1,2,3," + "9" * longest + "\n"  # at the limit exactly: fine
+    source.write_text("a,b,c,d\n" + "".join(lines))
+    assert _ingest(tmp_path, source, limits=limits)[0].rows == 3000
+
+
+def test_it_refuses_a_header_line_longer_than_the_limit(tmp_path):
+    source = tmp_path / "data.csv.gz"
+    _gzip_stream(source, b"", b"name,", 32 << 20)  # one line of 32 MiB: no line break
+    limits = ReadLimits(max_line_bytes=4096)
+    message = _refused(tmp_path, source, fmt="csv.gz", limits=limits)
+    assert message.startswith("Line 1 is longer than 4 KiB")
+    with pytest.raises(LimitExceeded, match="Line 1 is longer"):
+        check_first_line(str(source), True, 4096)
+    check_first_line(str(source), True, 64 << 20)  # within a bigger limit it ends, unread
+
+
+def test_it_refuses_one_endless_line_after_the_header(tmp_path):
+    source = tmp_path / "data.csv.gz"
+    _gzip_stream(source, b"a,b\n1,2\n", b"3,", 32 << 20)
+    message = _refused(tmp_path, source, fmt="csv.gz", limits=ReadLimits(max_line_bytes=8192))
+    assert message.startswith("Line 3 is longer than 8 KiB")
+
+
+def test_it_refuses_a_quoted_value_that_never_ends(tmp_path):
+    rows = "".join(f'{i},"a note\nover two lines",{i}\n' for i in range(100))
+    rest = "".join(f"{i},no closing quote,{i}\n" for i in range(100, 5000))
+    source = tmp_path / "data.csv"
+    source.write_text("id,note,n\n" + rows + '100,"opened,1\n' + rest)
+    message = _refused(tmp_path, source, limits=ReadLimits(max_line_bytes=8192))
+    assert message.startswith("The record that starts on line 202 is longer than 8 KiB")
+    assert "quote left open" in message
+
+
+def test_it_says_a_header_the_csv_module_cannot_read_is_bad_data(tmp_path):
+    source = tmp_path / "data.csv"
+    source.write_text('a,"' + "b" * 200_000 + '",c\n1,2,3\n')  # a name past csv's field limit
+    assert _refused(tmp_path, source).startswith("The header (line 1) cannot be read")
+
+
+def test_it_cuts_row_groups_of_long_rows_by_bytes(tmp_path, monkeypatch):
+    # Rows of long text would otherwise gather ROW_GROUP_ROWS of them in memory at once.
+    monkeypatch.setattr(tabular, "ROW_GROUP_BYTES", 256 << 10)
+    source = tmp_path / "data.csv"
+    source.write_text("id,note\n" + "".join(f"{i},{'x' * 2000}{i}\n" for i in range(2000)))
+    result, out, _ = _ingest(tmp_path, source)
+    written = pq.ParquetFile(out)
+    assert result.rows == 2000 and written.metadata.num_rows == 2000
+    assert written.num_row_groups > 4
+    assert max(written.metadata.row_group(i).num_rows for i in range(written.num_row_groups)) < 1000
