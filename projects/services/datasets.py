@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from portal.jobs import Job, Progress, job_enqueue, job_run
+from portal.transactions import retry_atomic
 from projects.analysis.tabular import DataError, ProfileOptions, ingest
 from projects.models import Dataset, DatasetLineage, DatasetVersion, Project
 from projects.selectors import profile_without_personal_values
@@ -94,7 +95,11 @@ def dataset_update(*, actor, dataset: Dataset, token: ApiToken | None = None, **
     with unique_or_conflict(
         f"The project has a dataset named {changes.get('name')!r} already.", "name_taken"
     ):
-        dataset = Dataset.objects.select_for_update().select_related("project").get(pk=dataset.pk)
+        dataset = (
+            Dataset.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("project")
+            .get(pk=dataset.pk)
+        )
         changes_record(
             actor=actor,
             target=dataset,
@@ -141,50 +146,51 @@ def version_upload(
         return existing, False
     # The person's file name is kept on the row, not in the path: it may be long or odd.
     path = f"datasets/{dataset.pk}/{upload.sha256}/upload.{upload.format}"
-    with (
-        stored(path, upload.file) as name,
-        transaction.atomic(),
-    ):
-        Dataset.objects.select_for_update().filter(pk=dataset.pk).first()
-        existing = _same_bytes(dataset, upload.sha256)
-        if existing is not None:
-            # The same bytes arrived in a concurrent request: keep that one.
-            transaction.on_commit(lambda: discard(name))
-            return existing, False
-        number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
-        version = DatasetVersion.objects.create(
-            dataset=dataset,
-            number=number,
-            file=name,
-            original_name=upload.name[:255],
-            format=upload.format,
-            encoding=encoding,
-            delimiter=delimiter,
-            size_bytes=upload.size,
-            sha256=upload.sha256,
-            uploaded_by=actor,
-            **provenance,
-        )
-        for parent in parents:
-            DatasetLineage.objects.create(child=version, parent=parent)
-        event_record(
-            actor=actor,
-            verb="dataset_version.uploaded",
-            target=version,
-            project=dataset.project,
-            token=token,
-            payload={
-                "dataset": dataset.name,
-                "number": number,
-                "file": upload.name,
-                "size_bytes": upload.size,
-                "sha256": upload.sha256,
-                "parents": [p.pk for p in parents],
+    with stored(path, upload.file) as name:
+
+        def record() -> tuple[DatasetVersion, bool]:
+            Dataset.objects.select_for_update(no_key=True).filter(pk=dataset.pk).first()
+            existing = _same_bytes(dataset, upload.sha256)
+            if existing is not None:
+                # The same bytes arrived in a concurrent request: keep that one.
+                transaction.on_commit(lambda: discard(name))
+                return existing, False
+            number = (dataset.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+            version = DatasetVersion.objects.create(
+                dataset=dataset,
+                number=number,
+                file=name,
+                original_name=upload.name[:255],
+                format=upload.format,
+                encoding=encoding,
+                delimiter=delimiter,
+                size_bytes=upload.size,
+                sha256=upload.sha256,
+                uploaded_by=actor,
                 **provenance,
-            },
-        )
-        job_enqueue(version)
-        return version, True
+            )
+            for parent in parents:
+                DatasetLineage.objects.create(child=version, parent=parent)
+            event_record(
+                actor=actor,
+                verb="dataset_version.uploaded",
+                target=version,
+                project=dataset.project,
+                token=token,
+                payload={
+                    "dataset": dataset.name,
+                    "number": number,
+                    "file": upload.name,
+                    "size_bytes": upload.size,
+                    "sha256": upload.sha256,
+                    "parents": [p.pk for p in parents],
+                    **provenance,
+                },
+            )
+            job_enqueue(version)
+            return version, True
+
+        return retry_atomic(record)
 
 
 def _same_bytes(dataset: Dataset, sha256: str) -> DatasetVersion | None:

@@ -113,7 +113,7 @@ def model_mark_candidate(
 ) -> ModelVersion:
     """Put ``model`` forward as the project's candidate: the gate and the criteria judge it."""
     with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=model.project_id)
+        project = Project.objects.select_for_update(no_key=True).get(pk=model.project_id)
         if project.candidate_model_id == model.pk:
             return model
         previous = project.candidate_model
