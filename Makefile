@@ -1,11 +1,12 @@
-# Two commands: `make run` serves the portal, `make test` runs the tests.
-# Both create .venv, install and migrate on their own.
+# Two commands: `make run` serves the portal, `make test` runs the fast tests.
+# Both create .venv, install and migrate on their own. `make test-integration` runs
+# the tests that start a real Celery worker or a real browser (slower).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format check-deploy clean
+.PHONY: run test test-integration lint format check-deploy clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(PY) manage.py run_portal
 
+# Unit and API tests, two processes at a time.
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not integration and not browser" -n 2
+
+# A real worker, the broker and Chromium: one at a time, they share the broker's queues.
+test-integration: $(STAMP)
+	$(PY) -m pytest -m "integration or browser"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
