@@ -28,11 +28,14 @@ class TeamAdmin(admin.ModelAdmin):
     list_display = ["name", "slug", "created_at"]
     fields = ["name", "slug", "description"]
     search_fields = ["name", "slug"]
-    prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
     def get_readonly_fields(self, request, obj=None):
         return ["slug"] if obj else []
+
+    def get_prepopulated_fields(self, request, obj=None):
+        # A read-only slug has no form field to fill; naming it breaks the change page.
+        return {} if obj else {"slug": ["name"]}
 
     def save_model(self, request, obj, form, change):
         if change:

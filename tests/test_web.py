@@ -214,3 +214,14 @@ def test_staff_rename_a_team_in_the_admin_with_an_event(client, world):
     assert response.status_code == 302, re.findall(r"errorlist.{0,120}", response.content.decode())
     event = Event.objects.filter(verb="team.updated").get()
     assert event.payload["after"]["name"] == "Renamed"
+
+
+def test_staff_open_a_teams_change_page_in_the_admin(client, world):
+    from django.contrib.auth import get_user_model
+
+    login(client, get_user_model().objects.create_superuser("root", password=PASSWORD))
+    team = world["a"].team
+    response = client.get(f"/admin/projects/team/{team.pk}/change/")
+    assert response.status_code == 200
+    assert team.slug in response.content.decode()
+    assert client.get("/admin/projects/team/add/").status_code == 200
