@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import hashlib
 from pathlib import Path
@@ -146,6 +147,42 @@ def static_root() -> Path:
     return Path(settings.STATICFILES_DIRS[0])
 
 
+@functools.cache
+def _font_keeping_its_timestamp() -> type:
+    from fontTools.ttLib import TTFont  # a dependency of WeasyPrint
+
+    class FontKeepingItsTimestamp(TTFont):
+        """A fontTools font that, when saved, keeps its own 'head' modified date."""
+
+        def __init__(self, *args: Any, recalcTimestamp: bool = False, **kwargs: Any) -> None:
+            super().__init__(*args, recalcTimestamp=recalcTimestamp, **kwargs)
+
+    return FontKeepingItsTimestamp
+
+
+def _keep_font_timestamps() -> None:
+    """Make the fonts WeasyPrint embeds independent of the clock.
+
+    Without HarfBuzz's subsetter (the system library libharfbuzz-subset0, which WeasyPrint
+    uses when it is there) WeasyPrint subsets fonts with fontTools, and it also rewrites
+    variable, emoji and WOFF fonts with fontTools on any machine. fontTools stamps the
+    current time into a saved font's 'head' table unless asked not to, and WeasyPrint does
+    not ask (as of 66-70), so each second gave different font bytes, hence a different PDF.
+    Every fontTools release does this, so pinning one would not help. Keeping the font's
+    own date is what HarfBuzz's subsetter does.
+    """
+    from weasyprint.pdf import fonts as pdf_fonts
+    from weasyprint.text import fonts as text_fonts
+
+    keeping = _font_keeping_its_timestamp()
+    for module in (pdf_fonts, text_fonts):
+        if module.TTFont is keeping:
+            continue
+        if module.TTFont is not keeping.__base__:  # WeasyPrint reaches fontTools otherwise
+            raise RuntimeError(f"{module.__name__}.TTFont is not fontTools' TTFont")
+        module.TTFont = keeping
+
+
 def render_pdf(html: str, refused: list[str] | None = None) -> tuple[bytes, int]:
     """Lay ``html`` out with WeasyPrint; the same HTML gives the same bytes."""
     try:
@@ -157,6 +194,7 @@ def render_pdf(html: str, refused: list[str] | None = None) -> tuple[bytes, int]
             code="renderer_missing",
         ) from None
 
+    _keep_font_timestamps()
     root = static_root()
     # Layout makes many short-lived objects; each automatic collection would also walk
     # every long-lived object of the worker (Django, the imported libraries). One
