@@ -10,6 +10,7 @@ from audits.analysis.audit_config import (
 )
 from audits.analysis.risks import CATEGORIES, SCALE
 from audits.models import AuditReview, RiskItem
+from portal.inputs import LONG_TEXT_MAX
 
 LEVELS = [(n, str(n)) for n in SCALE]
 
@@ -21,11 +22,16 @@ class RiskForm(forms.Form):
         choices=LEVELS, coerce=int, help_text="1 rare to 5 almost certain"
     )
     impact = forms.TypedChoiceField(choices=LEVELS, coerce=int, help_text="1 minor to 5 severe")
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
-    mitigation = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(
+        max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
+    mitigation = forms.CharField(
+        max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
     owner = forms.CharField(max_length=200, required=False)
     status = forms.ChoiceField(choices=RiskItem.Status.choices)
     rationale = forms.CharField(
+        max_length=LONG_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
         help_text="Required to accept a risk.",
@@ -50,6 +56,7 @@ class AuditConfigForm(forms.Form):
         max_length=2000, help_text="Column names, separated by commas."
     )
     intersections = forms.CharField(
+        max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
         help_text="One per line, features joined by commas (for example: sex, age_band).",
@@ -84,6 +91,7 @@ class AuditConfigForm(forms.Form):
             )
             self.fields[f"{spec.name}__rationale"] = forms.CharField(
                 label="Why this number",
+                max_length=LONG_TEXT_MAX,
                 required=False,
                 widget=forms.Textarea(attrs={"rows": 3}),
             )
@@ -133,6 +141,7 @@ class AuditConfigForm(forms.Form):
 class AuditReviewForm(forms.Form):
     decision = forms.ChoiceField(choices=AuditReview.Decision.choices, widget=forms.RadioSelect)
     rationale = forms.CharField(
+        max_length=LONG_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Why: what you checked, what convinced you, what must change.",
     )

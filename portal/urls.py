@@ -17,3 +17,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
 ]
+
+# Outside a view (no URL matched, a body Django refused to read, a middleware failed)
+# the API still answers JSON; pages keep their templates.
+handler400 = "portal.error_pages.bad_request"
+handler403 = "portal.error_pages.permission_denied"
+handler404 = "portal.error_pages.page_not_found"
+handler500 = "portal.error_pages.server_error"

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 
+from portal.inputs import LONG_TEXT_MAX, json_problem, validate_json_value
 from projects import selectors
 from projects.models import (
     ApiToken,
@@ -20,7 +22,9 @@ class ProjectForm(forms.Form):
     name = forms.CharField(max_length=120)
     slug = forms.SlugField(max_length=80, help_text="Short name used in URLs and the API.")
     task_type = forms.ChoiceField(choices=Project.TaskType.choices)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
+    description = forms.CharField(
+        max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 4}), required=False
+    )
 
     def __init__(self, *args, teams=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,12 +34,16 @@ class ProjectForm(forms.Form):
 class ProjectEditForm(forms.Form):
     name = forms.CharField(max_length=120)
     task_type = forms.ChoiceField(choices=Project.TaskType.choices)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), required=False)
+    description = forms.CharField(
+        max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 5}), required=False
+    )
 
 
 class TransitionForm(forms.Form):
     to = forms.ChoiceField(choices=Project.Stage.choices)
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
 
 
 class ShareForm(forms.Form):
@@ -95,8 +103,14 @@ class TokenForm(forms.Form):
 class ColumnListField(forms.CharField):
     """Column names separated by commas."""
 
+    # The value is a list: CharField's own checks would look at its repr.
+    default_validators = [validate_json_value]
+
     def to_python(self, value) -> list[str]:
-        return [c.strip() for c in (value or "").split(",") if c.strip()]
+        names = [c.strip() for c in (value or "").split(",") if c.strip()]
+        if any(len(name) > 200 for name in names):
+            raise forms.ValidationError("Keep each column name to at most 200 characters.")
+        return names
 
     def prepare_value(self, value):
         return ", ".join(value) if isinstance(value, list) else value
@@ -106,6 +120,8 @@ class MetadataField(forms.CharField):
     """``key = value`` lines."""
 
     widget = forms.Textarea(attrs={"rows": 3, "placeholder": "region = EU\nrefresh = monthly"})
+    # The value is a dict: CharField's own checks would look at its repr.
+    default_validators = [validate_json_value]
 
     def to_python(self, value) -> dict[str, str]:
         result = {}
@@ -128,9 +144,12 @@ class DatasetForm(forms.Form):
     name = forms.CharField(max_length=120)
     purpose = forms.ChoiceField(choices=Dataset.Purpose.choices)
     status = forms.ChoiceField(choices=Dataset.Status.choices)
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(
+        max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 3}), required=False
+    )
     labeling_strategy = forms.ChoiceField(choices=Dataset.Labeling.choices)
     labeling_notes = forms.CharField(
+        max_length=LONG_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
         help_text="Guidelines, vendor, quality checks.",
@@ -153,7 +172,9 @@ class VersionUploadForm(forms.Form):
         required=False,
         help_text="The versions this one was made from.",
     )
-    transformation = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    transformation = forms.CharField(
+        max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
     code_reference = forms.CharField(max_length=200, required=False, help_text="e.g. a git commit.")
     command = forms.CharField(max_length=2000, required=False)
     source_uri = forms.CharField(max_length=500, required=False, label="Source URI or system")
@@ -189,7 +210,35 @@ class BaselineForm(forms.Form):
     metric = forms.ChoiceField(choices=Metric.choices)
     value = forms.FloatField()
     citation = forms.CharField(max_length=500, required=False, help_text="Needed for literature.")
-    evidence = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    evidence = forms.CharField(
+        max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 2}), required=False
+    )
+
+
+class JSONObjectField(forms.JSONField):
+    """JSON typed by a person: a document too deep or too long for ``json`` to read, or
+    holding what no database here stores, is a form error, not a 500."""
+
+    default_validators = [validate_json_value]
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError("This JSON nests too deeply.", code="invalid") from None
+        except ValueError:  # e.g. an integer of more digits than Python converts
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+    def bound_data(self, data, initial):
+        # Shown again as typed: parsing it again would fail the same way, and text that
+        # UTF-8 cannot encode must not reach the page.
+        try:
+            value = super().bound_data(data, initial)
+        except (RecursionError, ValueError):
+            return InvalidJSONInput(data)
+        if data is not None and json_problem(value):
+            return InvalidJSONInput(data)
+        return value
 
 
 class ModelVersionForm(forms.Form):
@@ -198,7 +247,7 @@ class ModelVersionForm(forms.Form):
     artifact_uri = forms.CharField(max_length=500, required=False)
     code_commit = forms.CharField(max_length=100, required=False)
     framework = forms.CharField(max_length=100, required=False)
-    parameters = forms.JSONField(required=False, initial=dict, help_text="A JSON object.")
+    parameters = JSONObjectField(required=False, initial=dict, help_text="A JSON object.")
 
     def clean_parameters(self) -> dict:
         value = self.cleaned_data["parameters"] or {}

@@ -14,6 +14,7 @@ from audits.reports import audit_csv_response, review_authors
 from audits.services.fairness import audit_config_save, audit_request, audit_review
 from portal import access
 from portal.api.views import ApiViewSet
+from portal.inputs import LONG_TEXT_MAX, validate_json_value
 from projects import selectors
 from projects.api.datasets import JOB_FIELDS
 
@@ -40,14 +41,17 @@ class AuditConfigSerializer(serializers.ModelSerializer):
 class AuditConfigWriteSerializer(serializers.Serializer):
     """A whole new version; omitted settings keep the current version's values."""
 
-    sensitive_features = serializers.ListField(child=serializers.CharField(), required=False)
+    sensitive_features = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False
+    )
     intersections = serializers.ListField(
-        child=serializers.ListField(child=serializers.CharField()), required=False
+        child=serializers.ListField(child=serializers.CharField(max_length=200)), required=False
     )
     positive_label = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    metrics = serializers.ListField(child=serializers.CharField(), required=False)
+    metrics = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
     thresholds = serializers.DictField(
         required=False,
+        validators=[validate_json_value],
         help_text='name -> {"limit": number or null, "rationale": "why this number"}',
     )
     confidence = serializers.FloatField(required=False)
@@ -72,6 +76,7 @@ class AuditReviewSerializer(serializers.ModelSerializer):
         model = AuditReview
         fields = ["id", "decision", "rationale", "result_sha256", "reviewer", "created_at"]
         read_only_fields = ["id", "result_sha256", "reviewer", "created_at"]
+        extra_kwargs = {"rationale": {"max_length": LONG_TEXT_MAX}}
 
 
 class AuditSerializer(serializers.ModelSerializer):

@@ -13,6 +13,7 @@ from audits.services.baselines import baseline_run_request
 from audits.services.risks import RISK_FIELDS, risk_create, risk_starter_import, risk_update
 from portal import access
 from portal.api.views import ApiViewSet
+from portal.inputs import LONG_TEXT_MAX
 from projects import selectors
 from projects.api.datasets import JOB_FIELDS
 
@@ -105,6 +106,10 @@ class RiskSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = ["starter_key", "created_at", "updated_at"]
+        extra_kwargs = {
+            name: {"max_length": LONG_TEXT_MAX}
+            for name in ("description", "mitigation", "rationale")
+        }
         validators = []  # the service checks the rules and answers with their codes
 
 

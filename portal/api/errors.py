@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from portal.error_pages import unreadable_request_error
 from portal.exceptions import ApplicationError
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,10 @@ def _first_message(data) -> str:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, SuspiciousOperation):
+        # Raised while reading the body (over DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields).
+        log.warning("refused %s %s: %s", context["request"].method, context["request"].path, exc)
+        exc = unreadable_request_error(exc)
     if isinstance(exc, ApplicationError):
         body = {"code": exc.code, "detail": exc.detail, **exc.extra}
         return Response(body, status=exc.status)

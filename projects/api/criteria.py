@@ -10,6 +10,7 @@ from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
+from portal.inputs import validate_json_value
 from projects import selectors
 from projects.models import CriteriaVersion
 from projects.services.criteria import criteria_from_template, criteria_save
@@ -58,13 +59,15 @@ class CriteriaVersionDetailSerializer(CriteriaVersionSerializer):
 
 class CriteriaWriteSerializer(serializers.Serializer):
     criteria = serializers.ListField(
-        child=serializers.DictField(),
+        child=serializers.DictField(validators=[validate_json_value]),
         required=False,
         help_text="The whole set: metric, comparator, target (target_high for between), "
         "unit, rationale, source, category for custom metrics.",
     )
     template = serializers.CharField(
-        required=False, help_text="Start from a template instead of giving the criteria."
+        max_length=100,
+        required=False,
+        help_text="Start from a template instead of giving the criteria.",
     )
     note = serializers.CharField(required=False, allow_blank=True, max_length=500)
 

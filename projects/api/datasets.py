@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
+from portal.inputs import LONG_TEXT_MAX, validate_json_value
 from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.models import Dataset, DatasetVersion
@@ -34,7 +35,11 @@ class DatasetSerializer(serializers.ModelSerializer):
             "versions",
         ]
         read_only_fields = ["url", "id", "project", "created_at", "updated_at", "versions"]
-        extra_kwargs = {"name": {"validators": []}}  # uniqueness answers 409 in the service
+        extra_kwargs = {
+            "name": {"validators": []},  # uniqueness answers 409 in the service
+            "description": {"max_length": LONG_TEXT_MAX},
+            "labeling_notes": {"max_length": LONG_TEXT_MAX},
+        }
 
 
 class ColumnsField(serializers.ListField):
@@ -44,7 +49,9 @@ class ColumnsField(serializers.ListField):
 class DatasetWriteSerializer(DatasetSerializer):
     sensitive_columns = ColumnsField(required=False)
     personal_data_columns = ColumnsField(required=False)
-    metadata = serializers.DictField(child=serializers.JSONField(), required=False)
+    metadata = serializers.DictField(
+        child=serializers.JSONField(), required=False, validators=[validate_json_value]
+    )
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -109,9 +116,11 @@ class VersionUploadSerializer(serializers.Serializer):
     collected_at = serializers.DateField(required=False, allow_null=True)
     collected_by = serializers.CharField(required=False, allow_blank=True, max_length=200)
     labeling_batch = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    transformation = serializers.CharField(required=False, allow_blank=True)
+    transformation = serializers.CharField(
+        required=False, allow_blank=True, max_length=LONG_TEXT_MAX
+    )
     code_reference = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    command = serializers.CharField(required=False, allow_blank=True)
+    command = serializers.CharField(required=False, allow_blank=True, max_length=2000)
 
 
 def upload_fields(request, serializer_class: type[serializers.Serializer]) -> dict:

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
+from portal.inputs import LONG_TEXT_MAX, validate_json_value
 from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.api.datasets import JOB_FIELDS, upload_fields
@@ -32,6 +33,7 @@ class BaselineSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "recorded_by", "created_at"]
+        extra_kwargs = {"evidence": {"max_length": LONG_TEXT_MAX}}
 
 
 class ModelSerializer(serializers.ModelSerializer):
@@ -57,6 +59,7 @@ class ModelSerializer(serializers.ModelSerializer):
             "is_candidate",
         ]
         read_only_fields = ["url", "id", "project", "created_at", "evaluations", "is_candidate"]
+        extra_kwargs = {"parameters": {"validators": [validate_json_value]}}
         validators = []  # uniqueness answers 409 in the service
 
     def get_is_candidate(self, model: ModelVersion) -> bool:

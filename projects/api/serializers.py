@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from portal.inputs import LONG_TEXT_MAX
 from projects.models import Event, EventExport, Membership, Project, ProjectShare, Role, Team
 
 
@@ -62,10 +63,12 @@ class ProjectSerializer(serializers.ModelSerializer):
 
 
 class ProjectCreateSerializer(serializers.Serializer):
-    team = serializers.SlugField(help_text="Slug of the team that owns the project.")
+    team = serializers.SlugField(max_length=60, help_text="Slug of the team that owns the project.")
     slug = serializers.SlugField(max_length=80)
     name = serializers.CharField(max_length=120)
-    description = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=LONG_TEXT_MAX
+    )
     task_type = serializers.ChoiceField(
         choices=Project.TaskType.choices, default=Project.TaskType.CLASSIFICATION
     )
@@ -73,7 +76,7 @@ class ProjectCreateSerializer(serializers.Serializer):
 
 class ProjectUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120, required=False)
-    description = serializers.CharField(required=False, allow_blank=True)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=LONG_TEXT_MAX)
     task_type = serializers.ChoiceField(choices=Project.TaskType.choices, required=False)
 
 
@@ -91,7 +94,7 @@ class GateSerializer(serializers.Serializer):
 
 
 class TransitionSerializer(serializers.Serializer):
-    to = serializers.CharField(help_text="The stage to move to.")
+    to = serializers.CharField(max_length=20, help_text="The stage to move to.")
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
@@ -127,8 +130,12 @@ class ShareSerializer(serializers.ModelSerializer):
 
 
 class ShareCreateSerializer(serializers.Serializer):
-    team = serializers.SlugField(required=False, help_text="Share with this team ...")
-    username = serializers.CharField(required=False, help_text="... or with this person.")
+    team = serializers.SlugField(
+        max_length=60, required=False, help_text="Share with this team ..."
+    )
+    username = serializers.CharField(
+        max_length=150, required=False, help_text="... or with this person."
+    )
     role = serializers.ChoiceField(choices=Role.choices)
 
     def validate(self, attrs):

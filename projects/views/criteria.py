@@ -10,6 +10,7 @@ from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.exceptions import ApplicationError
+from portal.inputs import check_posted_text
 from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.analysis.criteria import CATALOG, CATEGORIES, COMPARATORS, SOURCES
@@ -72,6 +73,7 @@ def criteria_page(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         access.require_project_perm(request.user, project, access.CHANGE)
         try:
+            check_posted_text(request.POST, max_lengths={"template": 100})
             version = criteria_from_template(
                 actor=request.user, project=project, template=request.POST.get("template", "")
             )
@@ -98,6 +100,7 @@ def signoff_create(request: HttpRequest, pk: int) -> HttpResponse:
     version = selectors.criteria_version_get(request.user, pk)
     # A refusal (not current, signed already, not your role) answers its 4xx page: a
     # signature must never look as if it went through.
+    check_posted_text(request.POST, max_lengths={"comment": 4000})
     signoff = signoff_record(
         actor=request.user,
         version=version,
@@ -118,6 +121,7 @@ def signoff_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def signoff_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     signoff = selectors.signoff_get(request.user, pk)
+    check_posted_text(request.POST, max_lengths={"reason": 500})
     signoff_revoke(actor=request.user, signoff=signoff, reason=request.POST.get("reason", ""))
     messages.success(request, "Your sign-off is revoked.")
     return redirect("criteria-version", pk=signoff.criteria_version_id)
@@ -132,6 +136,8 @@ def measurement_create(request: HttpRequest, slug: str) -> HttpResponse:
         refuse_too_large(request)
         request.FILES  # noqa: B018 - read the body, then ask again whether a file was cut off
         refuse_too_large(request)
+        # The limits of the API's measurement fields.
+        check_posted_text(request.POST, max_lengths={"metric": 60, "period": 100, "evidence": 4000})
     except ApplicationError as exc:
         messages.error(request, exc.detail)
         return redirect("criteria", slug=slug)
@@ -201,6 +207,7 @@ def criteria_edit(request: HttpRequest, slug: str) -> HttpResponse:
         rows = _rows_from_post(request.POST)
         note = request.POST.get("note", "")
         try:
+            check_posted_text(request.POST, max_lengths={"note": 500})
             version = criteria_save(actor=request.user, project=project, criteria=rows, note=note)
         except ApplicationError as exc:
             messages.error(request, exc.detail)

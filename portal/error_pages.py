@@ -1,0 +1,78 @@
+"""The 400, 403, 404 and 500 answers Django gives outside a view: JSON in the API's
+``{"code", "detail"}`` shape under ``/api/``, the portal's pages elsewhere.
+
+A URL that matches nothing, a body Django refuses to read, an error in a middleware:
+none reaches DRF's exception handler, and a script calling the API must not get HTML.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views import defaults
+
+from portal.exceptions import ApplicationError, PayloadTooLarge
+
+API_PREFIX = "/api/"
+
+
+def unreadable_request_error(exc: SuspiciousOperation) -> ApplicationError:
+    """The refusal of a request Django would not read: 413 for a body over
+    ``DATA_UPLOAD_MAX_MEMORY_SIZE``, else 400."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20
+        return PayloadTooLarge(
+            f"The request is too large: its body (files in a multipart upload apart) is over "
+            f"the {limit:g} MiB this portal reads."
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return ApplicationError(str(exc), code="too_many_fields")
+    # Other refusals (a bad Host header, a forged signature) say no more than that.
+    return ApplicationError("The request is malformed.", code="bad_request")
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path.startswith(API_PREFIX)
+
+
+def _json(code: str, detail: str, status: int) -> JsonResponse:
+    return JsonResponse({"code": code, "detail": detail}, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    error = (
+        unreadable_request_error(exception)
+        if isinstance(exception, SuspiciousOperation)
+        else ApplicationError("The request is malformed.", code="bad_request")
+    )
+    if _is_api(request):
+        return _json(error.code, error.detail, error.status)
+    if isinstance(error, PayloadTooLarge):
+        return render(request, "error.html", {"error": error}, status=error.status)
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _json("permission_denied", "You do not have permission to perform this action.", 403)
+    return defaults.permission_denied(request, exception)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if _is_api(request):
+        return _json("not_found", "Not found.", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    # Django has logged the trace already; the client gets no detail of it.
+    if _is_api(request):
+        return _json("server_error", "Internal error; it has been logged.", 500)
+    return defaults.server_error(request)
