@@ -249,7 +249,12 @@ PROFILE_SMALL_GROUP_SIZE = env_int("PROFILE_SMALL_GROUP_SIZE", 30)
 CACHE_URL = env_str("CACHE_URL", "")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+        {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            # A cache that does not answer must not hold a request: throttles fail open.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
+        }
         if CACHE_URL.startswith(("redis://", "rediss://"))
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )
@@ -285,8 +290,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "portal.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": [
-        "rest_framework.throttling.AnonRateThrottle",
-        "rest_framework.throttling.UserRateThrottle",
+        "portal.api.throttling.AnonThrottle",
+        "portal.api.throttling.UserThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON", "60/minute"),
@@ -362,10 +367,16 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 30)
+#: How often every audit-trail chain's head is anchored in the portal chain.
+EVENT_CHECKPOINT_SECONDS = env_int("EVENT_CHECKPOINT_SECONDS", 3600)
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {
         "task": "portal.jobs_sweep",
         "schedule": timedelta(seconds=JOB_SWEEP_SECONDS),
+    },
+    "events-checkpoint": {
+        "task": "projects.events_checkpoint",
+        "schedule": timedelta(seconds=EVENT_CHECKPOINT_SECONDS),
     },
 }
 # A job is republished when its row stays queued, or running without a heartbeat,

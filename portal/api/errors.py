@@ -6,6 +6,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -35,6 +36,15 @@ def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         body = {"code": exc.code, "detail": exc.detail, **exc.extra}
         return Response(body, status=exc.status)
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is down, or a conflict outlasted its retries: nothing was
+        # written, and the same call can be made again shortly.
+        log.warning("database unavailable in %s: %s", context["view"].__class__.__name__, exc)
+        return Response(
+            {"code": "unavailable", "detail": "The database is busy or unreachable; try again."},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "5"},
+        )
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}

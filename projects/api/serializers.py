@@ -105,6 +105,7 @@ class EventSerializer(serializers.ModelSerializer):
     class Meta:
         model = Event
         fields = [
+            "chain",
             "seq",
             "created_at",
             "actor",
