@@ -14,6 +14,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal.error_pages import unreadable_request_error
 from portal.exceptions import ApplicationError
+from portal.logs import request_id
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,13 @@ def exception_handler(exc, context):
     if response is None:
         # An unexpected error: the trace goes to the log, the client gets the JSON shape.
         log.exception("unhandled error in %s", context["view"].__class__.__name__, exc_info=exc)
+        rid = request_id.get()
         return Response(
-            {"code": "server_error", "detail": "Internal error; it has been logged."},
+            {
+                "code": "server_error",
+                "detail": f"Internal error; it has been logged as request {rid}.",
+                "request_id": rid,
+            },
             status=status.HTTP_500_INTERNAL_SERVER_ERROR,
         )
     if isinstance(exc, exceptions.ValidationError):
