@@ -142,8 +142,10 @@ class _Source:
             return data
         try:
             text = self.decoder.decode(data, final=not data)
-        except UnicodeDecodeError as exc:
-            line = self.lines + data[: max(0, exc.start)].count(b"\n")
+        except UnicodeError as exc:
+            # UTF-16 without a byte-order mark raises a bare UnicodeError, with no position.
+            start = exc.start if isinstance(exc, UnicodeDecodeError) else 0
+            line = self.lines + data[: max(0, start)].count(b"\n")
             raise DataError(
                 f"The file is not valid {self.encoding} text (first bad byte on line {line}). "
                 "Check the encoding you gave."
