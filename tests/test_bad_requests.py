@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.http import HttpRequest
 from django.test import Client
 from rest_framework import serializers
 
@@ -55,7 +56,8 @@ def _as(api, user):
 
 
 def _login(client, user) -> Client:
-    assert client.login(username=user.username, password=PASSWORD)
+    # Login protection (axes) checks every authentication against a request.
+    assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
     return client
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.http import HttpRequest
 from django.urls import reverse
 
 from projects.models import EventExport, Membership, Project, Role
@@ -15,7 +16,8 @@ pytestmark = pytest.mark.django_db
 
 
 def login(client, user):
-    assert client.login(username=user.username, password=PASSWORD)
+    # Login protection (axes) checks every authentication against a request.
+    assert client.login(request=HttpRequest(), username=user.username, password=PASSWORD)
     return client
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from portal.api.throttling import InvalidTokenThrottle
+from projects.models import ApiToken
 from projects.services.tokens import token_authenticate
 
 QUERY_KEYS = ("token", "access_token", "api_key", "key")
@@ -29,11 +31,22 @@ class HashedTokenAuthentication(authentication.BaseAuthentication):
         try:
             key = header[1].decode()
         except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed("Invalid token.") from None
-        token = token_authenticate(key)
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+            key = ""  # no token has it: refused and counted like any other wrong key
+        token = self.lookup(request, key)
         return token.user, token
+
+    def lookup(self, request, key: str) -> ApiToken:
+        """The usable token for ``key``; 401 alike for unknown, expired and revoked keys,
+        and 429 for an address that sent too many of them lately."""
+        throttle = InvalidTokenThrottle()
+        wait = throttle.wait_before_lookup(request)
+        if wait is not None:
+            raise exceptions.Throttled(wait=wait)
+        token = token_authenticate(key) if key else None
+        if token is None:
+            throttle.record_refusal()
+            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        return token
 
     def authenticate_header(self, request) -> str:
         return "Token"
@@ -51,9 +64,7 @@ class WebhookMetadataTokenAuthentication(HashedTokenAuthentication):
         key = metadata.get("token") if isinstance(metadata, dict) else None
         if not isinstance(key, str) or not key:
             return None
-        token = token_authenticate(key)
-        if token is None:
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
+        token = self.lookup(request, key)
         return token.user, token
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 
-from rest_framework.throttling import AnonRateThrottle, UserRateThrottle
+from rest_framework.request import Request
+from rest_framework.throttling import AnonRateThrottle, SimpleRateThrottle, UserRateThrottle
+
+from portal.client_address import client_ip
 
 log = logging.getLogger(__name__)
 
@@ -30,3 +33,46 @@ class AnonThrottle(FailOpenMixin, AnonRateThrottle):
 
 class UserThrottle(FailOpenMixin, UserRateThrottle):
     pass
+
+
+class InvalidTokenThrottle(SimpleRateThrottle):
+    """Refused API keys per client address (the ``invalid_token`` rate).
+
+    Authentication runs before DRF's throttles, so this one is called by the token
+    authentication itself: checked before a key is looked up, counted only when the key
+    is refused. Past the rate, a valid key from that address answers 429 as well, since
+    a 200 would tell a good guess apart.
+
+    The counter is in the cache and fails open like the throttles above. Keys carry 256
+    random bits, so it limits noise and load rather than guard a guessable secret, and
+    a database counter would add a write to every refused call and an outage mode of
+    its own; losing the limit while Redis is down is the lesser cost.
+    """
+
+    scope = "invalid_token"
+
+    def get_cache_key(self, request: Request, view=None) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request) or "-"}
+
+    def wait_before_lookup(self, request: Request) -> float | None:
+        """Seconds until this address may try a key again, or None if it may now."""
+        try:
+            self.key = self.get_cache_key(request)
+            self.history = self.cache.get(self.key, [])
+            self.now = self.timer()
+            while self.history and self.history[-1] <= self.now - self.duration:
+                self.history.pop()
+            if len(self.history) < self.num_requests:
+                return None
+            return self.wait() or 1.0
+        except Exception as exc:  # each cache backend raises its own connection errors
+            log.warning("throttle cache unavailable, token lookup let through: %s", exc)
+            return None
+
+    def record_refusal(self) -> None:
+        """Count a refused key against the address checked by ``wait_before_lookup``."""
+        try:
+            self.history.insert(0, self.now)
+            self.cache.set(self.key, self.history, self.duration)
+        except Exception as exc:
+            log.warning("throttle cache unavailable, refused token not counted: %s", exc)

@@ -190,6 +190,16 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("login", "GET"): Expect(own=200, anon=200, public=True),
     ("logout", "POST"): Expect(own=302, anon=302, public=True),
     ("healthz", "GET"): Expect(own=503, anon=503, public=True),
+    # One's own password; an empty form answers with its errors.
+    ("password_change", "GET"): Expect(own=200, other=200),
+    ("password_change", "POST"): Expect(own=200, other=200),
+    ("password_change_done", "GET"): Expect(own=200, other=200),
+    # Reset by email, for people who cannot log in; the reset link here is not valid.
+    ("password_reset", "GET"): Expect(own=200, anon=200, public=True),
+    ("password_reset", "POST"): Expect(own=200, anon=200, public=True),
+    ("password_reset_done", "GET"): Expect(own=200, anon=200, public=True),
+    ("password_reset_confirm", "GET"): Expect(own=200, anon=200, public=True),
+    ("password_reset_complete", "GET"): Expect(own=200, anon=200, public=True),
 }
 
 # Routes outside the matrix, each with the test that covers it instead.

@@ -93,6 +93,8 @@ def _kwargs(name: str, a) -> dict:
                 kwargs[param] = a.export.pk
             elif name == "token-revoke":
                 kwargs[param] = owner.api_tokens.get().pk
+        elif param in ("uidb64", "token"):
+            kwargs[param] = "not-valid"  # a password reset link: the page says it expired
     return kwargs
 
 
