@@ -358,6 +358,9 @@ def test_route_permissions_for_a_read_only_ci_token(matrix_world, db, name, meth
             ("api-team-list", "GET"),
             ("api-audit-inbox", "GET"),
             ("api-signoff-inbox", "GET"),
+            # The schema and its docs belong to no team.
+            ("api-schema", "GET"),
+            ("api-docs", "GET"),
         }
         wanted = 200 if (name, method) in lists else 404
         if (name, method) == ("api-project-list", "POST"):
