@@ -241,6 +241,8 @@ def main() -> int:
         codes: collections.Counter = collections.Counter()
         during_outage: collections.Counter = collections.Counter()
         timings: list[float] = []
+        slow: list[tuple[float, float, int]] = []  # (seconds, when after the start, status)
+        begun = time.monotonic()
         lock = threading.Lock()
         outage = threading.Event()
         stop_at = time.monotonic() + args.seconds
@@ -266,6 +268,7 @@ def main() -> int:
                     if outage.is_set():
                         during_outage[status] += 1
                     timings.append(took)
+                    slow.append((round(took, 2), round(started - begun, 1), status))
                 i += 1
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]
@@ -311,6 +314,7 @@ def main() -> int:
                         "p95": round(statistics.quantiles(timings, n=20)[-1], 3),
                         "max": round(max(timings), 3),
                     },
+                    "slowest_as_seconds_start_status": sorted(slow, reverse=True)[:5],
                     "jobs": jobs,
                     "verify_events": (verify.stdout or verify.stderr).strip().splitlines()[0],
                 },
