@@ -194,6 +194,7 @@ def main() -> int:
                 "-m",
                 "gunicorn",
                 "portal.wsgi",
+                "--preload",
                 "--bind",
                 f"127.0.0.1:{web_port}",
                 "--workers",
