@@ -201,9 +201,11 @@ def test_an_unexpected_error_is_json_without_a_trace(api, world, monkeypatch):
     monkeypatch.setattr(selectors, "project_gate", broken)
     response = auth(api, world["a"].token_key).get("/api/v1/projects/a-project/gates/")
     assert response.status_code == 500
+    rid = response["X-Request-ID"]
     assert response.json() == {
         "code": "server_error",
-        "detail": "Internal error; it has been logged.",
+        "detail": f"Internal error; it has been logged as request {rid}.",
+        "request_id": rid,
     }
 
 
