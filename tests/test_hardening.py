@@ -102,3 +102,23 @@ def test_concurrent_transitions_move_the_project_once():
     assert all(isinstance(r, ApplicationError) and r.code == "same_stage" for r in failures)
     assert Project.objects.get(pk=project.pk).stage == "deployment"
     assert Event.objects.filter(verb="project.transitioned", project=project).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_grant_to_a_user_named_anonymoususer_opens_nothing_to_anonymous_callers(
+    api, client, world
+):
+    """Guardian's optional "AnonymousUser" row is off (ANONYMOUS_USER_NAME = None); a person
+    who happens to carry that name and is granted a project lends nothing to callers
+    without a login."""
+    from projects.services import teams
+
+    namesake = UserFactory(username="AnonymousUser")
+    owner = world["a"].people[Role.BUSINESS_OWNER]
+    teams.project_share(actor=owner, project=world["a"].project, role=Role.VIEWER, user=namesake)
+    api.force_authenticate(namesake)
+    assert api.get("/api/v1/projects/a-project/").status_code == 200
+    api.force_authenticate(None)
+    assert api.get("/api/v1/projects/").status_code == 401
+    assert api.get("/api/v1/projects/a-project/").status_code == 401
+    assert client.get("/projects/a-project/").status_code == 302

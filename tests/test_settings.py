@@ -64,3 +64,12 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "no issues" in out.stdout
+
+
+def test_pyarrow_is_past_the_parquet_code_execution_bug():
+    """CVE-2023-47248: pyarrow before 14.0.1 could run code from a Parquet file's
+    extension-type metadata; uploads are Parquet files from anyone with a token."""
+    import pyarrow
+    from packaging.version import Version
+
+    assert Version(pyarrow.__version__) >= Version("14.0.1")

@@ -110,9 +110,10 @@ class Redis:
             time.sleep(0.1)
         raise SystemExit("private redis-server did not start")
 
-    def stop(self) -> None:
+    def stop(self, *, kill: bool = False) -> None:
         if self.proc is not None:
-            self.proc.terminate()
+            # SIGKILL loses whatever Redis held in memory, as a crashed host would.
+            (self.proc.kill if kill else self.proc.terminate)()
             self.proc.wait(10)
             self.proc = None
 
@@ -153,6 +154,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--outage", type=float, default=0, help="seconds Redis is down")
+    parser.add_argument("--kill", action="store_true", help="stop Redis with SIGKILL")
     parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/stagegate_load")
     parser.add_argument("--drain", type=float, default=300, help="seconds to wait for jobs")
     args = parser.parse_args()
@@ -277,7 +279,7 @@ def main() -> int:
             thread.start()
         if args.outage:
             time.sleep(min(args.seconds / 3, 20))
-            redis.stop()
+            redis.stop(kill=args.kill)
             outage.set()
             print(f"redis stopped for {args.outage:.0f} s", flush=True)
             time.sleep(args.outage)
