@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from projects.services.tokens import KEY_PREFIX
+
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(
@@ -69,7 +71,8 @@ def test_a_backup_restored_into_an_empty_database_verifies(tmp_path):
 
         # Tokens are stored hashed: the whole database, dumped, holds the prefix only.
         dump = _run(["pg_dump", "--format=plain", "--data-only", url], env)
-        prefix, secret = key.rsplit("_", 1)
+        prefix = key[: len(KEY_PREFIX) + 8]  # the stored part: "sg_" and 8 hex digits
+        secret = key[len(prefix) + 1 :]
         assert prefix in dump
         assert secret not in dump
 
