@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import base64
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.metadata import version
+from types import SimpleNamespace
+from urllib.request import Request
 
 import pytest
+from packaging.version import Version
 
 from audits.analysis.fetch import FetchRefused, static_fetcher
 
@@ -25,15 +32,65 @@ def root(tmp_path):
     return static
 
 
+@pytest.fixture
+def canary() -> Iterator[SimpleNamespace]:
+    """A loopback HTTP server that records every request; ``/after-redirect`` answers a
+    stylesheet, any other path redirects there."""
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            if self.path == "/after-redirect":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/css")
+                self.end_headers()
+                self.wfile.write(CSS)
+            else:
+                self.send_response(302)
+                self.send_header("Location", "/after-redirect")
+                self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", hits=hits)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_weasyprint_is_at_least_68_1():
+    """68.0 fixed CVE-2025-68616 (redirects bypassing a custom fetcher's checks); 68.1
+    is the floor the security plan sets. A downgrade must fail here."""
+    assert Version(version("weasyprint")) >= Version("68.1")
+
+
+def test_it_is_a_weasyprint_url_fetcher(root):
+    """WeasyPrint 68+ takes a ``URLFetcher`` answering ``URLFetcherResponse`` objects."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    fetch = static_fetcher(root)
+    assert isinstance(fetch, URLFetcher)
+    assert isinstance(fetch((root / "logo.png").as_uri()), URLFetcherResponse)
+
+
 def test_it_serves_a_file_under_the_static_root_with_its_mime_type(root):
     refused: list[str] = []
     fetch = static_fetcher(root, refused)
-    css = fetch((root / "css" / "pack.css").as_uri())
-    assert css["string"] == CSS
-    assert css["mime_type"] == "text/css"
+    url = (root / "css" / "pack.css").as_uri()
+    css = fetch(url)
+    assert css.read() == CSS
+    assert css.content_type == "text/css"
+    assert css.url == url
     png = fetch((root / "logo.png").as_uri())
-    assert png["string"] == PNG
-    assert png["mime_type"] == "image/png"
+    assert png.read() == PNG
+    assert png.content_type == "image/png"
     assert refused == []
 
 
@@ -42,10 +99,8 @@ def test_it_serves_a_data_url(root):
     fetch = static_fetcher(root, refused)
     url = "data:image/png;base64," + base64.b64encode(PNG).decode()
     served = fetch(url)
-    # WeasyPrint's own fetcher answers data URLs with a file object, not bytes.
-    body = served["string"] if "string" in served else served["file_obj"].read()
-    assert body == PNG
-    assert served["mime_type"] == "image/png"
+    assert served.read() == PNG
+    assert served.content_type == "image/png"
     assert refused == []
 
 
@@ -117,3 +172,72 @@ def test_it_refuses_a_sibling_folder_whose_name_starts_like_the_root(root):
 def test_it_refuses_without_a_list_to_record_in(root):
     with pytest.raises(FetchRefused):
         static_fetcher(root)("http://example.com/x.png")
+
+
+def test_the_canary_sees_the_default_fetcher_follow_a_redirect(canary):
+    """The control for the tests below: WeasyPrint's own fetcher does reach the canary
+    and follows its redirect, so an empty ``hits`` there means nothing was requested."""
+    from weasyprint.urls import URLFetcher
+
+    response = URLFetcher()(canary.url + "/control")
+    assert response.read() == CSS
+    assert canary.hits == ["/control", "/after-redirect"]
+
+
+def test_it_makes_no_request_to_a_redirecting_server(root, canary):
+    refused: list[str] = []
+    fetch = static_fetcher(root, refused)
+    url = canary.url + "/x.png"
+    with pytest.raises(FetchRefused):
+        fetch(url)
+    # The way urllib's redirect handler re-enters an opener: refused the same.
+    with pytest.raises(FetchRefused):
+        fetch.open(Request(url + "?again"))
+    assert canary.hits == []
+    assert refused == [url, url + "?again"]
+
+
+def test_a_document_naming_urls_everywhere_loads_only_its_static_files(root, canary):
+    """Laid out and written by WeasyPrint, every way a document can name a URL
+    (stylesheet links, @import, @font-face, CSS url(), <img>, SVG <image>, attachments)
+    reaches the fetcher, which refuses all but the static files and data URLs; the
+    refusals are logged by WeasyPrint and the document is still written."""
+    from weasyprint import HTML
+
+    c = canary.url
+    data_png = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    html = f"""
+        <link rel="stylesheet" href="css/pack.css">
+        <link rel="stylesheet" href="{c}/link.css">
+        <style>
+          @import url("{c}/import.css");
+          @font-face {{ font-family: Remote; src: url("{c}/font.woff"); }}
+          body {{ background: url("{c}/background.png"); font-family: Remote, sans-serif; }}
+        </style>
+        <img src="logo.png"> <img src="{data_png}">
+        <img src="{c}/img.png"> <img src="file:///etc/passwd"> <img src="../secret.txt">
+        <svg width="10" height="10"><image href="{c}/svg.png" width="10" height="10"/></svg>
+        <link rel="attachment" href="{c}/attachment.txt">
+        <a rel="attachment" href="{c}/anchor-attachment.txt">attached</a>
+        <p>Approval pack</p>
+    """
+    refused: list[str] = []
+    fetcher = static_fetcher(root, refused)
+    pdf = HTML(string=html, base_url=root.as_uri() + "/", url_fetcher=fetcher).write_pdf()
+
+    assert pdf.startswith(b"%PDF")
+    assert canary.hits == []
+    assert sorted(refused) == sorted(
+        [
+            f"{c}/link.css",
+            f"{c}/import.css",
+            f"{c}/font.woff",
+            f"{c}/background.png",
+            f"{c}/img.png",
+            "file:///etc/passwd",
+            (root.parent / "secret.txt").as_uri(),
+            f"{c}/svg.png",
+            f"{c}/attachment.txt",
+            f"{c}/anchor-attachment.txt",
+        ]
+    )
