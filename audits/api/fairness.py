@@ -9,14 +9,22 @@ from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
 from audits.analysis.audit_config import MAX_ROWS
+from audits.api.shapes import AuditResultSerializer, AuditThresholdSettingSerializer
 from audits.models import AuditConfig, AuditReview, AuditRun
 from audits.reports import audit_csv_response, review_authors
 from audits.services.fairness import audit_config_save, audit_request, audit_review
 from portal import access
+from portal.api.schema import NOT_READY, json_of
 from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX, validate_json_value
 from projects import selectors
 from projects.api.datasets import JOB_FIELDS
+
+STRINGS = {"type": "array", "items": {"type": "string"}}
+THRESHOLD_SETTINGS = serializers.DictField(
+    child=AuditThresholdSettingSerializer(),
+    help_text="threshold -> its limit (null: not judged) and why",
+)
 
 CONFIG_FIELDS = [
     "sensitive_features",
@@ -30,7 +38,13 @@ CONFIG_FIELDS = [
 
 
 class AuditConfigSerializer(serializers.ModelSerializer):
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, allow_null=True, read_only=True
+    )
+    sensitive_features = json_of(STRINGS, read_only=True)
+    intersections = json_of({"type": "array", "items": STRINGS}, read_only=True)
+    metrics = json_of(STRINGS, read_only=True)
+    thresholds = json_of(THRESHOLD_SETTINGS, read_only=True)
 
     class Meta:
         model = AuditConfig
@@ -85,6 +99,12 @@ class AuditSerializer(serializers.ModelSerializer):
     evaluation = serializers.PrimaryKeyRelatedField(read_only=True)
     config_version = serializers.IntegerField(source="config.version", read_only=True)
     reviews = serializers.HyperlinkedIdentityField(view_name="api-audit-review-list")
+    verdict = serializers.ChoiceField(
+        choices=AuditRun.Verdict.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Blank until the audit has succeeded.",
+    )
 
     class Meta:
         model = AuditRun
@@ -105,6 +125,7 @@ class AuditSerializer(serializers.ModelSerializer):
 
 class AuditDetailSerializer(AuditSerializer):
     review_history = AuditReviewSerializer(source="reviews", many=True, read_only=True)
+    result = json_of(AuditResultSerializer, read_only=True)
 
     class Meta(AuditSerializer.Meta):
         fields = [*AuditSerializer.Meta.fields, "review_history", "result"]
@@ -167,7 +188,7 @@ class AuditViewSet(ApiViewSet):
         audit = audit_selectors.audit_get(request.user, pk, self.token)
         return Response(AuditDetailSerializer(audit, context={"request": request}).data)
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR})
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.STR, 409: NOT_READY})
     def csv(self, request, pk: int) -> HttpResponse:
         """The result as one long table (feature, group, metric, value, interval, note)."""
         audit = audit_selectors.audit_get(request.user, pk, self.token)

@@ -8,10 +8,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
+from audits.api.shapes import PackSnapshotSerializer
 from audits.models import ApprovalPack
 from audits.services.packs import pack_request
 from audits.snapshot import model_card_of
 from portal import access
+from portal.api.schema import NOT_READY, json_of
 from portal.api.views import ApiViewSet
 from portal.exceptions import Conflict
 from projects.api.datasets import JOB_FIELDS
@@ -22,7 +24,7 @@ class PackSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     pdf = serializers.SerializerMethodField()
     requested_by = serializers.CharField(
-        source="requested_by.username", default=None, read_only=True
+        source="requested_by.username", default=None, allow_null=True, read_only=True
     )
 
     class Meta:
@@ -50,6 +52,8 @@ class PackSerializer(serializers.ModelSerializer):
 
 
 class PackDetailSerializer(PackSerializer):
+    snapshot = json_of(PackSnapshotSerializer, read_only=True)
+
     class Meta(PackSerializer.Meta):
         fields = [*PackSerializer.Meta.fields, "snapshot"]
         read_only_fields = fields
@@ -94,7 +98,7 @@ class PackViewSet(ApiViewSet):
         pack = audit_selectors.pack_get(request.user, pk, self.token)
         return Response(PackDetailSerializer(pack, context={"request": request}).data)
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY, 409: NOT_READY})
     def pdf(self, request, pk: int):
         """The PDF; its sha256 is in the ``X-Content-SHA256`` header and on the pack."""
         return pack_pdf_response(audit_selectors.pack_get(request.user, pk, self.token))

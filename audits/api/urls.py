@@ -23,7 +23,8 @@ urlpatterns = [
     ),
     path(
         "projects/<slug:project_slug>/risks/starter/",
-        risks.as_view({"post": "starter"}),
+        # The whole register as one plain list, not pages.
+        risks.as_view({"post": "starter"}, pagination_class=None),
         name="api-risk-starter",
     ),
     path(

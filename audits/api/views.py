@@ -8,10 +8,12 @@ from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
 from audits.analysis.audit_config import WATCHING_CHECKS
+from audits.api.shapes import BaselineResultSerializer
 from audits.models import BaselineRun, RiskItem
 from audits.services.baselines import baseline_run_request
 from audits.services.risks import RISK_FIELDS, risk_create, risk_starter_import, risk_update
 from portal import access
+from portal.api.schema import json_of
 from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX
 from projects import selectors
@@ -21,6 +23,19 @@ from projects.api.datasets import JOB_FIELDS
 class BaselineRunSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-baseline-run-detail")
     dataset_version = serializers.PrimaryKeyRelatedField(read_only=True)
+    requested_task = serializers.ChoiceField(
+        choices=BaselineRun.Task.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Blank: detected from the target column.",
+    )
+    task = serializers.ChoiceField(
+        choices=BaselineRun.Task.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Blank until the run has started.",
+    )
+    result = json_of(BaselineResultSerializer, read_only=True)
 
     class Meta:
         model = BaselineRun
@@ -89,7 +104,9 @@ class RiskSerializer(serializers.ModelSerializer):
         help_text="Audit thresholds that watch this risk.",
     )
     severity_band = serializers.CharField(read_only=True)
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = RiskItem

@@ -19,7 +19,9 @@ from projects.services.criteria import criteria_from_template, criteria_save
 class CriteriaVersionSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-criteria-version-detail")
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+    created_by = serializers.CharField(
+        source="created_by.username", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = CriteriaVersion

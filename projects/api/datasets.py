@@ -7,10 +7,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from portal import access
+from portal.api.schema import json_of
 from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX, validate_json_value
 from portal.uploads import refuse_too_large
 from projects import selectors
+from projects.api.shapes import ColumnSerializer
 from projects.models import Dataset, DatasetVersion
 from projects.services import datasets
 from projects.services.uploads import upload_check
@@ -57,8 +59,11 @@ class DatasetWriteSerializer(DatasetSerializer):
 class VersionSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-version-detail")
     dataset = serializers.PrimaryKeyRelatedField(read_only=True)
-    uploaded_by = serializers.CharField(source="uploaded_by.username", default=None, read_only=True)
+    uploaded_by = serializers.CharField(
+        source="uploaded_by.username", default=None, allow_null=True, read_only=True
+    )
     parents = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    schema = json_of(ColumnSerializer(many=True), read_only=True)
 
     class Meta:
         model = DatasetVersion

@@ -7,17 +7,21 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from portal import access
+from portal.api.schema import json_of
 from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX, validate_json_value
 from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.api.datasets import JOB_FIELDS, upload_fields
+from projects.api.shapes import METRICS, EvaluationMappingSerializer
 from projects.models import Baseline, Evaluation, ModelVersion
 from projects.services import evaluations
 
 
 class BaselineSerializer(serializers.ModelSerializer):
-    recorded_by = serializers.CharField(source="recorded_by.username", default=None, read_only=True)
+    recorded_by = serializers.CharField(
+        source="recorded_by.username", default=None, allow_null=True, read_only=True
+    )
 
     class Meta:
         model = Baseline
@@ -71,6 +75,8 @@ class EvaluationSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-evaluation-detail")
     model = serializers.PrimaryKeyRelatedField(source="model_version", read_only=True)
     dataset_version = serializers.PrimaryKeyRelatedField(read_only=True)
+    mapping = json_of(EvaluationMappingSerializer, read_only=True)
+    metrics = json_of(METRICS, read_only=True)
 
     class Meta:
         model = Evaluation

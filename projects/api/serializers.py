@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from portal.api.schema import json_of
 from portal.inputs import LONG_TEXT_MAX
+from projects.api.shapes import OBJECT
 from projects.models import Event, EventExport, Membership, Project, ProjectShare, Role, Team
 
 
@@ -42,6 +44,7 @@ class ProjectSerializer(serializers.ModelSerializer):
     candidate_model = serializers.HyperlinkedRelatedField(
         view_name="api-model-detail",
         read_only=True,
+        allow_null=True,
         help_text="The model version the gate and the criteria judge (marked by the team).",
     )
 
@@ -100,7 +103,13 @@ class TransitionSerializer(serializers.Serializer):
 
 class EventSerializer(serializers.ModelSerializer):
     actor = serializers.CharField(source="actor_label", read_only=True)
-    project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    project = serializers.SlugRelatedField(
+        slug_field="slug",
+        read_only=True,
+        allow_null=True,
+        help_text="Null for a team's or the portal's events.",
+    )
+    payload = json_of(OBJECT, read_only=True)
 
     class Meta:
         model = Event
@@ -121,8 +130,12 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class ShareSerializer(serializers.ModelSerializer):
-    team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
-    username = serializers.CharField(source="user.username", read_only=True, default=None)
+    """Shared with a team or with one person: the other is null."""
+
+    team = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    username = serializers.CharField(
+        source="user.username", read_only=True, default=None, allow_null=True
+    )
 
     class Meta:
         model = ProjectShare

@@ -23,7 +23,9 @@ class SignOffSerializer(serializers.ModelSerializer):
     )
     version = serializers.IntegerField(source="criteria_version.version", read_only=True)
     signed_by = serializers.CharField(source="signed_by.username", read_only=True)
-    revoked_by = serializers.CharField(source="revoked_by.username", default=None, read_only=True)
+    revoked_by = serializers.CharField(
+        source="revoked_by.username", default=None, allow_null=True, read_only=True
+    )
     stale = serializers.SerializerMethodField()
 
     class Meta:

@@ -128,7 +128,12 @@ urlpatterns = [
         SignOffViewSet.as_view({"get": "list", "post": "create"}),
         name="api-signoff-list",
     ),
-    path("signoffs/inbox/", SignOffViewSet.as_view({"get": "inbox"}), name="api-signoff-inbox"),
+    path(
+        "signoffs/inbox/",
+        # One plain list, not pages: the schema must not promise pagination.
+        SignOffViewSet.as_view({"get": "inbox"}, pagination_class=None),
+        name="api-signoff-inbox",
+    ),
     path(
         "signoffs/<int:pk>/", SignOffViewSet.as_view({"get": "retrieve"}), name="api-signoff-detail"
     ),

@@ -13,6 +13,7 @@ from rest_framework.settings import api_settings
 
 from portal import access
 from portal.api.authentication import WebhookMetadataTokenAuthentication
+from portal.api.schema import NOT_READY
 from portal.api.views import ApiViewSet
 from portal.exceptions import ApplicationError, Conflict
 from projects import selectors
@@ -275,7 +276,7 @@ class EventExportViewSet(ApiViewSet):
         export = selectors.export_get(request.user, pk, self.token)
         return Response(s.EventExportSerializer(export, context={"request": request}).data)
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
+    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY, 409: NOT_READY})
     @action(detail=True, methods=["get"])
     def download(self, request, pk: int):
         export = selectors.export_get(request.user, pk, self.token)
