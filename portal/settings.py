@@ -467,5 +467,7 @@ LOGGING = {
         # PDF layout logs every font subset and CSS guess; only problems matter here.
         "fontTools": {"level": "WARNING"},
         "weasyprint": {"level": "ERROR"},
+        # axes announces itself on every start, management commands included.
+        "axes.apps": {"level": "WARNING"},
     },
 }
