@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(PY) manage.py run_portal
 
-# Unit and API tests, two processes at a time.
+# Unit and API tests, two processes at a time; one OpenMP thread each, or the two
+# processes' numeric libraries spin on each other's cores.
 test: $(STAMP)
-	$(PY) -m pytest -m "not integration and not browser" -n 2
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m "not integration and not browser" -n 2
 
 # A real worker, the broker and Chromium: one at a time, they share the broker's queues.
 test-integration: $(STAMP)
