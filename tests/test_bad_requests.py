@@ -262,19 +262,22 @@ def test_it_refuses_a_nul_character_in_the_dataset_form(client, world, fields):
     assert not Dataset.objects.filter(name="odd").exists()
 
 
-def test_it_refuses_a_nul_character_in_the_criteria_editor(client, world):
+def _criteria_editor_post(client, world, **fields):
+    """One criterion posted from the web editor by the ML engineer, with ``fields`` over it."""
     _login(client, world["a"].people[Role.ML_ENGINEER])
+    row = {
+        "rows": "1",
+        "metric-0": "f1",
+        "comparator-0": ">=",
+        "target-0": "0.7",
+        "rationale-0": "Alerts worth reading.",
+    }
+    return client.post("/projects/a-project/criteria/edit/", {**row, **fields})
+
+
+def test_it_refuses_a_nul_character_in_the_criteria_editor(client, world):
     before = CriteriaVersion.objects.count()
-    response = client.post(
-        "/projects/a-project/criteria/edit/",
-        {
-            "rows": "1",
-            "metric-0": "f1",
-            "comparator-0": ">=",
-            "target-0": "0.7",
-            "rationale-0": "odd \x00",
-        },
-    )
+    response = _criteria_editor_post(client, world, **{"rationale-0": "odd \x00"})
     assert response.status_code == 400
     assert "NUL" in response.content.decode()
     assert CriteriaVersion.objects.count() == before
@@ -533,19 +536,8 @@ def test_it_refuses_measurement_text_over_its_limit_on_the_page(client, world):
 
 
 def test_it_refuses_a_long_note_in_the_criteria_editor(client, world):
-    _login(client, world["a"].people[Role.ML_ENGINEER])
     before = CriteriaVersion.objects.count()
-    response = client.post(
-        "/projects/a-project/criteria/edit/",
-        {
-            "rows": "1",
-            "metric-0": "f1",
-            "comparator-0": ">=",
-            "target-0": "0.7",
-            "rationale-0": "Alerts worth reading.",
-            "note": "x" * 501,
-        },
-    )
+    response = _criteria_editor_post(client, world, note="x" * 501)
     assert response.status_code == 400
     assert CriteriaVersion.objects.count() == before
 

@@ -41,3 +41,14 @@ def page(live_server, monkeypatch):
         yield context.new_page()
         context.close()
         browser.close()
+
+
+def upload_refused_file(page, base_url: str, dataset_pk: int, tmp_path: Path) -> None:
+    """Post a CSV named .parquet from a dataset's card and wait for the refusal it shows."""
+    bad = tmp_path / "bad.parquet"
+    bad.write_bytes(b"a,b\n1,2\n")
+    page.goto(f"{base_url}/datasets/{dataset_pk}/")
+    page.set_input_files("input[name=file]", str(bad))
+    page.click("#upload-form button[type=submit]")
+    page.locator("#upload-result [role=alert]").wait_for(timeout=10_000)
+    assert "content is CSV" in page.inner_text("#upload-result")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from projects.services.exports import event_export_request
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, upload_refused_file
 from tests.factories import PASSWORD, UserFactory, build_team
 
 pytestmark = pytest.mark.browser
@@ -101,13 +101,7 @@ def test_it_keeps_the_scripted_parts_working(team, live_server, watched, tmp_pat
     _assert_clean(page, "project polling")
 
     # htmx posts the upload form and static/js/upload.js lets it show the refusal.
-    bad = tmp_path / "bad.parquet"
-    bad.write_bytes(b"a,b\n1,2\n")
-    page.goto(f"{live_server.url}/datasets/{team.dataset.pk}/")
-    page.set_input_files("input[name=file]", str(bad))
-    page.click("#upload-form button[type=submit]")
-    page.locator("#upload-result [role=alert]").wait_for(timeout=10_000)
-    assert "content is CSV" in page.inner_text("#upload-result")
+    upload_refused_file(page, live_server.url, team.dataset.pk, tmp_path)
     # The refused request itself is a 400 the console reports; nothing else may be.
     page.complaints[:] = [c for c in page.complaints if "400 (Bad Request)" not in c]
     _assert_clean(page, "upload")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from projects.services.criteria import criteria_save
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, upload_refused_file
 from tests.data import sample_csv
 from tests.factories import PASSWORD, WORLD_CRITERIA, UserFactory, build_team, make_evaluation
 
@@ -90,13 +90,7 @@ def test_an_engineer_uploads_a_version_and_watches_it_profile(
     page.screenshot(path=str(ARTIFACTS / "version-profile.png"), full_page=True)
 
     # A file that is not what its name says is refused on the card, with the reason.
-    bad = tmp_path / "bad.parquet"
-    bad.write_bytes(b"a,b\n1,2\n")
-    page.goto(f"{live_server.url}/datasets/{team.dataset.pk}/")
-    page.set_input_files("input[name=file]", str(bad))
-    page.click("#upload-form button[type=submit]")
-    page.locator("#upload-result [role=alert]").wait_for(timeout=10_000)
-    assert "content is CSV" in page.inner_text("#upload-result")
+    upload_refused_file(page, live_server.url, team.dataset.pk, tmp_path)
 
 
 def _log_out(page) -> None:
