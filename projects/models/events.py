@@ -20,6 +20,13 @@ class EventQuerySet(models.QuerySet):
 
     _raw_delete = delete
 
+    def bulk_create(self, objs, *args, **kwargs):
+        # Rows made here would bypass event_record: no head lock, no chained hash.
+        raise AppendOnlyError("events are appended one at a time through event_record")
+
+    def bulk_update(self, objs, fields, *args, **kwargs):
+        raise AppendOnlyError("events are append-only")
+
 
 class Event(WriteOnce):
     write_once_message = "events are append-only"
