@@ -13,9 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .audit_config import positive_label_for, thresholds_of
-from .fairness import class_report, classification_audit, regression_audit
-
-REPORTED = "reported"  # a regression audit: numbers for the reviewer, no thresholds
+from .fairness import REPORTED, AuditError, class_report, classification_audit, regression_audit
 
 
 def audit_columns(
@@ -28,6 +26,8 @@ def audit_columns(
 ) -> dict[str, Any]:
     """The JSON-safe result of auditing one evaluation under ``config`` (a clean_config
     dict): the audit, its status, notes, and for classification the per-class report."""
+    if len(y_true) == 0:  # before the positive label is looked for among no labels
+        raise AuditError("There are no rows to audit.")
     intersections = [tuple(c) for c in config["intersections"]]
     thresholds = thresholds_of(config)
     if task == "regression":

@@ -28,6 +28,8 @@ Conventions:
 * A verdict only compares groups that are large enough and whose relevant intervals are
   at most ``max_interval_width`` wide, so a small group never passes or fails on noise;
   with fewer than two such groups a gap verdict is ``insufficient_evidence``.
+* The audit's status is the worst verdict; with no threshold set there is no verdict, and
+  the status is ``reported`` (numbers for a reviewer), never ``pass``.
 
 Also here: :func:`regression_audit` (per-group error of a regressor) and
 :func:`class_report` (per-class precision and recall, rare classes flagged).
@@ -47,6 +49,8 @@ from .intervals import Value, rates, with_intervals
 MISSING = "(missing)"
 JOIN = " \u00d7 "  # multiplication sign: "F x 25-40"
 PASS, FAIL, INSUFFICIENT = "pass", "fail", "insufficient_evidence"
+# No threshold was set (or, for a regressor, applies): numbers for the reviewer, no verdict.
+REPORTED = "reported"
 
 NO_POS = "no positives in this group"
 NO_NEG = "no negatives in this group"
@@ -172,6 +176,8 @@ class ClassificationAudit(_ToDict):
     @property
     def status(self) -> str:
         statuses = {v.status for v in self.verdicts}
+        if not statuses:  # nothing was checked, so nothing passed
+            return REPORTED
         return FAIL if FAIL in statuses else INSUFFICIENT if INSUFFICIENT in statuses else PASS
 
     def feature(self, name: str) -> FeatureAudit:

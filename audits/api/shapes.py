@@ -120,8 +120,9 @@ class AuditSettingsSerializer(serializers.Serializer):
 
 class AuditResultSerializer(serializers.Serializer):
     """An audit's result: empty (``{}``) until the audit has succeeded. A classification
-    audit has thresholds, verdicts and a class report; a regression audit reports numbers
-    only (``status`` is ``reported``)."""
+    audit has thresholds, verdicts and a class report; a regression audit, and a
+    classification audit with every threshold off, report numbers only (``status`` is
+    ``reported``)."""
 
     kind = serializers.CharField(required=False, help_text="classification or regression")
     status = serializers.CharField(
