@@ -186,11 +186,22 @@ class BaselineResultSerializer(serializers.Serializer):
     models = BaselineModelSerializer(many=True, required=False)
 
 
+class PackSoftwareSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    version = serializers.CharField()
+
+
 class PackMetaSerializer(serializers.Serializer):
     requested_by = serializers.CharField()
     stage = serializers.CharField()
     requested_at = serializers.DateTimeField()
     site_url = serializers.CharField(allow_blank=True)
+    software = PackSoftwareSerializer(
+        many=True,
+        required=False,
+        help_text="Versions of Stagegate and its libraries when the snapshot was taken "
+        "(absent from packs taken before they were recorded).",
+    )
 
 
 class PackStateSerializer(serializers.Serializer):

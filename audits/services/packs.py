@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,29 @@ PACK_GROUP_METRICS = (
     "mean_error",
 )
 
+#: What a pack names as "produced with": the portal, and the libraries that read the data,
+#: compute the numbers and lay out the PDF (display name, distribution name).
+SOFTWARE = (
+    ("Stagegate", "stagegate"),
+    ("NumPy", "numpy"),
+    ("pandas", "pandas"),
+    ("PyArrow", "pyarrow"),
+    ("scikit-learn", "scikit-learn"),
+    ("WeasyPrint", "weasyprint"),
+)
+
+
+def software_versions() -> list[dict[str, str]]:
+    """The installed version of each of :data:`SOFTWARE`, in that order; one that is not
+    installed is left out rather than guessed."""
+    out = []
+    for name, distribution in SOFTWARE:
+        try:
+            out.append({"name": name, "version": version(distribution)})
+        except PackageNotFoundError:
+            continue
+    return out
+
 
 def pack_request(
     *, actor, project: Project, token: ApiToken | None = None
@@ -63,6 +87,8 @@ def pack_request(
                 "stage": project.get_stage_display(),
                 "requested_at": timezone.now().isoformat(timespec="seconds"),
                 "site_url": settings.SITE_URL,
+                # A list, not a dict: PostgreSQL's jsonb would reorder the keys.
+                "software": software_versions(),
             },
         }
         try:
