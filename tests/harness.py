@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from urllib.parse import quote
 
+from celery import Celery
 from django.conf import settings
 from django.db import connection
 
@@ -52,9 +55,22 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
 
 
 class Worker:
-    def __init__(self, tmp_path: Path, **env: str):
+    """A worker process; ``include`` names more task modules than ``tests.workloads``, and
+    a ``CELERY_BROKER_URL`` in ``env`` gives it (and the ping that waits for it) a broker
+    of its own."""
+
+    def __init__(self, tmp_path: Path, *, include: tuple[str, ...] = (), **env: str):
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log = tmp_path / "worker.log"
+        broker = env.get("CELERY_BROKER_URL", settings.CELERY_BROKER_URL)
+        # Control commands go out through an app's own producer pool, whatever connection
+        # is passed, so a worker on another broker is pinged through an app of its own.
+        # Celery prefers CELERY_BROKER_URL in the environment to broker_url, but not to
+        # the read and write URLs.
+        self.control = app
+        if broker != settings.CELERY_BROKER_URL:
+            self.control = Celery("stagegate-test", set_as_current=False)
+            self.control.conf.update(broker_read_url=broker, broker_write_url=broker)
         command = [
             sys.executable,
             "-m",
@@ -71,7 +87,7 @@ class Worker:
             "--hostname",
             self.name,
             "--include",
-            "tests.workloads",
+            ",".join(("tests.workloads", *include)),
             "--without-mingle",
             "--without-gossip",
         ]
@@ -89,7 +105,7 @@ class Worker:
     def _answers(self) -> bool:
         if self.proc.poll() is not None:
             raise AssertionError("the worker exited:\n" + self.log.read_text())
-        replies = app.control.ping(timeout=1.0)
+        replies = self.control.control.ping(timeout=1.0)
         return any(self.name.split("@")[0] in name for reply in replies for name in reply)
 
     def pool_children(self) -> list[int]:
@@ -97,11 +113,73 @@ class Worker:
 
         return [child.pid for child in psutil.Process(self.proc.pid).children(recursive=True)]
 
+    def kill(self) -> None:
+        """SIGKILL to the whole process group: the main process and its pool at once."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
+        _stop(self.proc)
+        if self.control is not app:
+            self.control.close()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class WebServer:
+    """gunicorn serving the portal on loopback against the test database, as production
+    runs it (DEBUG off); ``env`` overrides settings for it."""
+
+    def __init__(self, tmp_path: Path, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / "web.log"
+        command = [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "portal.wsgi",
+            "--bind",
+            f"127.0.0.1:{self.port}",
+            "--workers",
+            "1",
+            "--threads",
+            "4",
+        ]
+        settings_env = {"DEBUG": "false", "STATIC_MANIFEST": "false", **env}
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=child_env(**settings_env),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_for(self._answers, 60, "the web server to answer")
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError("the web server exited:\n" + self.log.read_text())
+        try:
+            with urllib.request.urlopen(f"{self.url}/accounts/login/", timeout=2) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        _stop(self.proc)
