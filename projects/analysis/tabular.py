@@ -156,17 +156,36 @@ def _check_profile_columns(names: Sequence[str], options: ProfileOptions) -> Non
 
 
 def _flat_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema with dictionary columns decoded; nested columns are refused."""
+    """The schema as plain storage: dictionary columns decoded, extension types read as
+    their storage type, field metadata dropped; nested columns are refused.
+
+    Extension metadata comes from the uploader: a foreign ``arrow.py_extension_type``
+    carries a pickle, and even pyarrow's own extension types have no compute kernels. So
+    the converted file holds plain columns and nothing of the uploader's metadata.
+    """
     fields = []
     for field in schema:
         t = field.type
+        if isinstance(t, pa.BaseExtensionType):
+            t = t.storage_type
         if pa.types.is_nested(t):
             raise DataError(
                 f"Column '{field.name}' holds nested values ({t}), which cannot be profiled. "
                 "Flatten it into plain columns first."
             )
-        fields.append(field.with_type(t.value_type) if pa.types.is_dictionary(t) else field)
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        fields.append(pa.field(field.name, t, field.nullable))
     return pa.schema(fields)
+
+
+def _plain(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """``column`` in the plain type :func:`_flat_schema` gives it (dictionaries kept)."""
+    if isinstance(column.type, pa.BaseExtensionType):
+        if isinstance(column, pa.ChunkedArray):
+            return pa.chunked_array([c.storage for c in column.chunks], column.type.storage_type)
+        return column.storage
+    return column
 
 
 class _ParquetOut:
@@ -426,11 +445,11 @@ def _open_parquet(path: str) -> pq.ParquetFile:
 
 
 def _decode_dictionaries(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    if batch.schema.equals(schema):
+    if batch.schema.equals(schema, check_metadata=True):
         return batch
+    columns = [_plain(col) for col in batch.columns]
     columns = [
-        col.dictionary_decode() if pa.types.is_dictionary(col.type) else col
-        for col in batch.columns
+        col.dictionary_decode() if pa.types.is_dictionary(col.type) else col for col in columns
     ]
     return pa.RecordBatch.from_arrays(columns, schema=schema)
 
@@ -493,7 +512,7 @@ def _read_table(
         table = source.read(columns=wanted)
         if table.num_rows == 0:
             raise DataError("The file has no data rows.")
-        return table
+        return pa.table([_plain(col) for col in table.columns], names=table.column_names)
     layout = inspect_csv(path, fmt == "csv.gz", encoding, delimiter, limits=limits)
     _check_columns(layout.names, wanted, "column")
     return _read_csv_columns(path, layout, wanted, limits)
