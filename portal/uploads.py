@@ -12,7 +12,7 @@ import hashlib
 from django.conf import settings
 from django.core.files.uploadhandler import StopUpload, TemporaryFileUploadHandler
 
-from portal.exceptions import PayloadTooLarge
+from portal.exceptions import ApplicationError, PayloadTooLarge
 
 
 class HashingUploadHandler(TemporaryFileUploadHandler):
@@ -51,7 +51,19 @@ def upload_too_large(request) -> bool:
 
 
 def refuse_too_large(request) -> None:
-    """413 when :func:`upload_too_large`; call it before reading the body and again after."""
+    """413 when :func:`upload_too_large`; call it before reading the body and again after.
+
+    Also 400 for a chunked body without a Content-Length: Django reads a body up to its
+    Content-Length, so it would see an empty form and answer that no file was sent.
+    """
+    meta = getattr(request, "_request", request).META
+    if "chunked" in meta.get("HTTP_TRANSFER_ENCODING", "").lower() and not meta.get(
+        "CONTENT_LENGTH"
+    ):
+        raise ApplicationError(
+            "Send the file with a Content-Length header; chunked uploads are not read.",
+            code="length_required",
+        )
     if upload_too_large(request):
         limit = settings.UPLOAD_MAX_BYTES / 2**20
         raise PayloadTooLarge(f"The file is larger than the {limit:,.0f} MiB this portal accepts.")
