@@ -1,0 +1,355 @@
+"""Workers and Redis failing under real processes: each test runs its own redis-server on a
+free loopback port, so killing or losing it touches nothing else.
+
+The sweeper runs as beat would run it: ``portal.jobs_sweep`` sent through the broker
+every couple of seconds and executed by a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+from django.contrib.sessions.models import Session
+from django.core.management import call_command
+from django.test.utils import override_settings
+from django.utils import timezone
+
+from portal.celery import app
+from projects.models import Event, EventExport, Role
+from projects.services import teams, tokens
+from tests.factories import PASSWORD, UserFactory, make_project, make_team
+from tests.fault_workloads import FINISHED
+from tests.harness import WebServer, Worker, free_port, wait_for
+
+pytestmark = pytest.mark.integration
+
+SWEEP_EVERY = 2.0
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, with or without an append-only file in ``folder``."""
+
+    def __init__(self, folder: Path, *, aof: bool) -> None:
+        self.port, self.folder, self.aof = free_port(), folder, aof
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "yes" if self.aof else "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        wait_for(self._answers, 10, "the private redis-server")
+
+    def _answers(self) -> bool:
+        with contextlib.suppress(redis.RedisError):
+            return redis.Redis(port=self.port, socket_timeout=1).ping()
+        return False
+
+    def queued(self) -> int:
+        return redis.Redis(port=self.port, socket_timeout=2).llen("celery")
+
+    def kill(self) -> None:
+        """SIGKILL: whatever Redis held only in memory is gone, as after a crash."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_servers(tmp_path):
+    """Makes private Redis servers; stops them after the workers (ask for it first)."""
+    made: list[PrivateRedis] = []
+
+    def make(*, aof: bool) -> PrivateRedis:
+        folder = tmp_path / f"redis-{len(made)}"
+        folder.mkdir()
+        server = PrivateRedis(folder, aof=aof)
+        made.append(server)
+        server.start()
+        return server
+
+    yield make
+    for server in made:
+        server.stop()
+
+
+@pytest.fixture
+def broker(redis_servers):
+    return redis_servers(aof=False)
+
+
+@pytest.fixture
+def workers(tmp_path):
+    """Starts workers on a given broker; stops whatever is left of them at the end."""
+    started: list[Worker] = []
+
+    def start(broker_url: str, **env: str) -> Worker:
+        folder = tmp_path / f"worker-{len(started)}"
+        folder.mkdir()
+        worker = Worker(
+            folder,
+            include=("tests.fault_workloads",),
+            CELERY_BROKER_URL=broker_url,
+            **env,
+        )
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+@pytest.fixture
+def project(transactional_db):
+    owner = UserFactory(username="f_owner")
+    team = make_team("f-team")
+    teams.membership_add(actor=None, team=team, user=owner, role=Role.BUSINESS_OWNER)
+    return make_project(team, "f-project", actor=owner)
+
+
+def _owner(project):
+    return project.team.memberships.get(role=Role.BUSINESS_OWNER).user
+
+
+def publish(broker_url: str, task: str, *args) -> None:
+    """Send a task through ``broker_url``, as the web process or beat would."""
+    with app.connection_for_write(broker_url) as connection:
+        app.send_task(task, args=list(args), connection=connection)
+
+
+def exports(project, count: int) -> list[EventExport]:
+    owner = _owner(project)
+    return [EventExport.objects.create(project=project, requested_by=owner) for _ in range(count)]
+
+
+def finished_events(export: EventExport, verb: str) -> int:
+    return Event.objects.filter(verb=verb, target_id=str(export.pk)).count()
+
+
+def sweeping_until(broker_url: str, done, timeout: float, what: str):
+    """Wait for ``done()``, sending the sweep every SWEEP_EVERY seconds meanwhile."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        publish(broker_url, "portal.jobs_sweep")
+        wait_until = time.monotonic() + SWEEP_EVERY
+        while time.monotonic() < wait_until:
+            if value := done():
+                return value
+            time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def reload(export: EventExport) -> EventExport:
+    export.refresh_from_db()
+    return export
+
+
+# --- 32: the whole worker killed mid-task --------------------------------------------
+def test_a_job_whose_whole_worker_is_killed_is_handed_on_by_the_sweeper(project, broker, workers):
+    first = workers(broker.url(), JOB_STALE_SECONDS="3")
+    (export,) = exports(project, 1)
+    publish(broker.url(), "tests.slow_job", export.pk)
+    EventExport.objects.filter(pk=export.pk).update(published_at=timezone.now())
+    running = wait_for(
+        lambda: (e := reload(export)).status == "running" and e.progress >= 9 and e,
+        60,
+        "the job to be running",
+    )
+    dead_runner = running.runner
+    assert int(dead_runner.rpartition(":")[2]) in first.pool_children()
+
+    first.kill()  # the main process and its pool child together
+    killed_at = time.monotonic()
+    workers(broker.url(), JOB_STALE_SECONDS="3")
+    done = sweeping_until(
+        broker.url(), lambda: reload(export).is_finished and export, 60, "the job to finish"
+    )
+    recovered_in = time.monotonic() - killed_at
+
+    assert done.status == "succeeded", done.error
+    assert done.deliveries == 2
+    assert done.runner != dead_runner
+    # The sweeper republishes the row's own task, the real export: it finished the job,
+    # once, and the killed delivery stored nothing.
+    assert finished_events(export, FINISHED) == 0
+    assert finished_events(export, "export.finished") == 1
+    assert done.rows is not None and done.file.name
+    call_command("verify_events")
+    # Starting a worker takes a few seconds; the sweeper hands the job on within two sweeps.
+    assert recovered_in < 45, f"took {recovered_in:.0f}s from the kill to the finish"
+
+
+# --- 34: a task that outlives the broker's visibility timeout ---------------------------
+def test_a_second_delivery_past_the_visibility_timeout_leaves_the_running_job_alone(
+    project, broker, workers
+):
+    visibility = 2
+    first = workers(broker.url(), CELERY_VISIBILITY_TIMEOUT=str(visibility))
+    (export,) = exports(project, 1)
+    publish(broker.url(), "tests.long_job", export.pk, 20)
+    running = wait_for(
+        lambda: (e := reload(export)).status == "running" and e, 30, "the job to be running"
+    )
+    time.sleep(visibility + 1)
+    # A worker that starts (or a running one, every 100 s) puts messages unacknowledged
+    # for longer than the visibility timeout back on the queue: the second worker gets a
+    # second delivery of the job while the first still runs it.
+    second = workers(broker.url(), CELERY_VISIBILITY_TIMEOUT=str(visibility))
+    wait_for(
+        lambda: (
+            "tests.long_job[" in second.log.read_text()
+            and " succeeded in " in second.log.read_text()
+        ),
+        30,
+        "the second worker to take and end the second delivery",
+    )
+    assert reload(export).status == "running", "the first delivery was still running"
+
+    done = wait_for(lambda: reload(export).is_finished and export, 60, "the job to finish")
+    assert done.status == "succeeded", done.error
+    assert done.deliveries == 1, "the second delivery claimed the job"
+    assert done.runner == running.runner
+    assert int(done.runner.rpartition(":")[2]) in first.pool_children()
+    assert finished_events(export, FINISHED) == 1
+    call_command("verify_events")
+
+
+# --- 36: Redis killed with a backlog ---------------------------------------------------
+@pytest.mark.parametrize("aof", [True, False], ids=["aof-on", "aof-off"])
+def test_a_backlog_survives_redis_being_killed(project, redis_servers, workers, aof):
+    server = redis_servers(aof=aof)
+    backlog = exports(project, 50)
+    with app.connection_for_write(server.url()) as connection:
+        for export in backlog:
+            app.send_task(EventExport.task_name, args=[export.pk], connection=connection)
+    EventExport.objects.filter(project=project).update(published_at=timezone.now())
+    assert server.queued() == 50
+
+    server.kill()
+    server.start()  # the same port and folder
+    # With the append-only file the queue comes back; without it the queue is lost and
+    # only the rows remember the jobs.
+    assert server.queued() == (50 if aof else 0)
+
+    workers(server.url(), JOB_STALE_SECONDS="5")
+    pks = [e.pk for e in backlog]
+    sweeping_until(
+        server.url(),
+        lambda: EventExport.objects.filter(pk__in=pks, status="succeeded").count() == 50,
+        90,
+        "all 50 jobs to succeed",
+    )
+
+    for export in EventExport.objects.filter(pk__in=pks):
+        assert export.status == "succeeded" and export.deliveries == 1, export.pk
+        assert finished_events(export, "export.finished") == 1, export.pk
+    assert Event.objects.filter(verb="export.finished", project=project).count() == 50
+    call_command("verify_events")
+
+
+# --- 37: Redis down for logins and reads ------------------------------------------------
+@contextlib.contextmanager
+def dead_redis(kind: str):
+    """A Redis address that refuses connections, or one that accepts and never answers."""
+    if kind == "refused":
+        yield free_port()
+        return
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # never accepted, never read: the client waits for its timeout
+        yield silent.getsockname()[1]
+
+
+@pytest.fixture
+def person(project):
+    return _owner(project)
+
+
+@pytest.mark.parametrize("kind", ["refused", "silent"])
+def test_logins_and_reads_answer_within_5s_with_redis_down(project, person, tmp_path, kind):
+    bound = 5.0
+    _, key = tokens.token_create(user=person, name="ci", scopes=["read"])
+    # The web process checks passwords with its own (production) hashers.
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"]):
+        person.set_password(PASSWORD)
+        person.save()
+    with dead_redis(kind) as port:
+        web = WebServer(
+            tmp_path,
+            CACHE_URL=f"redis://127.0.0.1:{port}/1",
+            CELERY_BROKER_URL=f"redis://127.0.0.1:{port}/0",
+        )
+        try:
+            browser = requests.Session()
+            timings = {}
+
+            def call(name: str, method: str, path: str, **kwargs) -> requests.Response:
+                started = time.monotonic()
+                response = browser.request(method, web.url + path, timeout=bound, **kwargs)
+                timings[name] = time.monotonic() - started
+                return response
+
+            sessions_before = Session.objects.count()
+            form = call("login page", "GET", "/accounts/login/")
+            assert form.status_code == 200
+            login = call(
+                "login",
+                "POST",
+                "/accounts/login/",
+                data={
+                    "username": person.username,
+                    "password": PASSWORD,
+                    "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+                },
+                allow_redirects=False,
+            )
+            assert login.status_code == 302, login.text[:500]
+            assert "sessionid" in browser.cookies
+            assert Session.objects.count() == sessions_before + 1  # in the database
+            home = call("home", "GET", "/")
+            assert home.status_code == 200 and project.name in home.text
+            read = call("API read with the session", "GET", "/api/v1/projects/")
+            assert read.status_code == 200
+            assert [p["slug"] for p in read.json()["results"]] == [project.slug]
+
+            browser = requests.Session()
+            headers = {"Authorization": f"Token {key}"}
+            read = call("API read with a token", "GET", "/api/v1/projects/", headers=headers)
+            assert read.status_code == 200
+            gate = call("gate", "GET", f"/api/v1/projects/{project.slug}/gates/", headers=headers)
+            assert gate.status_code == 200
+            # The throttles fail open: an anonymous call is refused for what it is.
+            assert call("anonymous API read", "GET", "/api/v1/projects/").status_code == 401
+        finally:
+            web.stop()
+    slow = {name: round(took, 2) for name, took in timings.items() if took >= bound}
+    assert slow == {}, f"requests over {bound}s: {slow}"
+    assert "throttle cache unavailable" in web.log.read_text()
