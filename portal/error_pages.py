@@ -32,8 +32,19 @@ def unreadable_request_error(exc: SuspiciousOperation) -> ApplicationError:
             f"The request is too large: its body (files in a multipart upload apart) is over "
             f"the {limit:g} MiB this portal reads."
         )
-    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
-        return ApplicationError(str(exc), code="too_many_fields")
+    # Django's own messages name its settings, which mean nothing to a client.
+    if isinstance(exc, TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FILES
+        return ApplicationError(
+            f"The request holds more than {limit} files; send at most {limit} at a time.",
+            code="too_many_fields",
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return ApplicationError(
+            f"The request holds more than {limit:,} fields; send at most {limit:,}.",
+            code="too_many_fields",
+        )
     # Other refusals (a bad Host header, a forged signature) say no more than that.
     return ApplicationError("The request is malformed.", code="bad_request")
 
@@ -54,7 +65,8 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     )
     if _is_api(request):
         return _json(error.code, error.detail, error.status)
-    if isinstance(error, PayloadTooLarge):
+    if isinstance(error, PayloadTooLarge) or error.code == "too_many_fields":
+        # A limit the person can act on: say which.
         return render(request, "error.html", {"error": error}, status=error.status)
     return defaults.bad_request(request, exception)
 

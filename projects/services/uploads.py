@@ -5,6 +5,8 @@ from __future__ import annotations
 import codecs
 import contextlib
 import hashlib
+import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -32,6 +34,11 @@ EXTENSIONS = {
     ".pq": "parquet",
 }
 FORMAT_NAMES = {"csv": "CSV", "csv.gz": "gzip-compressed CSV", "parquet": "Parquet"}
+#: How much of a file's end is read for signs of a second format. A ZIP archive's end
+#: record lies within 64 KiB (its longest comment) and 22 bytes of the end.
+TAIL_BYTES = 128 * 1024
+#: Records of a ZIP archive's central directory; text never holds these control bytes.
+_ZIP_RECORDS = (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,12 @@ def upload_check(upload: UploadedFile | None) -> CheckedUpload:
             f"{name!r} is named as {FORMAT_NAMES[fmt]} but its content is {FORMAT_NAMES[found]}.",
             code="content_mismatch",
         )
+    second = _second_format(path, fmt)
+    if second:
+        raise ApplicationError(
+            f"{name!r} is {FORMAT_NAMES[fmt]} but also {second}; upload the data file alone.",
+            code="unreadable_file",
+        )
     if fmt != "parquet":
         # The header line is checked while the request waits: reading it costs at most
         # the line limit, and a file without line breaks is refused before it is stored.
@@ -105,6 +118,28 @@ def upload_check(upload: UploadedFile | None) -> CheckedUpload:
         except DataError as exc:
             raise ApplicationError(str(exc), code="unreadable_file") from None
     return CheckedUpload(upload, name, fmt, upload.size, upload.sha256)
+
+
+def _second_format(path: str, fmt: str) -> str | None:
+    """What else the file is besides ``fmt``, judged from its end, or None.
+
+    The format is sniffed from the head; a file may carry another one after it (a ZIP
+    archive or a Parquet file appended to CSV text), which other programs would open as
+    that. Anything after a gzip file's data makes it read as damaged, so only plain CSV
+    and Parquet are looked at here."""
+    if fmt == "csv.gz":
+        return None
+    with open(path, "rb") as handle:
+        utf16 = handle.read(2) in (b"\xff\xfe", b"\xfe\xff")
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - TAIL_BYTES))
+        tail = handle.read()
+    if any(record in tail for record in _ZIP_RECORDS) and zipfile.is_zipfile(path):
+        return "a ZIP archive"
+    # CSV is text to its last byte; UTF-16 text aside, a NUL there is binary content.
+    if fmt == "csv" and not utf16 and b"\x00" in tail:
+        return "binary content at its end (another file appended?)"
+    return None
 
 
 @contextlib.contextmanager
