@@ -11,8 +11,9 @@ from portal import access
 from portal.api.views import ApiViewSet
 from portal.uploads import refuse_too_large
 from projects import selectors
+from projects.analysis.attachments import ACCEPTED
 from projects.models import BusinessMeasurement, SignOff
-from projects.services.measurements import measurement_record
+from projects.services.measurements import MAX_ATTACHMENT_BYTES, measurement_record
 from projects.services.signoffs import signoff_record, signoff_revoke
 
 
@@ -166,7 +167,8 @@ class MeasurementSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_attachment(self, entry: BusinessMeasurement) -> str | None:
-        return entry.attachment.name.rsplit("/", 1)[-1] if entry.attachment else None
+        """The attached file's name as it was uploaded (it is stored under another)."""
+        return entry.attachment_display_name or None
 
 
 class MeasurementWriteSerializer(serializers.Serializer):
@@ -174,7 +176,10 @@ class MeasurementWriteSerializer(serializers.Serializer):
     value = serializers.FloatField()
     period = serializers.CharField(required=False, allow_blank=True, max_length=100)
     evidence = serializers.CharField(max_length=4000)
-    attachment = serializers.FileField(required=False)
+    attachment = serializers.FileField(
+        required=False,
+        help_text=f"Evidence: {ACCEPTED}; at most {MAX_ATTACHMENT_BYTES // 2**20} MB.",
+    )
 
 
 class MeasurementViewSet(ApiViewSet):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
 from portal.records import WriteOnce
+from projects.analysis.attachments import suffix_of
 
 
 class CriteriaVersion(WriteOnce):
@@ -101,7 +104,10 @@ class SignOff(models.Model):
 
 
 def measurement_upload_to(entry: BusinessMeasurement, filename: str) -> str:
-    return f"measurements/{entry.project_id}/{filename}"
+    """A generated path: the file's digest and an accepted suffix. The person's file name
+    is kept on the row (``attachment_name``), never in the path."""
+    stem = entry.attachment_sha256 or uuid.uuid4().hex
+    return f"measurements/{entry.project_id}/{stem}{suffix_of(filename) or ''}"
 
 
 class BusinessMeasurement(WriteOnce):
@@ -119,6 +125,9 @@ class BusinessMeasurement(WriteOnce):
     period = models.CharField(max_length=100, blank=True, help_text="For example 2026-Q3.")
     evidence = models.TextField(help_text="Where the figure comes from and how it was computed.")
     attachment = models.FileField(upload_to=measurement_upload_to, max_length=300, blank=True)
+    #: The name the file came with, shown and offered on download (blank for files stored
+    #: before it was kept: their stored name is the one they came with).
+    attachment_name = models.CharField(max_length=255, blank=True)
     attachment_sha256 = models.CharField(max_length=64, blank=True)
     entered_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -136,3 +145,9 @@ class BusinessMeasurement(WriteOnce):
 
     def get_absolute_url(self) -> str:
         return reverse("criteria", args=[self.project.slug]) + f"#measurement-{self.pk}"
+
+    @property
+    def attachment_display_name(self) -> str:
+        if not self.attachment:
+            return ""
+        return self.attachment_name or self.attachment.name.rsplit("/", 1)[-1]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from portal.exceptions import ApplicationError
+from projects.analysis.attachments import ACCEPTED, KINDS, content_matches, display_name, suffix_of
 from projects.analysis.criteria import CATALOG, CUSTOM_KEY
 from projects.models import BusinessMeasurement, Project
 from projects.services.events import event_record
@@ -20,6 +21,27 @@ if TYPE_CHECKING:
 
 #: Evidence files stay small: a screenshot, a spreadsheet, a PDF of a report.
 MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
+
+
+def attachment_check(attachment: UploadedFile) -> str:
+    """The name to show for an evidence file, once its content is the kind its name says;
+    400 for any other kind, or a file that is not (wholly) what it is named."""
+    name = display_name(attachment.name or "")
+    suffix = suffix_of(name)
+    if suffix is None:
+        raise ApplicationError(
+            f"{name!r} is not a kind of file taken as evidence; attach {ACCEPTED}.",
+            code="unsupported_format",
+        )
+    if attachment.size == 0:
+        raise ApplicationError(f"{name!r} is empty.", code="empty_file")
+    if not content_matches(attachment.file, suffix):
+        raise ApplicationError(
+            f"{name!r} is named as {KINDS[suffix]} but its content is not one (or holds "
+            "something more); attach the file as it was saved.",
+            code="content_mismatch",
+        )
+    return name
 
 
 def measurement_record(
@@ -58,13 +80,14 @@ def measurement_record(
         raise ApplicationError(
             "Say where the figure comes from and how it was computed.", code="evidence_missing"
         )
-    digest = ""
+    digest = name = ""
     if attachment is not None:
         if attachment.size > MAX_ATTACHMENT_BYTES:
             raise ApplicationError(
                 f"The attachment is over {MAX_ATTACHMENT_BYTES // 2**20} MB.",
                 code="attachment_too_large",
             )
+        name = attachment_check(attachment)
         sha = hashlib.sha256()
         for chunk in attachment.chunks():
             sha.update(chunk)
@@ -77,6 +100,7 @@ def measurement_record(
             period=(period or "").strip()[:100],
             evidence=evidence,
             attachment=attachment,
+            attachment_name=name,
             attachment_sha256=digest,
             entered_by=actor,
         )

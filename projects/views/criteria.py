@@ -171,7 +171,7 @@ def measurement_attachment(request: HttpRequest, pk: int) -> FileResponse:
     return FileResponse(
         entry.attachment.open("rb"),
         as_attachment=True,
-        filename=entry.attachment.name.rsplit("/", 1)[-1],
+        filename=entry.attachment_display_name,
     )
 
 
