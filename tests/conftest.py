@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 from django.test.utils import override_settings
 from rest_framework.test import APIClient
 
@@ -17,9 +20,12 @@ def _media_root(tmp_path_factory):
         yield
 
 
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = FAST_HASHERS
     # Tests serve static files from the source folders, not a collectstatic manifest.
     settings.STORAGES = {
         **settings.STORAGES,
@@ -40,13 +46,76 @@ def api() -> APIClient:
     return APIClient()
 
 
-@pytest.fixture
-def world(db):
-    """Team A and team B, each with a person per role and a project; an external auditor."""
+#: Modules whose world is built for each test (see pytest_collection_modifyitems).
+_COMMITTING = pytest.StashKey[set]()
+
+
+def _transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        return True
+    names = getattr(item, "fixturenames", ())
+    return "transactional_db" in names or "live_server" in names
+
+
+def _uses_world(item: pytest.Item) -> bool:
+    return "world" in getattr(item, "fixturenames", ())
+
+
+def pytest_collection_modifyitems(config, items):
+    # A module's world is built once, in a transaction that stays open until the module
+    # ends; its tests run in savepoints inside it. So the module's tests without the world
+    # run first and never see it, and a module where a committing test wants the world
+    # builds it for each test instead.
+    committing = {
+        item.module.__name__ for item in items if _uses_world(item) and _transactional(item)
+    }
+    config.stash[_COMMITTING] = committing
+    modules: dict[str, int] = {}
+    for item in items:
+        modules.setdefault(item.module.__name__, len(modules))
+
+    def order(item: pytest.Item) -> tuple[int, bool]:
+        name = item.module.__name__
+        return modules[name], name not in committing and _uses_world(item)
+
+    items.sort(key=order)
+
+
+def _build_world() -> dict:
     external = UserFactory(username="external_auditor")
     a = build_team("a", external)
     b = build_team("b", UserFactory(username="b_external"))
     return {"a": a, "b": b, "external": external}
+
+
+@pytest.fixture(scope="module")
+def _module_world(request, django_db_setup, django_db_blocker):
+    """The world built once per module, in a transaction rolled back after the module;
+    each test runs in a savepoint inside it (building it takes about a second)."""
+    if request.module.__name__ in request.config.stash[_COMMITTING]:
+        yield None
+        return
+    with (
+        django_db_blocker.unblock(),
+        override_settings(PASSWORD_HASHERS=FAST_HASHERS),
+        transaction.atomic(),
+    ):
+        yield _build_world()
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def world(request, _module_world):
+    """Team A and team B, each with a person per role and a project; an external auditor."""
+    if _transactional(request.node):
+        return _build_world()
+    request.getfixturevalue("db")
+    if _module_world is None:
+        return _build_world()
+    # Each test gets its own copies, as Django's setUpTestData gives them: a test that
+    # changes an object in memory leaves the next test's world as built.
+    return copy.deepcopy(_module_world)
 
 
 @pytest.fixture

@@ -65,7 +65,8 @@ def test_it_refuses_the_right_password_after_too_many_wrong_ones(client, alice, 
     assert "Too many failed log-ins" in text
     assert "15 minutes" in text
     assert "administrator" in text
-    assert int(response["Retry-After"]) == 15 * 60
+    # Counted from the last failure, which a busy machine may have sent a moment ago.
+    assert 14 * 60 < int(response["Retry-After"]) <= 15 * 60
 
 
 @pytest.mark.parametrize("page", LOGIN_PAGES)
