@@ -40,7 +40,6 @@ from projects.models import (
 )
 from tests.authz.test_lists_and_bodies import LISTS
 from tests.data import predictions_csv, sample_csv, sample_frame
-from tests.worlds import module_world
 
 pytestmark = pytest.mark.django_db
 
@@ -53,12 +52,6 @@ HYPOTHESIS = hypothesis_settings(
 )
 #: The most a page holds, whatever ``page_size`` asks (``portal/api/pagination.py``).
 PAGE_CAP = 200
-
-
-@pytest.fixture(scope="module")
-def teams(django_db_setup, django_db_blocker):
-    with module_world(django_db_blocker) as world:
-        yield world
 
 
 @pytest.fixture
@@ -172,8 +165,8 @@ def _counts() -> dict[str, int]:
 
 
 @pytest.mark.parametrize("upload", sorted(API_UPLOADS))
-def test_the_api_answers_400_for_one_file_part_too_many(teams, db, temp_dir, upload):
-    a = teams["a"]
+def test_the_api_answers_400_for_one_file_part_too_many(world, temp_dir, upload):
+    a = world["a"]
     url, fields, field = (part(a) if callable(part) else part for part in API_UPLOADS[upload])
     before, media = _counts(), _files_under(_media())
     client = _as(a.people[Role.BUSINESS_OWNER if upload == "business figure" else Role.ML_ENGINEER])
@@ -190,8 +183,8 @@ def test_the_api_answers_400_for_one_file_part_too_many(teams, db, temp_dir, upl
 
 
 @pytest.mark.parametrize("upload", sorted(WEB_UPLOADS))
-def test_a_web_form_answers_400_for_one_file_part_too_many(teams, db, client, temp_dir, upload):
-    a = teams["a"]
+def test_a_web_form_answers_400_for_one_file_part_too_many(world, client, temp_dir, upload):
+    a = world["a"]
     url, fields, field = (part(a) if callable(part) else part for part in WEB_UPLOADS[upload])
     before, media = _counts(), _files_under(_media())
     client.force_login(a.people[Role.BUSINESS_OWNER])
@@ -206,9 +199,9 @@ def test_a_web_form_answers_400_for_one_file_part_too_many(teams, db, client, te
     assert not list(temp_dir.iterdir()), "temporary upload files left behind"
 
 
-def test_twenty_file_parts_are_still_read(teams, db, temp_dir):
+def test_twenty_file_parts_are_still_read(world, temp_dir):
     """The limit is the setting's, not lower: 20 parts (the last one counts) answer 202."""
-    a = teams["a"]
+    a = world["a"]
     count = settings.DATA_UPLOAD_MAX_NUMBER_FILES
     files = [("file", f"part{i}.csv", sample_csv(rows=5, seed=300 + i)) for i in range(count)]
     response = _post_raw(
@@ -262,8 +255,8 @@ def _shown_safely(name: str) -> bool:
     )
 
 
-def _upload_named(teams, upload: str, name: str, n: int):
-    a = teams["a"]
+def _upload_named(world, upload: str, name: str, n: int):
+    a = world["a"]
     client = _as(a.people[Role.ML_ENGINEER])
     if upload == "dataset version":
         url = reverse("api-version-list", args=[a.dataset.pk])
@@ -296,14 +289,14 @@ def _check_named_upload(response, upload: str, files_before: set[str]) -> None:
 
 @pytest.mark.parametrize("upload", sorted(STORED))
 @pytest.mark.parametrize("name", HOSTILE_NAMES, ids=range(len(HOSTILE_NAMES)))
-def test_a_hostile_file_name_never_reaches_the_storage_path(teams, db, upload, name):
+def test_a_hostile_file_name_never_reaches_the_storage_path(world, upload, name):
     files = _files_around_media()
-    response = _upload_named(teams, upload, name, HOSTILE_NAMES.index(name))
+    response = _upload_named(world, upload, name, HOSTILE_NAMES.index(name))
     _check_named_upload(response, upload, files)
 
 
 @pytest.mark.parametrize("upload", sorted(STORED))
-def test_any_file_name_is_stored_under_a_generated_one(teams, db, upload):
+def test_any_file_name_is_stored_under_a_generated_one(world, upload):
     calls = iter(range(10_000))
 
     @given(name=st.text(max_size=300).map(lambda text: text + ".csv"))
@@ -311,7 +304,7 @@ def test_any_file_name_is_stored_under_a_generated_one(teams, db, upload):
     def check(name: str) -> None:
         with transaction.atomic():
             files = _files_around_media()
-            response = _upload_named(teams, upload, name, 1000 + next(calls))
+            response = _upload_named(world, upload, name, 1000 + next(calls))
             _check_named_upload(response, upload, files)
             transaction.set_rollback(True)
 
@@ -339,8 +332,8 @@ def _disposition_name(header: str) -> str:
     return re.sub(r"\\(.)", r"\1", plain[1])
 
 
-def _attach_named(teams, name: str, n: int):
-    a = teams["a"]
+def _attach_named(world, name: str, n: int):
+    a = world["a"]
     fields = {"metric": "revenue", "value": str(1000 + n), "evidence": "Ledger."}
     content = f"week,revenue\n{n},{1000 + n}\n".encode()
     url = reverse("api-measurement-list", args=[a.project.slug])
@@ -375,15 +368,15 @@ def _check_attachment(response, name: str, files_before: set[str], client) -> No
 
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES, ids=range(len(HOSTILE_NAMES)))
-def test_a_hostile_attachment_name_is_shown_but_never_stored(teams, db, client, name):
-    client.force_login(teams["a"].people[Role.BUSINESS_OWNER])
+def test_a_hostile_attachment_name_is_shown_but_never_stored(world, client, name):
+    client.force_login(world["a"].people[Role.BUSINESS_OWNER])
     files = _files_around_media()
-    response = _attach_named(teams, name, HOSTILE_NAMES.index(name))
+    response = _attach_named(world, name, HOSTILE_NAMES.index(name))
     _check_attachment(response, name, files, client)
 
 
-def test_any_attachment_name_is_stored_under_a_generated_one(teams, db, client):
-    client.force_login(teams["a"].people[Role.BUSINESS_OWNER])
+def test_any_attachment_name_is_stored_under_a_generated_one(world, client):
+    client.force_login(world["a"].people[Role.BUSINESS_OWNER])
     calls = iter(range(10_000))
 
     @given(name=st.text(max_size=300).map(lambda text: text + ".csv"))
@@ -391,7 +384,7 @@ def test_any_attachment_name_is_stored_under_a_generated_one(teams, db, client):
     def check(name: str) -> None:
         with transaction.atomic():
             files = _files_around_media()
-            response = _attach_named(teams, name, 100 + next(calls))
+            response = _attach_named(world, name, 100 + next(calls))
             _check_attachment(response, name, files, client)
             transaction.set_rollback(True)
 
@@ -409,11 +402,11 @@ def test_any_attachment_name_is_stored_under_a_generated_one(teams, db, client):
         ("a" * 300 + ".csv", "a" * 251 + ".csv"),
     ],
 )
-def test_the_service_shows_a_cleaned_name_whatever_the_caller_passes(teams, db, name, shown):
+def test_the_service_shows_a_cleaned_name_whatever_the_caller_passes(world, name, shown):
     """Names Django's parser would have cleaned already, given to the service directly."""
     from projects.services.measurements import measurement_record
 
-    a = teams["a"]
+    a = world["a"]
     upload = SimpleUploadedFile("x.csv", b"week,revenue\n1,2\n")
     upload.name = name  # past UploadedFile's own cleaning, as another caller might
     entry = measurement_record(
@@ -428,8 +421,8 @@ def test_the_service_shows_a_cleaned_name_whatever_the_caller_passes(teams, db, 
     assert ATTACHMENT_PATH.fullmatch(entry.attachment.name), entry.attachment.name
 
 
-def test_an_attachment_stored_before_generated_names_still_downloads(teams, db, client):
-    a = teams["a"]
+def test_an_attachment_stored_before_generated_names_still_downloads(world, client):
+    a = world["a"]
     content = b"week,reviewed\n1,0.18\n"
     name = default_storage.save(
         f"measurements/{a.project.pk}/pilot report.csv", io.BytesIO(content)
@@ -519,8 +512,8 @@ POLYGLOTS = _polyglots()
 
 
 @pytest.mark.parametrize("kind", sorted(POLYGLOTS))
-def test_a_file_that_is_two_formats_at_once_is_refused(teams, db, kind):
-    a = teams["a"]
+def test_a_file_that_is_two_formats_at_once_is_refused(world, kind):
+    a = world["a"]
     name, content = POLYGLOTS[kind]
     before, media = _counts(), _files_under(_media())
     response = _as(a.people[Role.ML_ENGINEER]).post(
@@ -611,8 +604,8 @@ def _measurement_files() -> set[str]:
 
 
 @pytest.mark.parametrize("kind", sorted(ATTACHMENTS))
-def test_an_attachment_must_be_wholly_what_its_name_says(teams, db, kind):
-    a = teams["a"]
+def test_an_attachment_must_be_wholly_what_its_name_says(world, kind):
+    a = world["a"]
     name, content, refusal = ATTACHMENTS[kind]
     before, files = BusinessMeasurement.objects.count(), _measurement_files()
     response = _as(a.people[Role.BUSINESS_OWNER]).post(
@@ -638,8 +631,8 @@ def test_an_attachment_must_be_wholly_what_its_name_says(teams, db, kind):
 
 
 @pytest.mark.parametrize(("kind", "taken"), [("png then a zip", False), ("a pdf", True)])
-def test_the_web_form_checks_an_attachment_the_same_way(teams, db, client, kind, taken):
-    a = teams["a"]
+def test_the_web_form_checks_an_attachment_the_same_way(world, client, kind, taken):
+    a = world["a"]
     name, content, _ = ATTACHMENTS[kind]
     before = BusinessMeasurement.objects.count()
     client.force_login(a.people[Role.BUSINESS_OWNER])
@@ -680,8 +673,8 @@ NONSENSE_PAGES = [
 
 
 @pytest.mark.parametrize("name", sorted(LISTS))
-def test_a_nonsense_page_answers_json_not_an_error(teams, db, name):
-    a = teams["a"]
+def test_a_nonsense_page_answers_json_not_an_error(world, name):
+    a = world["a"]
     url = reverse(name, kwargs=LISTS[name].kwargs(a))
     client = _as(a.people[Role.VIEWER])
     for params in NONSENSE_PAGES:
@@ -695,8 +688,8 @@ def test_a_nonsense_page_answers_json_not_an_error(teams, db, name):
             assert len(body["results"]) <= PAGE_CAP
 
 
-def test_a_page_size_of_a_billion_gives_200(teams, db):
-    a = teams["a"]
+def test_a_page_size_of_a_billion_gives_200(world):
+    a = world["a"]
     Baseline.objects.bulk_create(
         Baseline(project=a.project, kind="literature", name=f"P{i}", metric="f1", value=0.5)
         for i in range(PAGE_CAP + 10)
@@ -719,8 +712,8 @@ JSON_WRITES = {
 
 
 @pytest.mark.parametrize("target", sorted(JSON_WRITES))
-def test_a_five_megabyte_json_string_is_refused_with_413(teams, db, target):
-    a = teams["a"]
+def test_a_five_megabyte_json_string_is_refused_with_413(world, target):
+    a = world["a"]
     method, url = JSON_WRITES[target]
     field = target.rsplit(" ", 1)[1]
     body = {"name": "big", "title": "big", "template": "credit_scoring", field: FIVE_MB}
@@ -734,8 +727,8 @@ def test_a_five_megabyte_json_string_is_refused_with_413(teams, db, target):
     assert Project.objects.get(pk=a.project.pk).description == a.project.description
 
 
-def test_a_five_megabyte_bare_json_string_is_refused_with_413(teams, db):
-    a = teams["a"]
+def test_a_five_megabyte_bare_json_string_is_refused_with_413(world):
+    a = world["a"]
     response = _as(a.people[Role.ML_ENGINEER]).generic(
         "PATCH",
         f"/api/v1/projects/{a.project.slug}/",
@@ -746,8 +739,8 @@ def test_a_five_megabyte_bare_json_string_is_refused_with_413(teams, db):
     assert response.json()["code"] == "too_large"
 
 
-def test_a_long_query_string_is_no_error(teams, db):
-    a = teams["a"]
+def test_a_long_query_string_is_no_error(world):
+    a = world["a"]
     response = _as(a.people[Role.VIEWER]).get(
         "/api/v1/projects/", {"search": "x" * 100_000, "ordering": "-" * 10_000}
     )
