@@ -29,7 +29,7 @@ def baseline_run_get(user, pk: int, token: ApiToken | None = None) -> BaselineRu
         .first()
     )
     if run is None:
-        raise NotFound("No such baseline run.")
+        raise NotFound("No such baseline run.", unfiltered=BaselineRun.objects.filter(pk=pk))
     return run
 
 
@@ -48,7 +48,7 @@ def risk_get(user, pk: int, token: ApiToken | None = None) -> RiskItem:
         .first()
     )
     if risk is None:
-        raise NotFound("No such risk.")
+        raise NotFound("No such risk.", unfiltered=RiskItem.objects.filter(pk=pk))
     return risk
 
 
@@ -70,7 +70,7 @@ def audit_get(user, pk: int, token: ApiToken | None = None) -> AuditRun:
         .first()
     )
     if audit is None:
-        raise NotFound("No such audit.")
+        raise NotFound("No such audit.", unfiltered=AuditRun.objects.filter(pk=pk))
     return audit
 
 
@@ -221,5 +221,5 @@ def pack_get(user, pk: int, token: ApiToken | None = None) -> ApprovalPack:
         .first()
     )
     if pack is None:
-        raise NotFound("No such approval pack.")
+        raise NotFound("No such approval pack.", unfiltered=ApprovalPack.objects.filter(pk=pk))
     return pack

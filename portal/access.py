@@ -240,9 +240,11 @@ def access_project(
     user: AbstractBaseUser, slug: str, perm: str = VIEW, token: ApiToken | None = None
 ) -> Project:
     """The project for ``slug`` if ``user`` may ``perm`` it: 404 if unseen, 403 if read-only."""
+    from projects.models import Project
+
     project = projects_visible(user, token).filter(slug=slug).select_related("team").first()
     if project is None:
-        raise NotFound("No such project.")
+        raise NotFound("No such project.", unfiltered=Project.objects.filter(slug=slug))
     require_project_perm(user, project, perm, token)
     return project
 
@@ -260,9 +262,11 @@ def access_team(
     user: AbstractBaseUser, slug: str, perm: str = VIEW_TEAM, token: ApiToken | None = None
 ) -> Team:
     """The team for ``slug`` if ``user`` may ``perm`` it: 404 if not a member, else 403."""
+    from projects.models import Team
+
     team = teams_visible(user, token).filter(slug=slug).first()
     if team is None:
-        raise NotFound("No such team.")
+        raise NotFound("No such team.", unfiltered=Team.objects.filter(slug=slug))
     if perm == VIEW_TEAM:
         return team
     # The role first: when it does not allow this, no other token would help.

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import Http404
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
 
 class ApplicationError(Exception):
@@ -32,10 +36,22 @@ class Conflict(ApplicationError):
 
 
 class NotFound(ApplicationError, Http404):
-    """Also an Http404, so web views answer with the 404 page."""
+    """Also an Http404, so web views answer with the 404 page.
+
+    ``unfiltered`` is the same lookup without the caller's visibility. When it finds the
+    object, the 404 hid it from the caller: the API logs that as a refused access. The
+    answer is the same either way, and the lookup runs only when the API logs.
+    """
 
     status = 404
     code = "not_found"
+
+    def __init__(self, detail: str, *, unfiltered: QuerySet | None = None, **kwargs) -> None:
+        super().__init__(detail, **kwargs)
+        self.unfiltered = unfiltered
+
+    def hides_an_object(self) -> bool:
+        return self.unfiltered is not None and self.unfiltered.exists()
 
 
 class Forbidden(ApplicationError, PermissionDenied):

@@ -244,7 +244,7 @@ def share_get(user, pk: int, token: ApiToken | None = None) -> ProjectShare:
         .first()
     )
     if share is None:
-        raise NotFound("No such share.")
+        raise NotFound("No such share.", unfiltered=ProjectShare.objects.filter(pk=pk))
     return share
 
 
@@ -256,7 +256,7 @@ def export_get(user, pk: int, token: ApiToken | None = None) -> EventExport:
         .first()
     )
     if export is None:
-        raise NotFound("No such export.")
+        raise NotFound("No such export.", unfiltered=EventExport.objects.filter(pk=pk))
     return export
 
 
@@ -265,7 +265,7 @@ def _visible(queryset: QuerySet, path: str, user, pk: int, token, what: str):
     """One object of ``queryset`` whose project (at ``path``) the user sees; 404 otherwise."""
     found = queryset.filter(pk=pk, **{f"{path}__in": project_list(user, token)}).first()
     if found is None:
-        raise NotFound(f"No such {what}.")
+        raise NotFound(f"No such {what}.", unfiltered=queryset.filter(pk=pk))
     return found
 
 

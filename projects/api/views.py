@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.http import FileResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -15,7 +14,7 @@ from portal import access
 from portal.api.authentication import WebhookMetadataTokenAuthentication
 from portal.api.schema import NOT_READY
 from portal.api.views import ApiViewSet
-from portal.exceptions import ApplicationError, Conflict
+from portal.exceptions import ApplicationError, Conflict, NotFound
 from projects import selectors
 from projects.api import serializers as s
 from projects.models import EventExport, Membership, ProjectShare
@@ -75,7 +74,9 @@ class MembershipViewSet(ApiViewSet):
         return Response(s.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     def _membership(self, pk: int, perm: str) -> Membership:
-        membership = get_object_or_404(self.get_queryset().select_related("team", "user"), pk=pk)
+        membership = self.get_queryset().select_related("team", "user").filter(pk=pk).first()
+        if membership is None:
+            raise NotFound("No such membership.", unfiltered=Membership.objects.filter(pk=pk))
         access.access_team(self.request.user, membership.team.slug, perm, self.token)
         return membership
 
