@@ -100,7 +100,7 @@ class Worker:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for(self._answers, 60, "the worker to answer a ping")
+        _started(self, "the worker to answer a ping")
 
     def _answers(self) -> bool:
         if self.proc.poll() is not None:
@@ -122,6 +122,15 @@ class Worker:
         _stop(self.proc)
         if self.control is not app:
             self.control.close()
+
+
+def _started(child: Worker | WebServer, what: str) -> None:
+    """Wait for ``child`` to answer; one that does not is stopped, not left running."""
+    try:
+        wait_for(child._answers, 60, what)
+    except BaseException:
+        child.stop()
+        raise
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -170,7 +179,7 @@ class WebServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        wait_for(self._answers, 60, "the web server to answer")
+        _started(self, "the web server to answer")
 
     def _answers(self) -> bool:
         if self.proc.poll() is not None:
