@@ -1,5 +1,6 @@
-"""Workers and Redis failing under real processes: each test runs its own redis-server on a
-free loopback port, so killing or losing it touches nothing else.
+"""Workers and Redis failing under real processes. The job tests run their own
+redis-server on a free loopback port, so killing or losing it touches nothing else; the
+outage test points a web process at a Redis address that refuses or never answers.
 
 The sweeper runs as beat would run it: ``portal.jobs_sweep`` sent through the broker
 every couple of seconds and executed by a worker.
@@ -8,14 +9,18 @@ every couple of seconds and executed by a worker.
 from __future__ import annotations
 
 import contextlib
+import http.cookiejar
+import json
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
 import redis
-import requests
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.test.utils import override_settings
@@ -293,6 +298,40 @@ def person(project):
     return _owner(project)
 
 
+class Browser:
+    """A cookie-keeping HTTP client that does not follow redirects, over the standard
+    library; each call is bounded by ``timeout`` and its time recorded under a name."""
+
+    class _Stay(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    def __init__(self, base: str, timeout: float, timings: dict[str, float]) -> None:
+        self.base, self.timeout, self.timings = base, timeout, timings
+        self.jar = http.cookiejar.CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), self._Stay
+        )
+
+    @property
+    def cookies(self) -> dict[str, str]:
+        return {cookie.name: cookie.value for cookie in self.jar}
+
+    def call(
+        self, name: str, path: str, *, form: dict | None = None, headers: dict | None = None
+    ) -> tuple[int, str]:
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(self.base + path, data=data, headers=headers or {})
+        started = time.monotonic()
+        try:
+            with self.opener.open(request, timeout=self.timeout) as response:
+                answer = response.status, response.read().decode()
+        except urllib.error.HTTPError as refused:  # 3xx and 4xx come here
+            answer = refused.code, refused.read().decode()
+        self.timings[name] = time.monotonic() - started
+        return answer
+
+
 @pytest.mark.parametrize("kind", ["refused", "silent"])
 def test_logins_and_reads_answer_within_5s_with_redis_down(project, person, tmp_path, kind):
     bound = 5.0
@@ -301,6 +340,7 @@ def test_logins_and_reads_answer_within_5s_with_redis_down(project, person, tmp_
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"]):
         person.set_password(PASSWORD)
         person.save()
+    timings: dict[str, float] = {}
     with dead_redis(kind) as port:
         web = WebServer(
             tmp_path,
@@ -308,46 +348,33 @@ def test_logins_and_reads_answer_within_5s_with_redis_down(project, person, tmp_
             CELERY_BROKER_URL=f"redis://127.0.0.1:{port}/0",
         )
         try:
-            browser = requests.Session()
-            timings = {}
-
-            def call(name: str, method: str, path: str, **kwargs) -> requests.Response:
-                started = time.monotonic()
-                response = browser.request(method, web.url + path, timeout=bound, **kwargs)
-                timings[name] = time.monotonic() - started
-                return response
-
+            browser = Browser(web.url, bound, timings)
             sessions_before = Session.objects.count()
-            form = call("login page", "GET", "/accounts/login/")
-            assert form.status_code == 200
-            login = call(
-                "login",
-                "POST",
-                "/accounts/login/",
-                data={
-                    "username": person.username,
-                    "password": PASSWORD,
-                    "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-                },
-                allow_redirects=False,
-            )
-            assert login.status_code == 302, login.text[:500]
+            status, _ = browser.call("login page", "/accounts/login/")
+            assert status == 200
+            form = {
+                "username": person.username,
+                "password": PASSWORD,
+                "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+            }
+            status, page = browser.call("login", "/accounts/login/", form=form)
+            assert status == 302, page[:500]
             assert "sessionid" in browser.cookies
             assert Session.objects.count() == sessions_before + 1  # in the database
-            home = call("home", "GET", "/")
-            assert home.status_code == 200 and project.name in home.text
-            read = call("API read with the session", "GET", "/api/v1/projects/")
-            assert read.status_code == 200
-            assert [p["slug"] for p in read.json()["results"]] == [project.slug]
+            status, page = browser.call("home", "/")
+            assert status == 200 and project.name in page
+            status, body = browser.call("API read with the session", "/api/v1/projects/")
+            assert status == 200
+            assert [p["slug"] for p in json.loads(body)["results"]] == [project.slug]
 
-            browser = requests.Session()
+            client = Browser(web.url, bound, timings)
             headers = {"Authorization": f"Token {key}"}
-            read = call("API read with a token", "GET", "/api/v1/projects/", headers=headers)
-            assert read.status_code == 200
-            gate = call("gate", "GET", f"/api/v1/projects/{project.slug}/gates/", headers=headers)
-            assert gate.status_code == 200
+            status, _ = client.call("API read with a token", "/api/v1/projects/", headers=headers)
+            assert status == 200
+            gate = f"/api/v1/projects/{project.slug}/gates/"
+            assert client.call("gate", gate, headers=headers)[0] == 200
             # The throttles fail open: an anonymous call is refused for what it is.
-            assert call("anonymous API read", "GET", "/api/v1/projects/").status_code == 401
+            assert client.call("anonymous API read", "/api/v1/projects/")[0] == 401
         finally:
             web.stop()
     slow = {name: round(took, 2) for name, took in timings.items() if took >= bound}
