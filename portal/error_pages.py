@@ -3,6 +3,7 @@
 
 A URL that matches nothing, a body Django refuses to read, an error in a middleware:
 none reaches DRF's exception handler, and a script calling the API must not get HTML.
+A refused page (403, or a 404 that hides another team's object) is security-logged here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
 
-from portal.exceptions import ApplicationError, PayloadTooLarge
+from portal.exceptions import ApplicationError, NotFound, PayloadTooLarge
+from portal.logs import log_refusal
 
 API_PREFIX = "/api/"
 
@@ -72,12 +74,15 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    log_refusal(request, 403, getattr(exception, "code", "permission_denied"))
     if _is_api(request):
         return _json("permission_denied", "You do not have permission to perform this action.", 403)
     return defaults.permission_denied(request, exception)
 
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if isinstance(exception, NotFound) and exception.hides_an_object():
+        log_refusal(request, 404, "not_visible")
     if _is_api(request):
         return _json("not_found", "Not found.", 404)
     return defaults.page_not_found(request, exception)

@@ -73,3 +73,40 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=True, default=str)
+
+
+security_log = logging.getLogger("stagegate.security")
+
+# The public part of a key as sent: "Token sg_<8 hex>_<secret>" gives "sg_<8 hex>".
+_SENT_PREFIX = re.compile(r"(?:token|bearer)\s+(sg_[0-9a-f]{8})_", re.IGNORECASE)
+
+
+def log_refusal(request: HttpRequest, status_code: int, reason: str) -> None:
+    """One security-log line: who was refused what, and why (an API or a web request)."""
+    if hasattr(request, "_request"):
+        # DRF's request: the user and token as authentication left them; reading
+        # request.user would authenticate again.
+        user, token = getattr(request, "_user", None), getattr(request, "_auth", None)
+    else:
+        user, token = getattr(request, "user", None), None
+    prefix = getattr(token, "prefix", None)
+    if prefix is None:
+        sent = _SENT_PREFIX.match(request.META.get("HTTP_AUTHORIZATION", ""))
+        prefix = sent.group(1) if sent else None
+    fields = {
+        "request_id": request_id.get(),
+        "user_id": user.pk if user is not None and user.is_authenticated else None,
+        "token_prefix": prefix,
+        "method": request.method,
+        "path": request.path,
+        "status": status_code,
+        "reason": reason,
+    }
+    security_log.warning(
+        "denied %s %s: %s %s",
+        request.method,
+        request.path,
+        status_code,
+        reason,
+        extra={"fields": fields},
+    )

@@ -188,8 +188,28 @@ def team_members(team: Team) -> QuerySet[Membership]:
     return team.memberships.select_related("user").order_by("user__username")
 
 
+def membership_get(user, pk: int, token: ApiToken | None = None) -> Membership:
+    """A membership of a team the user sees (404 otherwise); the caller checks the right."""
+    membership = (
+        Membership.objects.filter(pk=pk, team__in=team_list(user, token))
+        .select_related("team", "user")
+        .first()
+    )
+    if membership is None:
+        raise NotFound("No such membership.", unfiltered=Membership.objects.filter(pk=pk))
+    return membership
+
+
 def token_list(user) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user).select_related("project").order_by("-created_at")
+
+
+def token_get(user, pk: int) -> ApiToken:
+    """One of the user's own tokens (404 otherwise)."""
+    found = token_list(user).filter(pk=pk).first()
+    if found is None:
+        raise NotFound("No such token.", unfiltered=ApiToken.objects.filter(pk=pk))
+    return found
 
 
 def _chain_verify(key: str, head: EventHead | None) -> ChainReport:

@@ -159,3 +159,47 @@ def test_a_refused_key_is_logged_by_its_prefix_only(teams_ab, db, security_lines
     assert line["reason"] == "authentication_failed"
     assert key not in json.dumps(line)
     assert get_user_model().objects.filter(pk=line["user_id"]).count() == 0
+
+
+def _web_cases():
+    for name, method in sorted(MATRIX):
+        if name.startswith("api-") or MATRIX[(name, method)].public:
+            continue
+        for who in ("own viewer", "other viewer"):
+            yield pytest.param(name, method, who, id=f"{name}-{method}-{who}")
+
+
+@pytest.mark.parametrize(("name", "method", "who"), list(_web_cases()))
+def test_each_refused_page_writes_one_security_line(
+    teams_ab, db, security_lines, name, method, who
+):
+    a, b = teams_ab["a"], teams_ab["b"]
+    client, user_id, _ = _principal(who, a, b)
+    url = reverse(name, kwargs=_kwargs(name, a))
+    wanted = _wanted(name, method, who)
+
+    response = _call(client, method, url, {} if method == "GET" else _body(name, a), api=False)
+
+    assert response.status_code == wanted, f"{method} {url} as {who}: {response.status_code}"
+    lines = security_lines()
+    if wanted not in (403, 404):
+        assert lines == [], "an allowed page was logged as refused"
+        return
+    assert len(lines) == 1, lines
+    (line,) = lines
+    assert line["reason"] != "" and (wanted == 403 or line["reason"] == "not_visible"), line
+    assert {k: line[k] for k in ("request_id", "method", "path", "status", "user_id")} == {
+        "request_id": response["X-Request-ID"],
+        "method": method,
+        "path": url,
+        "status": wanted,
+        "user_id": user_id,
+    }
+
+
+def test_a_page_that_does_not_exist_is_not_a_refusal(teams_ab, db, security_lines):
+    client = Client()
+    client.force_login(teams_ab["b"].people[Role.VIEWER])
+    assert client.get("/projects/no-such-project/").status_code == 404
+    assert client.get("/nothing-here/").status_code == 404
+    assert security_lines() == []

@@ -1,32 +1,27 @@
 """One error shape for the whole API: ``{"code": ..., "detail": ...}``.
 
 Every refusal (401, 403, and a 404 that hides an object the caller may not see) also
-writes one line to the ``stagegate.security`` log, here and nowhere else.
+writes one line to the ``stagegate.security`` log (``portal.logs.log_refusal``); web
+pages write theirs in ``portal.error_pages``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from portal.error_pages import unreadable_request_error
 from portal.exceptions import ApplicationError, NotFound
-from portal.logs import request_id
+from portal.logs import log_refusal, request_id
 
 log = logging.getLogger(__name__)
-security_log = logging.getLogger("stagegate.security")
-
-# The public part of a key as sent: "Token sg_<8 hex>_<secret>" gives "sg_<8 hex>".
-_SENT_PREFIX = re.compile(r"(?:token|bearer)\s+(sg_[0-9a-f]{8})_", re.IGNORECASE)
 
 
 def _first_message(data) -> str:
@@ -61,35 +56,6 @@ def _refusal(exc, status_code: int) -> str:
     ):
         return "not_visible"
     return ""
-
-
-def log_refusal(request: Request, status_code: int, reason: str) -> None:
-    """One security-log line: who was refused what, and why."""
-    # The authenticated user and token as DRF left them; reading request.user here
-    # would run authentication again.
-    user = getattr(request, "_user", None)
-    token = getattr(request, "_auth", None)
-    prefix = getattr(token, "prefix", None)
-    if prefix is None:
-        sent = _SENT_PREFIX.match(request.META.get("HTTP_AUTHORIZATION", ""))
-        prefix = sent.group(1) if sent else None
-    fields = {
-        "request_id": request_id.get(),
-        "user_id": user.pk if user is not None and user.is_authenticated else None,
-        "token_prefix": prefix,
-        "method": request.method,
-        "path": request.path,
-        "status": status_code,
-        "reason": reason,
-    }
-    security_log.warning(
-        "denied %s %s: %s %s",
-        request.method,
-        request.path,
-        status_code,
-        reason,
-        extra={"fields": fields},
-    )
 
 
 def _error_response(exc, context) -> Response:

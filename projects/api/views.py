@@ -14,7 +14,7 @@ from portal import access
 from portal.api.authentication import WebhookMetadataTokenAuthentication
 from portal.api.schema import NOT_READY
 from portal.api.views import ApiViewSet
-from portal.exceptions import ApplicationError, Conflict, NotFound
+from portal.exceptions import ApplicationError, Conflict
 from projects import selectors
 from projects.api import serializers as s
 from projects.models import EventExport, Membership, ProjectShare
@@ -74,9 +74,7 @@ class MembershipViewSet(ApiViewSet):
         return Response(s.MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     def _membership(self, pk: int, perm: str) -> Membership:
-        membership = self.get_queryset().select_related("team", "user").filter(pk=pk).first()
-        if membership is None:
-            raise NotFound("No such membership.", unfiltered=Membership.objects.filter(pk=pk))
+        membership = selectors.membership_get(self.request.user, pk, self.token)
         access.access_team(self.request.user, membership.team.slug, perm, self.token)
         return membership
 

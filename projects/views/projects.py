@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -240,11 +240,7 @@ def membership_add(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _membership(request: HttpRequest, pk: int) -> Membership:
-    membership = get_object_or_404(
-        Membership.objects.select_related("team", "user"),
-        pk=pk,
-        team__in=selectors.team_list(request.user),
-    )
+    membership = selectors.membership_get(request.user, pk)
     access.access_team(request.user, membership.team.slug, access.MANAGE_TEAM)
     return membership
 
@@ -299,7 +295,7 @@ def token_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    token = get_object_or_404(selectors.token_list(request.user), pk=pk)
+    token = selectors.token_get(request.user, pk)
     try:
         tokens.token_revoke(actor=request.user, token=token)
         messages.success(request, f"Token {token.prefix}… revoked.")
