@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.apps import apps
 from django.conf import settings
-from django.db import models, transaction
+from django.db import InterfaceError, OperationalError, connection, models, transaction
 from django.utils import timezone
 
 from portal.exceptions import ApplicationError
@@ -59,6 +60,41 @@ class Job(models.Model):
 
 class JobLost(Exception):
     """This delivery no longer owns the job (another delivery took it over)."""
+
+
+class ConnectionLost(Exception):
+    """The delivery's database connection went away; ``claim`` is the claim it held."""
+
+    def __init__(self, claim: int | None):
+        super().__init__(claim)
+        self.claim = claim
+
+
+#: A delivery whose database connection is lost claims its job again on a new one, up to
+#: this many attempts in all, pausing RECONNECT_PAUSE seconds, doubled each time, between.
+RECONNECT_ATTEMPTS = 3
+RECONNECT_PAUSE = 1.0
+
+
+#: PostgreSQL's admin_shutdown, crash_shutdown and cannot_connect_now; class 08 is
+#: connection_exception.
+DISCONNECT_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """True when ``exc`` says the database connection went away (the server ended it,
+    or the network dropped it): a new connection may succeed. The error says so, not
+    the connection, which Django may already have replaced when a transaction could
+    not roll back. Inside an outer transaction nothing can start over, so never there.
+    """
+    if not isinstance(exc, (OperationalError, InterfaceError)) or connection.in_atomic_block:
+        return False
+    if connection.vendor != "postgresql":
+        # SQLite has no connection to lose; its OperationalError is a lock or the disk.
+        return False
+    state = getattr(exc.__cause__, "sqlstate", None)
+    # No SQLSTATE: the client itself found the connection closed or broken.
+    return state is None or state.startswith("08") or state in DISCONNECT_SQLSTATES
 
 
 Progress = Callable[[int, str], None]
@@ -139,31 +175,44 @@ def _fail(
 
     try:
         retry_atomic(fail)
-    except Exception:
+    except Exception as exc:
+        if connection_lost(exc):
+            raise ConnectionLost(deliveries) from exc
         # The row stays running; once its heartbeat is stale the sweeper hands it on.
         log.exception("could not record the failure of %s %s", model.__name__, pk)
 
 
-def job_claim(model: type[Job], pk: int) -> Job | None:
-    """Take the job for this delivery, or return None when there is nothing to do."""
-    return retry_atomic(lambda: _claim(model, pk))
+def job_claim(
+    model: type[Job], pk: int, on_failure: OnFailure | None = None, held: int | None = None
+) -> Job | None:
+    """Take the job for this delivery, or return None when there is nothing to do.
+
+    ``held`` is the claim this delivery held when it lost its database connection: if no
+    other delivery has taken the job since, it is this delivery's to take again, though
+    its runner is alive and its heartbeat fresh.
+    """
+    return retry_atomic(lambda: _claim(model, pk, on_failure, held))
 
 
-def _claim(model: type[Job], pk: int) -> Job | None:
+def _claim(model: type[Job], pk: int, on_failure: OnFailure | None, held: int | None) -> Job | None:
     job = model.objects.select_for_update(no_key=True).filter(pk=pk).first()
     if job is None or job.is_finished:
         return None
-    if job.status == Job.Status.RUNNING and not runner_is_gone(job):
+    ours = job.status == Job.Status.RUNNING and job.deliveries == held
+    if job.status == Job.Status.RUNNING and not ours and not runner_is_gone(job):
         return None
     now = timezone.now()
     if job.deliveries >= settings.JOB_MAX_DELIVERIES:
         job.status = Job.Status.FAILED
         job.error = (
             f"Stopped after {job.deliveries} deliveries: each one ended without finishing "
-            "(the worker was killed or ran out of time)."
+            "(the worker was killed, ran out of time or lost its database connection)."
         )
         job.finished_at = now
         job.save(update_fields=["status", "error", "finished_at"])
+        # On the trail like any other failure, in the same transaction.
+        if on_failure is not None:
+            on_failure(job, job.error)
         return None
     job.status = Job.Status.RUNNING
     job.deliveries += 1
@@ -177,8 +226,45 @@ def _claim(model: type[Job], pk: int) -> Job | None:
 
 
 def job_run(model: type[Job], pk: int, work: Work, on_failure: OnFailure | None = None) -> None:
-    """Claim the job, run ``work`` and record the outcome on the row."""
-    job = job_claim(model, pk)
+    """Claim the job, run ``work`` and record the outcome on the row.
+
+    A lost database connection takes only its open transaction with it, so nothing of
+    the attempt was stored: the delivery drops the connection, waits and claims the job
+    again on a new one, as its next delivery (JOB_MAX_DELIVERIES still bounds them).
+    """
+    held = None
+    for attempt in range(1, RECONNECT_ATTEMPTS + 1):
+        try:
+            _deliver(model, pk, work, on_failure, held)
+            return
+        except ConnectionLost as lost:
+            # Django would go on using the dead connection; the next query opens a new one.
+            connection.close()
+            if lost.claim is not None:
+                held = lost.claim
+            if attempt == RECONNECT_ATTEMPTS:
+                # The row stays running; once its heartbeat is stale the sweeper hands it on.
+                log.error("%s %s lost its database connection; giving up", model.__name__, pk)
+                return
+            log.warning(
+                "%s %s lost its database connection; attempt %d of %d",
+                model.__name__,
+                pk,
+                attempt + 1,
+                RECONNECT_ATTEMPTS,
+            )
+            time.sleep(RECONNECT_PAUSE * 2 ** (attempt - 1))
+
+
+def _deliver(
+    model: type[Job], pk: int, work: Work, on_failure: OnFailure | None, held: int | None
+) -> None:
+    try:
+        job = job_claim(model, pk, on_failure, held)
+    except Exception as exc:
+        if connection_lost(exc):
+            raise ConnectionLost(None) from exc
+        raise
     if job is None:
         return
     owned = model.objects.filter(pk=pk, status=Job.Status.RUNNING, deliveries=job.deliveries)
@@ -211,6 +297,8 @@ def job_run(model: type[Job], pk: int, work: Work, on_failure: OnFailure | None 
     except ApplicationError as exc:
         _fail(model, pk, job.deliveries, exc.detail, on_failure)
     except Exception as exc:
+        if connection_lost(exc):
+            raise ConnectionLost(job.deliveries) from exc
         log.exception("%s %s failed", model.__name__, pk)
         _fail(model, pk, job.deliveries, f"Internal error ({type(exc).__name__}).", on_failure)
 
