@@ -40,3 +40,40 @@ def slow_job(export_id: int) -> None:
 @shared_task(name="tests.fatal_job")
 def fatal_job(export_id: int) -> None:
     job_run(EventExport, export_id, lambda export, progress: os._exit(1))
+
+
+#: How long the first delivery of a db_fault_job holds still for its connection to be cut.
+PAUSE_SECONDS = 3.0
+
+
+def _pausing(where: str):
+    """Work that holds still once, on its first delivery: while working (the connection
+    idle) or while storing (the connection in the middle of the result's transaction)."""
+
+    def work(export, progress):
+        first = export.deliveries == 1
+        progress(10, "working")
+        if first and where == "work":
+            progress(20, "paused")
+            time.sleep(PAUSE_SECONDS)
+        progress(50, "storing")
+
+        def store() -> None:
+            event_record(
+                actor=export.requested_by,
+                verb="test.workload.finished",
+                target=export,
+                project=export.project,
+            )
+            if first and where == "store":
+                time.sleep(PAUSE_SECONDS)
+            EventExport.objects.filter(pk=export.pk).update(rows=export.deliveries, sha256="f" * 64)
+
+        return store
+
+    return work
+
+
+@shared_task(name="tests.db_fault_job")
+def db_fault_job(export_id: int, where: str) -> None:
+    job_run(EventExport, export_id, _pausing(where))
