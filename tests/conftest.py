@@ -63,23 +63,29 @@ def _uses_world(item: pytest.Item) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    # A module's world is built once, in a transaction that stays open until the module
-    # ends; its tests run in savepoints inside it. So the module's tests without the world
-    # run first and never see it, and a module where a committing test wants the world
-    # builds it for each test instead.
+    # A module's world is built once, in a transaction that stays open while the module's
+    # tests run; they run in savepoints inside it. So within each stretch of one module's
+    # tests (pytest-django has put tests that commit after the others, as Django does),
+    # those without the world run first and never see it. A module where a committing test
+    # wants the world builds it for each test instead.
     committing = {
         item.module.__name__ for item in items if _uses_world(item) and _transactional(item)
     }
     config.stash[_COMMITTING] = committing
-    modules: dict[str, int] = {}
+    stretches: list[list[pytest.Item]] = []
     for item in items:
-        modules.setdefault(item.module.__name__, len(modules))
-
-    def order(item: pytest.Item) -> tuple[int, bool]:
-        name = item.module.__name__
-        return modules[name], name not in committing and _uses_world(item)
-
-    items.sort(key=order)
+        if stretches and stretches[-1][0].module is item.module:
+            stretches[-1].append(item)
+        else:
+            stretches.append([item])
+    items[:] = [
+        item
+        for stretch in stretches
+        for item in sorted(
+            stretch,
+            key=lambda i: i.module.__name__ not in committing and _uses_world(i),
+        )
+    ]
 
 
 def _build_world() -> dict:
@@ -106,12 +112,10 @@ def _module_world(request, django_db_setup, django_db_blocker):
 
 
 @pytest.fixture
-def world(request, _module_world):
+def world(request, _module_world, db):
     """Team A and team B, each with a person per role and a project; an external auditor."""
-    if _transactional(request.node):
-        return _build_world()
-    request.getfixturevalue("db")
-    if _module_world is None:
+    # pytest sets up the module's world before ``db`` opens the test's savepoint in it.
+    if _transactional(request.node) or _module_world is None:
         return _build_world()
     # Each test gets its own copies, as Django's setUpTestData gives them: a test that
     # changes an object in memory leaves the next test's world as built.
