@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from django.core.cache import cache
@@ -95,20 +97,38 @@ def _build_world() -> dict:
     return {"a": a, "b": b, "external": external}
 
 
-@pytest.fixture(scope="module")
-def _module_world(request, django_db_setup, django_db_blocker):
-    """The world built once per module, in a transaction rolled back after the module;
-    each test runs in a savepoint inside it (building it takes about a second)."""
-    if request.module.__name__ in request.config.stash[_COMMITTING]:
-        yield None
-        return
+@contextmanager
+def _kept_for_the_module(django_db_blocker) -> Iterator[None]:
+    """What is built inside lives in a transaction rolled back when the module ends; each
+    of the module's tests runs in a savepoint inside it."""
     with (
         django_db_blocker.unblock(),
         override_settings(PASSWORD_HASHERS=FAST_HASHERS),
         transaction.atomic(),
     ):
-        yield _build_world()
+        yield
         transaction.set_rollback(True)
+
+
+@pytest.fixture(scope="module")
+def _module_world(request, django_db_setup, django_db_blocker):
+    """The world built once per module (building it takes about a second)."""
+    if request.module.__name__ in request.config.stash[_COMMITTING]:
+        yield None
+        return
+    with _kept_for_the_module(django_db_blocker):
+        yield _build_world()
+
+
+@pytest.fixture(scope="module")
+def matrix_world(django_db_setup, django_db_blocker):
+    """Teams A and B for calling every route, built once per module: team A's pack is
+    rendered, and a person in no team is there to be added."""
+    with _kept_for_the_module(django_db_blocker):
+        a = build_team("a", UserFactory(username="a_external"), with_pack=True)
+        b = build_team("b", UserFactory(username="b_external"))
+        UserFactory(username="newcomer")
+        yield {"a": a, "b": b}
 
 
 @pytest.fixture

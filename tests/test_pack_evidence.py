@@ -13,7 +13,6 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlparse
@@ -34,6 +33,7 @@ from audits.models import ApprovalPack, AuditRun
 from audits.services import packs
 from audits.services.packs import pack_render, render_pdf, software_versions, static_root
 from projects.models import Event, Project, Role
+from tests import servers
 from tests.factories import WORLD_CRITERIA, UserFactory, build_team, make_audit, make_evaluation
 
 needs_postgresql = pytest.mark.skipif(
@@ -101,28 +101,9 @@ def assert_embeds_nothing(facts: SimpleNamespace) -> None:
 
 @pytest.fixture
 def canary() -> Iterator[SimpleNamespace]:
-    """A loopback HTTP server that records every request it gets."""
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", hits=hits)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    """A loopback HTTP server that records every request and answers an empty image."""
+    with servers.canary(lambda path: (200, {"Content-Type": "image/png"}, b"")) as server:
+        yield server
 
 
 def _hostile(canary_url: str) -> str:

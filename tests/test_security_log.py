@@ -13,9 +13,7 @@ import logging
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
 from django.test import Client
-from django.test.utils import override_settings
 from django.urls import reverse
 
 from portal.logs import JsonFormatter
@@ -23,7 +21,6 @@ from projects.models import Role
 from projects.services import tokens
 from tests.authz.matrix import CI_TOKEN_WRITES, MATRIX
 from tests.authz.test_matrix import _body, _call, _expected, _kwargs
-from tests.factories import UserFactory, build_team
 
 SECURITY = "stagegate.security"
 PRINCIPALS = ["anonymous", "own viewer", "other viewer", "own token", "other token", "revoked"]
@@ -36,22 +33,6 @@ NO_TEAM = {
     ("api-schema", "GET"),
     ("api-docs", "GET"),
 }
-
-
-@pytest.fixture(scope="module")
-def teams_ab(django_db_setup, django_db_blocker):
-    """Teams A and B, built once for the module and rolled back at its end."""
-    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    with (
-        django_db_blocker.unblock(),
-        override_settings(PASSWORD_HASHERS=hashers),
-        transaction.atomic(),
-    ):
-        a = build_team("a", UserFactory(username="a_external"), with_pack=True)
-        b = build_team("b", UserFactory(username="b_external"))
-        UserFactory(username="newcomer")
-        yield {"a": a, "b": b}
-        transaction.set_rollback(True)
 
 
 @pytest.fixture
@@ -108,8 +89,8 @@ def _cases():
 
 
 @pytest.mark.parametrize(("name", "method", "who"), list(_cases()))
-def test_each_refusal_writes_one_security_line(teams_ab, db, security_lines, name, method, who):
-    a, b = teams_ab["a"], teams_ab["b"]
+def test_each_refusal_writes_one_security_line(matrix_world, db, security_lines, name, method, who):
+    a, b = matrix_world["a"], matrix_world["b"]
     client, user_id, prefix = _principal(who, a, b)
     url = reverse(name, kwargs=_kwargs(name, a))
     wanted = _wanted(name, method, who)
@@ -141,16 +122,16 @@ def test_each_refusal_writes_one_security_line(teams_ab, db, security_lines, nam
     assert line["token_prefix"] == prefix
 
 
-def test_a_404_for_what_does_not_exist_is_not_a_refusal(teams_ab, db, security_lines):
+def test_a_404_for_what_does_not_exist_is_not_a_refusal(matrix_world, db, security_lines):
     client = Client()
-    client.force_login(teams_ab["b"].people[Role.VIEWER])
+    client.force_login(matrix_world["b"].people[Role.VIEWER])
     assert client.get("/api/v1/datasets/999999999/").status_code == 404
     assert client.get("/api/v1/projects/no-such-project/").status_code == 404
     assert client.get("/api/v1/nothing-here/").status_code == 404
     assert security_lines() == []
 
 
-def test_a_refused_key_is_logged_by_its_prefix_only(teams_ab, db, security_lines):
+def test_a_refused_key_is_logged_by_its_prefix_only(matrix_world, db, security_lines):
     key = "sg_0123abcd_" + "x" * 43
     response = Client(HTTP_AUTHORIZATION=f"Token {key}").get("/api/v1/projects/")
     assert response.status_code == 401
@@ -171,9 +152,9 @@ def _web_cases():
 
 @pytest.mark.parametrize(("name", "method", "who"), list(_web_cases()))
 def test_each_refused_page_writes_one_security_line(
-    teams_ab, db, security_lines, name, method, who
+    matrix_world, db, security_lines, name, method, who
 ):
-    a, b = teams_ab["a"], teams_ab["b"]
+    a, b = matrix_world["a"], matrix_world["b"]
     client, user_id, _ = _principal(who, a, b)
     url = reverse(name, kwargs=_kwargs(name, a))
     wanted = _wanted(name, method, who)
@@ -197,9 +178,9 @@ def test_each_refused_page_writes_one_security_line(
     }
 
 
-def test_a_page_that_does_not_exist_is_not_a_refusal(teams_ab, db, security_lines):
+def test_a_page_that_does_not_exist_is_not_a_refusal(matrix_world, db, security_lines):
     client = Client()
-    client.force_login(teams_ab["b"].people[Role.VIEWER])
+    client.force_login(matrix_world["b"].people[Role.VIEWER])
     assert client.get("/projects/no-such-project/").status_code == 404
     assert client.get("/nothing-here/").status_code == 404
     assert security_lines() == []

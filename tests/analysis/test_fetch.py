@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.metadata import version
 from types import SimpleNamespace
 from urllib.request import Request
@@ -14,6 +12,7 @@ import pytest
 from packaging.version import Version
 
 from audits.analysis.fetch import FetchRefused, static_fetcher
+from tests import servers
 
 CSS = b"body { color: #123456; }\n"
 PNG = base64.b64decode(
@@ -32,37 +31,18 @@ def root(tmp_path):
     return static
 
 
+def _redirect_to_stylesheet(path: str) -> servers.Answer:
+    if path == "/after-redirect":
+        return 200, {"Content-Type": "text/css"}, CSS
+    return 302, {"Location": "/after-redirect"}, b""
+
+
 @pytest.fixture
 def canary() -> Iterator[SimpleNamespace]:
     """A loopback HTTP server that records every request; ``/after-redirect`` answers a
     stylesheet, any other path redirects there."""
-    hits: list[str] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            hits.append(self.path)
-            if self.path == "/after-redirect":
-                self.send_response(200)
-                self.send_header("Content-Type", "text/css")
-                self.end_headers()
-                self.wfile.write(CSS)
-            else:
-                self.send_response(302)
-                self.send_header("Location", "/after-redirect")
-                self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", hits=hits)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+    with servers.canary(_redirect_to_stylesheet) as server:
+        yield server
 
 
 def test_weasyprint_is_at_least_68_1():

@@ -11,9 +11,7 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
 from django.test import Client
-from django.test.utils import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from audits.forms import AuditConfigForm
@@ -21,7 +19,6 @@ from projects.models import Event, Role
 from projects.services import tokens
 from tests.authz.matrix import CI_TOKEN_WRITES, MATRIX, NOT_IN_MATRIX, Expect
 from tests.data import predictions_csv, sample_csv, sample_frame
-from tests.factories import UserFactory, build_team
 
 ROLES = [Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER]
 TEAM_ROUTES = {"api-team-detail", "team-detail", "membership-add"}
@@ -54,22 +51,6 @@ def test_every_route_has_a_row_and_every_row_a_route():
     for name, methods in routes.items():
         for method in methods:
             assert (name, method) in MATRIX, f"{name} {method} has no row in matrix.py"
-
-
-@pytest.fixture(scope="module")
-def matrix_world(django_db_setup, django_db_blocker):
-    """Built once for the module inside a transaction that is rolled back at its end."""
-    hashers = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    with (
-        django_db_blocker.unblock(),
-        override_settings(PASSWORD_HASHERS=hashers),
-        transaction.atomic(),
-    ):
-        a = build_team("a", UserFactory(username="a_external"), with_pack=True)
-        b = build_team("b", UserFactory(username="b_external"))
-        UserFactory(username="newcomer")
-        yield {"a": a, "b": b}
-        transaction.set_rollback(True)
 
 
 def _kwargs(name: str, a) -> dict:

@@ -12,12 +12,10 @@ import contextlib
 import http.cookiejar
 import json
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
 import pytest
 import redis
@@ -31,60 +29,16 @@ from projects.models import Event, EventExport, Role
 from projects.services import teams, tokens
 from tests.factories import PASSWORD, UserFactory, make_project, make_team
 from tests.fault_workloads import FINISHED
-from tests.harness import WebServer, Worker, free_port, wait_for
+from tests.harness import WebServer, Worker, wait_for
+from tests.servers import PrivateRedis, free_port
 
 pytestmark = pytest.mark.integration
 
 SWEEP_EVERY = 2.0
 
 
-class PrivateRedis:
-    """A redis-server of the test's own, with or without an append-only file in ``folder``."""
-
-    def __init__(self, folder: Path, *, aof: bool) -> None:
-        self.port, self.folder, self.aof = free_port(), folder, aof
-        self.proc: subprocess.Popen | None = None
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://127.0.0.1:{self.port}/{db}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "yes" if self.aof else "no",
-                "--dir",
-                str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        wait_for(self._answers, 10, "the private redis-server")
-
-    def _answers(self) -> bool:
-        with contextlib.suppress(redis.RedisError):
-            return redis.Redis(port=self.port, socket_timeout=1).ping()
-        return False
-
-    def queued(self) -> int:
-        return redis.Redis(port=self.port, socket_timeout=2).llen("celery")
-
-    def kill(self) -> None:
-        """SIGKILL: whatever Redis held only in memory is gone, as after a crash."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+def _queued(server: PrivateRedis) -> int:
+    return redis.Redis(port=server.port, socket_timeout=2).llen("celery")
 
 
 @pytest.fixture
@@ -256,13 +210,13 @@ def test_a_backlog_survives_redis_being_killed(project, redis_servers, workers, 
         for export in backlog:
             app.send_task(EventExport.task_name, args=[export.pk], connection=connection)
     EventExport.objects.filter(project=project).update(published_at=timezone.now())
-    assert server.queued() == 50
+    assert _queued(server) == 50
 
-    server.kill()
+    server.stop(kill=True)  # whatever Redis held only in memory is gone, as after a crash
     server.start()  # the same port and folder
     # With the append-only file the queue comes back; without it the queue is lost and
     # only the rows remember the jobs.
-    assert server.queued() == (50 if aof else 0)
+    assert _queued(server) == (50 if aof else 0)
 
     workers(server.url(), JOB_STALE_SECONDS="5")
     pks = [e.pk for e in backlog]

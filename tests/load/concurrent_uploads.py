@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,8 @@ import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+
+from tests.servers import PrivateRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -62,12 +63,6 @@ print("JOBS", json.dumps({"status": status, "errors": errors}))
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def manage(env: dict, *args: str, timeout: float = 300) -> str:
     done = subprocess.run(
         [PYTHON, "manage.py", *args],
@@ -80,42 +75,6 @@ def manage(env: dict, *args: str, timeout: float = 300) -> str:
     if done.returncode != 0:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
     return done.stdout
-
-
-class Redis:
-    def __init__(self, port: int, folder: Path) -> None:
-        self.port, self.folder, self.proc = port, folder, None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.folder),
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        for _ in range(50):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            time.sleep(0.1)
-        raise SystemExit("private redis-server did not start")
-
-    def stop(self, *, kill: bool = False) -> None:
-        if self.proc is not None:
-            # SIGKILL loses whatever Redis held in memory, as a crashed host would.
-            (self.proc.kill if kill else self.proc.terminate)()
-            self.proc.wait(10)
-            self.proc = None
 
 
 def upload(base: str, key: str, dataset: int, n: int) -> int:
@@ -160,7 +119,7 @@ def main() -> int:
     args = parser.parse_args()
 
     folder = Path(tempfile.mkdtemp(prefix="stagegate-load-"))
-    redis = Redis(free_port(), folder)
+    redis = PrivateRedis(folder)
     web_port = free_port()
     base = f"http://127.0.0.1:{web_port}"
     env = {
