@@ -205,3 +205,11 @@ def test_the_editor_refuses_bad_rows_and_keeps_what_was_typed(
     page = response.content.decode()
     assert fragment in page and kept in page
     assert CriteriaVersion.objects.filter(project=w.project).count() == 1
+
+
+def test_the_page_names_a_business_figures_attachment_by_its_file_name(client, world):
+    w = world["a"]
+    client.force_login(w.people[Role.VIEWER])
+    page = client.get(f"/projects/{w.project.slug}/criteria/").content.decode()
+    link = f'href="/measurements/{w.measurement.pk}/attachment/">pilot.csv</a>'
+    assert link in page
