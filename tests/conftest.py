@@ -155,10 +155,10 @@ def worker_factory(transactional_db, tmp_path):
     app.control.purge()
     started: list[Worker] = []
 
-    def start(**env: str) -> Worker:
+    def start(*, include: tuple[str, ...] = (), **env: str) -> Worker:
         folder = tmp_path / str(len(started))
         folder.mkdir()
-        worker = Worker(folder, **env)
+        worker = Worker(folder, include=include, **env)
         started.append(worker)
         return worker
 

@@ -65,25 +65,14 @@ def broker(redis_servers):
 
 
 @pytest.fixture
-def workers(tmp_path):
-    """Starts workers on a given broker; stops whatever is left of them at the end."""
-    started: list[Worker] = []
+def workers(worker_factory):
+    """Starts workers with the fault workloads on a given broker."""
 
     def start(broker_url: str, **env: str) -> Worker:
-        folder = tmp_path / f"worker-{len(started)}"
-        folder.mkdir()
-        worker = Worker(
-            folder,
-            include=("tests.fault_workloads",),
-            CELERY_BROKER_URL=broker_url,
-            **env,
-        )
-        started.append(worker)
-        return worker
+        include = ("tests.fault_workloads",)
+        return worker_factory(include=include, CELERY_BROKER_URL=broker_url, **env)
 
-    yield start
-    for worker in started:
-        worker.stop()
+    return start
 
 
 @pytest.fixture
