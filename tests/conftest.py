@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +20,23 @@ from tests.harness import Worker
 def _media_root(tmp_path_factory):
     """Uploaded and generated files go to a folder of the test run's own."""
     with override_settings(MEDIA_ROOT=str(tmp_path_factory.mktemp("media"))):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache():
+    """Each xdist worker keeps its own Redis database, since clearing the cache flushes it."""
+    from django.conf import settings
+
+    number = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    location = settings.CACHES["default"].get("LOCATION", "")
+    if number == 0 or not location.startswith(("redis://", "rediss://")):
+        yield
+        return
+    base, _, db = location.rpartition("/")
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["LOCATION"] = f"{base}/{int(db or 0) + number}"
+    with override_settings(CACHES=caches):
         yield
 
 
