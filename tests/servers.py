@@ -3,10 +3,14 @@ use them before it has a settings module."""
 
 from __future__ import annotations
 
+import json
+import random
+import shutil
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -93,3 +97,177 @@ class PrivateRedis:
             (self.proc.kill if kill else self.proc.terminate)()
             self.proc.wait(10)
             self.proc = None
+
+
+class PrivatePrometheus:
+    """A Prometheus server of the caller's own on a free loopback port, scraping ``targets``
+    (``host:port`` each) every second and keeping its files under ``folder``.
+
+    Use it as a context manager, or ``start()`` and ``stop()``; ``binary`` is the path of
+    the ``prometheus`` executable (Debian's package puts it on the PATH)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        targets: list[str],
+        *,
+        binary: str = "prometheus",
+        port: int | None = None,
+    ) -> None:
+        self.folder, self.targets, self.binary = folder, targets, binary
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = folder / "prometheus.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        config = self.folder / "prometheus.yml"
+        # JSON is YAML: no YAML writer needed.
+        config.write_text(
+            json.dumps(
+                {
+                    "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
+                    "scrape_configs": [
+                        {"job_name": "canary", "static_configs": [{"targets": self.targets}]}
+                    ],
+                }
+            )
+        )
+        command = [
+            self.binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ]
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.ready():
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"the private Prometheus on port {self.port} did not become ready: "
+            f"{self.log.read_text(errors='replace')[-2000:]}"
+        )
+
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+            self.proc = None
+        shutil.rmtree(self.folder / "data", ignore_errors=True)
+
+    def __enter__(self) -> PrivatePrometheus:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class CanaryExporter:
+    """A service's metrics as a Prometheus client library exports them, made up as they go:
+    ``per_second`` requests a second, each observed in ``http_request_duration_seconds``
+    (a histogram) and counted in ``http_requests_total`` by ``status``.
+
+    Healthy, latencies are about 50 ms and one request in 1,000 fails (status 500);
+    after ``degrade()`` they are about 400 ms and one in 20 fails; ``heal()`` goes back.
+    Failures are spaced evenly, so an error rate over a few seconds is exact; latencies are
+    drawn from a normal distribution with a 10 % spread (``seed`` fixes them). The exporter
+    has its own registry, so several can run in one process."""
+
+    BUCKETS = (0.01, 0.025, 0.04, 0.05, 0.06, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+    PROFILES = {"healthy": (0.050, 1_000), "degraded": (0.400, 20)}
+
+    def __init__(self, *, per_second: int = 200, seed: int = 0) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.per_second = per_second
+        self.mode = "healthy"
+        self.registry = CollectorRegistry()
+        self.latency = Histogram(
+            "http_request_duration_seconds",
+            "Time to answer a request.",
+            buckets=self.BUCKETS,
+            registry=self.registry,
+        )
+        self.requests = Counter(
+            "http_requests", "Requests answered, by status.", ["status"], registry=self.registry
+        )
+        # Both series exist from the first scrape, so an error rate is 0 rather than absent.
+        self.requests.labels(status="200")
+        self.requests.labels(status="500")
+        self._random = random.Random(seed)
+        self._count = 0
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._server = None
+
+    @property
+    def target(self) -> str:
+        """``host:port`` for a scrape configuration."""
+        return f"127.0.0.1:{self._server.server_port}"
+
+    def degrade(self) -> None:
+        with self._lock:
+            self.mode = "degraded"
+
+    def heal(self) -> None:
+        with self._lock:
+            self.mode = "healthy"
+
+    def start(self) -> None:
+        from prometheus_client import start_http_server
+
+        self._server, serving = start_http_server(0, addr="127.0.0.1", registry=self.registry)
+        making = threading.Thread(target=self._make_requests, daemon=True)
+        making.start()
+        self._threads = [serving, making]
+
+    def _make_requests(self) -> None:
+        began = time.monotonic()
+        while not self._stopping.wait(0.02):
+            due = int((time.monotonic() - began) * self.per_second)
+            with self._lock:
+                latency, every = self.PROFILES[self.mode]
+                while self._count < due:
+                    self._count += 1
+                    failed = self._count % every == 0
+                    self.requests.labels(status="500" if failed else "200").inc()
+                    seconds = max(0.001, self._random.gauss(latency, latency / 10))
+                    self.latency.observe(seconds)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        for thread in self._threads:
+            thread.join(10)
+        self._threads = []
+
+    def __enter__(self) -> CanaryExporter:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
