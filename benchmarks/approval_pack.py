@@ -377,7 +377,7 @@ def build(args) -> dict:
         for user, role in signers[: 2 + number]:
             signoff = signoff_record(
                 actor=user,
-                version=criteria,
+                document=criteria,
                 role=role,
                 decision="approve",
                 comment=f"Read the evidence for version {number}; agreed.",

@@ -418,7 +418,7 @@ def _gate_evidence(project: Project, prefix: str) -> None:
         note="First agreement.",
     )
     for person, role in ((owner, "business_owner"), (engineer, "ml_engineer")):
-        signoff_record(actor=person, version=version, role=role, decision="approve")
+        signoff_record(actor=person, document=version, role=role, decision="approve")
     pack, _ = pack_request(actor=owner, project=project)
     pack_render(pack_id=pack.pk)
 

@@ -248,7 +248,7 @@ def test_two_people_signing_at_once_both_count_and_one_person_twice_counts_once(
     owner, engineer = w.people[Role.BUSINESS_OWNER], w.people[Role.ML_ENGINEER]
 
     def sign(person, role):
-        return lambda: signoff_record(actor=person, version=v2, role=role, decision="approve")
+        return lambda: signoff_record(actor=person, document=v2, role=role, decision="approve")
 
     results = _concurrently(
         sign(owner, "business_owner"),
@@ -272,7 +272,7 @@ def test_a_signature_racing_an_edit_never_lands_on_content_it_did_not_see():
     criteria = [dict(c) for c in WORLD_CRITERIA]
     criteria[0]["target"] = 0.6
     results = _concurrently(
-        lambda: signoff_record(actor=owner, version=v2, role="business_owner", decision="approve"),
+        lambda: signoff_record(actor=owner, document=v2, role="business_owner", decision="approve"),
         lambda: criteria_save(
             actor=w.people[Role.ML_ENGINEER], project=w.project, criteria=criteria
         ),

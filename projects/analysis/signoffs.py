@@ -62,6 +62,7 @@ def evidence_changes(signed: Mapping[str, Any], current: Mapping[str, Any]) -> l
         ("model", "candidate model", "id"),
         ("evaluation", "evaluation", "sha256"),
         ("audit", "audit", "result_sha256"),
+        ("criteria", "success criteria", "content_sha256"),
     ):
         old, new = _item(signed, key), _item(current, key)
         same = (old is None and new is None) or (

@@ -3,67 +3,73 @@
 from __future__ import annotations
 
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
 from portal.uploads import refuse_too_large
-from projects import selectors
+from projects import selectors, signing
 from projects.analysis.attachments import ACCEPTED
 from projects.models import BusinessMeasurement, SignOff
+from projects.models.signing import Signature
 from projects.services.measurements import MAX_ATTACHMENT_BYTES, measurement_record
 from projects.services.signoffs import signoff_record, signoff_revoke
 
+SIGNATURE_FIELDS = [
+    "version",
+    "role",
+    "decision",
+    "comment",
+    "signed_by",
+    "created_at",
+    "content_sha256",
+    "evidence",
+    "evidence_sha256",
+    "revoked_at",
+    "revoked_by",
+    "revoke_reason",
+    "stale",
+]
 
-class SignOffSerializer(serializers.ModelSerializer):
-    url = serializers.HyperlinkedIdentityField(view_name="api-signoff-detail")
-    criteria_version = serializers.HyperlinkedRelatedField(
-        view_name="api-criteria-version-detail", read_only=True
-    )
-    version = serializers.IntegerField(source="criteria_version.version", read_only=True)
+
+class SignatureSerializer(serializers.ModelSerializer):
+    """The fields every kind of sign-off shares; subclasses add their URL and document."""
+
     signed_by = serializers.CharField(source="signed_by.username", read_only=True)
     revoked_by = serializers.CharField(
         source="revoked_by.username", default=None, allow_null=True, read_only=True
     )
     stale = serializers.SerializerMethodField()
 
-    class Meta:
-        model = SignOff
-        fields = [
-            "url",
-            "id",
-            "criteria_version",
-            "version",
-            "role",
-            "decision",
-            "comment",
-            "signed_by",
-            "created_at",
-            "content_sha256",
-            "evidence",
-            "evidence_sha256",
-            "revoked_at",
-            "revoked_by",
-            "revoke_reason",
-            "stale",
-        ]
-        read_only_fields = fields
-
-    def get_stale(self, signoff: SignOff) -> list[str]:
-        """Why this sign-off no longer counts (the criteria or its evidence changed)."""
+    def get_stale(self, signoff: Signature) -> list[str]:
+        """Why this sign-off no longer counts (the document or its evidence changed)."""
         if signoff.revoked_at:
             return []
-        project = signoff.criteria_version.project
-        # Once per response, not once per row.
+        document = signoff.document
+        # Once per document per response, not once per row.
         now = self.context.setdefault("now", {})
-        if project.pk not in now:
-            now[project.pk] = (
-                selectors.criteria_current(project),
-                selectors.signoff_evidence(project),
+        key = (type(document), document.pk)
+        if key not in now:
+            now[key] = (
+                signing.kind_of(document).current(document),
+                selectors.document_evidence(document),
             )
-        return selectors.signoff_staleness(signoff, *now[project.pk])
+        return selectors.signoff_staleness(signoff, *now[key])
+
+
+class SignOffSerializer(SignatureSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-signoff-detail")
+    criteria_version = serializers.HyperlinkedRelatedField(
+        view_name="api-criteria-version-detail", read_only=True
+    )
+    version = serializers.IntegerField(source="criteria_version.version", read_only=True)
+
+    class Meta:
+        model = SignOff
+        fields = ["url", "id", "criteria_version", *SIGNATURE_FIELDS]
+        read_only_fields = fields
 
 
 class SignOffWriteSerializer(serializers.Serializer):
@@ -85,62 +91,83 @@ class RevokeSerializer(serializers.Serializer):
 
 class InboxEntrySerializer(serializers.Serializer):
     project = serializers.CharField(source="project.slug")
-    criteria_version = serializers.SerializerMethodField()
+    kind = serializers.CharField(source="kind.key", help_text="criteria or plan")
+    document = serializers.SerializerMethodField()
+    criteria_version = serializers.SerializerMethodField(
+        help_text="The criteria version, for criteria (null for other documents)."
+    )
     version = serializers.IntegerField(source="version.version")
     roles = serializers.ListField(child=serializers.CharField())
     stale = serializers.BooleanField(help_text="You signed before, but on what has changed.")
 
-    def get_criteria_version(self, entry: dict) -> str:
-        url = reverse("api-criteria-version-detail", args=[entry["version"].pk])
+    def get_document(self, entry: dict) -> str:
+        url = reverse(entry["kind"].api_view, args=[entry["version"].pk])
         return self.context["request"].build_absolute_uri(url)
 
+    def get_criteria_version(self, entry: dict) -> str | None:
+        return self.get_document(entry) if entry["kind"].key == "criteria" else None
 
-class SignOffViewSet(ApiViewSet):
-    serializer_class = SignOffSerializer
+
+class SignatureViewSet(ApiViewSet):
+    """Listing, signing, reading and revoking the sign-offs of one kind of document."""
+
+    serializer_class: type[SignatureSerializer] = SignOffSerializer
     queryset = SignOff.objects.none()
+    #: (user, pk, token) -> the document, through the visibility choke point.
+    document_get = staticmethod(selectors.criteria_version_get)
+    signoff_get = staticmethod(selectors.signoff_get)
 
-    @extend_schema(responses=SignOffSerializer(many=True))
     def list(self, request, pk: int):
-        """Every sign-off of a criteria version, revoked ones too, newest first."""
-        version = selectors.criteria_version_get(request.user, pk, self.token)
-        signoffs = version.signoffs.select_related("signed_by", "revoked_by", "criteria_version")
+        """Every sign-off of the document, revoked ones too, newest first."""
+        document = self.document_get(request.user, pk, self.token)
+        signoffs = document.signoffs.select_related("signed_by", "revoked_by")
         page = self.paginate_queryset(signoffs)
-        data = SignOffSerializer(page, many=True, context={"request": request}).data
+        data = self.serializer_class(page, many=True, context={"request": request}).data
         return self.get_paginated_response(data)
 
-    @extend_schema(request=SignOffWriteSerializer, responses={201: SignOffSerializer})
     def create(self, request, pk: int):
-        """Approve or reject a criteria version as its business owner or ML engineer.
+        """Approve or reject the document as its business owner or ML engineer.
 
         Only the current version can be signed (409 otherwise), once per person; a
         signature needs a signed-in person, not a token."""
-        version = selectors.criteria_version_get(request.user, pk, self.token)
+        document = self.document_get(request.user, pk, self.token)
         data = SignOffWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         signoff = signoff_record(
-            actor=request.user, version=version, token=self.token, **data.validated_data
+            actor=request.user, document=document, token=self.token, **data.validated_data
         )
-        body = SignOffSerializer(signoff, context={"request": request}).data
+        body = self.serializer_class(signoff, context={"request": request}).data
         return self.located(body, status.HTTP_201_CREATED)
 
     def retrieve(self, request, pk: int):
-        signoff = selectors.signoff_get(request.user, pk, self.token)
-        return Response(SignOffSerializer(signoff, context={"request": request}).data)
+        signoff = self.signoff_get(request.user, pk, self.token)
+        return Response(self.serializer_class(signoff, context={"request": request}).data)
 
-    @extend_schema(request=RevokeSerializer, responses=SignOffSerializer)
+    @extend_schema(request=RevokeSerializer)
     def revoke(self, request, pk: int):
         """Withdraw your own sign-off; it stays on the record as revoked."""
-        signoff = selectors.signoff_get(request.user, pk, self.token)
+        signoff = self.signoff_get(request.user, pk, self.token)
         data = RevokeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         signoff = signoff_revoke(
             actor=request.user, signoff=signoff, token=self.token, **data.validated_data
         )
-        return Response(SignOffSerializer(signoff, context={"request": request}).data)
+        return Response(self.serializer_class(signoff, context={"request": request}).data)
+
+
+@extend_schema_view(
+    list=extend_schema(responses=SignOffSerializer(many=True)),
+    create=extend_schema(request=SignOffWriteSerializer, responses={201: SignOffSerializer}),
+    retrieve=extend_schema(responses=SignOffSerializer),
+    revoke=extend_schema(responses=SignOffSerializer),
+)
+class SignOffViewSet(SignatureViewSet):
+    """Sign-offs of success criteria versions."""
 
     @extend_schema(responses=InboxEntrySerializer(many=True))
     def inbox(self, request):
-        """Criteria versions waiting for your sign-off, across your projects."""
+        """Criteria versions and deployment plans waiting for your sign-off, across your
+        projects."""
         entries = selectors.signoff_inbox(request.user, self.token)
         return Response(InboxEntrySerializer(entries, many=True, context={"request": request}).data)
 

@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from portal.records import WriteOnce
 from projects.analysis.attachments import suffix_of
+from projects.models.signing import Signature, SignedDocument
 
 
-class CriteriaVersion(WriteOnce):
+class CriteriaVersion(SignedDocument):
     """One version of a project's criteria set; an edit is a new version, never an update."""
 
     # Sign-offs bind to a version's content.
@@ -22,16 +23,8 @@ class CriteriaVersion(WriteOnce):
     project = models.ForeignKey(
         "projects.Project", on_delete=models.PROTECT, related_name="criteria_versions"
     )
-    version = models.PositiveIntegerField()
     #: Cleaned criteria (projects.analysis.criteria.clean_criteria), in the author's order.
     criteria = models.JSONField()
-    #: sha256 of the canonical JSON of ``criteria``: what a sign-off will bind to.
-    content_sha256 = models.CharField(max_length=64)
-    note = models.CharField(max_length=500, blank=True, help_text="What changed and why.")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["project", "-version"]
@@ -46,44 +39,16 @@ class CriteriaVersion(WriteOnce):
         return reverse("criteria-version", args=[self.pk])
 
 
-class SignOff(models.Model):
-    """A business owner's or ML engineer's decision on one criteria version.
+class SignOff(Signature):
+    """A sign-off of one criteria version."""
 
-    Bound to the version's content hash and to the evidence the signer was shown; only
-    the revocation fields are ever written after creation (by the service, under the
-    project's row lock)."""
-
-    class Decision(models.TextChoices):
-        APPROVE = "approve", "Approve"
-        REJECT = "reject", "Reject"
-
-    class Role(models.TextChoices):
-        BUSINESS_OWNER = "business_owner", "Business owner"
-        ML_ENGINEER = "ml_engineer", "ML engineer"
+    document_field = "criteria_version"
 
     criteria_version = models.ForeignKey(
         CriteriaVersion, on_delete=models.PROTECT, related_name="signoffs"
     )
-    role = models.CharField(max_length=20, choices=Role)
-    decision = models.CharField(max_length=10, choices=Decision)
-    comment = models.TextField(blank=True)
-    content_sha256 = models.CharField(max_length=64)
-    #: The candidate model, its evaluation and audit, and the dataset versions behind
-    #: them, with their hashes, as the signer was shown them.
-    evidence = models.JSONField()
-    evidence_sha256 = models.CharField(max_length=64)
-    signed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    created_at = models.DateTimeField(default=timezone.now)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    revoke_reason = models.CharField(max_length=500, blank=True)
 
-    class Meta:
-        ordering = ["-created_at", "-pk"]
+    class Meta(Signature.Meta):
         constraints = [
             models.UniqueConstraint(
                 fields=["criteria_version", "signed_by"],
@@ -91,16 +56,6 @@ class SignOff(models.Model):
                 name="signoff_once_per_person",
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.get_decision_display()} by {self.signed_by} ({self.get_role_display()})"
-
-    def get_absolute_url(self) -> str:
-        return reverse("criteria-version", args=[self.criteria_version_id]) + f"#signoff-{self.pk}"
-
-    @property
-    def project(self):
-        return self.criteria_version.project
 
 
 def measurement_upload_to(entry: BusinessMeasurement, filename: str) -> str:

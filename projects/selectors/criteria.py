@@ -14,8 +14,10 @@ from projects.models import (
     Evaluation,
     ModelVersion,
     Project,
+    SignOff,
 )
 from projects.selectors.datasets import _trained_entries, _visible, baselines_recorded
+from projects.signing import DocumentKind
 
 
 def candidate_model(project: Project) -> ModelVersion | None:
@@ -165,4 +167,36 @@ def measurement_get(user, pk: int, token: ApiToken | None = None) -> BusinessMea
         pk,
         token,
         "measurement",
+    )
+
+
+def _change_text(change) -> str:
+    fields = ", ".join(sorted(change.fields)) if change.kind == "changed" else ""
+    return f"{change.metric} {change.kind}" + (f" ({fields})" if fields else "")
+
+
+def criteria_signing_kind() -> DocumentKind:
+    """Criteria versions as a signed document (registered by the app at start-up)."""
+
+    def current(version: CriteriaVersion) -> CriteriaVersion | None:
+        return criteria_current(version.project)
+
+    def in_force(project: Project) -> list[CriteriaVersion]:
+        version = criteria_current(project)
+        return [version] if version is not None else []
+
+    def changes(old: CriteriaVersion, new: CriteriaVersion) -> str:
+        return "; ".join(_change_text(c) for c in diff(old.criteria, new.criteria))
+
+    return DocumentKind(
+        key="criteria",
+        name="criteria",
+        plural=True,
+        heading="success criteria",
+        api_view="api-criteria-version-detail",
+        document_model=CriteriaVersion,
+        signature_model=SignOff,
+        current=current,
+        in_force=in_force,
+        changes=changes,
     )

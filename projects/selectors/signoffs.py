@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from portal import access
-from projects.analysis.criteria import content_sha256, diff
-from projects.analysis.signoffs import ROLE_LABELS, Signature, Summary, evidence_changes, summarise
-from projects.models import ApiToken, CriteriaVersion, Project, SignOff
-from projects.selectors.criteria import candidate_model, criteria_current, newest_evaluation
+from projects import signing
+from projects.analysis.criteria import content_sha256
+from projects.analysis.signoffs import ROLE_LABELS, Summary, evidence_changes, summarise
+from projects.analysis.signoffs import Signature as Signed
+from projects.models import ApiToken, Project, SignOff
+from projects.models.signing import Signature, SignedDocument
+from projects.selectors.criteria import candidate_model, newest_evaluation
 from projects.selectors.datasets import _visible
 
 
 def signoff_evidence(project: Project) -> dict:
     """What a sign-off is given: the candidate model, its newest evaluation, its audit and
-    the dataset versions behind them, each with its hash."""
-    from audits.selectors import candidate_audit  # audits builds on projects
-
+    the dataset versions behind them, each with its hash (and what other apps add)."""
     model = candidate_model(project)
     evaluation = newest_evaluation(model)
-    audit = candidate_audit(project)
     versions = []
     if evaluation is not None:
         dataset_version = evaluation.dataset_version
@@ -31,15 +31,18 @@ def signoff_evidence(project: Project) -> dict:
         }
         if evaluation
         else None,
-        "audit": {
-            "id": audit.pk,
-            "name": f"audit {audit.pk}",
-            "result_sha256": audit.result_sha256,
-        }
-        if audit
-        else None,
+        **signing.evidence_parts(project),
         "datasets": [{"id": v.pk, "name": str(v), "sha256": v.sha256} for v in versions],
     }
+
+
+def document_evidence(document: SignedDocument) -> dict:
+    """The evidence of now for signing ``document``: the project's, and what its kind adds."""
+    kind = signing.kind_of(document)
+    evidence = signoff_evidence(document.project)
+    if kind.extra_evidence is not None:
+        evidence.update(kind.extra_evidence(document.project))
+    return evidence
 
 
 def evidence_sha256(evidence: dict) -> str:
@@ -56,48 +59,42 @@ def evidence_sha256(evidence: dict) -> str:
     return content_sha256([bare(evidence)])
 
 
-def _change_text(change) -> str:
-    fields = ", ".join(sorted(change.fields)) if change.kind == "changed" else ""
-    return f"{change.metric} {change.kind}" + (f" ({fields})" if fields else "")
-
-
 def signoff_staleness(
-    signoff: SignOff, current: CriteriaVersion | None, evidence_now: dict
+    signoff: Signature, current: SignedDocument | None, evidence_now: dict
 ) -> list[str]:
-    """Why ``signoff`` no longer counts: the criteria moved on, or its evidence changed."""
+    """Why ``signoff`` no longer counts: its document moved on, or its evidence changed."""
     reasons = []
-    version = signoff.criteria_version
-    if current is None or current.pk != version.pk:
-        changes = diff(version.criteria, current.criteria) if current else []
-        what = "; ".join(_change_text(c) for c in changes)
+    document = signoff.document
+    kind = signing.kind_of(document)
+    if current is None or current.pk != document.pk:
+        what = kind.changes(document, current) if current else ""
         reasons.append(
-            f"criteria changed: v{version.version} → v{current.version}"
+            f"{kind.name} changed: v{document.version} → v{current.version}"
             + (f" ({what})" if what else "")
             if current
-            else "criteria withdrawn"
+            else f"{kind.name} withdrawn"
         )
-    elif signoff.content_sha256 != version.content_sha256:
-        reasons.append("the criteria content no longer matches the signed hash")
+    elif signoff.content_sha256 != document.content_sha256:
+        reasons.append(f"the {kind.name} content no longer matches the signed hash")
     if signoff.evidence_sha256 != evidence_sha256(evidence_now):
         reasons += evidence_changes(signoff.evidence, evidence_now) or ["evidence changed"]
     signer = signoff.signed_by
-    if not access.has_project_perm(signer, version.project, access.SIGN_AS[signoff.role]):
+    if not access.has_project_perm(signer, document.project, access.SIGN_AS[signoff.role]):
         reasons.append(f"{signer.username} no longer holds the {ROLE_LABELS[signoff.role]} role")
     return reasons
 
 
 def signoff_rows(
-    version: CriteriaVersion,
-    current: CriteriaVersion | None = None,
+    document: SignedDocument,
+    current: SignedDocument | None = None,
     evidence_now: dict | None = None,
 ) -> list[dict]:
-    """Every sign-off of ``version`` (revoked ones too), newest first, with why it is stale.
-    ``current`` and ``evidence_now`` may be passed in when listing several versions."""
-    project = version.project
-    current = current or criteria_current(project)
-    evidence_now = evidence_now if evidence_now is not None else signoff_evidence(project)
+    """Every sign-off of ``document`` (revoked ones too), newest first, with why it is
+    stale. ``current`` and ``evidence_now`` may be passed in when listing several versions."""
+    current = current or signing.kind_of(document).current(document)
+    evidence_now = evidence_now if evidence_now is not None else document_evidence(document)
     rows = []
-    for signoff in version.signoffs.select_related("signed_by", "revoked_by"):
+    for signoff in document.signoffs.select_related("signed_by", "revoked_by"):
         stale = [] if signoff.revoked_at else signoff_staleness(signoff, current, evidence_now)
         rows.append({"signoff": signoff, "stale": stale})
     return rows
@@ -105,7 +102,7 @@ def signoff_rows(
 
 def _summary(rows: list[dict]) -> Summary:
     return summarise(
-        Signature(
+        Signed(
             user=row["signoff"].signed_by.username,
             role=row["signoff"].role,
             decision=row["signoff"].decision,
@@ -117,9 +114,9 @@ def _summary(rows: list[dict]) -> Summary:
     )
 
 
-def signoff_summary(version: CriteriaVersion) -> Summary:
-    """Whether ``version`` is agreed now (fresh approvals from both roles)."""
-    return _summary(signoff_rows(version))
+def signoff_summary(document: SignedDocument) -> Summary:
+    """Whether ``document`` is agreed now (fresh approvals from both roles)."""
+    return _summary(signoff_rows(document))
 
 
 def signoff_roles(user, project: Project) -> list[str]:
@@ -132,29 +129,37 @@ def signoff_roles(user, project: Project) -> list[str]:
 
 
 def signoff_inbox(user, token: ApiToken | None = None) -> list[dict]:
-    """Current criteria versions waiting for ``user``'s sign-off, across their projects: they
-    hold a signing role and have no fresh sign-off on it."""
+    """Documents in force waiting for ``user``'s sign-off, across their projects: they hold
+    a signing role and have no fresh sign-off on it."""
     projects = access.projects_visible(user, token).exclude(stage=Project.Stage.RETIRED)
     waiting = []
     for project in projects.select_related("team").order_by("name"):
         roles = signoff_roles(user, project)
-        version = criteria_current(project) if roles else None
-        if version is None:
+        if not roles:
             continue
-        rows = signoff_rows(version)
-        mine = [
-            row
-            for row in rows
-            if row["signoff"].signed_by_id == user.pk and row["signoff"].revoked_at is None
-        ]
-        if any(not row["stale"] for row in mine):
-            continue
-        missing = _summary(rows).missing
-        # Wanted: a role of theirs still lacks an approval, or their own signature went stale.
-        if mine or any(role in missing for role in roles):
-            waiting.append(
-                {"project": project, "version": version, "roles": roles, "stale": bool(mine)}
-            )
+        for kind in signing.kinds():
+            for document in kind.in_force(project):
+                rows = signoff_rows(document)
+                mine = [
+                    row
+                    for row in rows
+                    if row["signoff"].signed_by_id == user.pk and row["signoff"].revoked_at is None
+                ]
+                if any(not row["stale"] for row in mine):
+                    continue
+                missing = _summary(rows).missing
+                # Wanted: a role of theirs still lacks an approval, or their own signature
+                # went stale.
+                if mine or any(role in missing for role in roles):
+                    waiting.append(
+                        {
+                            "project": project,
+                            "kind": kind,
+                            "version": document,
+                            "roles": roles,
+                            "stale": bool(mine),
+                        }
+                    )
     return waiting
 
 

@@ -1,4 +1,5 @@
-"""Dual sign-off of success criteria, and asking the people whose sign-off is wanted."""
+"""Dual sign-off of signed documents (criteria versions, deployment plans), and asking the
+people whose sign-off is wanted."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from django.utils import timezone
 
 from portal import access
 from portal.exceptions import ApplicationError, Conflict, Forbidden
-from projects import selectors
-from projects.models import CriteriaVersion, Project, SignOff
+from projects import selectors, signing
+from projects.models import Project
+from projects.models.signing import Signature, SignedDocument
 from projects.services.events import event_record
 
 if TYPE_CHECKING:
@@ -35,27 +37,28 @@ def project_lock(project: Project) -> Project:
 def signoff_record(
     *,
     actor,
-    version: CriteriaVersion,
+    document: SignedDocument,
     role: str,
     decision: str,
     comment: str = "",
     evidence_sha256: str = "",
     token: ApiToken | None = None,
-) -> SignOff:
-    """Sign ``version`` in ``role``: bound to its content hash and to the evidence of now.
+) -> Signature:
+    """Sign ``document`` in ``role``: bound to its content hash and to the evidence of now.
 
     ``evidence_sha256``, when given, is the evidence the signer was shown; a sign-off on
     evidence that has since changed is refused rather than bound to something unseen."""
-    project = version.project
+    kind = signing.kind_of(document)
+    project = document.project
     if role not in access.SIGN_AS:
         raise ApplicationError(f"Sign as one of {', '.join(access.SIGN_AS)}.", code="invalid_role")
-    if decision not in SignOff.Decision.values:
+    if decision not in Signature.Decision.values:
         raise ApplicationError(
-            f"Decide one of {', '.join(SignOff.Decision.values)}.", code="invalid_decision"
+            f"Decide one of {', '.join(Signature.Decision.values)}.", code="invalid_decision"
         )
     comment = (comment or "").strip()
-    if decision == SignOff.Decision.REJECT and not comment:
-        raise ApplicationError("Say why you reject these criteria.", code="comment_missing")
+    if decision == Signature.Decision.REJECT and not comment:
+        raise ApplicationError(f"Say why you reject {kind.these}.", code="comment_missing")
     if token is not None:
         raise Forbidden(
             "A sign-off is a person's own act: sign in the web, not with a token.",
@@ -63,18 +66,18 @@ def signoff_record(
         )
     if not access.has_project_perm(actor, project, access.SIGN_AS[role]):
         raise Forbidden(
-            f"You do not hold the {SignOff.Role(role).label.lower()} role on this project."
+            f"You do not hold the {Signature.Role(role).label.lower()} role on this project."
         )
     with transaction.atomic():
         project = project_lock(project)
-        current = selectors.criteria_current(project)
-        if current is None or current.pk != version.pk:
+        current = kind.current(document)
+        if current is None or current.pk != document.pk:
             raise Conflict(
-                f"Criteria v{version.version} are no longer current; read and sign "
+                f"{kind.title(document)} {kind.verb} no longer current; read and sign "
                 f"v{current.version if current else '?'}.",
                 code="not_current",
             )
-        evidence = selectors.signoff_evidence(project)
+        evidence = selectors.document_evidence(document)
         digest = selectors.evidence_sha256(evidence)
         if evidence_sha256 and evidence_sha256 != digest:
             raise Conflict(
@@ -82,10 +85,10 @@ def signoff_record(
                 "before you sign.",
                 code="evidence_changed",
             )
-        mine = version.signoffs.filter(signed_by=actor, revoked_at__isnull=True).first()
+        mine = document.signoffs.filter(signed_by=actor, revoked_at__isnull=True).first()
         if mine is not None and mine.evidence_sha256 == digest:
             raise Conflict(
-                f"You signed v{version.version} already ({mine.get_decision_display().lower()} "
+                f"You signed v{document.version} already ({mine.get_decision_display().lower()} "
                 f"as {mine.get_role_display().lower()}); revoke that sign-off to change it.",
                 code="signed_already",
             )
@@ -94,32 +97,32 @@ def signoff_record(
             _revoke(mine, actor, "Signed again on new evidence.", token)
         try:
             with transaction.atomic():
-                signoff = SignOff.objects.create(
-                    criteria_version=version,
+                signoff = kind.signature_model.objects.create(
+                    **{kind.signature_model.document_field: document},
                     role=role,
                     decision=decision,
                     comment=comment,
-                    content_sha256=version.content_sha256,
+                    content_sha256=document.content_sha256,
                     evidence=evidence,
                     evidence_sha256=digest,
                     signed_by=actor,
                 )
         except IntegrityError:  # the same person signing twice at the same moment
             raise Conflict(
-                f"You signed v{version.version} already.", code="signed_already"
+                f"You signed v{document.version} already.", code="signed_already"
             ) from None
         event_record(
             actor=actor,
-            verb="criteria.signed",
+            verb=f"{kind.key}.signed",
             target=signoff,
             project=project,
             token=token,
             payload={
-                "version": version.version,
+                "version": document.version,
                 "role": role,
                 "decision": decision,
                 "comment": comment,
-                "content_sha256": version.content_sha256,
+                "content_sha256": document.content_sha256,
                 "evidence_sha256": digest,
                 "evidence": evidence,
             },
@@ -127,19 +130,20 @@ def signoff_record(
         return signoff
 
 
-def _revoke(signoff: SignOff, actor, reason: str, token: ApiToken | None) -> None:
+def _revoke(signoff: Signature, actor, reason: str, token: ApiToken | None) -> None:
     signoff.revoked_at = timezone.now()
     signoff.revoked_by = actor
     signoff.revoke_reason = reason[:500]
     signoff.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
+    document = signoff.document
     event_record(
         actor=actor,
-        verb="criteria.signoff_revoked",
+        verb=f"{signing.kind_of(document).key}.signoff_revoked",
         target=signoff,
-        project=signoff.criteria_version.project,
+        project=document.project,
         token=token,
         payload={
-            "version": signoff.criteria_version.version,
+            "version": document.version,
             "role": signoff.role,
             "decision": signoff.decision,
             "reason": signoff.revoke_reason,
@@ -148,8 +152,8 @@ def _revoke(signoff: SignOff, actor, reason: str, token: ApiToken | None) -> Non
 
 
 def signoff_revoke(
-    *, actor, signoff: SignOff, reason: str = "", token: ApiToken | None = None
-) -> SignOff:
+    *, actor, signoff: Signature, reason: str = "", token: ApiToken | None = None
+) -> Signature:
     """Withdraw one's own sign-off; it stays on the record as revoked."""
     if token is not None:
         raise Forbidden(
@@ -160,7 +164,7 @@ def signoff_revoke(
         raise Forbidden("Only the person who signed can revoke a sign-off.")
     with transaction.atomic():
         project_lock(signoff.project)
-        signoff = SignOff.objects.select_related("criteria_version__project").get(pk=signoff.pk)
+        signoff = type(signoff).objects.get(pk=signoff.pk)
         if signoff.revoked_at is not None:
             raise Conflict("This sign-off is revoked already.", code="revoked_already")
         _revoke(signoff, actor, (reason or "").strip() or "Revoked by the signer.", token)
@@ -177,17 +181,21 @@ def signoff_people(project: Project) -> list:
     return sorted(people.values(), key=lambda u: u.username)
 
 
-def signoff_request_notify(version: CriteriaVersion) -> list[str]:
-    """Email everyone who may sign ``version`` (after the saving transaction commits);
+def signoff_request_notify(document: SignedDocument) -> list[str]:
+    """Email everyone who may sign ``document`` (after the saving transaction commits);
     returns their usernames."""
-    project = version.project
-    people = [u for u in signoff_people(project) if u.pk != version.created_by_id]
-    link = settings.SITE_URL.rstrip("/") + version.get_absolute_url()
-    subject = f"[Stagegate] {project.name}: criteria v{version.version} wait for your sign-off"
+    kind = signing.kind_of(document)
+    project = document.project
+    people = [u for u in signoff_people(project) if u.pk != document.created_by_id]
+    link = settings.SITE_URL.rstrip("/") + document.get_absolute_url()
+    waits = "wait" if kind.plural else "waits"
+    subject = (
+        f"[Stagegate] {project.name}: {kind.heading} v{document.version} {waits} for your sign-off"
+    )
+    author = document.created_by.username if document.created_by else "Someone"
     body = (
-        f"{version.created_by.username if version.created_by else 'Someone'} saved version "
-        f"{version.version} of the success criteria of {project.name}.\n\n"
-        f"{version.note}\n\nRead the criteria, the candidate's evidence and sign off:\n{link}\n"
+        f"{author} saved version {document.version} of the {kind.heading} of {project.name}.\n\n"
+        f"{document.note}\n\nRead it, the candidate's evidence and sign off:\n{link}\n"
     )
     messages = [(subject, body, None, [u.email]) for u in people if u.email]
 
@@ -195,7 +203,7 @@ def signoff_request_notify(version: CriteriaVersion) -> list[str]:
         try:
             send_mass_mail(messages)
         except Exception:  # a mail server down must not undo the saved version
-            log.exception("Could not send the sign-off request for %s", version)
+            log.exception("Could not send the sign-off request for %s", document)
 
     if messages:
         transaction.on_commit(send)

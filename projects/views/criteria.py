@@ -103,7 +103,7 @@ def signoff_create(request: HttpRequest, pk: int) -> HttpResponse:
     check_posted_text(request.POST, max_lengths={"comment": 4000})
     signoff = signoff_record(
         actor=request.user,
-        version=version,
+        document=version,
         role=request.POST.get("role", ""),
         decision=request.POST.get("decision", ""),
         comment=request.POST.get("comment", ""),
