@@ -1,1 +1,253 @@
-"""Deployment plans, rollouts, monitoring metrics and drift checks (built in later work)."""
+"""Deployments: how a model version is served, the signed plan, rollouts and live metrics."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from portal.records import WriteOnce
+from projects.models.signing import Signature, SignedDocument
+
+
+class Deployment(models.Model):
+    """Putting one model version of a project into service in one environment."""
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.PROTECT, related_name="deployments"
+    )
+    model_version = models.ForeignKey(
+        "projects.ModelVersion", on_delete=models.PROTECT, related_name="deployments"
+    )
+    name = models.CharField(max_length=100)
+    environment = models.CharField(max_length=60, default="production")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployment", args=[self.pk])
+
+
+class DeploymentPlan(SignedDocument):
+    """One version of a deployment's plan (deployments.analysis.plan); a change is a new
+    version, never an edit."""
+
+    write_once_message = "A deployment plan cannot be changed; save a new version."
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.PROTECT, related_name="deployment_plans"
+    )
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="plans")
+    #: The cleaned plan (deployments.analysis.plan.clean_plan).
+    content = models.JSONField()
+
+    class Meta:
+        ordering = ["deployment", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "version"], name="plan_version_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"plan v{self.version}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployment-plan", args=[self.pk])
+
+
+class PlanSignOff(Signature):
+    """A sign-off of one deployment plan version."""
+
+    document_field = "plan"
+
+    plan = models.ForeignKey(DeploymentPlan, on_delete=models.PROTECT, related_name="signoffs")
+
+    class Meta(Signature.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "signed_by"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="plan_signoff_once_per_person",
+            )
+        ]
+
+
+class Rollout(models.Model):
+    """Moving traffic to the deployment's model step by step, as its signed plan says."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        FINISHED = "finished", "Finished"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        ABORTED = "aborted", "Aborted"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="rollouts")
+    plan = models.ForeignKey(DeploymentPlan, on_delete=models.PROTECT, related_name="rollouts")
+    pattern = models.CharField(max_length=20)
+    status = models.CharField(max_length=20, choices=Status, default=Status.ACTIVE)
+    #: Index of the current step in the plan's steps (0 for patterns with one).
+    step = models.PositiveSmallIntegerField(default=0)
+    #: Share of traffic (percent) the new model serves now; 0 in shadow.
+    traffic = models.FloatField(default=0)
+    #: Blue-green: the environment serving traffic now.
+    live_environment = models.CharField(max_length=60, blank=True)
+    #: When the current step began: its analysis window starts here.
+    step_started_at = models.DateTimeField(default=timezone.now)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment"],
+                condition=models.Q(status="active"),
+                name="one_active_rollout",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rollout {self.pk} ({self.get_status_display().lower()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployment", args=[self.deployment_id]) + f"#rollout-{self.pk}"
+
+
+class Analysis(WriteOnce):
+    """One judgement of a rollout step's window of live metrics, stored whole and hashed."""
+
+    write_once_message = "An analysis cannot be changed; run a new one."
+
+    class Outcome(models.TextChoices):
+        PASS = "pass", "Pass"
+        FAIL = "fail", "Fail"
+        INCONCLUSIVE = "inconclusive", "Inconclusive"
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.PROTECT, related_name="analyses")
+    step = models.PositiveSmallIntegerField()
+    traffic = models.FloatField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    outcome = models.CharField(max_length=20, choices=Outcome)
+    #: deployments.analysis.window.Analysis.as_dict(): every check with its numbers.
+    checks = models.JSONField()
+    #: Where each metric came from: pushed points or a Prometheus query, and how many.
+    inputs = models.JSONField(default=dict)
+    #: sha256 of the canonical JSON of the window, inputs and checks.
+    sha256 = models.CharField(max_length=64)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "analyses"
+
+    def __str__(self) -> str:
+        return f"analysis {self.pk} ({self.outcome})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployment", args=[self.rollout.deployment_id]) + f"#analysis-{self.pk}"
+
+
+class RolloutMove(WriteOnce):
+    """One step of a rollout's history: who moved it where, why, on which analysis."""
+
+    write_once_message = "A rollout's history cannot be changed."
+
+    class Action(models.TextChoices):
+        START = "start", "Started"
+        PROMOTE = "promote", "Promoted"
+        SWITCH = "switch", "Switched"
+        FINISH = "finish", "Finished"
+        ROLLBACK = "rollback", "Rolled back"
+        ABORT = "abort", "Aborted"
+
+    rollout = models.ForeignKey(Rollout, on_delete=models.PROTECT, related_name="moves")
+    action = models.CharField(max_length=20, choices=Action)
+    step = models.PositiveSmallIntegerField()
+    traffic = models.FloatField()
+    live_environment = models.CharField(max_length=60, blank=True)
+    reason = models.TextField(blank=True)
+    analysis = models.ForeignKey(
+        Analysis, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    #: The token's prefix when a pipeline or release tool moved it.
+    token_prefix = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} at {self.traffic:g} %"
+
+
+class MetricBatch(WriteOnce):
+    """One pushed batch of live metric points; its idempotency key makes a retry harmless."""
+
+    write_once_message = "A metric batch cannot be changed; push a new one."
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, related_name="metric_batches"
+    )
+    idempotency_key = models.CharField(max_length=100)
+    #: sha256 of the canonical points: the same key with other points is refused.
+    body_sha256 = models.CharField(max_length=64)
+    points = models.PositiveIntegerField()
+    pushed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    token_prefix = models.CharField(max_length=16, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "idempotency_key"], name="metric_batch_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"batch {self.idempotency_key} ({self.points} points)"
+
+
+class MetricPoint(models.Model):
+    """One live value of one metric (deployments.analysis.catalog), in UTC."""
+
+    id = models.BigAutoField(primary_key=True)
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    batch = models.ForeignKey(
+        MetricBatch, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    name = models.CharField(max_length=60)
+    timestamp = models.DateTimeField()
+    value = models.FloatField()
+    labels = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["deployment", "name", "timestamp"], name="metric_window"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value:g} at {self.timestamp:%Y-%m-%d %H:%M:%S}"

@@ -286,6 +286,14 @@ UPLOAD_MAX_ROWS = env_int("UPLOAD_MAX_ROWS", 50_000_000)
 UPLOAD_MAX_LINE_BYTES = env_int("UPLOAD_MAX_LINE_BYTES", 1 << 20)
 #: Open risks at or above this severity (likelihood x impact, 1-25) block deployment.
 RISK_GATE_SEVERITY = env_int("RISK_GATE_SEVERITY", 15)
+
+# Live metrics for rollout analyses. A plan may name its own Prometheus only under one of
+# these prefixes: the server must not be pointed at arbitrary hosts.
+PROMETHEUS_URL = env_str("PROMETHEUS_URL", "")
+PROMETHEUS_ALLOWED_URLS = env_list("PROMETHEUS_ALLOWED_URLS", "")
+PROMETHEUS_TIMEOUT = env_float("PROMETHEUS_TIMEOUT", 5.0)
+#: Points in one pushed batch, at most (a larger batch answers 413).
+METRICS_MAX_BATCH = env_int("METRICS_MAX_BATCH", 10_000, minimum=1)
 #: Trained baselines sample (stratified) down to this many rows.
 BASELINE_ROW_CAP = env_int("BASELINE_ROW_CAP", 200_000)
 #: Label classes below this share of rows are flagged rare.

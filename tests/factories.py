@@ -14,6 +14,8 @@ from audits.services.baselines import baseline_run_request
 from audits.services.fairness import audit_request, audit_review, audit_run
 from audits.services.packs import pack_render, pack_request
 from audits.services.risks import risk_create
+from deployments.analysis.plan import default_plan
+from deployments.services.plans import deployment_create, plan_save
 from projects.models import (
     BusinessMeasurement,
     CriteriaVersion,
@@ -31,6 +33,7 @@ from projects.models import (
 )
 from projects.services import datasets, evaluations, exports, teams, tokens
 from projects.services.criteria import criteria_save
+from projects.services.lifecycle import project_transition
 from projects.services.measurements import measurement_record
 from projects.services.signoffs import signoff_record
 from projects.services.uploads import upload_from_bytes
@@ -206,9 +209,9 @@ def build_team(prefix: str, outsider, *, with_pack: bool = False) -> TeamWorld:
     )
     criteria = criteria_save(actor=engineer, project=project, criteria=WORLD_CRITERIA)
     signoff = signoff_record(
-        actor=owner, version=criteria, role="business_owner", decision="approve"
+        actor=owner, document=criteria, role="business_owner", decision="approve"
     )
-    signoff_record(actor=engineer, version=criteria, role="ml_engineer", decision="approve")
+    signoff_record(actor=engineer, document=criteria, role="ml_engineer", decision="approve")
     measurement = measurement_record(
         actor=owner,
         project=project,
@@ -250,3 +253,53 @@ def make_pack(world: TeamWorld) -> ApprovalPack:
     pack_render(pack_id=pack.pk)
     pack.refresh_from_db()
     return pack
+
+
+# --- Deployments ----------------------------------------------------------------------
+
+#: A canary walked in one-minute steps, so a test's window closes after a backdating.
+QUICK_STEPS = [{"traffic": t, "window_minutes": 1} for t in (1, 5, 25, 50, 100)]
+
+
+def plan_content(**pattern) -> dict:
+    """The default real-time plan with a quick canary (or the ``pattern`` given)."""
+    content = default_plan()
+    content["pattern"] = pattern or {"kind": "canary", "steps": QUICK_STEPS}
+    return content
+
+
+def make_deployment(
+    world: TeamWorld, *, content: dict | None = None, signed: bool = True, stage: bool = True
+):
+    """A deployment of the world's candidate with a plan (signed by the owner and the
+    engineer when ``signed``); the project is moved into deployment first when ``stage``
+    (which renders the approval pack the gate wants)."""
+    owner, engineer = world.people[Role.BUSINESS_OWNER], world.people[Role.ML_ENGINEER]
+    if stage and world.project.stage != Project.Stage.DEPLOYMENT:
+        if world.pack is None:
+            world.pack = make_pack(world)
+        project_transition(actor=owner, project=world.project, target=Project.Stage.DEPLOYMENT)
+        world.project.refresh_from_db()
+    deployment = deployment_create(
+        actor=engineer, project=world.project, model_version=world.model, name="scorer 1 live"
+    )
+    plan = plan_save(actor=engineer, deployment=deployment, content=content or plan_content())
+    if signed:
+        signoff_record(actor=owner, document=plan, role="business_owner", decision="approve")
+        signoff_record(actor=engineer, document=plan, role="ml_engineer", decision="approve")
+    return deployment, plan
+
+
+def healthy_points(start, end, *, latency: float = 40.0, count: int = 30) -> list[dict]:
+    """Points spread over ``[start, end)`` for every check the quick plan derives:
+    latency around ``latency`` ms, throughput above the target, no errors."""
+    step = (end - start) / count
+    points = []
+    for i in range(count):
+        at = (start + step * i).isoformat()
+        points += [
+            {"name": "latency_ms", "value": latency + (i % 5), "timestamp": at},
+            {"name": "throughput_qps", "value": 12.0, "timestamp": at},
+            {"name": "error_rate", "value": 0.0, "timestamp": at},
+        ]
+    return points

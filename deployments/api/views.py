@@ -1,0 +1,238 @@
+"""API for deployments: plans and their sign-offs, rollouts, analyses, pushed metrics."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.response import Response
+
+from deployments import selectors
+from deployments.api import serializers as s
+from deployments.models import Deployment
+from deployments.services.metrics import metrics_push
+from deployments.services.plans import deployment_create, plan_save
+from deployments.services.rollouts import (
+    rollout_abort,
+    rollout_promote,
+    rollout_rollback,
+    rollout_start,
+)
+from portal import access
+from portal.api.views import ApiViewSet
+from portal.exceptions import ApplicationError
+from projects.api.signoffs import SignatureViewSet, SignOffWriteSerializer
+from projects.models import ModelVersion
+
+
+class DeploymentViewSet(ApiViewSet):
+    serializer_class = s.DeploymentSerializer
+    queryset = Deployment.objects.none()
+
+    def _deployment(self, pk: int, perm: str = access.VIEW) -> Deployment:
+        deployment = selectors.deployment_get(self.request.user, pk, self.token)
+        access.require_project_perm(self.request.user, deployment.project, perm, self.token)
+        return deployment
+
+    def _body(self, deployment: Deployment) -> dict:
+        return s.DeploymentSerializer(deployment, context={"request": self.request}).data
+
+    @extend_schema(responses=s.DeploymentSerializer(many=True))
+    def list(self, request, project_slug: str):
+        """The project's deployments, newest first."""
+        project = access.access_project(request.user, project_slug, token=self.token)
+        page = self.paginate_queryset(selectors.deployment_list(project))
+        data = s.DeploymentSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=s.DeploymentWriteSerializer, responses={201: s.DeploymentSerializer})
+    def create(self, request, project_slug: str):
+        """Start planning how the candidate model version goes into service."""
+        project = access.access_project(request.user, project_slug, access.CHANGE, self.token)
+        data = s.DeploymentWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        model = ModelVersion.objects.filter(pk=fields["model_version"], project=project).first()
+        if model is None:
+            raise ApplicationError(
+                "No such model version in this project.", code="unknown_model_version"
+            )
+        deployment = deployment_create(
+            actor=request.user,
+            project=project,
+            model_version=model,
+            name=fields.get("name", ""),
+            environment=fields.get("environment", ""),
+            token=self.token,
+        )
+        return self.located(self._body(deployment), status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.DeploymentSerializer)
+    def retrieve(self, request, pk: int):
+        return Response(self._body(self._deployment(pk)))
+
+    @extend_schema(responses=s.PlanSerializer(many=True))
+    def plans(self, request, pk: int):
+        """Every version of the deployment's plan, newest first."""
+        deployment = self._deployment(pk)
+        page = self.paginate_queryset(selectors.plan_versions(deployment))
+        data = s.PlanSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=s.PlanWriteSerializer, responses={201: s.PlanSerializer})
+    def plan_create(self, request, pk: int):
+        """Save the next version of the plan (the whole document); its sign-offs start over."""
+        deployment = self._deployment(pk, access.CHANGE)
+        data = s.PlanWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        plan = plan_save(
+            actor=request.user,
+            deployment=deployment,
+            content=data.validated_data["content"],
+            note=data.validated_data.get("note", ""),
+            token=self.token,
+        )
+        body = s.PlanSerializer(plan, context={"request": request}).data
+        return self.located(body, status.HTTP_201_CREATED)
+
+    @extend_schema(responses=s.RolloutSerializer(many=True))
+    def rollouts(self, request, pk: int):
+        """The deployment's rollouts, newest first."""
+        deployment = self._deployment(pk)
+        rollouts = deployment.rollouts.select_related("plan").prefetch_related(
+            "moves__actor", "analyses__requested_by"
+        )
+        page = self.paginate_queryset(rollouts)
+        data = s.RolloutSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=s.ReasonSerializer, responses={201: s.RolloutSerializer})
+    def rollout_create(self, request, pk: int):
+        """Start a rollout from the current plan, which a business owner and an ML engineer
+        signed; one rollout per deployment at a time."""
+        deployment = self._deployment(pk, access.TRANSITION)
+        data = s.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rollout = rollout_start(
+            actor=request.user, deployment=deployment, token=self.token, **data.validated_data
+        )
+        body = s.RolloutSerializer(rollout, context={"request": request}).data
+        return self.located(body, status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.PromoteSerializer,
+        responses={200: s.PromotionSerializer},
+        description="",
+    )
+    def promote(self, request, pk: int):
+        """Analyse the current step's window and move to the next step when it passes.
+
+        200 with the rollout and the analysis; 409 with the failing or inconclusive checks
+        (the analysis is stored all the same), when the window is still open, or when
+        another promotion moved the rollout first."""
+        deployment = self._deployment(pk, access.TRANSITION)
+        data = s.PromoteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rollout, analysis = rollout_promote(
+            actor=request.user, deployment=deployment, token=self.token, **data.validated_data
+        )
+        body = s.PromotionSerializer(
+            {"rollout": rollout, "analysis": analysis}, context={"request": request}
+        ).data
+        return Response(body)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.RolloutSerializer)
+    def rollback(self, request, pk: int):
+        """Send all traffic back to the model that served before, with a reason."""
+        deployment = self._deployment(pk, access.TRANSITION)
+        data = s.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rollout = rollout_rollback(
+            actor=request.user,
+            deployment=deployment,
+            reason=data.validated_data.get("reason", ""),
+            token=self.token,
+        )
+        return Response(s.RolloutSerializer(rollout, context={"request": request}).data)
+
+    @extend_schema(request=s.ReasonSerializer, responses=s.RolloutSerializer)
+    def abort(self, request, pk: int):
+        """Stop the rollout where it stands, with a reason; traffic returns to the model
+        before."""
+        deployment = self._deployment(pk, access.TRANSITION)
+        data = s.ReasonSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        rollout = rollout_abort(
+            actor=request.user,
+            deployment=deployment,
+            reason=data.validated_data.get("reason", ""),
+            token=self.token,
+        )
+        return Response(s.RolloutSerializer(rollout, context={"request": request}).data)
+
+    @extend_schema(
+        request=s.MetricsWriteSerializer,
+        responses={201: s.MetricBatchSerializer, 200: s.MetricBatchSerializer},
+    )
+    def metrics(self, request, pk: int):
+        """Push up to 10,000 live metric points. A retried batch (same idempotency key, same
+        points) answers 200 and is not counted twice; the same key with other points, 409."""
+        deployment = self._deployment(pk, access.CHANGE)
+        body = request.data
+        if not isinstance(body, dict):
+            raise ApplicationError("Send an object with points.", code="invalid")
+        key = body.get("idempotency_key") or request.headers.get("Idempotency-Key", "")
+        # Points are checked by the service in one pass: a serializer per point would cost
+        # more than storing them.
+        batch, created = metrics_push(
+            actor=request.user,
+            deployment=deployment,
+            points=body.get("points"),
+            idempotency_key=key if isinstance(key, str) else "",
+            token=self.token,
+        )
+        data = s.MetricBatchSerializer(batch).data
+        return Response(data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class PlanViewSet(ApiViewSet):
+    serializer_class = s.PlanSerializer
+    queryset = Deployment.objects.none()
+
+    @extend_schema(responses=s.PlanSerializer)
+    def retrieve(self, request, pk: int):
+        plan = selectors.plan_get(request.user, pk, self.token)
+        return Response(s.PlanSerializer(plan, context={"request": request}).data)
+
+
+class RolloutViewSet(ApiViewSet):
+    serializer_class = s.RolloutSerializer
+    queryset = Deployment.objects.none()
+
+    @extend_schema(responses=s.RolloutSerializer)
+    def retrieve(self, request, pk: int):
+        rollout = selectors.rollout_get(request.user, pk, self.token)
+        return Response(s.RolloutSerializer(rollout, context={"request": request}).data)
+
+
+class AnalysisViewSet(ApiViewSet):
+    serializer_class = s.AnalysisSerializer
+    queryset = Deployment.objects.none()
+
+    @extend_schema(responses=s.AnalysisSerializer)
+    def retrieve(self, request, pk: int):
+        analysis = selectors.analysis_get(request.user, pk, self.token)
+        return Response(s.AnalysisSerializer(analysis, context={"request": request}).data)
+
+
+@extend_schema_view(
+    list=extend_schema(responses=s.PlanSignOffSerializer(many=True)),
+    create=extend_schema(request=SignOffWriteSerializer, responses={201: s.PlanSignOffSerializer}),
+    retrieve=extend_schema(responses=s.PlanSignOffSerializer),
+    revoke=extend_schema(responses=s.PlanSignOffSerializer),
+)
+class PlanSignOffViewSet(SignatureViewSet):
+    """Sign-offs of deployment plan versions, the same mechanism as criteria sign-offs."""
+
+    serializer_class = s.PlanSignOffSerializer
+    document_get = staticmethod(selectors.plan_get)
+    signoff_get = staticmethod(selectors.plan_signoff_get)

@@ -1,0 +1,152 @@
+"""Reads for deployments: plans, rollouts, analyses, and the plan as a signed document."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from deployments.analysis.plan import plan_diff
+from deployments.models import Analysis, Deployment, DeploymentPlan, PlanSignOff, Rollout
+from projects import selectors
+from projects.models import ApiToken, Project
+from projects.selectors.datasets import _visible
+from projects.signing import DocumentKind
+
+
+def deployment_list(project: Project) -> QuerySet[Deployment]:
+    return project.deployments.select_related("model_version", "created_by")
+
+
+def deployment_get(user, pk: int, token: ApiToken | None = None) -> Deployment:
+    return _visible(
+        Deployment.objects.select_related("project__team", "model_version"),
+        "project",
+        user,
+        pk,
+        token,
+        "deployment",
+    )
+
+
+def plan_get(user, pk: int, token: ApiToken | None = None) -> DeploymentPlan:
+    return _visible(
+        DeploymentPlan.objects.select_related("project__team", "deployment", "created_by"),
+        "project",
+        user,
+        pk,
+        token,
+        "deployment plan",
+    )
+
+
+def plan_signoff_get(user, pk: int, token: ApiToken | None = None) -> PlanSignOff:
+    return _visible(
+        PlanSignOff.objects.select_related("plan__project__team", "signed_by"),
+        "plan__project",
+        user,
+        pk,
+        token,
+        "sign-off",
+    )
+
+
+def rollout_get(user, pk: int, token: ApiToken | None = None) -> Rollout:
+    return _visible(
+        Rollout.objects.select_related("deployment__project__team", "plan"),
+        "deployment__project",
+        user,
+        pk,
+        token,
+        "rollout",
+    )
+
+
+def analysis_get(user, pk: int, token: ApiToken | None = None) -> Analysis:
+    return _visible(
+        Analysis.objects.select_related("rollout__deployment__project__team"),
+        "rollout__deployment__project",
+        user,
+        pk,
+        token,
+        "analysis",
+    )
+
+
+def plan_current(deployment: Deployment) -> DeploymentPlan | None:
+    return deployment.plans.order_by("-version").first()
+
+
+def plan_versions(deployment: Deployment) -> QuerySet[DeploymentPlan]:
+    return deployment.plans.select_related("created_by").order_by("-version")
+
+
+def plan_changes(plan: DeploymentPlan) -> list[str]:
+    """What changed from the version before (empty for the first)."""
+    previous = plan.deployment.plans.filter(version__lt=plan.version).order_by("-version").first()
+    return plan_diff(previous.content, plan.content) if previous is not None else []
+
+
+def rollout_active(deployment: Deployment) -> Rollout | None:
+    return deployment.rollouts.filter(status=Rollout.Status.ACTIVE).first()
+
+
+def rollout_newest(deployment: Deployment) -> Rollout | None:
+    return deployment.rollouts.order_by("-started_at", "-pk").first()
+
+
+def deployment_for_gate(project: Project) -> Deployment | None:
+    """The deployment the gate into monitoring judges: the candidate model's newest."""
+    candidate = selectors.candidate_model(project)
+    deployments = project.deployments.all()
+    if candidate is not None:
+        deployments = deployments.filter(model_version=candidate)
+    return deployments.order_by("-created_at", "-pk").first()
+
+
+def project_criteria(project: Project) -> list[dict]:
+    """The current success criteria (cleaned dicts), which the plan's targets answer to."""
+    version = selectors.criteria_current(project)
+    return list(version.criteria) if version is not None else []
+
+
+def plan_signing_kind() -> DocumentKind:
+    """Deployment plans as a signed document (registered by the app at start-up)."""
+
+    def in_force(project: Project) -> list[DeploymentPlan]:
+        plans = []
+        for deployment in project.deployments.all():
+            plan = plan_current(deployment)
+            if (
+                plan is not None
+                and not deployment.rollouts.exclude(
+                    status__in=[Rollout.Status.ROLLED_BACK, Rollout.Status.ABORTED]
+                ).exists()
+            ):
+                plans.append(plan)
+        return plans
+
+    def criteria_evidence(project: Project) -> dict:
+        # The plan's targets answer to the criteria: when they change, the plan is read again.
+        version = selectors.criteria_current(project)
+        return {
+            "criteria": {
+                "id": version.pk,
+                "name": f"criteria v{version.version}",
+                "content_sha256": version.content_sha256,
+            }
+            if version
+            else None
+        }
+
+    return DocumentKind(
+        key="plan",
+        name="deployment plan",
+        plural=False,
+        heading="deployment plan",
+        api_view="api-plan-detail",
+        document_model=DeploymentPlan,
+        signature_model=PlanSignOff,
+        current=lambda plan: plan_current(plan.deployment),
+        in_force=in_force,
+        changes=lambda old, new: "; ".join(plan_diff(old.content, new.content)[:5]),
+        extra_evidence=criteria_evidence,
+    )
