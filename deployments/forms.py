@@ -1,0 +1,73 @@
+"""Forms of the deployment pages: a new deployment, a plan version, a reason for a move."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.forms.fields import InvalidJSONInput
+
+from projects.forms import JSONObjectField
+
+
+class DeploymentForm(forms.Form):
+    #: The candidate the page showed: if another model became the candidate meanwhile,
+    #: the service refuses rather than deploy a model the person did not see.
+    model_version = forms.IntegerField(widget=forms.HiddenInput)
+    name = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="Leave blank for “<model> to <environment>”.",
+    )
+    environment = forms.CharField(max_length=60, required=False, initial="production")
+
+
+class PlanContentField(JSONObjectField):
+    """A plan typed as JSON: a syntax error names its line and column; anything but an
+    object is refused before the plan's own checks run."""
+
+    def to_python(self, value):
+        if isinstance(value, str) and value.strip():
+            try:
+                json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise forms.ValidationError(
+                    f"This is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+                    code="invalid",
+                ) from None
+            except (RecursionError, ValueError):
+                pass  # the parent says what is wrong
+        value = super().to_python(value)
+        if value is not None and not isinstance(value, dict):
+            raise forms.ValidationError(
+                'A plan is one JSON object: {"serving": …, "deployment_type": …, '
+                '"pattern": …, "monitoring": …}.',
+                code="invalid",
+            )
+        return value
+
+    def prepare_value(self, value):
+        if isinstance(value, InvalidJSONInput):
+            return value  # shown again as typed
+        return json.dumps(value, indent=2, ensure_ascii=False, cls=self.encoder)
+
+
+class PlanForm(forms.Form):
+    content = PlanContentField(
+        label="Plan (JSON)",
+        widget=forms.Textarea(attrs={"rows": 24, "class": "mono", "spellcheck": "false"}),
+    )
+    note = forms.CharField(
+        max_length=500,
+        required=False,
+        label="What changed and why",
+        widget=forms.TextInput(attrs={"placeholder": "e.g. p95 target from 200 to 150 ms"}),
+    )
+
+
+class MoveForm(forms.Form):
+    """Start, promote, roll back or abort: the reason goes on the rollout's history."""
+
+    reason = forms.CharField(max_length=2000, required=False)
+    #: Promote: the step the person saw, so a second click does not promote twice.
+    step = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)

@@ -1,0 +1,28 @@
+from django.urls import path
+
+from deployments import views
+
+urlpatterns = [
+    path(
+        "projects/<slug:slug>/deployments/",
+        views.deployment_create_view,
+        name="deployment-create",
+    ),
+    path("deployments/<int:pk>/", views.deployment_detail, name="deployment"),
+    path("deployments/<int:pk>/plans/", views.plan_create, name="deployment-plan-create"),
+    path("deployments/<int:pk>/rollouts/", views.rollout_start_view, name="rollout-start"),
+    path("deployments/<int:pk>/promote/", views.rollout_promote_view, name="rollout-promote"),
+    path("deployments/<int:pk>/rollback/", views.rollout_rollback_view, name="rollout-rollback"),
+    path("deployments/<int:pk>/abort/", views.rollout_abort_view, name="rollout-abort"),
+    path("deployment-plans/<int:pk>/", views.plan_detail, name="deployment-plan"),
+    path(
+        "deployment-plans/<int:pk>/signoffs/",
+        views.plan_signoff_create,
+        name="plan-signoff-create",
+    ),
+    path(
+        "plan-signoffs/<int:pk>/revoke/",
+        views.plan_signoff_revoke,
+        name="plan-signoff-revoke",
+    ),
+]

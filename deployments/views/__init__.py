@@ -1,0 +1,5 @@
+"""Web pages of the deployment stage; urls.py refers to them through this package."""
+
+from deployments.views.deployments import *  # noqa: F403
+from deployments.views.rollouts import *  # noqa: F403
+from deployments.views.signoffs import *  # noqa: F403
