@@ -234,7 +234,7 @@ def _value_range(series: MetricSeries, targets: Sequence[Target]) -> tuple[float
     if hi == lo:
         hi = lo + 1.0
     hi += (hi - lo) * 0.08  # room above the highest line for its label
-    step = _nice_step(hi - lo)
+    step = _nice_step(hi - lo, 5)
     return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step, step
 
 

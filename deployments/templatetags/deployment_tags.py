@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from deployments.analysis.catalog import SYMBOLS
+from deployments.analysis.catalog import PATTERN_LABELS, SYMBOLS
 from deployments.analysis.catalog import number_text as catalog_number
 from deployments.analysis.window import number_text
 
@@ -43,3 +43,9 @@ def amount(value, unit: str = "") -> str:
     if unit in ("", "share", "score"):
         return text
     return f"{text}%" if unit == "%" else f"{text} {unit}"
+
+
+@register.filter
+def pattern_label(kind: str) -> str:
+    """ "blue_green" -> "Blue-green" """
+    return PATTERN_LABELS.get(kind, str(kind).replace("_", " ").capitalize())

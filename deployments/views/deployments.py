@@ -99,5 +99,6 @@ def plan_create(request: HttpRequest, pk: int) -> HttpResponse:
                 "sign-off before a rollout.",
             )
             return redirect(reverse("deployment", args=[deployment.pk]) + "#signoffs")
-    messages.error(request, "The plan was not saved; see the form below.")
+    problems = " ".join(str(e) for errors in form.errors.values() for e in errors)
+    messages.error(request, f"The plan was not saved. {problems}")
     return render_deployment(request, deployment, plan_form=form, status=status)

@@ -171,6 +171,7 @@ def deployment_context(
         "plan_json": json.dumps(plan.content, indent=2, ensure_ascii=False) if plan else "",
         "signoffs": rows,
         "summary": summary,
+        "current_summary": current_summary,
         "evidence": evidence,
         "evidence_sha256": project_selectors.evidence_sha256(evidence) if evidence else "",
         "sign_roles": sign_roles,

@@ -87,9 +87,10 @@ def next_step(
             f"Step {rollout.step + 1} of {len(steps)} ({number_text(rollout.traffic)} % of traffic)"
         )
         if rollout.pattern == BLUE_GREEN:
-            where = f"{rollout.live_environment} serves; the idle environment is being checked"
+            live, idle = rollout.plan.content["pattern"]["environments"]
+            where = f"Traffic stays on {live} while {idle}, with the new model, is checked"
         elif rollout.pattern == SHADOW:
-            where = "The shadow runs beside the live model"
+            where = "The new model runs in the shadow of the live one and serves no one"
         closes = window_closes(rollout)
         if now < closes:
             return (
