@@ -450,6 +450,40 @@ def test_it_aborts_a_rollout_with_a_reason(client, world):
     assert "Rollout aborted" in page and "Wrong model build" in page
 
 
+@pytest.mark.parametrize(
+    ("pattern", "steps", "chart"),
+    [
+        (
+            {"kind": "blue_green", "environments": ["blue", "green"], "window_minutes": 1},
+            ["Check green", "Switch to green"],
+            "Latency",
+        ),
+        (
+            {"kind": "shadow", "agreement_min": 0.9, "min_cases": 10, "window_minutes": 1},
+            ["Shadow", "Accepted"],
+            "Shadow agreement",
+        ),
+        (
+            {"kind": "all_at_once", "reason": "Internal tool", "window_minutes": 1},
+            ["100 %", "Finished"],
+            "Error rate",
+        ),
+    ],
+)
+def test_it_shows_each_patterns_steps_and_charts(client, world, pattern, steps, chart):
+    w = world["a"]
+    deployment, _ = started(w, content=plan_content(**pattern))
+    client.force_login(w.people[AUD])
+
+    page = text(client.get(url(deployment)))
+
+    labels = re.findall(r'<span class="step-label">(.*?)</span>', page)
+    assert labels == steps
+    assert f"<title>{chart}</title>" in page
+    if pattern["kind"] == "blue_green":
+        assert 'class="badge env-live">blue<' in page and "Traffic stays on blue" in page
+
+
 # --- charts ---------------------------------------------------------------------------------
 
 
