@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 
 from deployments.analysis.window import Agreement, MetricWindow, Stats, shadow_agreement
 from deployments.analysis.window import window_stats as numpy_stats
@@ -41,7 +41,10 @@ def pushed_windows(
     names = sorted(set(metrics))
     found: dict[str, Stats] = {}
     if names and connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        # Percentiles sort the window's values: in memory, not in temporary files (the
+        # default 4 MB of work_mem holds about 100,000 of them).
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL work_mem = '64MB'")
             cursor.execute(_STATS_SQL, [deployment.pk, names, start, end])
             for name, count, _mean, low, high, total, (p50, p95, p99) in cursor.fetchall():
                 found[name] = Stats(
