@@ -3,7 +3,9 @@
 The calls are the API rows of the permission matrix (``tests/authz/matrix.py``), made
 anonymously, as team A's and team B's viewers, with a read-only CI token of either team
 and with a revoked token. A refusal is a 401, a 403, or a 404 for an object that exists
-but is another team's; a 404 for something that does not exist is no refusal.
+but is another team's; a 404 for something that does not exist is no refusal. The
+deployment stage's routes are checked the same way (``assert_one_line_per_refusal``) by
+every call of their matrix, ``tests/authz/test_deployment_routes.py``.
 """
 
 from __future__ import annotations
@@ -98,28 +100,42 @@ def test_each_refusal_writes_one_security_line(matrix_world, db, security_lines,
     response = _call(client, method, url, {} if method == "GET" else _body(name, a), api=True)
 
     assert response.status_code == wanted, f"{method} {url} as {who}: {response.status_code}"
-    lines = security_lines()
-    if wanted not in (401, 403, 404):
-        assert lines == [], "an allowed call was logged as refused"
-        return
     # Every 404 here is for team A's object, which exists.
+    assert_one_line_per_refusal(
+        security_lines(), response, method=method, url=url, user_id=user_id, prefix=prefix
+    )
+
+
+def assert_one_line_per_refusal(
+    lines: list[dict], response, *, method: str, url: str, user_id, prefix=None, api=True
+) -> None:
+    """One security line for a refused call (an API's 401, 403, or 404 for an object that
+    exists; a page's 403 or such a 404), saying who, what and why; none for anything else.
+    Shared with the deployment routes' matrix (``tests/authz/test_deployment_routes.py``)."""
+    status = response.status_code
+    if status not in ((401, 403, 404) if api else (403, 404)):
+        assert lines == [], f"an allowed call was logged as refused: {lines}"
+        return
     assert len(lines) == 1, lines
     (line,) = lines
-    if wanted == 401:
+    if status == 401:
         assert line["reason"] in ("not_authenticated", "authentication_failed"), line
-    elif wanted == 403:
+    elif status == 403 and api:
         assert line["reason"] == response.json()["code"], line
+    elif status == 403:
+        assert line["reason"] != "", line
     else:
         assert line["reason"] == "not_visible", line
     assert line["level"] == "WARNING"
-    assert {k: line[k] for k in ("request_id", "method", "path", "status")} == {
+    assert {k: line[k] for k in ("request_id", "method", "path", "status", "user_id")} == {
         "request_id": response["X-Request-ID"],
         "method": method,
         "path": url,
-        "status": wanted,
+        "status": status,
+        "user_id": user_id,
     }
-    assert line["user_id"] == user_id
-    assert line["token_prefix"] == prefix
+    if api:
+        assert line["token_prefix"] == prefix
 
 
 def test_a_404_for_what_does_not_exist_is_not_a_refusal(matrix_world, db, security_lines):
@@ -162,20 +178,9 @@ def test_each_refused_page_writes_one_security_line(
     response = _call(client, method, url, {} if method == "GET" else _body(name, a), api=False)
 
     assert response.status_code == wanted, f"{method} {url} as {who}: {response.status_code}"
-    lines = security_lines()
-    if wanted not in (403, 404):
-        assert lines == [], "an allowed page was logged as refused"
-        return
-    assert len(lines) == 1, lines
-    (line,) = lines
-    assert line["reason"] != "" and (wanted == 403 or line["reason"] == "not_visible"), line
-    assert {k: line[k] for k in ("request_id", "method", "path", "status", "user_id")} == {
-        "request_id": response["X-Request-ID"],
-        "method": method,
-        "path": url,
-        "status": wanted,
-        "user_id": user_id,
-    }
+    assert_one_line_per_refusal(
+        security_lines(), response, method=method, url=url, user_id=user_id, api=False
+    )
 
 
 def test_a_page_that_does_not_exist_is_not_a_refusal(matrix_world, db, security_lines):

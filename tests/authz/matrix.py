@@ -3,7 +3,9 @@
 ``own`` is a team-A person acting on team A's objects, ``other`` the person with
 the same role in team B acting on team A's objects, ``anon`` nobody logged in.
 A number applies to every role; a dict names each role. Public routes are
-called anonymously only. A route with no row here fails the matrix test.
+called anonymously only. A route with no row here fails the matrix test. The
+deployment stage's routes have their rules, with tokens of each scope, in
+``deployment_matrix.py``.
 """
 
 from __future__ import annotations
