@@ -41,6 +41,7 @@ from audits.models import (
     BaselineRun,
     RiskItem,
 )
+from deployments.models import Deployment, DeploymentPlan, PlanSignOff, Rollout
 from projects.models import (
     Baseline,
     BusinessMeasurement,
@@ -60,6 +61,7 @@ from projects.models import (
     Team,
 )
 from projects.services.criteria import criteria_save
+from tests.authz.deployment_matrix import deployments_build
 from tests.data import predictions_csv, sample_csv, sample_frame
 from tests.factories import WORLD_CRITERIA, TeamWorld, UserFactory, make_audit
 
@@ -100,7 +102,7 @@ def _client(user) -> APIClient:
 
 # --- 3. Lists never widen ---------------------------------------------------------------
 
-LIST_ACTIONS = {"list", "inbox", "events"}
+LIST_ACTIONS = {"list", "inbox", "events", "plans", "rollouts"}
 
 
 def api_list_routes() -> set[str]:
@@ -243,11 +245,28 @@ LISTS: dict[str, Listing] = {
         lambda w: {"pk": w.audit.pk}, _project_rows(AuditReview, audit="audit")
     ),
     "api-pack-list": Listing(_project, _project_rows(ApprovalPack, project="project")),
+    "api-deployment-list": Listing(_project, _project_rows(Deployment, project="project")),
+    "api-plan-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(DeploymentPlan, deployment="live")
+    ),
+    "api-plan-signoff-list": Listing(
+        lambda w: {"pk": w.extra["live_plan"].pk}, _project_rows(PlanSignOff, plan="live_plan")
+    ),
+    "api-rollout-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(Rollout, deployment="live")
+    ),
 }
 #: Inboxes hold nothing for a viewer; each is also read by the role it is for.
 INBOX_READERS = {"api-audit-inbox": AUD, "api-signoff-inbox": BO}
 #: Lists that are empty in the world as built.
 WAITING = {"api-audit-inbox", "api-signoff-inbox", "api-pack-list"}
+#: Lists of the deployment stage, which the world as built has none of.
+DEPLOYING = {"api-deployment-list", "api-plan-list", "api-plan-signoff-list", "api-rollout-list"}
+
+
+def _deploying(w: TeamWorld) -> None:
+    """Give the team's project deployments: one live, one ready, one a draft."""
+    w.extra.update(vars(deployments_build(w)))
 
 
 def test_every_api_list_route_is_checked():
@@ -285,6 +304,9 @@ def _list_cases():
 @pytest.mark.parametrize(("name", "role"), list(_list_cases()))
 def test_a_list_answers_exactly_what_the_caller_may_see(world, name, role):
     a, b = world["a"], world["b"]
+    if name in DEPLOYING:
+        _deploying(a)
+        _deploying(b)
     if name in WAITING:
         _waiting(a)
         _waiting(b)
@@ -350,7 +372,7 @@ def test_a_page_holds_at_most_200_whatever_page_size_asks(world):
 #: and people named by username.
 REFERENCE_NAMES = {
     f.name
-    for app in ("projects", "audits")
+    for app in ("projects", "audits", "deployments")
     for model in apps.get_app_config(app).get_models()
     for f in model._meta.get_fields()
     if f.is_relation and (f.concrete or f.many_to_many)
@@ -427,6 +449,12 @@ REFERENCES: dict[tuple[str, str, str], Reference] = {
         lambda a, ref: {"team": ref, "slug": "new-project", "name": "New"},
         lambda b: [b.team.slug],
     ),
+    ("api-deployment-list", "POST", "model_version"): Reference(
+        MLE,
+        _project,
+        lambda a, ref: {"model_version": ref, "name": "scorer live"},
+        lambda b: [b.model.pk, b.spare_model.pk],
+    ),
 }
 
 
@@ -437,7 +465,7 @@ def test_every_reference_in_a_request_body_is_checked():
 
 def _row_counts() -> dict[str, int]:
     counted = [Project, Team, Membership, ProjectShare, DatasetVersion, DatasetLineage]
-    counted += [Evaluation, Event, Dataset]
+    counted += [Evaluation, Event, Dataset, Deployment]
     return {model.__name__: model.objects.count() for model in counted}
 
 
