@@ -27,6 +27,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from django.test import Client
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+from django.utils import timezone
 from django.utils.crypto import get_random_string
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
@@ -45,8 +46,9 @@ from audits.services.baselines import baseline_run, baseline_run_request
 from audits.services.fairness import audit_request
 from projects.models import Role
 from projects.services import exports, tokens
+from tests.authz.deployment_matrix import deployments_build, healthy_window
 from tests.data import predictions_csv, sample_csv, sample_frame
-from tests.factories import WORLD_CRITERIA, make_pack
+from tests.factories import QUICK_STEPS, WORLD_CRITERIA, make_pack, plan_content
 
 pytestmark = pytest.mark.django_db
 
@@ -83,10 +85,12 @@ def wsgi_app():
 @pytest.fixture
 def api_world(world) -> dict:
     """Team A's world with a rendered pack, a finished and a queued baseline run, a queued
-    audit and a queued export; the ids of its objects and the callers' credentials."""
+    audit and a queued export, and its deployments (one with a rollout under way); the ids
+    of its objects and the callers' credentials."""
     a = world["a"]
     engineer, owner = a.people[Role.ML_ENGINEER], a.people[Role.BUSINESS_OWNER]
     a.pack = make_pack(a)
+    deployments = deployments_build(a)
     finished = baseline_run_request(actor=engineer, version=a.version, task="classification")
     baseline_run(run_id=finished.pk)
     queued_audit, _ = audit_request(actor=engineer, evaluation=a.unaudited)
@@ -103,6 +107,7 @@ def api_world(world) -> dict:
     csrf = get_random_string(32)
     return {
         "a": a,
+        "deployments": deployments,
         "queued": {"run": a.run.pk, "audit": queued_audit.pk, "export": queued_export.pk},
         "callers": {
             "engineer": {"headers": {"Authorization": f"Token {engineer_key}"}},
@@ -131,6 +136,11 @@ def api_world(world) -> dict:
             "shares": {"id": a.share.pk},
             "signoffs": {"id": a.signoff.pk},
             "teams": {"slug": a.team.slug, "team_slug": a.team.slug},
+            "deployments": {"id": deployments.live.pk, "hook": "rollout"},
+            "deployment-plans": {"id": deployments.live_plan.pk},
+            "plan-signoffs": {"id": deployments.signoff.pk},
+            "rollouts": {"id": deployments.rollout.pk},
+            "analyses": {"id": deployments.analysis.pk},
         },
     }
 
@@ -146,11 +156,83 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
     reaches, and the answers about jobs that have not run."""
     a, queued = api_world["a"], api_world["queued"]
     project, slug = {"project_slug": a.project.slug}, {"slug": a.project.slug}
+    d = api_world["deployments"]
+    live, ready, draft = ({"id": x.pk} for x in (d.live, d.ready, d.draft))
+    now = timezone.now().isoformat()
+    slower = plan_content(kind="canary", steps=[{**s, "window_minutes": 2} for s in QUICK_STEPS])
     membership = {"id": a.memberships[Role.VIEWER].pk}
     new_version = SimpleUploadedFile("loans-v2.csv", sample_csv(seed=7))
     predictions = SimpleUploadedFile("predictions.csv", predictions_csv(sample_frame(), seed=2))
     new_project = {"team": a.team.slug, "slug": "fresh", "name": "Fresh"}
     return [
+        # First, while the live rollout's window holds the healthy metrics just pushed.
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/promote/",
+            {"path_parameters": live, "body": {"step": 1, "reason": "Healthy."}},
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/analysis/",
+            {"path_parameters": live, "body": {"step": "1"}},
+        ),
+        (
+            "engineer",
+            "POST /api/v1/projects/{project_slug}/deployments/",
+            {"path_parameters": project, "body": {"model_version": a.model.pk}},
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/plans/",
+            {"path_parameters": draft, "body": {"content": slower, "note": "Slower."}},
+        ),
+        (
+            "person",
+            "POST /api/v1/deployment-plans/{id}/signoffs/",
+            {
+                "path_parameters": {"id": d.draft_plan.pk},
+                "body": {"role": "business_owner", "decision": "approve"},
+            },
+        ),
+        (
+            "person",
+            "POST /api/v1/plan-signoffs/{id}/revoke/",
+            {"path_parameters": {"id": d.signoff.pk}, "body": {"reason": "Too early."}},
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/rollouts/",
+            {"path_parameters": ready, "body": {"reason": "Go."}},
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/rollback/",
+            {"path_parameters": live, "body": {"reason": "Errors went up."}},
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/abort/",
+            {"path_parameters": live, "body": {"reason": "Stopped."}},
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/metrics/",
+            {
+                "path_parameters": live,
+                "body": {
+                    "idempotency_key": "conformance",
+                    "points": [{"name": "latency_ms", "value": 41.5, "timestamp": now}],
+                },
+            },
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/flagger/{hook}/",
+            {
+                "path_parameters": {**live, "hook": "confirm-rollout"},
+                "body": {"name": "scorer", "namespace": "credit", "checksum": "5d8f7c"},
+            },
+        ),
         ("owner", "POST /api/v1/projects/", {"body": new_project}),
         (
             "person",
@@ -211,10 +293,12 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
                 "body": {"metric": "manual_review_rate", "value": 0.2, "evidence": "Case tool."},
             },
         ),
+        # The project is in deployment already (its rollout is under way); retiring needs
+        # no gate.
         (
             "owner",
             "POST /api/v1/projects/{slug}/transition/",
-            {"path_parameters": slug, "body": {"to": "deployment"}},
+            {"path_parameters": slug, "body": {"to": "retired", "reason": "Replaced."}},
         ),
         (
             "engineer",
@@ -315,6 +399,7 @@ def test_it_answers_as_the_schema_declares(api_world, wsgi_app):
         else:
             run.explore(operation.as_strategy(), callers, ON_THE_WORLD)
         run.explore(operation.as_strategy(GenerationMode.NEGATIVE), callers, INVALID)
+    healthy_window(api_world["deployments"].live, api_world["a"].people[Role.ML_ENGINEER])
     for caller, label, fields in _written_requests(api_world):
         method, path = label.split(" ")
         if "body" in fields:
