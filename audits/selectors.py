@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from audits.analysis.audit_job import content_sha256
+from audits.analysis.gates import AuditState, PackState
 from audits.models import (
     ApprovalPack,
     AuditConfig,
@@ -16,7 +17,6 @@ from audits.models import (
 from portal import access
 from portal.exceptions import NotFound
 from projects import selectors
-from projects.analysis.gates import AuditState, PackState
 from projects.models import ApiToken, Project
 
 
@@ -31,6 +31,14 @@ def baseline_run_get(user, pk: int, token: ApiToken | None = None) -> BaselineRu
     if run is None:
         raise NotFound("No such baseline run.", unfiltered=BaselineRun.objects.filter(pk=pk))
     return run
+
+
+def trained_baseline_names(project: Project) -> list[str]:
+    """The trained baselines on record: every baseline run that finished, oldest first."""
+    runs = BaselineRun.objects.filter(
+        dataset_version__dataset__project=project, status=BaselineRun.Status.SUCCEEDED
+    ).select_related("dataset_version__dataset")
+    return [f"trained on {run.dataset_version}" for run in runs.order_by("pk")]
 
 
 def baseline_runs(project: Project) -> QuerySet[BaselineRun]:
@@ -50,6 +58,15 @@ def risk_get(user, pk: int, token: ApiToken | None = None) -> RiskItem:
     if risk is None:
         raise NotFound("No such risk.", unfiltered=RiskItem.objects.filter(pk=pk))
     return risk
+
+
+def severe_open_risks(project: Project, threshold: int) -> list[str]:
+    """Titles of the open risks at or above ``threshold`` in severity, oldest first."""
+    return [
+        risk.title
+        for risk in project.risks.filter(status=RiskItem.Status.OPEN).order_by("created_at")
+        if risk.severity >= threshold
+    ]
 
 
 def risk_list(project: Project) -> list[RiskItem]:

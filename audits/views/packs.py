@@ -12,13 +12,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from audits import selectors
+from audits.analysis.gates import PackState
 from audits.api.packs import pack_pdf_response
 from audits.models import ApprovalPack
 from audits.services.packs import pack_request
 from audits.snapshot import model_card_of
 from portal import access
 from portal.exceptions import ApplicationError
-from projects.analysis.gates import PackState
 
 
 def _status(pack: ApprovalPack) -> dict:

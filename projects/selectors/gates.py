@@ -1,26 +1,62 @@
-"""What the lifecycle gates judge: a project's state, and the gate it gives."""
+"""The lifecycle gates: projects' own checks, and the gate assembled from every app's.
+
+Each app registers the checks it owns (``projects.gates.gate_check``); projects' are here:
+description, people, data, baselines, criteria and reasons. Audits adds risks, the
+candidate's audit and the approval pack from ``audits/gates.py``.
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from projects.analysis.criteria import ML
-from projects.analysis.gates import CriteriaState, GateResult, ProjectState, evaluate_gate
+from projects.analysis.gates import (
+    DEPLOYMENT,
+    MONITORING,
+    PROTOTYPING,
+    RETIRED,
+    Check,
+    CriteriaState,
+    GateResult,
+    baseline_check,
+    criteria_checks,
+    datasets_check,
+    description_check,
+    next_stage,
+    people_checks,
+    reason_check,
+)
+from projects.gates import GateContext, baseline_sources, gate_check, gate_checks
 from projects.models import Dataset, Project, Role
 from projects.selectors.criteria import criteria_assessment, criteria_current
 from projects.selectors.signoffs import signoff_summary
 from projects.selectors.teams import people_in_role
 
+__all__ = [
+    "LABELLED_PURPOSES",
+    "baseline_names",
+    "criteria_state",
+    "labelled_datasets",
+    "project_gate",
+]
+
+
+def project_gate(
+    project: Project, target: str | None = None, reason: str = "", *, with_pack: bool = True
+) -> GateResult:
+    """The checklist for moving ``project`` to ``target`` (default: the next stage): the
+    checks every app registered for that stage, by order. ``with_pack=False`` leaves out
+    the approval pack: the checklist a pack shows, and the state a pack is matched against."""
+    target = target or next_stage(project.stage)
+    context = GateContext(with_pack=with_pack, reason=reason)
+    checks = tuple(check for fn in gate_checks(target) for check in fn(project, context))
+    return GateResult(stage=project.stage, target=target, checks=checks)
+
 
 def baseline_names(project: Project) -> list[str]:
-    """Every baseline on record: the ones entered and the trained ones that finished."""
-    from audits.models import BaselineRun
-
+    """Every baseline on record: the ones entered here, then those other apps keep (the
+    trained ones that finished)."""
     names = [f"{b.name} ({b.get_kind_display().lower()})" for b in project.baselines.all()]
-    runs = BaselineRun.objects.filter(
-        dataset_version__dataset__project=project, status=BaselineRun.Status.SUCCEEDED
-    ).select_related("dataset_version__dataset")
-    names += [f"trained on {run.dataset_version}" for run in runs.order_by("pk")]
+    for source in baseline_sources():
+        names += source(project)
     return names
 
 
@@ -68,33 +104,39 @@ def criteria_state(project: Project) -> CriteriaState:
     return CriteriaState(version.version, summary.passed, summary.detail, ml)
 
 
-def project_state(project: Project, *, with_pack: bool = True) -> ProjectState:
-    """Everything the gates judge. ``with_pack=False`` leaves out the approval pack: the
-    checklist a pack shows, and the state a pack is matched against."""
-    from audits.selectors import audit_gate_state, pack_gate_state  # audits builds on projects
+# --- Projects' checks (audits registers 50 risks, 60 audit, 90 pack) ----------------------
+@gate_check(DEPLOYMENT, order=10)
+def project_described(project: Project, context: GateContext) -> list[Check]:
+    return [description_check(project.description)]
 
-    threshold = settings.RISK_GATE_SEVERITY
-    severe = [
-        risk.title
-        for risk in project.risks.filter(status="open").order_by("created_at")
-        if risk.severity >= threshold
-    ]
-    return ProjectState(
-        stage=project.stage,
-        description=project.description,
-        business_owners=tuple(people_in_role(project, Role.BUSINESS_OWNER)),
-        ml_engineers=tuple(people_in_role(project, Role.ML_ENGINEER)),
-        severe_open_risks=tuple(severe),
-        risk_threshold=threshold,
-        audit=audit_gate_state(project),
-        criteria=criteria_state(project),
-        baselines=tuple(baseline_names(project)),
-        labelled_datasets=tuple(labelled_datasets(project)),
-        pack=pack_gate_state(project) if with_pack else None,
+
+@gate_check(DEPLOYMENT, MONITORING, order=20)
+def people_named(project: Project, context: GateContext) -> list[Check]:
+    return people_checks(
+        people_in_role(project, Role.BUSINESS_OWNER), people_in_role(project, Role.ML_ENGINEER)
     )
 
 
-def project_gate(
-    project: Project, target: str | None = None, reason: str = "", *, with_pack: bool = True
-) -> GateResult:
-    return evaluate_gate(project_state(project, with_pack=with_pack), target, reason)
+@gate_check(DEPLOYMENT, order=30)
+def datasets_labelled(project: Project, context: GateContext) -> list[Check]:
+    return [datasets_check(labelled_datasets(project))]
+
+
+@gate_check(DEPLOYMENT, order=40)
+def baseline_on_record(project: Project, context: GateContext) -> list[Check]:
+    return [baseline_check(baseline_names(project))]
+
+
+@gate_check(DEPLOYMENT, order=70)
+def criteria_signed_and_met(project: Project, context: GateContext) -> list[Check]:
+    return criteria_checks(criteria_state(project))
+
+
+@gate_check(PROTOTYPING, order=10)
+def reason_to_go_back(project: Project, context: GateContext) -> list[Check]:
+    return [reason_check(context.reason, "Say why the project goes back to prototyping.")]
+
+
+@gate_check(RETIRED, order=10)
+def reason_to_retire(project: Project, context: GateContext) -> list[Check]:
+    return [reason_check(context.reason, "Say why the project is retired.")]
