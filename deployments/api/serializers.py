@@ -60,7 +60,7 @@ class AnalysisSerializer(serializers.ModelSerializer):
 
 class MoveSerializer(serializers.ModelSerializer):
     actor = _username("actor.username")
-    analysis = serializers.PrimaryKeyRelatedField(read_only=True)
+    analysis = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = RolloutMove

@@ -180,9 +180,14 @@ def window_of(rollout: Rollout, now: datetime) -> tuple[datetime, datetime]:
     length = timedelta(minutes=step.window_minutes)
     opens = rollout.step_started_at + length
     if now < opens:
+        what = {
+            "canary": f"The {step.traffic:g} % step's",
+            "blue_green": "The idle environment's",
+            "shadow": "The shadow's",
+        }.get(rollout.pattern, "The rollout's")
         raise Conflict(
-            f"The {step.traffic:g} % step's {step.window_minutes}-minute analysis window "
-            f"closes at {opens:%Y-%m-%d %H:%M:%S} UTC; promote after that.",
+            f"{what} {step.window_minutes}-minute analysis window closes at "
+            f"{opens:%Y-%m-%d %H:%M:%S} UTC; promote after that.",
             code="window_open",
         )
     return now - length, now
