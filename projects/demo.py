@@ -1,4 +1,5 @@
-"""Demo data for the local run command: two teams, one person per role, an external auditor."""
+"""Demo data for the local run command: two teams, one person per role, an external auditor;
+projects in every stage, with a canary under way and one finished (deployments.demo)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from audits.services.baselines import baseline_run_request
 from audits.services.fairness import audit_config_save, audit_request, audit_review, audit_run
 from audits.services.packs import pack_render, pack_request
 from audits.services.risks import risk_starter_import
+from deployments.demo import canary_finished, canary_under_way
 from projects.models import (
     Baseline,
     Dataset,
@@ -165,13 +167,24 @@ def load_demo() -> list[tuple[str, str, str]]:
                 description=description,
                 task_type=task_type,
             )
+            prefix = team_slug.split("-")[0]
             if stage != "prototyping":
                 # Past prototyping, a project has shown its gate the evidence it asks for.
-                _gate_evidence(project, team_slug.split("-")[0])
+                _gate_evidence(project, prefix)
+            signers = {
+                "owner": owner,
+                "engineer": User.objects.get(username=f"{prefix}_engineer"),
+            }
             for target in _path_to(stage):
+                if target == "monitoring":
+                    # The gate into monitoring asks for the signed plan's rollout, finished.
+                    canary_finished(project, **signers)
                 lifecycle.project_transition(
                     actor=owner, project=project, target=target, reason="Demo history"
                 )
+            if stage == "deployment":
+                # A canary at 25 %, its promotion refused on a p95 latency breach.
+                canary_under_way(project, **signers)
             if slug == SHARED_WITH_EXTERNAL:
                 teams.project_share(actor=owner, project=project, role=Role.AUDITOR, user=external)
                 _load_data(project, User.objects.get(username="credit_engineer"))
