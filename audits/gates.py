@@ -13,7 +13,7 @@ from audits.selectors import (
     severe_open_risks,
     trained_baseline_names,
 )
-from projects.analysis.gates import DEPLOYMENT, Check
+from projects.analysis.gates import DEPLOYMENT, MONITORING, Check
 from projects.gates import GateContext, baseline_source, gate_check
 from projects.models import Project
 
@@ -31,7 +31,7 @@ def candidate_audit_approved(project: Project, context: GateContext) -> list[Che
     return [audit_check(audit_gate_state(project))]
 
 
-@gate_check(DEPLOYMENT, order=90)
+@gate_check(DEPLOYMENT, MONITORING, order=90)
 def pack_current(project: Project, context: GateContext) -> list[Check]:
     """The newest pack rendered for exactly this state; left out of the checklist a pack
     shows (``with_pack=False``), which is part of that state."""

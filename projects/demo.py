@@ -177,8 +177,11 @@ def load_demo() -> list[tuple[str, str, str]]:
             }
             for target in _path_to(stage):
                 if target == "monitoring":
-                    # The gate into monitoring asks for the signed plan's rollout, finished.
+                    # The gate into monitoring asks for the signed plan's rollout, finished,
+                    # and the go-live pack of that state.
                     canary_finished(project, **signers)
+                    pack, _ = pack_request(actor=owner, project=project)
+                    pack_render(pack_id=pack.pk)
                 lifecycle.project_transition(
                     actor=owner, project=project, target=target, reason="Demo history"
                 )
