@@ -59,13 +59,23 @@ def test_it_counts_trained_baselines_on_record(world):
     assert baseline.detail == f"Rules (previous system), trained on {a.version}"
 
 
-def test_monitoring_needs_the_accountable_people(world):
+#: The gate into monitoring: deployments' checks, then the go-live pack (audits, order 90).
+MONITORING_CHECKS = [
+    "Deployment plan signed by a business owner and an ML engineer",
+    "Monitoring spec watches software, input and output metrics",
+    "Rollout finished",
+    "Software criteria met during the rollout",
+]
+
+
+def test_monitoring_needs_the_deployment_not_only_people(world):
     Project.objects.filter(pk=world["a"].project.pk).update(stage=DEPLOYMENT)
     result = _gate(world["a"].project)
     assert result.target == MONITORING
-    # Projects' checks come first (order 20); the apps that build on it add theirs after.
-    assert _names(result)[:3] == PEOPLE
-    assert all(check.passed for check in result.checks[:3])
+    assert _names(result)[:4] == MONITORING_CHECKS
+    assert not any(name in _names(result) for name in PEOPLE)
+    assert "Plan the deployment of the candidate model first." in result.checks[0].detail
+    assert not result.passed
 
 
 @pytest.mark.parametrize(
@@ -88,7 +98,7 @@ def test_it_shows_checks_another_app_registers_for_monitoring(world):
     project = world["a"].project
     # Without the pack check (order 90), as the registered checks below are asked for.
     before = _names(_gate(project, MONITORING, with_pack=False))
-    assert before[:3] == PEOPLE
+    assert before == MONITORING_CHECKS
     seen: list[GateContext] = []
 
     @gate_check(MONITORING, order=1)
@@ -97,8 +107,8 @@ def test_it_shows_checks_another_app_registers_for_monitoring(world):
         return [Check("Test check first", False, f"Nothing for {project.slug} yet.")]
 
     @gate_check(MONITORING, order=21)
-    def after_people(project, context):
-        return iter([Check("Test check after the people", True, "Fine.")])
+    def before_deployments(project, context):
+        return iter([Check("Test check before the deployment's", True, "Fine.")])
 
     @gate_check(MONITORING, order=10_000)
     def last(project, context):
@@ -108,9 +118,8 @@ def test_it_shows_checks_another_app_registers_for_monitoring(world):
         result = _gate(project, MONITORING, "why", with_pack=False)
         assert _names(result) == [
             "Test check first",
-            *PEOPLE,
-            "Test check after the people",
-            *before[3:],
+            "Test check before the deployment's",
+            *before,
             "Test check last",
         ]
         assert result.checks[0].detail == "Nothing for a-project yet."
@@ -118,7 +127,7 @@ def test_it_shows_checks_another_app_registers_for_monitoring(world):
         assert seen == [GateContext(with_pack=False, reason="why")]
         assert first not in gate_checks(DEPLOYMENT)
     finally:
-        for fn in (first, after_people, last):
+        for fn in (first, before_deployments, last):
             gate_check_remove(fn)
     assert _names(_gate(project, MONITORING, with_pack=False)) == before
     assert first not in gate_checks(MONITORING)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from projects.analysis.criteria import ML
 from projects.analysis.gates import (
     DEPLOYMENT,
-    MONITORING,
     PROTOTYPING,
     RETIRED,
     Check,
@@ -110,7 +109,7 @@ def project_described(project: Project, context: GateContext) -> list[Check]:
     return [description_check(project.description)]
 
 
-@gate_check(DEPLOYMENT, MONITORING, order=20)
+@gate_check(DEPLOYMENT, order=20)
 def people_named(project: Project, context: GateContext) -> list[Check]:
     return people_checks(
         people_in_role(project, Role.BUSINESS_OWNER), people_in_role(project, Role.ML_ENGINEER)
