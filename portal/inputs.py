@@ -43,29 +43,43 @@ def json_problem(value: object, *, max_depth: int = JSON_MAX_DEPTH) -> str | Non
     """Why a decoded JSON document cannot be stored, or None: too deep, text that is
     not storable (keys too), a number JSON has no spelling for (NaN, Infinity). The
     answer says where (``metadata.region``, ``criteria[0].rationale``)."""
+    # Most documents are fine, and naming every path costs more than the check itself (a
+    # batch of 10,000 metric points): a first pass names none, and only a document with a
+    # problem is walked again to say where.
+    if _json_walk(value, max_depth, paths=False) is None:
+        return None
+    return _json_walk(value, max_depth, paths=True)
+
+
+def _json_walk(value: object, max_depth: int, *, paths: bool) -> str | None:
     # A stack, not recursion: the document may be as deep as the parser allowed.
     stack: list[tuple[object, int, str]] = [(value, 1, "")]
     while stack:
         item, depth, path = stack.pop()
-        where = f" (at {path})" if path else ""
         if isinstance(item, str):
             problem = text_problem(item)
             if problem:
-                return f"holds text that {problem}{where}"
+                return f"holds text that {problem}{_at(path)}"
         elif isinstance(item, float) and not math.isfinite(item):
-            return f"holds a number JSON cannot store (NaN or Infinity){where}"
+            return f"holds a number JSON cannot store (NaN or Infinity){_at(path)}"
         elif isinstance(item, Mapping | list | tuple):
             if depth > max_depth:
-                return f"nests deeper than {max_depth} levels{where}"
+                return f"nests deeper than {max_depth} levels{_at(path)}"
             if isinstance(item, Mapping):
                 for key, child in item.items():
-                    key_path = f"{path}.{key}" if path else str(key)
+                    key_path = (f"{path}.{key}" if path else str(key)) if paths else ""
                     # The key goes on top: checked before its value's answer can quote it.
                     stack.append((child, depth + 1, key_path))
                     stack.append((key, depth, path))
-            else:
+            elif paths:
                 stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
+            else:
+                stack.extend((child, depth + 1, "") for child in item)
     return None
+
+
+def _at(path: str) -> str:
+    return f" (at {path})" if path else ""
 
 
 def validate_json_value(value: object) -> None:

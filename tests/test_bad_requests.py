@@ -22,6 +22,9 @@ from audits.api import fairness as audit_fairness_api
 from audits.api import packs as audit_packs_api
 from audits.api import views as audit_api
 from audits.models import AuditReview, RiskItem
+from deployments import forms as deployment_forms
+from deployments.api import release_tools as release_tools_api
+from deployments.api import serializers as deployments_api
 from portal.inputs import JSON_MAX_BYTES, LONG_TEXT_MAX, validate_json_value
 from projects import forms as project_forms
 from projects.api import criteria as criteria_api
@@ -554,6 +557,8 @@ API_MODULES = [
     audit_api,
     audit_fairness_api,
     audit_packs_api,
+    deployments_api,
+    release_tools_api,
 ]
 
 
@@ -606,7 +611,7 @@ def test_it_bounds_every_text_field_the_api_reads():
 
 def test_it_bounds_every_text_field_of_the_web_forms():
     unbounded = []
-    for module in (project_forms, audit_forms):
+    for module in (project_forms, audit_forms, deployment_forms):
         for cls in vars(module).values():
             if not (isinstance(cls, type) and issubclass(cls, forms.Form)):
                 continue

@@ -479,3 +479,16 @@ def test_the_software_criteria_fail_the_gate_when_the_last_analysis_missed_one(w
     )
     check = software_check(state)
     assert not check.passed and "error_rate ≤ 0.01: mean error rate 0.02" in check.detail
+
+
+def test_it_refuses_a_value_too_large_for_a_number(api, pushing):
+    body = (
+        '{"idempotency_key": "huge", "points": [{"name": "latency_ms", "value": 1'
+        + "0" * 400
+        + ', "timestamp": "2026-01-01T00:00:00Z"}]}'
+    )
+    response = api.post(
+        f"/api/v1/deployments/{pushing.pk}/metrics/", body, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "too large for a number" in response.json()["detail"]

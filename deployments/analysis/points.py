@@ -79,7 +79,10 @@ def _value(raw: Any, where: str) -> float:
     # float first: isinstance against the numbers ABC is slow (and bool is a number to it).
     if type(raw) is not float and (isinstance(raw, bool) or not isinstance(raw, numbers.Real)):
         raise PointsError(f"{where}: the value {str(raw)[:30]!r} is not a number.")
-    value = float(raw)
+    try:
+        value = float(raw)
+    except OverflowError:  # an integer of hundreds of digits
+        raise PointsError(f"{where}: the value is too large for a number.") from None
     if not math.isfinite(value):
         raise PointsError(f"{where}: the value must be a finite number, not {value}.")
     return value

@@ -27,6 +27,7 @@ from portal import access
 from portal.api.authentication import WebhookMetadataTokenAuthentication
 from portal.api.views import ApiViewSet
 from portal.exceptions import ApplicationError, NotFound
+from portal.inputs import validate_json_value
 
 #: Longest value read from a payload: Kubernetes names are at most 253 characters.
 NAME_MAX, PHASE_MAX, CHECKSUM_MAX, MESSAGE_MAX = 253, 40, 128, 4000
@@ -36,14 +37,19 @@ class FlaggerPayloadSerializer(serializers.Serializer):
     """For the schema; a payload is read by ``flagger_call``, which takes no string for a
     number nor a number for a string."""
 
-    name = serializers.CharField(help_text="The canary's name.")
-    namespace = serializers.CharField(help_text="The canary's namespace.")
-    phase = serializers.CharField(required=False, help_text="Progressing, Succeeded, Failed, …")
+    name = serializers.CharField(max_length=NAME_MAX, help_text="The canary's name.")
+    namespace = serializers.CharField(max_length=NAME_MAX, help_text="The canary's namespace.")
+    phase = serializers.CharField(
+        required=False, max_length=PHASE_MAX, help_text="Progressing, Succeeded, Failed, …"
+    )
     checksum = serializers.CharField(
-        required=False, help_text="Flagger's hash of the canary's spec and tracked configs."
+        required=False,
+        max_length=CHECKSUM_MAX,
+        help_text="Flagger's hash of the canary's spec and tracked configs.",
     )
     metadata = serializers.DictField(
-        child=serializers.CharField(),
+        child=serializers.CharField(max_length=MESSAGE_MAX),
+        validators=[validate_json_value],
         required=False,
         help_text="The webhook's metadata; `token` authenticates when no header can be sent.",
     )
@@ -80,6 +86,7 @@ class VerdictSerializer(serializers.Serializer):
 class JudgeSerializer(serializers.Serializer):
     step = serializers.CharField(
         required=False,
+        max_length=20,
         help_text="The step judged, from 0 (a number, or digits: Argo's arguments are "
         "strings); a retry after the rollout moved on answers that step's analysis again.",
     )

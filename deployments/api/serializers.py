@@ -5,6 +5,8 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from deployments import selectors
+from deployments.analysis.catalog import MAX_NAME
+from deployments.analysis.points import MAX_LABEL_VALUE
 from deployments.models import (
     Analysis,
     Deployment,
@@ -228,10 +230,16 @@ class PromotionSerializer(serializers.Serializer):
 class PointSerializer(serializers.Serializer):
     """For the schema; points are checked by deployments.analysis.points."""
 
-    name = serializers.CharField()
+    name = serializers.CharField(max_length=MAX_NAME)
     value = serializers.FloatField()
-    timestamp = serializers.CharField(help_text="ISO 8601 with a time zone, or Unix seconds.")
-    labels = serializers.DictField(child=serializers.CharField(), required=False)
+    timestamp = serializers.CharField(
+        max_length=40, help_text="ISO 8601 with a time zone, or Unix seconds."
+    )
+    labels = serializers.DictField(
+        child=serializers.CharField(max_length=MAX_LABEL_VALUE),
+        required=False,
+        validators=[validate_json_value],
+    )
 
 
 class MetricsWriteSerializer(serializers.Serializer):
