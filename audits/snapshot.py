@@ -3,20 +3,36 @@
 :func:`pack_state` gathers everything the pack shows and nothing that depends on the
 moment it is taken, so its hash changes exactly when the case does; the gate compares
 that hash with the newest pack's to tell whether the pack is for "exactly this state".
+
+Once the candidate model has a deployment, the state carries the go-live case too
+(:func:`_deployment`): the plan in force with its versions and sign-offs, the gate into
+monitoring, and every rollout with its moves and analyses. A new plan version, a
+sign-off, a move or an analysis changes the state, so the pack goes stale. Lists are in
+a fixed order (oldest first, ids breaking ties) so the same records give the same bytes.
+
+The charts of analysed windows are drawn from pushed points, which
+:mod:`audits.rollout_charts` reads for the snapshot beside the state, not in it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
+from django.db.models import Prefetch
+
 from audits.models import AuditRun, RiskItem
 from audits.selectors import audit_reviews, candidate_audit
+from deployments import selectors as deployment_selectors
+from deployments.analysis.plan import plan_against_criteria
+from deployments.models import Analysis, Deployment, DeploymentPlan, RolloutMove
 from projects import selectors
 from projects.analysis.criteria import content_sha256
-from projects.analysis.gates import DEPLOYMENT
+from projects.analysis.gates import DEPLOYMENT, MONITORING
 from projects.models import Dataset, Project, Role
+from projects.models.signing import SignedDocument
 
 
 def _when(value: datetime | date | None) -> str | None:
@@ -40,10 +56,11 @@ def _project(project: Project) -> dict[str, Any]:
     }
 
 
-def _gate(project: Project) -> dict[str, Any]:
+def _gate(project: Project, target: str = DEPLOYMENT) -> dict[str, Any]:
     # The pack is the case for deployment; it stays valid for that gate after the move
-    # (the stage itself goes in the snapshot's meta, not in the state).
-    result = selectors.project_gate(project, DEPLOYMENT, with_pack=False)
+    # (the stage itself goes in the snapshot's meta, not in the state). The go-live part
+    # carries the gate into monitoring the same way.
+    result = selectors.project_gate(project, target, with_pack=False)
     return {
         "target": result.target,
         "passed": result.passed,
@@ -85,11 +102,14 @@ def _criteria(project: Project) -> dict[str, Any] | None:
     }
 
 
-def _signoffs(project: Project) -> list[dict[str, Any]]:
+def _trail(
+    versions: Iterable[SignedDocument], current: SignedDocument | None, evidence: dict
+) -> list[dict[str, Any]]:
+    """Every sign-off of each of ``versions`` of one signed document (criteria versions, a
+    deployment's plans), in the order given and oldest first within a version, with
+    whether it still counts and why not."""
     trail = []
-    current = selectors.criteria_current(project)
-    evidence = selectors.signoff_evidence(project)
-    for version in selectors.criteria_versions(project).order_by("version"):
+    for version in versions:
         for row in reversed(selectors.signoff_rows(version, current, evidence)):
             s = row["signoff"]
             trail.append(
@@ -110,6 +130,14 @@ def _signoffs(project: Project) -> list[dict[str, Any]]:
                 }
             )
     return trail
+
+
+def _signoffs(project: Project) -> list[dict[str, Any]]:
+    return _trail(
+        selectors.criteria_versions(project).order_by("version"),
+        selectors.criteria_current(project),
+        selectors.signoff_evidence(project),
+    )
 
 
 def _candidate(project: Project) -> dict[str, Any] | None:
@@ -288,6 +316,128 @@ def _measurements(project: Project) -> list[dict[str, Any]]:
     ]
 
 
+# --- Go-live: the candidate's deployment ---------------------------------------------------
+def _plan(project: Project, plan: DeploymentPlan) -> dict[str, Any]:
+    return {
+        "id": plan.pk,
+        "version": plan.version,
+        "sha256": plan.content_sha256,
+        "note": plan.note,
+        "author": _user(plan.created_by),
+        "created_at": _when(plan.created_at),
+        # The cleaned plan (deployments.analysis.plan.clean_plan): serving, type, pattern,
+        # checks and the monitoring spec, laid out when the pack is.
+        "content": plan.content,
+        "changes": deployment_selectors.plan_changes(plan),
+        "looser": plan_against_criteria(
+            plan.content, deployment_selectors.project_criteria(project)
+        ),
+        "signed": asdict(selectors.signoff_summary(plan)),
+    }
+
+
+def _move(move: RolloutMove) -> dict[str, Any]:
+    return {
+        "action": move.action,
+        "step": move.step,
+        "traffic": move.traffic,
+        "live_environment": move.live_environment,
+        "reason": move.reason,
+        "actor": _user(move.actor),
+        "token_prefix": move.token_prefix,
+        "analysis": move.analysis_id,
+        "at": _when(move.created_at),
+    }
+
+
+def _analysis(analysis: Analysis) -> dict[str, Any]:
+    return {
+        "id": analysis.pk,
+        "step": analysis.step,
+        "traffic": analysis.traffic,
+        "window_start": _when(analysis.window_start),
+        "window_end": _when(analysis.window_end),
+        "outcome": analysis.outcome,
+        "summary": analysis.checks.get("summary", ""),
+        "checks": analysis.checks.get("checks", []),
+        "sha256": analysis.sha256,
+        "requested_by": _user(analysis.requested_by),
+        "at": _when(analysis.created_at),
+    }
+
+
+def _rollouts(deployment: Deployment) -> list[dict[str, Any]]:
+    rollouts = (
+        deployment.rollouts.select_related("plan", "started_by")
+        .prefetch_related(
+            Prefetch(
+                "moves",
+                queryset=RolloutMove.objects.select_related("actor").order_by("created_at", "pk"),
+            ),
+            Prefetch(
+                "analyses",
+                queryset=Analysis.objects.select_related("requested_by").order_by(
+                    "created_at", "pk"
+                ),
+            ),
+        )
+        .order_by("started_at", "pk")
+    )
+    return [
+        {
+            "id": rollout.pk,
+            "plan_version": rollout.plan.version,
+            "pattern": rollout.pattern,
+            "status": rollout.status,
+            "step": rollout.step,
+            "traffic": rollout.traffic,
+            "live_environment": rollout.live_environment,
+            "started_by": _user(rollout.started_by),
+            "started_at": _when(rollout.started_at),
+            "finished_at": _when(rollout.finished_at),
+            "moves": [_move(m) for m in rollout.moves.all()],
+            "analyses": [_analysis(a) for a in rollout.analyses.all()],
+        }
+        for rollout in rollouts
+    ]
+
+
+def _deployment(project: Project) -> dict[str, Any] | None:
+    """The go-live case: the deployment the gate into monitoring judges (the candidate's
+    newest), its plan in force, every plan version's sign-offs, and every rollout."""
+    deployment = deployment_selectors.deployment_for_gate(project)
+    if deployment is None:
+        return None
+    versions = list(deployment_selectors.plan_versions(deployment))  # newest first
+    current = versions[0] if versions else None
+    signoffs = []
+    if current is not None:
+        evidence = selectors.document_evidence(current)
+        signoffs = _trail(reversed(versions), current, evidence)
+    return {
+        "id": deployment.pk,
+        "name": deployment.name,
+        "environment": deployment.environment,
+        "model": str(deployment.model_version),
+        "created_by": _user(deployment.created_by),
+        "created_at": _when(deployment.created_at),
+        "gate": _gate(project, MONITORING),
+        "plan": _plan(project, current) if current is not None else None,
+        "versions": [
+            {
+                "version": v.version,
+                "sha256": v.content_sha256,
+                "author": _user(v.created_by),
+                "created_at": _when(v.created_at),
+                "note": v.note,
+            }
+            for v in reversed(versions)
+        ],
+        "signoffs": signoffs,
+        "rollouts": _rollouts(deployment),
+    }
+
+
 def pack_state(project: Project) -> dict[str, Any]:
     """Everything the approval pack shows, as JSON; nothing that depends on when it is read."""
     candidate = _candidate(project)
@@ -303,8 +453,8 @@ def pack_state(project: Project) -> dict[str, Any]:
         "audit": _audit(project),
         "risks": _risks(project),
         "measurements": _measurements(project),
-        # Deployment plans come with the deployment stage's own records.
-        "deployment": None,
+        # None until the candidate model has a deployment: then the go-live case.
+        "deployment": _deployment(project),
     }
 
 

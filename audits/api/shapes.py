@@ -224,7 +224,12 @@ class PackStateSerializer(serializers.Serializer):
     )
     risks = serializers.ListField(child=serializers.DictField())
     measurements = serializers.ListField(child=serializers.DictField())
-    deployment = serializers.DictField(allow_null=True)
+    deployment = serializers.DictField(
+        allow_null=True,
+        help_text="The candidate's deployment once it has one: plan (content, version, "
+        "sha256, sign-off), versions, signoffs, the gate into monitoring, and rollouts with "
+        "their moves and analyses.",
+    )
 
 
 class PackSnapshotSerializer(serializers.Serializer):
@@ -232,3 +237,10 @@ class PackSnapshotSerializer(serializers.Serializer):
 
     state = PackStateSerializer()
     meta = PackMetaSerializer()
+    charts = serializers.ListField(
+        child=serializers.DictField(),
+        required=False,
+        help_text="Pushed points of the analysed rollout windows the pack charts (analysis, "
+        "start, end, and per metric its targets and time-bucketed series); not part of the "
+        "state (absent from packs taken before they were drawn).",
+    )

@@ -18,7 +18,10 @@ from django.utils import timezone
 from audits.analysis.fetch import static_fetcher
 from audits.models import ApprovalPack
 from audits.reports import LABELS, result_report
+from audits.rollout_charts import analysis_charts, chart_series
 from audits.snapshot import pack_state, state_sha256
+from deployments.analysis.plan import monitoring_gaps, plan_summary
+from deployments.models import RolloutMove
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.charts import LineageNode, comparison_charts, lineage_svg
@@ -90,6 +93,8 @@ def pack_request(
                 # A list, not a dict: PostgreSQL's jsonb would reorder the keys.
                 "software": software_versions(),
             },
+            # The points of analysed rollout windows, to chart (not part of the state).
+            "charts": chart_series(state),
         }
         try:
             with transaction.atomic():
@@ -123,6 +128,10 @@ def _existing(project: Project, digest: str) -> ApprovalPack | None:
 
 
 # --- Layout ---------------------------------------------------------------------------
+#: A rollout move as its history reads: "Promoted", "Rolled back".
+MOVE_LABELS = dict(RolloutMove.Action.choices)
+
+
 def _lineage_chart(lineage: dict[str, Any] | None) -> str:
     if not lineage or not lineage["nodes"]:
         return ""
@@ -147,6 +156,41 @@ def _audit(audit: dict[str, Any] | None) -> dict[str, Any] | None:
     return {**audit, "report": report}
 
 
+def _go_live(deployment: dict[str, Any] | None, charts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The deployment part laid out: the plan as rows, and each rollout's analyses with
+    their charts (the charted ones) and the Prometheus queries the charts do not show."""
+    if deployment is None:
+        return {}
+    plan = deployment["plan"]
+    drawn = analysis_charts(charts)
+    rollouts = []
+    for rollout in deployment["rollouts"]:
+        analyses = []
+        for analysis in rollout["analyses"]:
+            queried = sorted(
+                {
+                    c["source"].removeprefix("prometheus: ")
+                    for c in analysis["checks"]
+                    if str(c.get("source", "")).startswith("prometheus")
+                }
+            )
+            analyses.append(
+                {**analysis, "charts": drawn.get(analysis["id"], []), "queried": queried}
+            )
+        moves = [
+            {**move, "action_label": MOVE_LABELS.get(move["action"], move["action"])}
+            for move in rollout["moves"]
+        ]
+        rollouts.append({**rollout, "moves": moves, "analyses": analyses})
+    return {
+        "plan_rows": plan_summary(plan["content"]) if plan else [],
+        "gaps": monitoring_gaps(plan["content"]) if plan else [],
+        "monitoring": plan["content"]["monitoring"] if plan else None,
+        "rollouts": rollouts,
+        "charted": sum(len(figures) for figures in drawn.values()),
+    }
+
+
 def pack_context(snapshot: dict[str, Any], pack_id: int, snapshot_sha256: str) -> dict[str, Any]:
     """What the pack template needs: the snapshot, and the charts drawn from it."""
     state = snapshot["state"]
@@ -159,6 +203,8 @@ def pack_context(snapshot: dict[str, Any], pack_id: int, snapshot_sha256: str) -
         "lineage_svg": _lineage_chart(state["lineage"]),
         "comparison": comparison_charts(state["baselines"]["comparison"], width=620),
         "audit": _audit(state["audit"]),
+        # Packs taken before the go-live part have no charts.
+        "go_live": _go_live(state.get("deployment"), snapshot.get("charts", [])),
         "labels": LABELS,
         "current_signoffs": [s for s in signoffs if not s["revoked_at"] and not s["stale"]],
     }
