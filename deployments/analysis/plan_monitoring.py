@@ -123,28 +123,10 @@ def clean_prometheus(raw: Any) -> dict[str, Any] | None:
     raw = read_mapping(raw, "prometheus", ("url", "queries"), "the Prometheus source")
     if all(absent(v) or (isinstance(v, Mapping) and not v) for v in raw.values()):
         return None  # a form's empty section
-    url = read_text(
-        raw.get("url"), "prometheus.url", "the Prometheus server's address", required=True
-    )
-    bad = f"{shown(url)} is not an http or https address such as http://prometheus:9090."
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises ValueError on a port out of range
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme.lower() not in ("http", "https")
-        or not parts.hostname
-        or any(c.isspace() or not c.isprintable() for c in url)
-    ):
-        fail("prometheus.url", bad)
-    if parts.username is not None or parts.password is not None:
-        fail(
-            "prometheus.url",
-            "keep credentials out of the address: everyone who reads the plan sees it; give "
-            "the portal its credentials through its settings.",
-        )
+    # Left out, the portal's own Prometheus (its PROMETHEUS_URL setting) is asked.
+    url = read_text(raw.get("url"), "prometheus.url", "the Prometheus server's address")
+    if url:
+        _check_url(url)
     raw_queries = raw.get("queries")
     if not isinstance(raw_queries, Mapping) or not raw_queries:
         fail(
@@ -168,6 +150,28 @@ def clean_prometheus(raw: Any) -> dict[str, Any] | None:
             query, f"prometheus.queries.{key}", "the PromQL query", required=True
         )
     return {"url": url, "queries": queries}
+
+
+def _check_url(url: str) -> None:
+    bad = f"{shown(url)} is not an http or https address such as http://prometheus:9090."
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a port out of range
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme.lower() not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() or not c.isprintable() for c in url)
+    ):
+        fail("prometheus.url", bad)
+    if parts.username is not None or parts.password is not None:
+        fail(
+            "prometheus.url",
+            "keep credentials out of the address: everyone who reads the plan sees it; give "
+            "the portal its credentials through its settings.",
+        )
 
 
 def clean_monitoring(raw: Any) -> dict[str, Any]:

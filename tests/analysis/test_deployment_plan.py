@@ -869,7 +869,6 @@ def test_the_review_cadence_runs_from_a_day_to_a_year():
         ({"prometheus.url": "http://prom:99999"}, "prometheus.url: 'http://prom:99999' is not"),
         ({"prometheus.url": "http://pr om:9090"}, "prometheus.url: 'http://pr om:9090' is not"),
         ({"prometheus.url": "http://u:p@prom:9090"}, "prometheus.url: keep credentials out of"),
-        ({"prometheus.url": ""}, "prometheus.url: give the Prometheus server's address."),
         ({"prometheus.queries": {}}, "prometheus.queries: map at least one metric name"),
         ({"prometheus.queries": ["up"]}, "prometheus.queries: map at least one metric name"),
         (
@@ -890,6 +889,11 @@ def test_the_review_cadence_runs_from_a_day_to_a_year():
 )
 def test_it_checks_the_prometheus_source(changes, message):
     refused(edited(changes), message)
+
+
+def test_prometheus_without_an_address_means_the_portals_own():
+    plan = clean_plan(edited({"prometheus.url": ""}))
+    assert plan["prometheus"]["url"] == "" and plan["prometheus"]["queries"]
 
 
 def test_prometheus_takes_https_and_custom_metric_queries():
