@@ -61,7 +61,7 @@ def _reason(reason: str, what: str) -> str:
     return reason[:2000]
 
 
-def _move(rollout: Rollout, action: str, actor, token, reason: str, analysis=None) -> None:
+def _move(rollout: Rollout, action: str, actor, token, reason: str, analysis=None, at=None) -> None:
     RolloutMove.objects.create(
         rollout=rollout,
         action=action,
@@ -72,6 +72,7 @@ def _move(rollout: Rollout, action: str, actor, token, reason: str, analysis=Non
         analysis=analysis,
         actor=actor,
         token_prefix=token.prefix if token is not None else "",
+        created_at=at or timezone.now(),
     )
 
 
@@ -137,7 +138,7 @@ def rollout_start(
             step_started_at=now,
             updated_at=now,
         )
-        _move(rollout, RolloutMove.Action.START, actor, token, (reason or "").strip())
+        _move(rollout, RolloutMove.Action.START, actor, token, (reason or "").strip(), at=now)
         _event(
             "rollout.started",
             rollout,
@@ -237,6 +238,7 @@ def analysis_of(rollout: Rollout, start: datetime, end: datetime):
 
 
 def _store(rollout: Rollout, result, inputs: dict, actor, start, end) -> Analysis:
+    # Dated at the window's end: the moment it was judged (a replayed history keeps it).
     body = {
         "rollout": rollout.pk,
         "step": rollout.step,
@@ -259,6 +261,7 @@ def _store(rollout: Rollout, result, inputs: dict, actor, start, end) -> Analysi
         inputs=inputs,
         sha256=content_sha256([body]),
         requested_by=actor,
+        created_at=end,
     )
 
 
@@ -346,7 +349,7 @@ def rollout_promote(
                 "updated_at",
             ]
         )
-        _move(locked, action, actor, token, reason, analysis)
+        _move(locked, action, actor, token, reason, analysis, at=now)
         _event(
             verb,
             locked,
