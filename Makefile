@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-integration lint format check-deploy clean
+.PHONY: run test test-slow test-integration lint format check-deploy clean
 
 # uv (from PyPI, into the venv) installs the same packages in seconds rather than minutes;
 # plain pip does it where uv cannot be had.
@@ -20,9 +20,14 @@ run: $(STAMP)
 	DEBUG=$${DEBUG:-true} $(PY) manage.py run_portal
 
 # Unit and API tests, two processes at a time; one OpenMP thread each, or the two
-# processes' numeric libraries spin on each other's cores.
+# processes' numeric libraries spin on each other's cores. Tests marked slow (the
+# deployment routes' permission matrix, schema conformance, go-live pack renders) run in
+# .ci/run's PostgreSQL stage, or here with `make test-slow`.
 test: $(STAMP)
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m "not integration and not browser" -n 2
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m "not integration and not browser and not slow" -n 2
+
+test-slow: $(STAMP)
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m "slow and not integration and not browser" -n 2
 
 # A real worker, the broker and Chromium: one at a time, they share the broker's queues.
 test-integration: $(STAMP)

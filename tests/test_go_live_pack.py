@@ -25,7 +25,8 @@ from projects.models import Project, Role
 from projects.services.signoffs import signoff_revoke
 from tests.factories import healthy_points, make_deployment, make_pack, plan_content
 
-pytestmark = pytest.mark.django_db
+# Each test renders a PDF: CI's PostgreSQL stage runs them (make test-slow here).
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 PACK_CHECK = "Approval pack rendered for exactly this state"
 SECURITY = "Scores leave the service only over mutual TLS; no applicant names are logged."

@@ -381,6 +381,8 @@ class Conformance:
         return "\n".join(" | ".join(parts) for parts in seen)
 
 
+# Every operation with generated requests: CI's PostgreSQL stage runs it (make test-slow here).
+@pytest.mark.slow
 def test_it_answers_as_the_schema_declares(api_world, wsgi_app):
     schema = schemathesis.openapi.from_dict(schema_document())
     schema.app = wsgi_app

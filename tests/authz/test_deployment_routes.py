@@ -44,6 +44,9 @@ from tests.test_security_log import SECURITY, assert_one_line_per_refusal
 
 APPS = ("deployments.",)
 
+# 1,237 calls: CI's PostgreSQL stage runs them (make test-slow here).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def deployment_world(matrix_world, django_db_blocker):
