@@ -15,11 +15,9 @@ from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.analysis.criteria import CATALOG, CATEGORIES, COMPARATORS, SOURCES
 from projects.analysis.criteria_templates import TEMPLATES
-from projects.analysis.signoffs import ROLE_LABELS
 from projects.services.criteria import criteria_from_template, criteria_save
 from projects.services.measurements import measurement_record
-from projects.services.signoffs import signoff_record, signoff_revoke
-from projects.templatetags.stagegate import DECIDED
+from projects.views.signing import revoke_posted, sign_posted
 
 __all__ = [
     "criteria_edit",
@@ -98,22 +96,7 @@ def criteria_version(request: HttpRequest, pk: int) -> HttpResponse:
 def signoff_create(request: HttpRequest, pk: int) -> HttpResponse:
     """Approve or reject a criteria version in one of the user's signing roles."""
     version = selectors.criteria_version_get(request.user, pk)
-    # A refusal (not current, signed already, not your role) answers its 4xx page: a
-    # signature must never look as if it went through.
-    check_posted_text(request.POST, max_lengths={"comment": 4000})
-    signoff = signoff_record(
-        actor=request.user,
-        document=version,
-        role=request.POST.get("role", ""),
-        decision=request.POST.get("decision", ""),
-        comment=request.POST.get("comment", ""),
-        evidence_sha256=request.POST.get("evidence_sha256", ""),
-    )
-    messages.success(
-        request,
-        f"You {DECIDED[signoff.decision]} criteria v{version.version} as "
-        f"{ROLE_LABELS[signoff.role]}.",
-    )
+    sign_posted(request, version)
     return redirect("criteria-version", pk=version.pk)
 
 
@@ -121,9 +104,7 @@ def signoff_create(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def signoff_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     signoff = selectors.signoff_get(request.user, pk)
-    check_posted_text(request.POST, max_lengths={"reason": 500})
-    signoff_revoke(actor=request.user, signoff=signoff, reason=request.POST.get("reason", ""))
-    messages.success(request, "Your sign-off is revoked.")
+    revoke_posted(request, signoff)
     return redirect("criteria-version", pk=signoff.criteria_version_id)
 
 
