@@ -21,7 +21,7 @@ run: $(STAMP)
 
 # Unit and API tests, two processes at a time; one OpenMP thread each, or the two
 # processes' numeric libraries spin on each other's cores. Tests marked slow (the
-# deployment routes' permission matrix, schema conformance, go-live pack renders) run in
+# permission matrices, schema conformance, go-live pack renders) run in
 # .ci/run's PostgreSQL stage, or here with `make test-slow`.
 test: $(STAMP)
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(PY) -m pytest -m "not integration and not browser and not slow" -n 2

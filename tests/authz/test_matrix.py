@@ -269,6 +269,8 @@ def _call(client: Client, method: str, url: str, body: dict, api: bool):
     return client.post(url, body)
 
 
+# Every route for every role: CI's PostgreSQL stage runs it (make test-slow here).
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "method", "role", "scope"), list(_cases()))
 def test_route_permissions(matrix_world, db, name, method, role, scope):
     a, b = matrix_world["a"], matrix_world["b"]
