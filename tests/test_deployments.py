@@ -394,6 +394,23 @@ def test_it_answers_413_to_a_batch_over_10000_points(api, pushing, settings):
     assert not MetricPoint.objects.exists()
 
 
+def test_it_stores_a_batch_in_the_window_index_order(api, pushing):
+    # The window's index is (deployment, name, time): rows written in that order keep a
+    # window's index scan on neighbouring table pages.
+    points = [
+        _point(name=name, timestamp=f"2026-01-01T00:00:{second:02d}Z")
+        for second in (30, 5, 17, 44)
+        for name in ("latency_ms", "error_rate", "cpu")
+    ]
+    assert push(api, pushing, points, "order").status_code == 201
+    stored = list(
+        MetricPoint.objects.filter(deployment=pushing)
+        .order_by("pk")
+        .values_list("name", "timestamp")
+    )
+    assert len(stored) == 12 and stored == sorted(stored)
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="statistics are computed in SQL on PostgreSQL only"
 )

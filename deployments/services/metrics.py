@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -32,12 +33,15 @@ class BatchTooLarge(ApplicationError):
 
 
 def _insert(batch: MetricBatch, rows: Batch) -> None:
+    # Written in the window index's order (name, time): a window's index scan then reads
+    # each metric's points from neighbouring table pages instead of one page per point.
+    ordered = sorted(rows.rows, key=itemgetter(0, 1))
     if connection.vendor == "postgresql":
         # COPY: a batch of 10,000 points is one round trip, not 10,000 inserts. Points
         # mostly repeat a few label sets: each is turned into JSON once.
         texts: dict[tuple, str] = {}
         with connection.cursor() as cursor, cursor.cursor.copy(_COPY) as copy:
-            for name, moment, value, labels in rows.rows:
+            for name, moment, value, labels in ordered:
                 key = tuple(labels.items())
                 text = texts.get(key)
                 if text is None:
@@ -54,7 +58,7 @@ def _insert(batch: MetricBatch, rows: Batch) -> None:
                 value=value,
                 labels=labels,
             )
-            for name, moment, value, labels in rows.rows
+            for name, moment, value, labels in ordered
         ),
         batch_size=2000,
     )
