@@ -22,6 +22,13 @@ class DeploymentForm(forms.Form):
     environment = forms.CharField(max_length=60, required=False, initial="production")
 
 
+class DeploymentTokenForm(forms.Form):
+    name = forms.CharField(
+        max_length=100, required=False, help_text="Leave blank for “metrics for <deployment>”."
+    )
+    days = forms.IntegerField(min_value=1, max_value=366, initial=90, label="Expires after (days)")
+
+
 class PlanContentField(JSONObjectField):
     """A plan typed as JSON: a syntax error names its line and column; anything but an
     object is refused before the plan's own checks run."""

@@ -37,6 +37,22 @@ class Deployment(models.Model):
         return reverse("deployment", args=[self.pk])
 
 
+class DeploymentToken(models.Model):
+    """Binds an API token (metrics scope) to one deployment: its exporters push that
+    deployment's live metrics with it and can do nothing else (portal.access)."""
+
+    token = models.OneToOneField(
+        "projects.ApiToken",
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="deployment_binding",
+    )
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="tokens")
+
+    def __str__(self) -> str:
+        return f"{self.token} for {self.deployment}"
+
+
 class DeploymentPlan(SignedDocument):
     """One version of a deployment's plan (deployments.analysis.plan); a change is a new
     version, never an edit."""

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from deployments.analysis.plan import plan_diff
-from deployments.models import Analysis, Deployment, DeploymentPlan, PlanSignOff, Rollout
+from deployments.models import (
+    Analysis,
+    Deployment,
+    DeploymentPlan,
+    DeploymentToken,
+    PlanSignOff,
+    Rollout,
+)
 from projects import selectors
 from projects.models import ApiToken, Project
 from projects.selectors.datasets import _visible
@@ -68,6 +76,18 @@ def analysis_get(user, pk: int, token: ApiToken | None = None) -> Analysis:
         pk,
         token,
         "analysis",
+    )
+
+
+def deployment_tokens(deployment: Deployment) -> QuerySet[DeploymentToken]:
+    """The deployment's own metrics tokens that still work, newest first."""
+    return (
+        DeploymentToken.objects.filter(
+            deployment=deployment, token__revoked_at__isnull=True, token__user__is_active=True
+        )
+        .filter(Q(token__expires_at__isnull=True) | Q(token__expires_at__gt=timezone.now()))
+        .select_related("token__user")
+        .order_by("-token__created_at")
     )
 
 

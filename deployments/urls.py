@@ -14,6 +14,11 @@ urlpatterns = [
     path("deployments/<int:pk>/promote/", views.rollout_promote_view, name="rollout-promote"),
     path("deployments/<int:pk>/rollback/", views.rollout_rollback_view, name="rollout-rollback"),
     path("deployments/<int:pk>/abort/", views.rollout_abort_view, name="rollout-abort"),
+    path(
+        "deployments/<int:pk>/tokens/",
+        views.deployment_token_create_view,
+        name="deployment-token-create",
+    ),
     path("deployment-plans/<int:pk>/", views.plan_detail, name="deployment-plan"),
     path(
         "deployment-plans/<int:pk>/signoffs/",

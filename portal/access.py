@@ -14,7 +14,8 @@ everything (``user.has_perm``, ``get_perms``, ``get_objects_for_user``), so the
 checks below read the grants themselves.
 
 A refusal says what refused: the role (``permission_denied``) or the token
-(``token_scope``, ``token_not_allowed``, ``token_project``), always with 403.
+(``token_scope``, ``token_not_allowed``, ``token_project``, ``token_deployment``), always
+with 403.
 """
 
 from __future__ import annotations
@@ -70,6 +71,9 @@ ROLE_TEAM_PERMS: dict[str, tuple[str, ...]] = {
     "auditor": (VIEW_TEAM,),
     "viewer": (VIEW_TEAM,),
 }
+#: The scope of a deployment's own token (its exporters'): it pushes that deployment's live
+#: metrics and reads its project, nothing else. No permission below maps to it.
+METRICS_SCOPE = "metrics"
 # What a token must carry for each permission; sharing needs a signed-in person.
 SCOPE_FOR_PERM: dict[str, str | None] = {
     VIEW: "read",
@@ -256,6 +260,26 @@ def require_project_perm(
     fetched through a visible-projects query)."""
     if perm != VIEW:
         require_any_project_perm(user, project, (perm,), token)
+
+
+def require_metrics_push(user: AbstractBaseUser, deployment, token: ApiToken | None = None) -> None:
+    """403 unless ``user`` may push live metrics to ``deployment`` (of a project they see):
+    the change right, and from a token either the write scope or the metrics scope of a
+    token bound to this very deployment."""
+    project = deployment.project
+    if token is not None and METRICS_SCOPE in token.scopes:
+        # The binding is the deployment app's row; a metrics token without one is not bound
+        # to anything, and the write scope below decides.
+        bound = getattr(token, "deployment_binding", None)
+        if bound is not None:
+            if CHANGE not in _held(user, project):
+                raise Forbidden(f"Your role on this project does not allow this ({CHANGE}).")
+            if bound.deployment_id != deployment.pk:
+                raise Forbidden(
+                    "This token is bound to another deployment.", code="token_deployment"
+                )
+            return
+    require_project_perm(user, project, CHANGE, token)
 
 
 def access_team(

@@ -89,7 +89,10 @@ class TokenForm(forms.Form):
         help_text="A CI token should be bound to one project.",
     )
     scopes = forms.MultipleChoiceField(
-        choices=ApiToken.Scope.choices, widget=forms.CheckboxSelectMultiple, initial=["read"]
+        # A metrics token is made on its deployment's page, bound to it.
+        choices=[c for c in ApiToken.Scope.choices if c[0] != ApiToken.Scope.METRICS],
+        widget=forms.CheckboxSelectMultiple,
+        initial=["read"],
     )
     days = forms.IntegerField(min_value=1, max_value=366, initial=90, label="Expires after (days)")
 

@@ -637,3 +637,38 @@ def test_it_renders_the_page_within_its_query_budget(client, world, django_asser
     assert response.status_code == 200
     page = text(response)
     assert page.count('class="analysis"') == 3 and page.count("<svg") == 3
+
+
+# --- the deployment's metrics token -------------------------------------------------------
+
+
+def test_it_makes_a_metrics_token_and_shows_its_key_once(client, world):
+    from projects.services.tokens import token_authenticate
+
+    w = world["a"]
+    deployment, _ = make_deployment(w)
+    client.force_login(w.people[MLE])
+
+    made = client.post(url(deployment, "tokens"), {"name": "pod exporter", "days": "30"})
+
+    assert made.status_code == 200
+    key = re.search(r"sg_[0-9a-f]{8}_[\w-]+", text(made)).group(0)
+    token = token_authenticate(key)
+    assert token.deployment_binding.deployment_id == deployment.pk
+    assert token.name == "pod exporter" and sorted(token.scopes) == ["metrics", "read"]
+    again = text(client.get(url(deployment)))
+    assert key not in again and "pod exporter" in again and token.prefix in again
+    # Bad input is told on the page; nothing is made.
+    bad = client.post(url(deployment, "tokens"), {"name": "x", "days": "0"})
+    assert bad.status_code == 400 and "No token was made" in html.unescape(text(bad))
+    assert deployment.tokens.count() == 1
+
+
+@pytest.mark.parametrize("who", [AUD, VIE, "external"])
+def test_only_who_may_change_the_deployment_makes_its_token(client, world, who):
+    w = world["a"]
+    deployment, _ = make_deployment(w)
+    client.force_login(person(world, who))
+    assert "Make a metrics token" not in text(client.get(url(deployment)))
+    assert client.post(url(deployment, "tokens"), {"days": "30"}).status_code == 403
+    assert not deployment.tokens.exists()

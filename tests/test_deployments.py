@@ -411,6 +411,79 @@ def test_it_stores_a_batch_in_the_window_index_order(api, pushing):
     assert len(stored) == 12 and stored == sorted(stored)
 
 
+def test_a_deployment_token_pushes_that_deployments_metrics_and_nothing_else(api, world):
+    from deployments.services.tokens import deployment_token_create
+    from projects.services.tokens import token_revoke
+
+    w = world["a"]
+    engineer = w.people[Role.ML_ENGINEER]
+    mine, _ = make_deployment(w)
+    other, _ = make_deployment(w)
+    token, key = deployment_token_create(actor=engineer, deployment=mine, name="exporter")
+    assert sorted(token.scopes) == ["metrics", "read"] and token.project_id == w.project.pk
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+
+    assert push(api, mine, [_point()], "t-1").status_code == 201
+    elsewhere = push(api, other, [_point()], "t-2")
+    assert elsewhere.status_code == 403 and elsewhere.json()["code"] == "token_deployment"
+    assert api.get(f"/api/v1/deployments/{mine.pk}/").status_code == 200
+    refused = {
+        "plan": api.post(
+            f"/api/v1/deployments/{mine.pk}/plans/", {"content": plan_content()}, format="json"
+        ),
+        "rollout": api.post(f"/api/v1/deployments/{mine.pk}/rollouts/", {"reason": "go"}),
+        "promote": promote(api, mine, reason="go"),
+        "deployment": api.post(
+            f"/api/v1/projects/{w.project.slug}/deployments/",
+            {"model_version": w.model.pk},
+            format="json",
+        ),
+    }
+    assert {k: (r.status_code, r.json()["code"]) for k, r in refused.items()} == {
+        k: (403, "token_scope") for k in refused
+    }
+    assert MetricPoint.objects.filter(deployment=mine).count() == 1
+    assert not MetricPoint.objects.filter(deployment=other).exists()
+    # Made, the event names what the token is bound to; revoked, it stops at once.
+    made = Event.objects.get(verb="token.created", payload__prefix=token.prefix)
+    assert made.payload["bound_to"] == {"deployment": mine.pk}
+    token_revoke(actor=engineer, token=token)
+    assert push(api, mine, [_point()], "t-3").status_code == 401
+
+
+def test_a_deployment_token_follows_its_makers_role(api, world):
+    from deployments.services.tokens import deployment_token_create
+    from projects.services.teams import membership_change
+
+    w = world["a"]
+    deployment, _ = make_deployment(w)
+    maker = w.people[Role.ML_ENGINEER]
+    _, key = deployment_token_create(actor=maker, deployment=deployment)
+    membership_change(
+        actor=w.people[Role.BUSINESS_OWNER],
+        membership=w.team.memberships.get(user=maker),
+        role=Role.VIEWER,
+        is_admin=False,
+    )
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    response = push(api, deployment, [_point()], "demoted")
+    assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+
+
+def test_only_a_deployment_makes_a_metrics_token(world):
+    from portal.exceptions import ApplicationError
+    from projects.services.tokens import token_create
+
+    with pytest.raises(ApplicationError, match="deployment's own token") as refused:
+        token_create(
+            user=world["a"].people[Role.ML_ENGINEER],
+            name="x",
+            scopes=["metrics"],
+            project=world["a"].project,
+        )
+    assert refused.value.code == "invalid_scope"
+
+
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="statistics are computed in SQL on PostgreSQL only"
 )

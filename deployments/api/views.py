@@ -175,8 +175,10 @@ class DeploymentViewSet(ApiViewSet):
     )
     def metrics(self, request, pk: int):
         """Push up to 10,000 live metric points. A retried batch (same idempotency key, same
-        points) answers 200 and is not counted twice; the same key with other points, 409."""
-        deployment = self._deployment(pk, access.CHANGE)
+        points) answers 200 and is not counted twice; the same key with other points, 409.
+        A token needs the write scope, or is the deployment's own metrics token."""
+        deployment = selectors.deployment_get(self.request.user, pk, self.token)
+        access.require_metrics_push(request.user, deployment, self.token)
         body = request.data
         if not isinstance(body, dict):
             raise ApplicationError("Send an object with points.", code="invalid")

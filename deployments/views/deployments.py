@@ -10,15 +10,22 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from deployments import selectors
-from deployments.forms import DeploymentForm, PlanForm
+from deployments.forms import DeploymentForm, DeploymentTokenForm, PlanForm
 from deployments.services.plans import deployment_create, plan_save
+from deployments.services.tokens import deployment_token_create
 from deployments.views.page import render_deployment
 from portal import access
 from portal.exceptions import ApplicationError
 from portal.inputs import check_posted_text
 from projects.views.projects import form_errors
 
-__all__ = ["deployment_create_view", "deployment_detail", "plan_create", "plan_detail"]
+__all__ = [
+    "deployment_create_view",
+    "deployment_detail",
+    "deployment_token_create_view",
+    "plan_create",
+    "plan_detail",
+]
 
 
 def _analysis_id(request: HttpRequest) -> int | None:
@@ -102,3 +109,27 @@ def plan_create(request: HttpRequest, pk: int) -> HttpResponse:
     problems = " ".join(str(e) for errors in form.errors.values() for e in errors)
     messages.error(request, f"The plan was not saved. {problems}")
     return render_deployment(request, deployment, plan_form=form, status=status)
+
+
+@login_required
+@require_POST
+def deployment_token_create_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Make the deployment's own metrics token; the page shows its key this once."""
+    deployment = selectors.deployment_get(request.user, pk)
+    access.require_project_perm(request.user, deployment.project, access.CHANGE)
+    form = DeploymentTokenForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"No token was made. {form_errors(form)}")
+        return render_deployment(request, deployment, token_form=form, status=400)
+    try:
+        check_posted_text(request.POST, max_lengths={"name": 100})
+        token, key = deployment_token_create(
+            actor=request.user,
+            deployment=deployment,
+            name=form.cleaned_data["name"],
+            days=form.cleaned_data["days"],
+        )
+    except ApplicationError as exc:
+        messages.error(request, f"No token was made. {exc.detail}")
+        return render_deployment(request, deployment, token_form=form, status=exc.status)
+    return render_deployment(request, deployment, new_token=(token, key))

@@ -23,7 +23,7 @@ from deployments.analysis.plan import (
     plan_against_criteria,
     plan_summary,
 )
-from deployments.forms import MoveForm, PlanForm
+from deployments.forms import DeploymentTokenForm, MoveForm, PlanForm
 from deployments.models import Analysis, Deployment, DeploymentPlan, Rollout, RolloutMove
 from deployments.series import ChartWindow, chart_window, window_series
 from deployments.views.progress import next_step, rollout_stepper, window_closes
@@ -103,6 +103,8 @@ def deployment_context(
     plan_form: PlanForm | None = None,
     refusal: dict | None = None,
     analysis_id: int | None = None,
+    token_form: DeploymentTokenForm | None = None,
+    new_token: tuple | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Everything the page shows; ``plan`` is the version looked at (the current one when
@@ -194,6 +196,9 @@ def deployment_context(
         ),
         "refusal": refusal,
         "candidate": candidate,
+        "tokens": list(selectors.deployment_tokens(deployment)) if can_change else [],
+        "token_form": token_form or DeploymentTokenForm(),
+        "new_token": new_token,
         "now": now,
     }
 

@@ -12,6 +12,8 @@ class ApiToken(models.Model):
         READ = "read", "Read"
         WRITE = "write", "Write (upload results, create and edit)"
         TRANSITION = "transition", "Move projects between stages"
+        #: Only on a token a deployment makes for its exporters (bound to it there).
+        METRICS = "metrics", "Push live metrics to one deployment"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"

@@ -30,16 +30,29 @@ def token_create(
     scopes: list[str],
     project: Project | None = None,
     days: int | None = None,
+    bound_to: dict | None = None,
 ) -> tuple[ApiToken, str]:
-    """Mint a token and return it with its key, which is not stored anywhere."""
+    """Mint a token and return it with its key, which is not stored anywhere.
+
+    ``bound_to`` names what an app binds the token to within its project (recorded on the
+    trail): only such a token may carry the metrics scope, and the app stores the binding
+    in the same transaction."""
     scopes = sorted(set(scopes))
-    unknown = set(scopes) - set(ApiToken.Scope.values)
+    general = [s for s in ApiToken.Scope.values if s != ApiToken.Scope.METRICS]
+    unknown = set(scopes) - set(general if bound_to is None else ApiToken.Scope.values)
+    if ApiToken.Scope.METRICS in unknown:
+        raise ApplicationError(
+            "The metrics scope is for a deployment's own token: make it on the deployment's page.",
+            code="invalid_scope",
+        )
     if not scopes or unknown:
         raise ApplicationError(
-            f"Scopes must be some of {', '.join(ApiToken.Scope.values)}"
+            f"Scopes must be some of {', '.join(general)}"
             + (f"; unknown: {', '.join(sorted(unknown))}." if unknown else "."),
             code="invalid_scope",
         )
+    if bound_to is not None and project is None:
+        raise ApplicationError("A bound token belongs to one project.", code="invalid_project")
     # Every token reads what its user may read: a pipeline that moves a project
     # must also see it, and a 404 for a missing read scope only confuses.
     scopes = sorted({*scopes, ApiToken.Scope.READ})
@@ -70,6 +83,7 @@ def token_create(
                 "prefix": token.prefix,
                 "scopes": scopes,
                 "expires_at": token.expires_at,
+                **({"bound_to": bound_to} if bound_to is not None else {}),
             },
         )
     return token, key

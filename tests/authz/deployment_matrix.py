@@ -5,7 +5,9 @@ auditor) and, for a token, from its scopes and its project binding:
 
 - a read needs the view right: every role of the project, the outside auditor;
 - creating a deployment, saving a plan, pushing metrics need the change right (business
-  owner, ML engineer) and, from a token, the write scope;
+  owner, ML engineer) and, from a token, the write scope; metrics may also come with a
+  deployment's own token (the metrics scope, bound to that deployment), which can do
+  nothing else but read (every token reads); making one is a signed-in person's act;
 - starting, promoting, rolling back and aborting a rollout need the transition right
   (business owner, ML engineer) and, from a token, the transition scope; so do the release
   tools' calls that judge a step (Argo Rollouts) and every Flagger webhook, whose calls
@@ -38,6 +40,7 @@ from deployments.models import (
     Analysis,
     Deployment,
     DeploymentPlan,
+    DeploymentToken,
     MetricBatch,
     MetricPoint,
     PlanSignOff,
@@ -160,6 +163,7 @@ def deployment_state() -> dict:
         "analyses": Analysis.objects.count(),
         "batches": MetricBatch.objects.count(),
         "points": MetricPoint.objects.count(),
+        "tokens": DeploymentToken.objects.count(),
     }
 
 
@@ -252,6 +256,8 @@ RULES: dict[tuple[str, str], Rule] = {
     # --- Web pages --------------------------------------------------------------------
     ("deployment", "GET"): Rule(VIEW, "live"),
     ("deployment-plan", "GET"): Rule(VIEW, "live_plan"),
+    # The page shows the new key once: 200, not a redirect.
+    ("deployment-token-create", "POST"): Rule(CHANGE, "live"),
     ("deployment-create", "POST"): Rule(CHANGE, "project", done=302),
     ("deployment-plan-create", "POST"): Rule(
         CHANGE, "draft", done=302, busy="live", busy_code="rollout_active"
@@ -289,8 +295,8 @@ class Caller:
     team: str | None = None  # None: nobody signed in
     role: str = ""
     scopes: tuple[str, ...] | None = None  # None: signed in, no token
-    #: A token's project binding: "" none, "here" team A's project, "elsewhere" another
-    #: project of team A.
+    #: A token's binding: "" none, "here" team A's project, "elsewhere" another project of
+    #: team A; a metrics token's deployment: "live" the live one, "ready" another one.
     bound: str = ""
     revoked: bool = False
     #: The token sent in the JSON body's ``metadata.token``, as Flagger sends it.
@@ -322,6 +328,8 @@ TOKENS = [
         bound="elsewhere",
     ),
     Caller("b-business_owner-token", "b", BO, ("write", "transition")),
+    Caller("a-ml_engineer-token-metrics-live", "a", MLE, ("metrics",), bound="live"),
+    Caller("a-ml_engineer-token-metrics-ready", "a", MLE, ("metrics",), bound="ready"),
     Caller("a-business_owner-token-revoked", "a", BO, ("write", "transition"), revoked=True),
     Caller("a-ml_engineer-token-in-body", "a", MLE, ("write", "transition"), in_body=True),
 ]
@@ -370,7 +378,11 @@ def expected(
         # The role first: when it does not allow this, no token would help.
         if rule.act not in rights:
             return Wanted(403, "permission_denied")
-        if caller.token and SCOPE[rule.act] not in caller.scopes:
+        pushing = name == "api-deployment-metrics"
+        if caller.token and "metrics" in caller.scopes and pushing:
+            if caller.bound != rule.target:
+                return Wanted(403, "token_deployment")
+        elif caller.token and SCOPE[rule.act] not in caller.scopes:
             return Wanted(403, "token_scope")
     return Wanted(409, rule.busy_code) if busy else Wanted(done, allowed=True)
 
@@ -437,5 +449,6 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
         "rollout-promote": {"reason": "Healthy.", "step": "1"},
         "rollout-rollback": {"reason": "Errors went up."},
         "rollout-abort": {"reason": "Stopped for the night."},
+        "deployment-token-create": {"name": "exporter", "days": "30"},
     }
     return bodies.get(name, {})

@@ -20,6 +20,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from deployments.services.tokens import deployment_token_create
 from portal.logs import JsonFormatter
 from projects.services import tokens
 from tests.authz.deployment_matrix import (
@@ -119,10 +120,14 @@ def _calling(caller: Caller, world: dict) -> Calling:
         client = Client()
         client.force_login(person)
         return Calling(client, person.pk)
-    project = {"": None, "here": world["a"].project, "elsewhere": world["second"]}[caller.bound]
-    token, key = tokens.token_create(
-        user=person, name="ci", scopes=list(caller.scopes), project=project
-    )
+    if "metrics" in caller.scopes:
+        deployment = getattr(world["deployments"], caller.bound)
+        token, key = deployment_token_create(actor=person, deployment=deployment)
+    else:
+        project = {"": None, "here": world["a"].project, "elsewhere": world["second"]}[caller.bound]
+        token, key = tokens.token_create(
+            user=person, name="ci", scopes=list(caller.scopes), project=project
+        )
     if caller.in_body:
         return Calling(Client(), person.pk, token.prefix, key_in_body=key)
     client = Client(HTTP_AUTHORIZATION=f"Token {key}")
