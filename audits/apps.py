@@ -6,6 +6,7 @@ class AuditsConfig(AppConfig):
     verbose_name = "Audits"
 
     def ready(self) -> None:
-        # Registers audits' checks in the lifecycle gates (risks, audit, approval pack) and
-        # the candidate's audit in every sign-off's evidence.
-        from audits import gates, signing  # noqa: F401
+        # Registers audits' checks in the lifecycle gates (risks, audit, approval pack), the
+        # candidate's audit in every sign-off's evidence, and the audit as what measures
+        # fairness criteria.
+        from audits import gates, measures, signing  # noqa: F401

@@ -6,7 +6,8 @@ class DeploymentsConfig(AppConfig):
     verbose_name = "Deployments"
 
     def ready(self) -> None:
-        from deployments import gates  # noqa: F401  (its checks join the gate into monitoring)
+        # Its checks join the gate into monitoring; its rollouts measure software criteria.
+        from deployments import gates, measures  # noqa: F401
         from deployments.selectors import plan_signing_kind
         from projects import signing
 

@@ -38,11 +38,7 @@ def _where(rollout: Rollout) -> str:
 def _software(project: Project, analysis: Analysis) -> tuple[tuple[str, str, str], ...]:
     """Each software criterion measured in deployment, with its check in ``analysis``."""
     version = project_selectors.criteria_current(project)
-    found = {
-        check["origin"].removeprefix("criterion: "): check
-        for check in analysis.checks.get("checks", [])
-        if str(check.get("origin", "")).startswith("criterion: ")
-    }
+    found = selectors.criterion_checks(analysis)
     rows = []
     for criterion in version.criteria if version else []:
         if criterion["category"] != SOFTWARE or criterion["source"] != "deployment":
@@ -79,9 +75,7 @@ def deployment_state(project: Project) -> DeploymentState:
     if rollout.plan_id != plan.pk:
         # Rolled out by an earlier plan: the signed plan of now has not been rolled out.
         return DeploymentState(**state, rollout="none", rollout_id=rollout.pk)
-    finishing = None
-    if status == Rollout.Status.FINISHED:
-        finishing = rollout.analyses.filter(outcome=Analysis.Outcome.PASS).first()
+    finishing = selectors.finishing_analysis(rollout)
     return DeploymentState(
         **state,
         rollout=status,

@@ -105,6 +105,24 @@ def plan_changes(plan: DeploymentPlan) -> list[str]:
     return plan_diff(previous.content, plan.content) if previous is not None else []
 
 
+def finishing_analysis(rollout: Rollout) -> Analysis | None:
+    """The analysis that finished ``rollout`` (its newest pass), None while it runs or when
+    it ended otherwise."""
+    if rollout.status != Rollout.Status.FINISHED:
+        return None
+    return rollout.analyses.filter(outcome=Analysis.Outcome.PASS).first()
+
+
+def criterion_checks(analysis: Analysis) -> dict[str, dict]:
+    """The checks ``analysis`` made of success criteria, by the criterion's text ("metric
+    target", as ``target_text`` writes it; a scaled check keeps its suffix)."""
+    return {
+        check["origin"].removeprefix("criterion: "): check
+        for check in analysis.checks.get("checks", [])
+        if str(check.get("origin", "")).startswith("criterion: ")
+    }
+
+
 def rollout_active(deployment: Deployment) -> Rollout | None:
     return deployment.rollouts.filter(status=Rollout.Status.ACTIVE).first()
 

@@ -52,6 +52,12 @@ def push(api, deployment, points, key: str):
     )
 
 
+def _criterion_row(api, w, metric: str) -> dict:
+    current = w.project.criteria_versions.order_by("-version").first()
+    body = api.get(f"/api/v1/criteria-versions/{current.pk}/").json()
+    return next(r for r in body["assessment"] if r["criterion"]["metric"] == metric)
+
+
 def promote(api, deployment, **body):
     return api.post(f"/api/v1/deployments/{deployment.pk}/promote/", body, format="json")
 
@@ -70,7 +76,27 @@ def test_it_walks_a_canary_from_1_to_100_percent_on_healthy_metrics(api, world):
         assert body["analysis"]["outcome"] == "pass"
         assert {c["status"] for c in body["analysis"]["checks"]} == {"pass"}
         shares.append(body["rollout"]["traffic"])
+        if step == 0:
+            # Under way, the software criterion measured in deployment waits for the end,
+            # saying what the newest analysis saw.
+            row = _criterion_row(api, w, "error_rate")
+            assert row["outcome"]["status"] == "not_measured"
+            assert (
+                f"at 1 % of traffic analysis {body['analysis']['id']} observed"
+                in (row["outcome"]["detail"])
+            )
     assert shares == [5, 25, 50, 100, 100]
+    # Finished, it is measured by the analysis that finished the rollout.
+    finishing = rollout.analyses.order_by("-pk").first()
+    observed = next(
+        c["observed"]
+        for c in finishing.checks["checks"]
+        if c["origin"] == "criterion: error_rate ≤ 0.01"
+    )
+    row = _criterion_row(api, w, "error_rate")
+    assert (row["outcome"]["status"], row["outcome"]["value"]) == ("met", observed)
+    assert row["evidence"] == f"analysis {finishing.pk}, which finished rollout {rollout.pk}"
+    assert row["evidence_url"].endswith(f"?analysis={finishing.pk}#analyses")
     rollout.refresh_from_db()
     assert rollout.status == Rollout.Status.FINISHED and rollout.traffic == 100
     assert rollout.analyses.count() == 5

@@ -21,9 +21,7 @@ ALLOWED = {
     # sign-off evidence moves to a registry next
     "projects/selectors/signoffs.py",
     "projects/services/signoffs.py",
-    # Not gate code; each needs its own seam. Criteria measured by the candidate's audit,
-    # and trained baselines compared per metric:
-    "projects/selectors/criteria.py",
+    # Not gate code; it needs its own seam. Trained baselines compared per metric:
     "projects/selectors/datasets.py",
     # Pages that show or start baseline runs, which belong with audits' views:
     "projects/views/datasets.py",

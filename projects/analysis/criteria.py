@@ -363,8 +363,9 @@ def assess(
     is what is checked; round the measurement first if the agreement says so. For a
     baseline-relative criterion ``baseline`` is the best baseline's value of the same
     metric, and the effective target is baseline plus the margin (minus, when lower is
-    better), added in decimal. Deployment metrics are not measurable yet; a business value
-    counts only with evidence, since it is typed in rather than computed.
+    better), added in decimal. A deployment metric is measured once the model is deployed (until
+    then it is not measured, saying why); a business value counts only with evidence,
+    since it is typed in rather than computed.
     """
     if baseline is not None and (
         isinstance(baseline, bool)
@@ -377,8 +378,8 @@ def assess(
         return Outcome(NOT_MEASURED, None, text, reason)
 
     source = criterion["source"]
-    if source == "deployment":
-        return not_measured(NOT_DEPLOYED)
+    if source == "deployment" and measurement.value is None:
+        return not_measured(measurement.reason.strip() or NOT_DEPLOYED)
     if source == "baseline" and baseline is None:
         return not_measured(f"no baseline of {criterion['metric']} on record")
     if measurement.value is None:

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from projects.analysis.criteria import Measurement, assess, diff, metric_spec
 from projects.analysis.metrics import HIGHER_IS_BETTER, METRIC_LABELS
+from projects.measures import measured
 from projects.models import (
     ApiToken,
     BusinessMeasurement,
@@ -74,8 +75,9 @@ def business_measurements(project: Project) -> QuerySet[BusinessMeasurement]:
     return project.business_measurements.select_related("entered_by").order_by("-created_at", "-pk")
 
 
-def _measure(criterion: dict, evaluation, audit, business=None) -> tuple[Measurement, str]:
-    """The value a criterion is judged on, and the URL of its evidence."""
+def _measure(criterion: dict, evaluation, business=None) -> tuple[Measurement, str]:
+    """The value a criterion of projects' own sources is judged on, and the URL of its
+    evidence; other apps' sources answer through projects.measures."""
     metric, source = criterion["metric"], criterion["source"]
     if source in ("evaluation", "baseline"):
         if evaluation is None:
@@ -84,20 +86,6 @@ def _measure(criterion: dict, evaluation, audit, business=None) -> tuple[Measure
         why = "" if value is not None else f"the evaluation does not report {metric}"
         url = evaluation.get_absolute_url()
         return Measurement(value, evidence=f"evaluation {evaluation.pk}", reason=why), url
-    if source == "audit":
-        if audit is None:
-            return Measurement(None, reason="the candidate model has no finished audit"), ""
-        gaps = [
-            f["summary"][metric]["value"]
-            for f in audit.result.get("features", [])
-            if f.get("summary", {}).get(metric, {}).get("value") is not None
-        ]
-        # The largest gap over every sensitive feature and intersection is the one judged.
-        value = max(gaps) if gaps else None
-        why = "" if gaps else f"the audit reports no {metric}"
-        return Measurement(
-            value, evidence=f"audit {audit.pk}", reason=why
-        ), audit.get_absolute_url()
     if source == "business":
         entry = (business or {}).get(metric)
         if entry is None:
@@ -112,16 +100,22 @@ def _measure(criterion: dict, evaluation, audit, business=None) -> tuple[Measure
 def criteria_assessment(version: CriteriaVersion) -> list[dict]:
     """Each criterion of ``version`` with its measured value, met / not met / not yet
     measured, and a link to the evidence, for the candidate model."""
-    from audits.selectors import candidate_audit  # audits builds on projects
-
     project = version.project
     evaluation = newest_evaluation(candidate_model(project))
-    audit = candidate_audit(project)
     best = _best_baselines(project)
     business = business_latest(project)
+    # Sources another app measures, each asked once for all its criteria.
+    by_source: dict[str, list[int]] = {}
+    for number, criterion in enumerate(version.criteria):
+        by_source.setdefault(criterion["source"], []).append(number)
+    elsewhere: dict[int, tuple[Measurement, str]] = {}
+    for source, numbers in by_source.items():
+        found = measured(project, source, [version.criteria[n] for n in numbers])
+        for number, f in zip(numbers, found or (), strict=False):
+            elsewhere[number] = (f.measurement, f.url)
     rows = []
-    for criterion in version.criteria:
-        measurement, url = _measure(criterion, evaluation, audit, business)
+    for number, criterion in enumerate(version.criteria):
+        measurement, url = elsewhere.get(number) or _measure(criterion, evaluation, business)
         baseline = best.get(criterion["metric"])
         outcome = assess(criterion, measurement, baseline[0] if baseline else None)
         rows.append(

@@ -313,10 +313,21 @@ def test_a_baseline_target_without_a_baseline_is_not_measured():
     assert outcome.target_text == "≥ best baseline + 0.02"
 
 
-def test_deployment_metrics_are_not_measured_yet():
-    outcome = assess(cleaned("p95_latency_ms", "<=", 250), Measurement(120))
+def test_a_deployment_metric_is_not_measured_before_deployment():
+    outcome = assess(cleaned("p95_latency_ms", "<=", 250), Measurement(None))
     assert (outcome.status, outcome.detail) == ("not_measured", NOT_DEPLOYED)
     assert outcome.detail == "measured in production once the model is deployed"
+    why = "measured by the analysis that finishes the rollout"
+    outcome = assess(cleaned("p95_latency_ms", "<=", 250), Measurement(None, reason=why))
+    assert (outcome.status, outcome.detail) == ("not_measured", why)
+
+
+@pytest.mark.parametrize(("value", "status"), [(250.0, "met"), (250.5, "not_met")])
+def test_a_deployment_metric_is_judged_once_measured(value, status):
+    measured = Measurement(value, evidence="analysis 7, which finished rollout 2")
+    outcome = assess(cleaned("p95_latency_ms", "<=", 250), measured)
+    assert (outcome.status, outcome.value) == (status, value)
+    assert outcome.detail.endswith("Evidence: analysis 7, which finished rollout 2")
 
 
 def test_a_missing_value_is_not_measured_with_its_reason():
