@@ -13,28 +13,25 @@ Everything runs on loopback in a throwaway database and folder, and stops by its
 
 from __future__ import annotations
 
-import argparse
 import collections
-import contextlib
 import json
-import os
-import shutil
-import signal
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
-from tests.servers import PrivateRedis, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-PYTHON = sys.executable
+from tests.load.stack import (
+    PYTHON,
+    ROOT,
+    Stack,
+    answer_seconds,
+    arguments,
+    call,
+    manage,
+    redis_outage,
+)
 
 SETUP = """
 from projects.models import Role
@@ -63,20 +60,6 @@ print("JOBS", json.dumps({"status": status, "errors": errors}))
 """
 
 
-def manage(env: dict, *args: str, timeout: float = 300) -> str:
-    done = subprocess.run(
-        [PYTHON, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    return done.stdout
-
-
 def upload(base: str, key: str, dataset: int, n: int) -> int:
     boundary = uuid.uuid4().hex
     # The upload's number in a column makes every file's bytes new (no deduplication).
@@ -98,107 +81,16 @@ def upload(base: str, key: str, dataset: int, n: int) -> int:
     return call(request)
 
 
-def call(request) -> int:
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (urllib.error.URLError, TimeoutError, ConnectionError):
-        return 0  # no answer at all
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--outage", type=float, default=0, help="seconds Redis is down")
-    parser.add_argument("--kill", action="store_true", help="stop Redis with SIGKILL")
-    parser.add_argument("--database", default="postgres://postgres@127.0.0.1:5432/stagegate_load")
-    parser.add_argument("--drain", type=float, default=300, help="seconds to wait for jobs")
+    parser = arguments(__doc__.splitlines()[0], "postgres://postgres@127.0.0.1:5432/stagegate_load")
     args = parser.parse_args()
 
-    folder = Path(tempfile.mkdtemp(prefix="stagegate-load-"))
-    redis = PrivateRedis(folder)
-    web_port = free_port()
-    base = f"http://127.0.0.1:{web_port}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database,
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{redis.port}/0",
-        "CACHE_URL": f"redis://127.0.0.1:{redis.port}/1",
-        "VAR_DIR": str(folder / "var"),
-        "DEBUG": "false",
-        "STATIC_MANIFEST": "false",
-        "SECRET_KEY": uuid.uuid4().hex * 2,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "JOB_SWEEP_SECONDS": "5",
-        "JOB_STALE_SECONDS": "20",
-        "THROTTLE_USER": "100000/minute",
-        "LOG_LEVEL": "WARNING",
-    }
-    db_name = args.database.rsplit("/", 1)[1]
-    admin_url = args.database.rsplit("/", 1)[0] + "/postgres"
-    subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {db_name}"], check=True)
-    subprocess.run(["psql", admin_url, "-qc", f"CREATE DATABASE {db_name}"], check=True)
-    children: list[subprocess.Popen] = []
-    try:
-        redis.start()
-        manage(env, "migrate", "--no-input")
+    with Stack(args.database) as stack:
+        env, base = stack.env, stack.base
         out = manage(env, "shell", "-c", SETUP.replace("{datasets}", str(args.clients + 1)))
         key, ids = out.split("SETUP ")[1].split()
         datasets = [int(i) for i in ids.split(",")]
-        logs = open(folder / "services.log", "w")  # noqa: SIM115 (closed with the children)
-        for command in (
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "portal.wsgi",
-                "--preload",
-                "--bind",
-                f"127.0.0.1:{web_port}",
-                "--workers",
-                "4",
-                "--timeout",
-                "60",
-            ],
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"load-{web_port}@%h",
-            ],
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "beat",
-                "--loglevel",
-                "WARNING",
-                "--schedule",
-                str(folder / "beat-schedule"),
-            ],
-        ):
-            children.append(
-                subprocess.Popen(
-                    command, cwd=ROOT, env=env, stdout=logs, stderr=logs, start_new_session=True
-                )
-            )
-        for _ in range(100):
-            if call(urllib.request.Request(f"{base}/accounts/login/")) == 200:
-                break
-            time.sleep(0.2)
+        stack.serve()
 
         codes: collections.Counter = collections.Counter()
         during_outage: collections.Counter = collections.Counter()
@@ -237,14 +129,13 @@ def main() -> int:
         for thread in threads:
             thread.start()
         if args.outage:
-            time.sleep(min(args.seconds / 3, 20))
-            redis.stop(kill=args.kill)
-            outage.set()
-            print(f"redis stopped for {args.outage:.0f} s", flush=True)
-            time.sleep(args.outage)
-            outage.clear()
-            redis.start()
-            print("redis started again", flush=True)
+            redis_outage(
+                stack.redis,
+                seconds=args.seconds,
+                outage=args.outage,
+                kill=args.kill,
+                flag=outage,
+            )
         for thread in threads:
             thread.join()
 
@@ -271,11 +162,7 @@ def main() -> int:
                     "redis_outage_seconds": args.outage,
                     "answers": dict(sorted(codes.items())),
                     "answers_during_outage": dict(sorted(during_outage.items())),
-                    "answer_seconds": {
-                        "p50": round(statistics.median(timings), 3),
-                        "p95": round(statistics.quantiles(timings, n=20)[-1], 3),
-                        "max": round(max(timings), 3),
-                    },
+                    "answer_seconds": answer_seconds(timings),
                     "slowest_as_seconds_start_status": sorted(slow, reverse=True)[:5],
                     "jobs": jobs,
                     "verify_events": (verify.stdout or verify.stderr).strip().splitlines()[0],
@@ -287,18 +174,6 @@ def main() -> int:
         ok = server_errors == 0 and not pending and failed_jobs == 0 and verify.returncode == 0
         print("RESULT", "ok" if ok else "FAILED", flush=True)
         return 0 if ok else 1
-    finally:
-        for child in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(child.pid, signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(child.pid, signal.SIGKILL)
-        redis.stop()
-        subprocess.run(["psql", admin_url, "-qc", f"DROP DATABASE IF EXISTS {db_name}"])
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
