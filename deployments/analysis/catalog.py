@@ -111,6 +111,24 @@ def is_metric_name(name: Any) -> bool:
     return isinstance(name, str) and (name in CATALOG or CUSTOM_NAME.fullmatch(name) is not None)
 
 
+#: Statistics a source may give moment by moment, as ``metric:statistic`` (a Prometheus
+#: ``histogram_quantile(0.95, …)`` query gives the p95 at each moment).
+PER_MOMENT_STATISTICS = ("p50", "p95", "p99", "max", "min")
+
+
+def statistic_key(metric: str, stat: str) -> str:
+    """The name of a series that holds ``stat`` of ``metric`` at each moment."""
+    return f"{metric}:{stat}"
+
+
+def is_series_key(key: Any) -> bool:
+    """A metric name, or ``metric:statistic`` with a statistic a moment can hold."""
+    if not isinstance(key, str):
+        return False
+    metric, _, stat = key.partition(":")
+    return is_metric_name(metric) and (not stat or stat in PER_MOMENT_STATISTICS)
+
+
 def metric_info(name: str) -> MetricInfo | None:
     """The catalog entry for ``name``; None for a custom metric."""
     return CATALOG.get(name)

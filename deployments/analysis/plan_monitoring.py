@@ -20,10 +20,11 @@ from .catalog import (
     COMPARATORS,
     DRIFT_TESTS,
     KINDS,
+    PER_MOMENT_STATISTICS,
     SEVERITIES,
     STATISTICS,
     VALUE_STATISTICS,
-    is_metric_name,
+    is_series_key,
     number_text,
 )
 from .plan_fields import (
@@ -140,11 +141,13 @@ def clean_prometheus(raw: Any) -> dict[str, Any] | None:
         )
     queries = {}
     for key, query in raw_queries.items():
-        if not is_metric_name(key):
+        if not is_series_key(key):
             fail(
                 "prometheus.queries",
                 f"{shown(key)} is not a metric name; key each query by a catalog metric or a "
-                "custom name in lowercase snake_case (e.g. queue_depth).",
+                "custom name in lowercase snake_case (e.g. queue_depth), or by metric and "
+                f"statistic when the query gives that statistic at each moment (one of "
+                f"{', '.join(PER_MOMENT_STATISTICS)}: latency_ms:p95).",
             )
         queries[key] = read_text(
             query, f"prometheus.queries.{key}", "the PromQL query", required=True

@@ -44,7 +44,7 @@ import pandas as pd
 
 from projects.analysis.criteria import BETWEEN, SOFTWARE, metric_spec, target_text
 
-from .catalog import CATALOG, COMPARATORS, STATISTICS, SYMBOLS, criterion_check
+from .catalog import CATALOG, COMPARATORS, STATISTICS, SYMBOLS, criterion_check, statistic_key
 
 PASS, FAIL, INCONCLUSIVE = "pass", "fail", "inconclusive"
 #: Percentile statistics and the percent each reads.
@@ -309,7 +309,10 @@ def judge(spec: CheckSpec, window: MetricWindow | None, *, window_seconds: float
             f"Only {_points(count, f'{spec.metric} point')}, fewer than the "
             f"{spec.min_points:,} required: inconclusive.",
         )
-    observed = statistic(stats, spec.statistic, window_seconds)
+    # A series that holds the statistic at each moment (metric:p95) is judged on its mean
+    # over the window; a series of the metric itself, on the statistic of its values.
+    per_moment = window.metric == statistic_key(spec.metric, spec.statistic)
+    observed = stats.mean if per_moment else statistic(stats, spec.statistic, window_seconds)
     if not math.isfinite(observed):
         return result(
             INCONCLUSIVE,
@@ -319,7 +322,10 @@ def judge(spec: CheckSpec, window: MetricWindow | None, *, window_seconds: float
     passed = _holds(observed, spec.comparator, spec.threshold)
     shown = _unit(_observed_text(observed, spec.comparator, spec.threshold), spec.unit)
     verb = "" if passed else "misses "
-    reason = f"{spec.name} {shown} {verb}{spec.target} over {_points(count)}."
+    over = f"over {_points(count)}"
+    if per_moment:
+        over = f"averaged {over} of the {spec.statistic} at each moment"
+    reason = f"{spec.name} {shown} {verb}{spec.target} {over}."
     return result(PASS if passed else FAIL, reason, observed)
 
 
@@ -378,6 +384,12 @@ def _summary(results: Sequence[CheckResult]) -> tuple[str, str]:
     return PASS, "The check passed." if total == 1 else f"All {total} checks passed."
 
 
+def _window_for(spec: CheckSpec, windows: Mapping[str, MetricWindow]) -> MetricWindow | None:
+    """The series that holds the check's statistic at each moment when a source gives one,
+    else the metric's own."""
+    return windows.get(statistic_key(spec.metric, spec.statistic)) or windows.get(spec.metric)
+
+
 def analyse(
     checks: Sequence[CheckSpec],
     windows: Mapping[str, MetricWindow],
@@ -389,12 +401,13 @@ def analyse(
 ) -> Analysis:
     """Judge every check on its metric's window, then the step.
 
-    ``windows`` maps a metric to what its source gave; ``judged`` are results already
+    ``windows`` maps a metric (or ``metric:statistic``, a series of that statistic at each
+    moment) to what its source gave; ``judged`` are results already
     reached elsewhere (the shadow agreement), counted in the outcome after the checks.
     """
     if not _finite(window_seconds) or window_seconds <= 0:
         raise WindowError(f"A window lasts a positive number of seconds, not {window_seconds}.")
-    results = [judge(c, windows.get(c.metric), window_seconds=window_seconds) for c in checks]
+    results = [judge(c, _window_for(c, windows), window_seconds=window_seconds) for c in checks]
     results.extend(judged)
     outcome, summary = _summary(results)
     return Analysis(

@@ -17,7 +17,7 @@ from django.db import IntegrityError
 from django.utils import timezone
 
 from deployments import metrics, selectors
-from deployments.analysis.catalog import ALL_AT_ONCE, BLUE_GREEN, CANARY, SHADOW
+from deployments.analysis.catalog import ALL_AT_ONCE, BLUE_GREEN, CANARY, SHADOW, statistic_key
 from deployments.analysis.window import PASS, analyse, derive_checks, shadow_check
 from deployments.models import Analysis, Deployment, Rollout, RolloutMove
 from portal.exceptions import ApplicationError, Conflict
@@ -208,7 +208,9 @@ def analysis_of(rollout: Rollout, start: datetime, end: datetime):
     checks = derive_checks(content, criteria, traffic=share)
     wanted = {c.metric for c in checks}
     windows = metrics.pushed_windows(deployment, wanted, start, end)
-    windows.update(metrics.prometheus_windows(content, wanted, start, end))
+    # Prometheus may also give a statistic at each moment (latency_ms:p95).
+    series = wanted | {statistic_key(c.metric, c.statistic) for c in checks}
+    windows.update(metrics.prometheus_windows(content, series, start, end))
     judged = []
     if rollout.pattern == SHADOW:
         pattern = content["pattern"]

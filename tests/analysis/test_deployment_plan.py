@@ -875,6 +875,21 @@ def test_the_review_cadence_runs_from_a_day_to_a_year():
             {"prometheus.queries": {"Latency": "up"}},
             "prometheus.queries: 'Latency' is not a metric",
         ),
+        (
+            {"prometheus.queries": {"latency_ms:p42": "up"}},
+            "prometheus.queries: 'latency_ms:p42' is not a metric",
+        ),
+        (
+            {"prometheus.queries": {"latency_ms:count": "up"}},
+            "prometheus.queries: 'latency_ms:count' is not a metric name; key each query by a "
+            "catalog metric or a custom name in lowercase snake_case (e.g. queue_depth), or by "
+            "metric and statistic when the query gives that statistic at each moment (one of "
+            "p50, p95, p99, max, min: latency_ms:p95).",
+        ),
+        (
+            {"prometheus.queries": {"Latency:p95": "up"}},
+            "prometheus.queries: 'Latency:p95' is not a metric",
+        ),
         ({"prometheus.queries.latency_ms": ""}, "prometheus.queries.latency_ms: give the PromQL"),
         ({"prometheus.queries.latency_ms": 5}, "prometheus.queries.latency_ms: the PromQL query"),
         (
@@ -901,13 +916,19 @@ def test_prometheus_takes_https_and_custom_metric_queries():
         edited(
             {
                 "prometheus.url": "https://prometheus.example.com/api/",
-                "prometheus.queries": {"queue_depth": "max(queue_depth)"},
+                "prometheus.queries": {
+                    "queue_depth": "max(queue_depth)",
+                    "latency_ms:p99": "histogram_quantile(0.99, x)",
+                },
             }
         )
     )
     assert plan["prometheus"] == {
         "url": "https://prometheus.example.com/api/",
-        "queries": {"queue_depth": "max(queue_depth)"},
+        "queries": {
+            "queue_depth": "max(queue_depth)",
+            "latency_ms:p99": "histogram_quantile(0.99, x)",
+        },
     }
 
 

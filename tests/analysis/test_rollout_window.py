@@ -285,6 +285,28 @@ def test_it_refuses_a_check_it_could_not_judge():
             check(**kwargs)
 
 
+def test_it_judges_a_series_of_the_statistic_at_each_moment_on_its_mean():
+    # Prometheus's histogram_quantile gives the p95 of each moment: the p95 check reads
+    # the mean of that series, the p50 check (no series of its own) the metric's values.
+    moments = [100.0, 120.0, 170.0]
+    windows = {
+        "latency_ms:p95": pushed("latency_ms:p95", moments, "prometheus: q95"),
+        "latency_ms": pushed("latency_ms", [40.0, 50.0, 60.0], "prometheus: q"),
+    }
+    checks = [check(threshold=125), check("p50 latency", stat="p50", threshold=55)]
+    p95, p50 = analyse(checks, windows, window_seconds=60).checks
+    assert (p95.status, p95.observed, p95.source) == ("fail", 130.0, "prometheus: q95")
+    assert p95.reason == (
+        "p95 latency 130 ms misses ≤ 125 ms averaged over 3 points of the p95 at each moment."
+    )
+    assert (p50.status, p50.observed, p50.source) == ("pass", 50.0, "prometheus: q")
+    assert p50.reason == "p50 latency 50 ms ≤ 55 ms over 3 points."
+    # Without a series of its own or of the metric, a check is inconclusive.
+    only = {"latency_ms:p95": windows["latency_ms:p95"]}
+    alone = analyse([check(stat="p99")], only, window_seconds=60).checks[0]
+    assert alone.status == "inconclusive"
+
+
 # The step's outcome
 
 
