@@ -35,7 +35,7 @@ def _seen(analysis: Analysis | None, key: str) -> str:
         return ""
     unit = f" {check['unit']}" if check.get("unit") else ""
     return (
-        f"; at {analysis.traffic:g} % of traffic analysis {analysis.pk} observed "
+        f"; analysis {analysis.pk}, at {analysis.traffic:g} %, observed "
         f"{number_text(check['observed'])}{unit} ({check['status']})"
     )
 

@@ -81,10 +81,9 @@ def test_it_walks_a_canary_from_1_to_100_percent_on_healthy_metrics(api, world):
             # saying what the newest analysis saw.
             row = _criterion_row(api, w, "error_rate")
             assert row["outcome"]["status"] == "not_measured"
-            assert (
-                f"at 1 % of traffic analysis {body['analysis']['id']} observed"
-                in (row["outcome"]["detail"])
-            )
+            detail = row["outcome"]["detail"]
+            assert detail.startswith("measured by the analysis that finishes the rollout; ")
+            assert f"analysis {body['analysis']['id']}, at 1 %, observed" in detail
     assert shares == [5, 25, 50, 100, 100]
     # Finished, it is measured by the analysis that finished the rollout.
     finishing = rollout.analyses.order_by("-pk").first()

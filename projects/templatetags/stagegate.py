@@ -32,6 +32,12 @@ def title_words(name: str) -> str:
     return str(name).replace("_", " ").capitalize()
 
 
+@register.filter
+def category_words(category: str) -> str:
+    """A criterion's category as people write it: "ml" -> "ML", "software" -> "Software"."""
+    return "ML" if category == "ml" else title_words(category)
+
+
 #: A decision as the sentence "… by someone" reads it.
 DECIDED = {
     "approve": "approved",
