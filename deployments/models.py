@@ -7,6 +7,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from portal.jobs import Job
 from portal.records import WriteOnce
 from projects.models.signing import Signature, SignedDocument
 
@@ -267,3 +268,46 @@ class MetricPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} = {self.value:g} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class DriftCheck(Job):
+    """A production period's data against the reference: each column's test and the
+    table's verdict (deployments.analysis.drift), stored whole and hashed."""
+
+    task_name = "deployments.drift_check"
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, related_name="drift_checks"
+    )
+    reference = models.ForeignKey(
+        "projects.DatasetVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    current = models.ForeignKey(
+        "projects.DatasetVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    #: The columns compared, each with its kind: [{"name", "kind"}].
+    columns = models.JSONField(default=list)
+    #: The monitoring spec's tests by column when the check was asked for.
+    rules = models.JSONField(default=dict, blank=True)
+    drift_share = models.FloatField()
+    result = models.JSONField(default=dict, blank=True)
+    result_sha256 = models.CharField(max_length=64, blank=True)
+    share = models.FloatField(null=True, blank=True)
+    drifted = models.BooleanField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"drift check {self.pk}"
+
+    @property
+    def started_by(self):
+        return self.requested_by
+
+    @property
+    def project(self):
+        return self.deployment.project

@@ -11,6 +11,7 @@ from deployments.models import (
     Deployment,
     DeploymentPlan,
     DeploymentToken,
+    DriftCheck,
     PlanSignOff,
     Rollout,
 )
@@ -88,6 +89,17 @@ def deployment_tokens(deployment: Deployment) -> QuerySet[DeploymentToken]:
         .filter(Q(token__expires_at__isnull=True) | Q(token__expires_at__gt=timezone.now()))
         .select_related("token__user")
         .order_by("-token__created_at")
+    )
+
+
+def drift_check_get(user, pk: int, token: ApiToken | None = None) -> DriftCheck:
+    return _visible(
+        DriftCheck.objects.select_related("deployment__project__team", "requested_by"),
+        "deployment__project",
+        user,
+        pk,
+        token,
+        "drift check",
     )
 
 

@@ -141,6 +141,7 @@ def api_world(world) -> dict:
             "plan-signoffs": {"id": deployments.signoff.pk},
             "rollouts": {"id": deployments.rollout.pk},
             "analyses": {"id": deployments.analysis.pk},
+            "drift-checks": {"id": deployments.drift_check.pk},
         },
     }
 
@@ -223,6 +224,14 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
                     "idempotency_key": "conformance",
                     "points": [{"name": "latency_ms", "value": 41.5, "timestamp": now}],
                 },
+            },
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/drift-checks/",
+            {
+                "path_parameters": live,
+                "body": {"reference": a.version.pk, "current": d.production.pk},
             },
         ),
         (

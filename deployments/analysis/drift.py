@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from typing import Any
 
@@ -131,6 +131,29 @@ class DatasetDrift:
         object.__setattr__(self, "drifted_count", count)
         object.__setattr__(self, "share", share)
         object.__setattr__(self, "drifted", bool(self.columns) and share >= self.drift_share)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON data; a number that is not finite (a chi-square of an empty expected
+        share) is None."""
+        return _plain(
+            {
+                "drift_share": self.drift_share,
+                "drifted_count": self.drifted_count,
+                "share": self.share,
+                "drifted": self.drifted,
+                "columns": [asdict(c) for c in self.columns],
+            }
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 # --- Samples ----------------------------------------------------------------------------
@@ -431,7 +454,9 @@ def _result(
     )
 
 
-def _check_rule(column: str, kind: str, rule: Rule | None) -> None:
+def check_rule(column: str, kind: str, rule: Rule | None) -> None:
+    """Refuse a rule whose test does not fit a column of ``kind``, or whose threshold is
+    not one the test can have."""
     if rule is None:
         return
     if rule.method not in METHODS[kind]:
@@ -460,7 +485,7 @@ def column_drift(
     PyArrow); missing and infinite values are counted and left out."""
     if kind not in KINDS:
         raise DriftError(f"Column {column!r}: a column is {' or '.join(KINDS)}, not {kind!r}.")
-    _check_rule(column, kind, rule)
+    check_rule(column, kind, rule)
     if kind == NUMERIC:
         ref, cur = (
             _numbers(reference, column, "reference"),

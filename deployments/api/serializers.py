@@ -11,6 +11,7 @@ from deployments.models import (
     Analysis,
     Deployment,
     DeploymentPlan,
+    DriftCheck,
     MetricBatch,
     PlanSignOff,
     Rollout,
@@ -19,6 +20,7 @@ from deployments.models import (
 from deployments.services.rollouts import plan_steps
 from portal.inputs import validate_json_value
 from projects import selectors as project_selectors
+from projects.api.datasets import JOB_FIELDS
 from projects.api.signoffs import SIGNATURE_FIELDS, SignatureSerializer
 
 
@@ -280,3 +282,57 @@ class PlanSignOffSerializer(SignatureSerializer):
         model = PlanSignOff
         fields = ["url", "id", "plan", *SIGNATURE_FIELDS]
         read_only_fields = fields
+
+
+class DriftCheckSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-drift-check-detail")
+    deployment = serializers.PrimaryKeyRelatedField(read_only=True)
+    reference = serializers.PrimaryKeyRelatedField(read_only=True)
+    current = serializers.PrimaryKeyRelatedField(read_only=True)
+    requested_by = _username("requested_by.username")
+    columns = serializers.JSONField(read_only=True, help_text="The columns compared: name, kind.")
+    rules = serializers.JSONField(
+        read_only=True, help_text="The monitoring spec's test per column: method, threshold."
+    )
+    result = serializers.JSONField(
+        read_only=True,
+        help_text="Once finished: each column's method, statistic, threshold, verdict, PSI, "
+        "counts and histogram; the share of drifted columns and the table's verdict.",
+    )
+
+    class Meta:
+        model = DriftCheck
+        fields = [
+            "url",
+            "id",
+            "deployment",
+            "reference",
+            "current",
+            "columns",
+            "rules",
+            "drift_share",
+            "requested_by",
+            *JOB_FIELDS,
+            "share",
+            "drifted",
+            "result_sha256",
+            "result",
+        ]
+        read_only_fields = fields
+
+
+class DriftCheckWriteSerializer(serializers.Serializer):
+    reference = serializers.IntegerField(
+        help_text="The dataset version the model was trained or validated on."
+    )
+    current = serializers.IntegerField(help_text="The production period's dataset version.")
+    columns = serializers.ListField(
+        child=serializers.CharField(max_length=200),
+        required=False,
+        max_length=500,
+        help_text="Default: every numeric, text and true/false column of the reference but "
+        "the label and personal data.",
+    )
+    drift_share = serializers.FloatField(
+        required=False, help_text="The share of drifted columns that makes the table drift (0.5)."
+    )

@@ -47,6 +47,16 @@ urlpatterns = [
         name="api-deployment-metrics",
     ),
     path(
+        "deployments/<int:pk>/drift-checks/",
+        v.DriftCheckViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-drift-check-list",
+    ),
+    path(
+        "drift-checks/<int:pk>/",
+        v.DriftCheckViewSet.as_view({"get": "retrieve"}),
+        name="api-drift-check-detail",
+    ),
+    path(
         "deployment-plans/<int:pk>/",
         v.PlanViewSet.as_view({"get": "retrieve"}),
         name="api-plan-detail",

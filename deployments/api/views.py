@@ -9,6 +9,7 @@ from rest_framework.response import Response
 from deployments import selectors
 from deployments.api import serializers as s
 from deployments.models import Deployment
+from deployments.services.drift import drift_check_request
 from deployments.services.metrics import metrics_push
 from deployments.services.plans import deployment_create, plan_save
 from deployments.services.rollouts import (
@@ -20,6 +21,7 @@ from deployments.services.rollouts import (
 from portal import access
 from portal.api.views import ApiViewSet
 from portal.exceptions import ApplicationError
+from projects import selectors as project_selectors
 from projects.api.signoffs import RevokeSerializer, SignatureViewSet, SignOffWriteSerializer
 from projects.models import ModelVersion
 
@@ -214,6 +216,47 @@ class RolloutViewSet(ApiViewSet):
     def retrieve(self, request, pk: int):
         rollout = selectors.rollout_get(request.user, pk, self.token)
         return Response(s.RolloutSerializer(rollout, context={"request": request}).data)
+
+
+class DriftCheckViewSet(ApiViewSet):
+    serializer_class = s.DriftCheckSerializer
+    queryset = Deployment.objects.none()
+
+    @extend_schema(responses=s.DriftCheckSerializer(many=True))
+    def list(self, request, pk: int):
+        """The deployment's drift checks, newest first."""
+        deployment = selectors.deployment_get(request.user, pk, self.token)
+        page = self.paginate_queryset(deployment.drift_checks.select_related("requested_by"))
+        data = s.DriftCheckSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(request=s.DriftCheckWriteSerializer, responses={202: s.DriftCheckSerializer})
+    def create(self, request, pk: int):
+        """Compare a production period with the reference, column by column; poll the
+        returned URL."""
+        deployment = selectors.deployment_get(request.user, pk, self.token)
+        access.require_project_perm(request.user, deployment.project, access.CHANGE, self.token)
+        data = s.DriftCheckWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        versions = {
+            side: project_selectors.version_get(request.user, fields[side], self.token)
+            for side in ("reference", "current")
+        }
+        check = drift_check_request(
+            actor=request.user,
+            deployment=deployment,
+            columns=fields.get("columns"),
+            drift_share=fields.get("drift_share"),
+            token=self.token,
+            **versions,
+        )
+        body = s.DriftCheckSerializer(check, context={"request": request}).data
+        return self.located(body, status.HTTP_202_ACCEPTED)
+
+    def retrieve(self, request, pk: int):
+        check = selectors.drift_check_get(request.user, pk, self.token)
+        return Response(s.DriftCheckSerializer(check, context={"request": request}).data)
 
 
 class AnalysisViewSet(ApiViewSet):

@@ -41,17 +41,27 @@ from deployments.models import (
     Deployment,
     DeploymentPlan,
     DeploymentToken,
+    DriftCheck,
     MetricBatch,
     MetricPoint,
     PlanSignOff,
     Rollout,
     RolloutMove,
 )
+from deployments.services.drift import drift_check_request
 from deployments.services.metrics import metrics_push
 from deployments.services.rollouts import rollout_promote, rollout_start
-from projects.models import Event, Project, Role
+from projects.models import DatasetVersion, Event, Project, Role
 from projects.services.signoffs import signoff_record, signoff_revoke
-from tests.factories import QUICK_STEPS, TeamWorld, healthy_points, make_deployment, plan_content
+from tests.factories import (
+    QUICK_STEPS,
+    TeamWorld,
+    healthy_points,
+    make_dataset,
+    make_deployment,
+    make_version,
+    plan_content,
+)
 
 BO, MLE, AUD, VIE = Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER
 #: The person a project is shared with as auditor, from outside its team.
@@ -99,6 +109,9 @@ class Deployments:
     draft: Deployment
     draft_plan: DeploymentPlan
     project: Project
+    #: A production period of the project, and a drift check of it (queued) on ``live``.
+    production: DatasetVersion
+    drift_check: DriftCheck
 
 
 def healthy_window(deployment: Deployment, actor) -> None:
@@ -136,6 +149,13 @@ def deployments_build(w: TeamWorld) -> Deployments:
     )
     signoff_record(actor=w.people[BO], document=ready_plan, role=BO, decision="approve")
     draft, draft_plan = make_deployment(w, signed=False)
+    production = make_version(
+        make_dataset(w.project, engineer, name="production", purpose="production_sample"),
+        engineer,
+    )
+    drift_check = drift_check_request(
+        actor=engineer, deployment=live, reference=w.version, current=production
+    )
     return Deployments(
         live=live,
         live_plan=live_plan,
@@ -148,6 +168,8 @@ def deployments_build(w: TeamWorld) -> Deployments:
         draft=draft,
         draft_plan=draft_plan,
         project=w.project,
+        production=production,
+        drift_check=drift_check,
     )
 
 
@@ -164,6 +186,7 @@ def deployment_state() -> dict:
         "batches": MetricBatch.objects.count(),
         "points": MetricPoint.objects.count(),
         "tokens": DeploymentToken.objects.count(),
+        "drift_checks": DriftCheck.objects.count(),
     }
 
 
@@ -230,6 +253,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     ("api-deployment-metrics", "POST"): Rule(CHANGE, "live", done=201, trail=False),
     ("api-analysis-detail", "GET"): Rule(VIEW, "analysis"),
+    ("api-drift-check-list", "GET"): Rule(VIEW, "live"),
+    ("api-drift-check-list", "POST"): Rule(CHANGE, "live", done=202),
+    ("api-drift-check-detail", "GET"): Rule(VIEW, "drift_check"),
     # Argo Rollouts reads the current step's verdict, and asks for it to be judged (which
     # promotes the rollout when its analysis passes).
     ("api-deployment-analysis", "GET"): Rule(VIEW, "live"),
@@ -431,6 +457,7 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
             "points": [{"name": "latency_ms", "value": 42.0, "timestamp": now}],
         },
         "api-deployment-analysis": {"step": "1"},
+        "api-drift-check-list": {"reference": w.version.pk, "current": d.production.pk},
         "api-deployment-flagger": {
             "name": "scorer",
             "namespace": "credit",
