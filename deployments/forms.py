@@ -29,6 +29,21 @@ class DeploymentTokenForm(forms.Form):
     days = forms.IntegerField(min_value=1, max_value=366, initial=90, label="Expires after (days)")
 
 
+class DriftCheckForm(forms.Form):
+    reference = forms.ModelChoiceField(
+        queryset=None, help_text="The data the model was trained or validated on."
+    )
+    current = forms.ModelChoiceField(
+        queryset=None, label="Production period", help_text="A profiled production sample."
+    )
+
+    def __init__(self, *args, versions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in ("reference", "current"):
+            self.fields[name].queryset = versions
+            self.fields[name].label_from_instance = lambda v: f"{v.dataset.name} v{v.number}"
+
+
 class PlanContentField(JSONObjectField):
     """A plan typed as JSON: a syntax error names its line and column; anything but an
     object is refused before the plan's own checks run."""

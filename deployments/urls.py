@@ -19,6 +19,13 @@ urlpatterns = [
         views.deployment_token_create_view,
         name="deployment-token-create",
     ),
+    path(
+        "deployments/<int:pk>/drift-checks/",
+        views.drift_check_create_view,
+        name="drift-check-create",
+    ),
+    path("drift-checks/<int:pk>/", views.drift_check_detail, name="drift-check"),
+    path("drift-checks/<int:pk>/status/", views.drift_check_status, name="drift-check-status"),
     path("deployment-plans/<int:pk>/", views.plan_detail, name="deployment-plan"),
     path(
         "deployment-plans/<int:pk>/signoffs/",

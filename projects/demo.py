@@ -14,6 +14,7 @@ from audits.services.fairness import audit_config_save, audit_request, audit_rev
 from audits.services.packs import pack_render, pack_request
 from audits.services.risks import risk_starter_import
 from deployments.demo import canary_finished, canary_under_way
+from deployments.services.drift import drift_check_request, drift_check_run
 from projects.models import (
     Baseline,
     Dataset,
@@ -187,7 +188,8 @@ def load_demo() -> list[tuple[str, str, str]]:
                 )
             if stage == "deployment":
                 # A canary at 25 %, its promotion refused on a p95 latency breach.
-                canary_under_way(project, **signers)
+                rollout = canary_under_way(project, **signers)
+                _drift_checked(project, rollout.deployment, signers["engineer"])
             if slug == SHARED_WITH_EXTERNAL:
                 teams.project_share(actor=owner, project=project, role=Role.AUDITOR, user=external)
                 _load_data(project, User.objects.get(username="credit_engineer"))
@@ -437,6 +439,33 @@ def _gate_evidence(project: Project, prefix: str) -> None:
         signoff_record(actor=person, document=version, role=role, decision="approve")
     pack, _ = pack_request(actor=owner, project=project)
     pack_render(pack_id=pack.pk)
+
+
+def _drift_checked(project: Project, deployment, engineer) -> None:
+    """A week of the canary's logged applications, checked against the training history:
+    richer applicants with more debt come in, so income and debt ratio drift."""
+    reference = DatasetVersion.objects.filter(
+        dataset__project=project, dataset__name="history"
+    ).latest("pk")
+    frame = loan_applications(600, seed=31)
+    frame["income"] = (frame["income"] * 1.25).round(0)
+    frame["debt_ratio"] = (frame["debt_ratio"] * 1.3).clip(upper=0.99).round(4)
+    frame["target"] = frame["defaulted"]
+    dataset = datasets.dataset_create(
+        actor=engineer,
+        project=project,
+        name="canary-requests",
+        purpose="production_sample",
+        label_column="target",
+        personal_data_columns=["email"],
+    )
+    check = drift_check_request(
+        actor=engineer,
+        deployment=deployment,
+        reference=reference,
+        current=_version(dataset, engineer, frame),
+    )
+    drift_check_run(check_id=check.pk)
 
 
 def _version(dataset: Dataset, engineer, frame: pd.DataFrame, **fields) -> DatasetVersion:

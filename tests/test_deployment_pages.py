@@ -14,12 +14,20 @@ from django.db import connection
 from deployments.analysis.plan import default_plan
 from deployments.models import Deployment, PlanSignOff, Rollout
 from deployments.series import window_series
+from deployments.services.drift import drift_check_request
 from deployments.services.metrics import metrics_push
 from deployments.services.plans import deployment_create
 from deployments.services.rollouts import rollout_start
 from projects.models import Role
 from projects.services.criteria import criteria_save
-from tests.factories import WORLD_CRITERIA, healthy_points, make_deployment, plan_content
+from tests.factories import (
+    WORLD_CRITERIA,
+    healthy_points,
+    make_dataset,
+    make_deployment,
+    make_version,
+    plan_content,
+)
 
 BO, MLE, AUD, VIE = Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER
 
@@ -630,13 +638,24 @@ def test_it_renders_the_page_within_its_query_budget(client, world, django_asser
         rollout.refresh_from_db()
     now = datetime.now(UTC)
     push(w, deployment, healthy_points(now - timedelta(seconds=30), now), "live")
+    # Two drift checks listed, and the form to start another (its two version lists).
+    engineer = w.people[MLE]
+    period = make_version(
+        make_dataset(w.project, engineer, name="production", purpose="production_sample"),
+        engineer,
+    )
+    for _ in range(2):
+        drift_check_request(
+            actor=engineer, deployment=deployment, reference=w.version, current=period
+        )
 
-    with django_assert_max_num_queries(36):
+    with django_assert_max_num_queries(38):
         response = client.get(url(deployment))
 
     assert response.status_code == 200
     page = text(response)
     assert page.count('class="analysis"') == 3 and page.count("<svg") == 3
+    assert page.count("/drift-checks/") >= 3
 
 
 # --- the deployment's metrics token -------------------------------------------------------

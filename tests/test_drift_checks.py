@@ -176,3 +176,61 @@ def test_a_period_whose_column_is_all_infinite_fails_the_job_visibly(api, world)
     assert failed["status"] == "failed"
     assert "Column 'income' has no values in the current period" in failed["error"]
     assert Event.objects.filter(verb="drift_check.failed").exists()
+
+
+# --- The web pages ------------------------------------------------------------------------
+
+
+def test_an_engineer_starts_a_drift_check_on_the_page_and_reads_its_columns(client, world):
+    w = world["a"]
+    deployment, _ = make_deployment(w, stage=False)
+    current = production(w)
+    client.force_login(w.people[Role.ML_ENGINEER])
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert "Check for drift" in page and "No drift check yet." in page
+
+    started = client.post(
+        f"/deployments/{deployment.pk}/drift-checks/",
+        {"reference": w.version.pk, "current": current.pk},
+    )
+
+    check = DriftCheck.objects.get()
+    assert started.status_code == 302 and started["Location"] == f"/drift-checks/{check.pk}/"
+    queued = client.get(started["Location"]).content.decode()
+    assert "Queued" in queued and f"/drift-checks/{check.pk}/status/" in queued
+    drift_check_run(check_id=check.pk)
+    shown = client.get(started["Location"]).content.decode()
+    assert shown.count("<svg") == len(COMPARED)
+    assert "income" in shown and "Drifted" in shown and "p = " in shown
+    status = client.get(f"/drift-checks/{check.pk}/status/")
+    assert status.status_code == 200 and "hx-get" not in status.content.decode()
+    listed = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert f'href="/drift-checks/{check.pk}/"' in listed
+
+
+def test_a_refused_drift_check_shows_its_reason_on_the_deployment_page(client, world):
+    w = world["a"]
+    deployment, _ = make_deployment(w, stage=False)
+    current = production(w, _frame_without_region())
+    client.force_login(w.people[Role.ML_ENGINEER])
+    refused = client.post(
+        f"/deployments/{deployment.pk}/drift-checks/",
+        {"reference": w.version.pk, "current": current.pk},
+    )
+    assert refused.status_code == 400
+    assert "no column &#x27;region&#x27; of the reference" in refused.content.decode()
+    assert not DriftCheck.objects.exists()
+
+
+@pytest.mark.parametrize("who", [Role.AUDITOR, Role.VIEWER])
+def test_only_who_may_change_the_deployment_starts_a_drift_check(client, world, who):
+    w = world["a"]
+    deployment, _ = make_deployment(w, stage=False)
+    current = production(w)
+    client.force_login(w.people[who])
+    assert "Check for drift" not in client.get(f"/deployments/{deployment.pk}/").content.decode()
+    refused = client.post(
+        f"/deployments/{deployment.pk}/drift-checks/",
+        {"reference": w.version.pk, "current": current.pk},
+    )
+    assert refused.status_code == 403 and not DriftCheck.objects.exists()

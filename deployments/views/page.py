@@ -23,7 +23,7 @@ from deployments.analysis.plan import (
     plan_against_criteria,
     plan_summary,
 )
-from deployments.forms import DeploymentTokenForm, MoveForm, PlanForm
+from deployments.forms import DeploymentTokenForm, DriftCheckForm, MoveForm, PlanForm
 from deployments.models import Analysis, Deployment, DeploymentPlan, Rollout, RolloutMove
 from deployments.series import ChartWindow, chart_window, window_series
 from deployments.views.progress import next_step, rollout_stepper, window_closes
@@ -32,8 +32,9 @@ from projects import selectors as project_selectors
 from projects.analysis.signoffs import Signature as Signed
 from projects.analysis.signoffs import Summary, summarise
 
-#: Analyses listed on the page, newest first (an auditor finds older ones in the API).
+#: Analyses and drift checks listed on the page, newest first (older ones are in the API).
 ANALYSES_SHOWN = 30
+DRIFT_CHECKS_SHOWN = 20
 CHART_WIDTH = 560
 SHADOW_LABEL = "Shadow agreement"
 
@@ -105,6 +106,7 @@ def deployment_context(
     analysis_id: int | None = None,
     token_form: DeploymentTokenForm | None = None,
     new_token: tuple | None = None,
+    drift_form: DriftCheckForm | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Everything the page shows; ``plan`` is the version looked at (the current one when
@@ -197,6 +199,16 @@ def deployment_context(
         "refusal": refusal,
         "candidate": candidate,
         "tokens": list(selectors.deployment_tokens(deployment)) if can_change else [],
+        "drift_checks": list(
+            deployment.drift_checks.select_related(
+                "reference__dataset", "current__dataset", "requested_by"
+            )[:DRIFT_CHECKS_SHOWN]
+        ),
+        "drift_form": (
+            drift_form or DriftCheckForm(versions=project_selectors.ready_versions(project))
+        )
+        if can_change
+        else None,
         "token_form": token_form or DeploymentTokenForm(),
         "new_token": new_token,
         "now": now,

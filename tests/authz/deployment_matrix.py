@@ -282,6 +282,9 @@ RULES: dict[tuple[str, str], Rule] = {
     # --- Web pages --------------------------------------------------------------------
     ("deployment", "GET"): Rule(VIEW, "live"),
     ("deployment-plan", "GET"): Rule(VIEW, "live_plan"),
+    ("drift-check", "GET"): Rule(VIEW, "drift_check"),
+    ("drift-check-status", "GET"): Rule(VIEW, "drift_check"),
+    ("drift-check-create", "POST"): Rule(CHANGE, "live", done=302),
     # The page shows the new key once: 200, not a redirect.
     ("deployment-token-create", "POST"): Rule(CHANGE, "live"),
     ("deployment-create", "POST"): Rule(CHANGE, "project", done=302),
@@ -477,5 +480,6 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
         "rollout-rollback": {"reason": "Errors went up."},
         "rollout-abort": {"reason": "Stopped for the night."},
         "deployment-token-create": {"name": "exporter", "days": "30"},
+        "drift-check-create": {"reference": w.version.pk, "current": d.production.pk},
     }
     return bodies.get(name, {})
