@@ -45,6 +45,20 @@ SPEC_TESTS = {
 COMPARED = {"numeric": NUMERIC, "categorical": CATEGORICAL, "boolean": CATEGORICAL}
 
 
+#: A text column with distinct values in at least this share of its rows is an identifier.
+IDENTIFIER_SHARE = 0.95
+
+
+def _identifiers(version: DatasetVersion) -> list[str]:
+    return [
+        c["name"]
+        for c in (version.profile or {}).get("columns", [])
+        if c.get("kind") == "categorical"
+        and c.get("count")
+        and c.get("distinct", 0) >= IDENTIFIER_SHARE * c["count"]
+    ]
+
+
 def _columns(reference: DatasetVersion, current: DatasetVersion, asked: list[str]) -> list[dict]:
     """The columns to compare with their kinds, or why they cannot be."""
     ref = {c["name"]: c["kind"] for c in reference.schema}
@@ -60,8 +74,9 @@ def _columns(reference: DatasetVersion, current: DatasetVersion, asked: list[str
             )
         names = list(dict.fromkeys(asked))
     else:
-        # Personal data is never compared; the label rarely comes with production data.
-        skipped = {dataset.label_column, *dataset.personal_data_columns}
+        # Personal data is never compared; the label rarely comes with production data;
+        # identifiers (text with a different value in nearly every row) always "drift".
+        skipped = {dataset.label_column, *dataset.personal_data_columns, *_identifiers(reference)}
         names = [n for n, kind in ref.items() if kind in COMPARED and n not in skipped]
     not_comparable = [n for n in names if ref[n] not in COMPARED]
     if not_comparable:

@@ -38,6 +38,14 @@ def category_words(category: str) -> str:
     return "ML" if category == "ml" else title_words(category)
 
 
+@register.filter
+def percent(share: float | None) -> str:
+    """A share of one as people read it: 0.5 -> "50 %"."""
+    if share is None:
+        return "—"
+    return f"{share * 100:.4g} %"
+
+
 #: A decision as the sentence "… by someone" reads it.
 DECIDED = {
     "approve": "approved",
