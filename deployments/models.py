@@ -311,3 +311,109 @@ class DriftCheck(Job):
     @property
     def project(self):
         return self.deployment.project
+
+
+class Alert(models.Model):
+    """Something in production past what the team agreed to watch: fired by a rule of the
+    monitoring spec (a drift verdict) or by the team's own Alertmanager; acknowledged and
+    resolved by people (or resolved when its source says it is over). One open alert per
+    rule and deployment, while it fires."""
+
+    class State(models.TextChoices):
+        FIRING = "firing", "Firing"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        RESOLVED = "resolved", "Resolved"
+
+    class Source(models.TextChoices):
+        SPEC = "spec", "Monitoring spec"
+        ALERTMANAGER = "alertmanager", "Alertmanager"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="alerts")
+    source = models.CharField(max_length=20, choices=Source)
+    #: The spec's alert name, or Alertmanager's alertname.
+    rule = models.CharField(max_length=200)
+    #: What makes two firings the same alert: the spec's name, or Alertmanager's fingerprint.
+    key = models.CharField(max_length=300)
+    severity = models.CharField(max_length=20, blank=True)
+    summary = models.TextField()
+    details = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=20, choices=State, default=State.FIRING)
+    fired_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    #: None when the source resolved it (the drift is gone, Alertmanager said so).
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    resolve_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-fired_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "key"],
+                condition=~models.Q(state="resolved"),
+                name="one_open_alert_per_rule",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"alert {self.pk} ({self.rule}, {self.state})"
+
+    @property
+    def project(self):
+        return self.deployment.project
+
+
+class AlertWebhook(models.Model):
+    """Where a deployment's alert changes are POSTed, signed with ``secret`` (HMAC-SHA256
+    over the timestamp and the body, as Stripe and GitHub sign theirs)."""
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, related_name="alert_webhooks"
+    )
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class AlertDelivery(models.Model):
+    """One alert change sent to one webhook: retried with exponential backoff by the
+    worker, every attempt's outcome kept for the page."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+
+    alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="deliveries")
+    webhook = models.ForeignKey(AlertWebhook, on_delete=models.PROTECT, related_name="deliveries")
+    #: The alert's state this delivery tells of.
+    change = models.CharField(max_length=20, choices=Alert.State)
+    body = models.JSONField()
+    status = models.CharField(max_length=20, choices=Status, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"delivery {self.pk} of {self.alert} ({self.status})"

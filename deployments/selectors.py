@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from deployments.analysis.plan import plan_diff
 from deployments.models import (
+    Alert,
     Analysis,
     Deployment,
     DeploymentPlan,
@@ -100,6 +101,23 @@ def drift_check_get(user, pk: int, token: ApiToken | None = None) -> DriftCheck:
         pk,
         token,
         "drift check",
+    )
+
+
+def alert_get(user, pk: int, token: ApiToken | None = None) -> Alert:
+    return _visible(
+        Alert.objects.select_related("deployment__project__team", "acknowledged_by", "resolved_by"),
+        "deployment__project",
+        user,
+        pk,
+        token,
+        "alert",
+    )
+
+
+def alerts_of(deployment: Deployment) -> QuerySet[Alert]:
+    return deployment.alerts.select_related("acknowledged_by", "resolved_by").prefetch_related(
+        "deliveries__webhook"
     )
 
 

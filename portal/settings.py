@@ -292,6 +292,13 @@ RISK_GATE_SEVERITY = env_int("RISK_GATE_SEVERITY", 15)
 PROMETHEUS_URL = env_str("PROMETHEUS_URL", "")
 PROMETHEUS_ALLOWED_URLS = env_list("PROMETHEUS_ALLOWED_URLS", "")
 PROMETHEUS_TIMEOUT = env_float("PROMETHEUS_TIMEOUT", 5.0)
+#: Alert webhooks: private, loopback and reserved addresses are refused unless allowed (an
+#: internal receiver); each POST waits this long; a failed one is tried this many times in
+#: all, the first retry after ALERT_RETRY_SECONDS and each later one after twice as long.
+ALERT_WEBHOOK_ALLOW_PRIVATE = env_bool("ALERT_WEBHOOK_ALLOW_PRIVATE", False)
+ALERT_WEBHOOK_TIMEOUT = env_float("ALERT_WEBHOOK_TIMEOUT", 5.0)
+ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
+ALERT_RETRY_SECONDS = env_int("ALERT_RETRY_SECONDS", 30, minimum=1)
 #: Points in one pushed batch, at most (a larger batch answers 413).
 METRICS_MAX_BATCH = env_int("METRICS_MAX_BATCH", 10_000, minimum=1)
 #: Trained baselines sample (stratified) down to this many rows.
@@ -383,6 +390,7 @@ SPECTACULAR_SETTINGS = {
         "SignOffRoleEnum": "projects.models.criteria.SignOff.Role",
         "SignOffDecisionEnum": "projects.models.criteria.SignOff.Decision",
         "AuditReviewDecisionEnum": "audits.models.AuditReview.Decision",
+        "AlertStateEnum": "deployments.models.Alert.State",
     },
 }
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
@@ -442,6 +450,10 @@ CELERY_BEAT_SCHEDULE = {
     "events-checkpoint": {
         "task": "projects.events_checkpoint",
         "schedule": timedelta(seconds=EVENT_CHECKPOINT_SECONDS),
+    },
+    "alert-deliveries-sweep": {
+        "task": "deployments.alert_deliveries_sweep",
+        "schedule": timedelta(seconds=60),
     },
 }
 # A job is republished when its row stays queued, or running without a heartbeat,

@@ -142,6 +142,7 @@ def api_world(world) -> dict:
             "rollouts": {"id": deployments.rollout.pk},
             "analyses": {"id": deployments.analysis.pk},
             "drift-checks": {"id": deployments.drift_check.pk},
+            "alerts": {"id": deployments.alert.pk},
         },
     }
 
@@ -225,6 +226,28 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
                     "points": [{"name": "latency_ms", "value": 41.5, "timestamp": now}],
                 },
             },
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/alertmanager/",
+            {
+                "path_parameters": live,
+                "body": {
+                    "version": "4",
+                    "status": "firing",
+                    "alerts": [{"status": "firing", "labels": {"alertname": "Slow"}}],
+                },
+            },
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/alert-webhooks/",
+            {"path_parameters": live, "body": {"url": "https://1.1.1.1/stagegate"}},
+        ),
+        (
+            "engineer",
+            "POST /api/v1/alerts/{id}/acknowledge/",
+            {"path_parameters": {"id": d.alert.pk}},
         ),
         (
             "engineer",

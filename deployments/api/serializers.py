@@ -8,6 +8,9 @@ from deployments import selectors
 from deployments.analysis.catalog import MAX_NAME
 from deployments.analysis.points import MAX_LABEL_VALUE
 from deployments.models import (
+    Alert,
+    AlertDelivery,
+    AlertWebhook,
     Analysis,
     Deployment,
     DeploymentPlan,
@@ -336,3 +339,92 @@ class DriftCheckWriteSerializer(serializers.Serializer):
     drift_share = serializers.FloatField(
         required=False, help_text="The share of drifted columns that makes the table drift (0.5)."
     )
+
+
+class AlertDeliverySerializer(serializers.ModelSerializer):
+    webhook = serializers.CharField(source="webhook.url", read_only=True)
+
+    class Meta:
+        model = AlertDelivery
+        fields = [
+            "id",
+            "webhook",
+            "change",
+            "status",
+            "attempts",
+            "last_status_code",
+            "last_error",
+            "next_attempt_at",
+            "delivered_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-alert-detail")
+    deployment = serializers.PrimaryKeyRelatedField(read_only=True)
+    acknowledged_by = _username("acknowledged_by.username")
+    resolved_by = _username("resolved_by.username")
+    details = serializers.JSONField(
+        read_only=True, help_text="Alertmanager's labels and annotations, or the drift check."
+    )
+    deliveries = AlertDeliverySerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "url",
+            "id",
+            "deployment",
+            "source",
+            "rule",
+            "severity",
+            "summary",
+            "details",
+            "state",
+            "fired_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "resolved_at",
+            "resolved_by",
+            "resolve_reason",
+            "deliveries",
+        ]
+        read_only_fields = fields
+
+
+class AlertResolveSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class AlertWebhookSerializer(serializers.ModelSerializer):
+    created_by = _username("created_by.username")
+
+    class Meta:
+        model = AlertWebhook
+        fields = ["id", "url", "active", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class AlertWebhookCreatedSerializer(AlertWebhookSerializer):
+    secret = serializers.CharField(
+        read_only=True,
+        help_text="Shown this once: the receiver checks each request's Stagegate-Signature "
+        "with it.",
+    )
+
+    class Meta(AlertWebhookSerializer.Meta):
+        fields = [*AlertWebhookSerializer.Meta.fields, "secret"]
+        read_only_fields = fields
+
+
+class AlertWebhookWriteSerializer(serializers.Serializer):
+    url = serializers.URLField(max_length=500, help_text="An http or https address.")
+
+
+class AlertmanagerAnswerSerializer(serializers.Serializer):
+    fired = serializers.IntegerField()
+    firing_already = serializers.IntegerField()
+    resolved = serializers.IntegerField()
+    not_open = serializers.IntegerField()

@@ -52,6 +52,32 @@ urlpatterns = [
         name="api-drift-check-list",
     ),
     path(
+        "deployments/<int:pk>/alerts/",
+        v.AlertViewSet.as_view({"get": "list"}),
+        name="api-alert-list",
+    ),
+    path("alerts/<int:pk>/", v.AlertViewSet.as_view({"get": "retrieve"}), name="api-alert-detail"),
+    path(
+        "alerts/<int:pk>/acknowledge/",
+        v.AlertViewSet.as_view({"post": "acknowledge"}),
+        name="api-alert-acknowledge",
+    ),
+    path(
+        "alerts/<int:pk>/resolve/",
+        v.AlertViewSet.as_view({"post": "resolve"}),
+        name="api-alert-resolve",
+    ),
+    path(
+        "deployments/<int:pk>/alert-webhooks/",
+        v.AlertWebhookViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-alert-webhook-list",
+    ),
+    path(
+        "deployments/<int:pk>/alertmanager/",
+        v.AlertmanagerViewSet.as_view({"post": "create"}),
+        name="api-deployment-alertmanager",
+    ),
+    path(
         "drift-checks/<int:pk>/",
         v.DriftCheckViewSet.as_view({"get": "retrieve"}),
         name="api-drift-check-detail",

@@ -9,6 +9,12 @@ from rest_framework.response import Response
 from deployments import selectors
 from deployments.api import serializers as s
 from deployments.models import Deployment
+from deployments.services.alerts import (
+    alert_acknowledge,
+    alert_resolve,
+    alertmanager_receive,
+    webhook_create,
+)
 from deployments.services.drift import drift_check_request
 from deployments.services.metrics import metrics_push
 from deployments.services.plans import deployment_create, plan_save
@@ -257,6 +263,102 @@ class DriftCheckViewSet(ApiViewSet):
     def retrieve(self, request, pk: int):
         check = selectors.drift_check_get(request.user, pk, self.token)
         return Response(s.DriftCheckSerializer(check, context={"request": request}).data)
+
+
+class AlertViewSet(ApiViewSet):
+    serializer_class = s.AlertSerializer
+    queryset = Deployment.objects.none()
+
+    def _alert(self, pk: int, perm: str = access.VIEW):
+        alert = selectors.alert_get(self.request.user, pk, self.token)
+        access.require_project_perm(self.request.user, alert.deployment.project, perm, self.token)
+        return alert
+
+    def _answer(self, alert) -> Response:
+        alert = selectors.alerts_of(alert.deployment).get(pk=alert.pk)
+        return Response(s.AlertSerializer(alert, context={"request": self.request}).data)
+
+    @extend_schema(responses=s.AlertSerializer(many=True))
+    def list(self, request, pk: int):
+        """The deployment's alerts, newest first, each with its deliveries."""
+        deployment = selectors.deployment_get(request.user, pk, self.token)
+        page = self.paginate_queryset(selectors.alerts_of(deployment))
+        data = s.AlertSerializer(page, many=True, context={"request": request}).data
+        return self.get_paginated_response(data)
+
+    def retrieve(self, request, pk: int):
+        return self._answer(self._alert(pk))
+
+    @extend_schema(request=None, responses=s.AlertSerializer)
+    def acknowledge(self, request, pk: int):
+        """Someone is on it; 409 when it is not firing."""
+        alert = alert_acknowledge(
+            actor=request.user, alert=self._alert(pk, access.CHANGE), token=self.token
+        )
+        return self._answer(alert)
+
+    @extend_schema(request=s.AlertResolveSerializer, responses=s.AlertSerializer)
+    def resolve(self, request, pk: int):
+        """It is over, with why; 409 when it is resolved already."""
+        alert = self._alert(pk, access.CHANGE)
+        data = s.AlertResolveSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        alert = alert_resolve(
+            actor=request.user,
+            alert=alert,
+            reason=data.validated_data.get("reason", ""),
+            token=self.token,
+        )
+        return self._answer(alert)
+
+
+class AlertWebhookViewSet(ApiViewSet):
+    serializer_class = s.AlertWebhookSerializer
+    queryset = Deployment.objects.none()
+
+    @extend_schema(responses=s.AlertWebhookSerializer(many=True))
+    def list(self, request, pk: int):
+        """Where the deployment's alert changes are POSTed (secrets are never shown again)."""
+        deployment = selectors.deployment_get(request.user, pk, self.token)
+        page = self.paginate_queryset(deployment.alert_webhooks.select_related("created_by"))
+        data = s.AlertWebhookSerializer(page, many=True).data
+        return self.get_paginated_response(data)
+
+    @extend_schema(
+        request=s.AlertWebhookWriteSerializer, responses={201: s.AlertWebhookCreatedSerializer}
+    )
+    def create(self, request, pk: int):
+        """Add a webhook; the answer holds its signing secret, this once."""
+        deployment = selectors.deployment_get(request.user, pk, self.token)
+        access.require_project_perm(request.user, deployment.project, access.CHANGE, self.token)
+        data = s.AlertWebhookWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        webhook, secret = webhook_create(
+            actor=request.user,
+            deployment=deployment,
+            url=data.validated_data["url"],
+            token=self.token,
+        )
+        webhook.secret = secret
+        body = s.AlertWebhookCreatedSerializer(webhook).data
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class AlertmanagerViewSet(ApiViewSet):
+    serializer_class = s.AlertmanagerAnswerSerializer
+    queryset = Deployment.objects.none()
+
+    @extend_schema(request=dict, responses={200: s.AlertmanagerAnswerSerializer})
+    def create(self, request, pk: int):
+        """Alertmanager's webhook receiver (payload version 4): firing alerts fire on the
+        deployment's record, resolved ones resolve. Configure it with
+        ``http_config.authorization: {type: Token, credentials: <key>}``."""
+        deployment = selectors.deployment_get(request.user, pk, self.token)
+        access.require_project_perm(request.user, deployment.project, access.CHANGE, self.token)
+        counts = alertmanager_receive(
+            actor=request.user, deployment=deployment, payload=request.data, token=self.token
+        )
+        return Response(counts)
 
 
 class AnalysisViewSet(ApiViewSet):

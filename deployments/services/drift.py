@@ -23,6 +23,7 @@ from deployments.analysis.drift import (
     dataset_drift,
 )
 from deployments.models import Deployment, DriftCheck
+from deployments.services.alerts import drift_alerts
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.criteria import content_sha256
@@ -226,6 +227,8 @@ def _drift_work(check: DriftCheck, progress: Progress):
         DriftCheck.objects.filter(pk=check.pk).update(
             result=body, result_sha256=digest, share=result.share, drifted=result.drifted
         )
+        # The spec's drift alerts fire (or resolve) with the result.
+        drift_alerts(DriftCheck.objects.select_related("deployment__project").get(pk=check.pk))
         event_record(
             actor=check.requested_by,
             verb="drift_check.finished",

@@ -37,6 +37,8 @@ from datetime import timedelta
 from django.utils import timezone
 
 from deployments.models import (
+    Alert,
+    AlertWebhook,
     Analysis,
     Deployment,
     DeploymentPlan,
@@ -48,6 +50,7 @@ from deployments.models import (
     Rollout,
     RolloutMove,
 )
+from deployments.services.alerts import alert_fire, alert_resolve
 from deployments.services.drift import drift_check_request
 from deployments.services.metrics import metrics_push
 from deployments.services.rollouts import rollout_promote, rollout_start
@@ -112,6 +115,9 @@ class Deployments:
     #: A production period of the project, and a drift check of it (queued) on ``live``.
     production: DatasetVersion
     drift_check: DriftCheck
+    #: An alert firing on ``live``, and one resolved.
+    alert: Alert
+    resolved_alert: Alert
 
 
 def healthy_window(deployment: Deployment, actor) -> None:
@@ -156,6 +162,14 @@ def deployments_build(w: TeamWorld) -> Deployments:
     drift_check = drift_check_request(
         actor=engineer, deployment=live, reference=w.version, current=production
     )
+    alert, _ = alert_fire(
+        deployment=live, source="spec", rule="Latency", key="spec:Latency", summary="Slow."
+    )
+    resolved_alert, _ = alert_fire(
+        deployment=live, source="spec", rule="Errors", key="spec:Errors", summary="Errors."
+    )
+    alert_resolve(actor=None, alert=resolved_alert, reason="Over.")
+    resolved_alert.refresh_from_db()
     return Deployments(
         live=live,
         live_plan=live_plan,
@@ -170,6 +184,8 @@ def deployments_build(w: TeamWorld) -> Deployments:
         project=w.project,
         production=production,
         drift_check=drift_check,
+        alert=alert,
+        resolved_alert=resolved_alert,
     )
 
 
@@ -187,6 +203,8 @@ def deployment_state() -> dict:
         "points": MetricPoint.objects.count(),
         "tokens": DeploymentToken.objects.count(),
         "drift_checks": DriftCheck.objects.count(),
+        "alerts": sorted(Alert.objects.values_list("pk", "state")),
+        "webhooks": AlertWebhook.objects.count(),
     }
 
 
@@ -256,6 +274,18 @@ RULES: dict[tuple[str, str], Rule] = {
     ("api-drift-check-list", "GET"): Rule(VIEW, "live"),
     ("api-drift-check-list", "POST"): Rule(CHANGE, "live", done=202),
     ("api-drift-check-detail", "GET"): Rule(VIEW, "drift_check"),
+    ("api-alert-list", "GET"): Rule(VIEW, "live"),
+    ("api-alert-detail", "GET"): Rule(VIEW, "alert"),
+    ("api-alert-acknowledge", "POST"): Rule(
+        CHANGE, "alert", busy="resolved_alert", busy_code="not_firing"
+    ),
+    ("api-alert-resolve", "POST"): Rule(
+        CHANGE, "alert", busy="resolved_alert", busy_code="resolved_already"
+    ),
+    ("api-alert-webhook-list", "GET"): Rule(VIEW, "live"),
+    ("api-alert-webhook-list", "POST"): Rule(CHANGE, "live", done=201),
+    # The team's Alertmanager writes alerts on the record: the change right, the write scope.
+    ("api-deployment-alertmanager", "POST"): Rule(CHANGE, "live"),
     # Argo Rollouts reads the current step's verdict, and asks for it to be judged (which
     # promotes the rollout when its analysis passes).
     ("api-deployment-analysis", "GET"): Rule(VIEW, "live"),
@@ -461,6 +491,20 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
         },
         "api-deployment-analysis": {"step": "1"},
         "api-drift-check-list": {"reference": w.version.pk, "current": d.production.pk},
+        "api-alert-resolve": {"reason": "Fixed."},
+        # A public address given as such: nothing to resolve.
+        "api-alert-webhook-list": {"url": "https://1.1.1.1/stagegate"},
+        "api-deployment-alertmanager": {
+            "version": "4",
+            "status": "firing",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "CanaryHighLatency"},
+                    "fingerprint": "3f1c2a9b7d0e4c11",
+                }
+            ],
+        },
         "api-deployment-flagger": {
             "name": "scorer",
             "namespace": "credit",
