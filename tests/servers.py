@@ -3,6 +3,8 @@ use them before it has a settings module."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import random
 import shutil
@@ -271,3 +273,43 @@ class CanaryExporter:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class WebhookReceiver:
+    """A webhook receiver on loopback that checks each request's signature, as a team's
+    would: HMAC-SHA256 with the shared secret over "<timestamp>.<body>"."""
+
+    def __init__(self, answer: int = 200, delay: float = 0.0) -> None:
+        from deployments.services.alerts import SIGNATURE_HEADER
+
+        self.answer, self.delay, self.secret = answer, delay, ""
+        #: Answers for the next requests, before ``answer`` is used again.
+        self.next_answers: list[int] = []
+        self.received: list[dict] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                parts = dict(p.split("=", 1) for p in self.headers[SIGNATURE_HEADER].split(","))
+                expected = hmac.new(
+                    receiver.secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256
+                ).hexdigest()
+                fresh = abs(time.time() - int(parts["t"])) < 300
+                valid = hmac.compare_digest(expected, parts["v1"]) and fresh
+                receiver.received.append({"valid": valid, "body": json.loads(body)})
+                time.sleep(receiver.delay)
+                answer = receiver.next_answers.pop(0) if receiver.next_answers else receiver.answer
+                self.send_response(answer if valid else 401)
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/stagegate"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -4,22 +4,18 @@ signature, failures retried with backoff and kept in the delivery log."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
 
 from deployments.models import Alert, AlertDelivery
-from deployments.services.alerts import SIGNATURE_HEADER, alert_deliver, alert_deliveries_sweep
+from deployments.services.alerts import alert_deliver, alert_deliveries_sweep
 from deployments.services.drift import drift_check_run
 from projects.models import Event, Role
 from tests.data import sample_frame
 from tests.factories import make_dataset, make_deployment, make_version, plan_content
+from tests.servers import WebhookReceiver
 
 # Alertmanager's webhook payload, version 4, as its documentation describes it.
 ALERTMANAGER = {
@@ -46,46 +42,11 @@ ALERTMANAGER = {
 }
 
 
-class Receiver:
-    """A webhook receiver on loopback that checks each request's signature, as a team's
-    would: HMAC-SHA256 with the shared secret over "<timestamp>.<body>"."""
-
-    def __init__(self, answer: int = 200, delay: float = 0.0) -> None:
-        self.answer, self.delay, self.secret = answer, delay, ""
-        self.received: list[dict] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                parts = dict(p.split("=", 1) for p in self.headers[SIGNATURE_HEADER].split(","))
-                expected = hmac.new(
-                    receiver.secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256
-                ).hexdigest()
-                fresh = abs(time.time() - int(parts["t"])) < 300
-                valid = hmac.compare_digest(expected, parts["v1"]) and fresh
-                receiver.received.append({"valid": valid, "body": json.loads(body)})
-                time.sleep(receiver.delay)
-                self.send_response(receiver.answer if valid else 401)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/stagegate"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver(settings):
     settings.ALERT_WEBHOOK_ALLOW_PRIVATE = True  # the receiver is on loopback
     settings.ALERT_WEBHOOK_TIMEOUT = 0.5
-    running = Receiver()
+    running = WebhookReceiver()
     yield running
     running.close()
 
