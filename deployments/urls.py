@@ -25,6 +25,17 @@ urlpatterns = [
         name="drift-check-create",
     ),
     path("drift-checks/<int:pk>/", views.drift_check_detail, name="drift-check"),
+    path(
+        "alerts/<int:pk>/acknowledge/",
+        views.alert_acknowledge_view,
+        name="alert-acknowledge",
+    ),
+    path("alerts/<int:pk>/resolve/", views.alert_resolve_view, name="alert-resolve"),
+    path(
+        "deployments/<int:pk>/alert-webhooks/",
+        views.alert_webhook_create_view,
+        name="alert-webhook-create",
+    ),
     path("drift-checks/<int:pk>/status/", views.drift_check_status, name="drift-check-status"),
     path("deployment-plans/<int:pk>/", views.plan_detail, name="deployment-plan"),
     path(

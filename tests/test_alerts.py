@@ -9,8 +9,8 @@ import time
 import pytest
 from django.utils import timezone
 
-from deployments.models import Alert, AlertDelivery
-from deployments.services.alerts import alert_deliver, alert_deliveries_sweep
+from deployments.models import Alert, AlertDelivery, AlertWebhook
+from deployments.services.alerts import alert_deliver, alert_deliveries_sweep, alert_fire
 from deployments.services.drift import drift_check_run
 from projects.models import Event, Role
 from tests.data import sample_frame
@@ -227,3 +227,60 @@ def test_a_drifted_column_fires_the_specs_alert_and_a_steady_one_resolves_it(api
     alert.refresh_from_db()
     assert alert.state == "resolved" and alert.resolved_by is None
     assert alert.resolve_reason.endswith("found income steady.")
+
+
+# --- The deployment page -----------------------------------------------------------------
+
+
+def test_an_engineer_acknowledges_and_resolves_an_alert_on_the_page(client, world, receiver):
+    w = world["a"]
+    deployment, _ = make_deployment(w, stage=False)
+    client.force_login(w.people[Role.ML_ENGINEER])
+    added = client.post(f"/deployments/{deployment.pk}/alert-webhooks/", {"url": receiver.url})
+    secret = AlertWebhook.objects.get().secret
+    assert added.status_code == 200 and secret in added.content.decode()
+    assert secret not in client.get(f"/deployments/{deployment.pk}/").content.decode()
+    alert, _ = alert_fire(
+        deployment=deployment, source="spec", rule="Latency", key="spec:Latency", summary="Slow."
+    )
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert "Acknowledge" in page and "Slow." in page and "Deliveries (1)" in page
+
+    acked = client.post(f"/alerts/{alert.pk}/acknowledge/")
+    assert acked.status_code == 302 and acked["Location"].endswith(f"#alert-{alert.pk}")
+    again = client.post(f"/alerts/{alert.pk}/acknowledge/")
+    assert again.status_code == 409 and "acknowledged already" in again.content.decode()
+    done = client.post(f"/alerts/{alert.pk}/resolve/", {"reason": "Pool resized."})
+    assert done.status_code == 302
+    alert.refresh_from_db()
+    assert (alert.state, alert.resolve_reason) == ("resolved", "Pool resized.")
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert "Resolved by a_ml_engineer" in page and ">Acknowledge</button>" not in page
+
+
+def test_a_webhook_refused_on_the_page_says_why(client, world, settings):
+    settings.ALERT_WEBHOOK_ALLOW_PRIVATE = False
+    w = world["a"]
+    deployment, _ = make_deployment(w, stage=False)
+    client.force_login(w.people[Role.ML_ENGINEER])
+    refused = client.post(
+        f"/deployments/{deployment.pk}/alert-webhooks/", {"url": "http://10.0.0.5/"}
+    )
+    assert refused.status_code == 400
+    assert "No webhook was added" in refused.content.decode()
+    assert not AlertWebhook.objects.exists()
+
+
+@pytest.mark.parametrize("who", [Role.AUDITOR, Role.VIEWER])
+def test_who_may_not_change_the_deployment_sees_alerts_but_cannot_handle_them(client, world, who):
+    w = world["a"]
+    deployment, _ = make_deployment(w, stage=False)
+    alert, _ = alert_fire(
+        deployment=deployment, source="spec", rule="Latency", key="spec:Latency", summary="Slow."
+    )
+    client.force_login(w.people[who])
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert "Slow." in page and ">Acknowledge</button>" not in page and "Add webhook" not in page
+    assert client.post(f"/alerts/{alert.pk}/acknowledge/").status_code == 403
+    alert.refresh_from_db()
+    assert alert.state == "firing"

@@ -12,8 +12,9 @@ import pytest
 from django.db import connection
 
 from deployments.analysis.plan import default_plan
-from deployments.models import Deployment, PlanSignOff, Rollout
+from deployments.models import AlertWebhook, Deployment, PlanSignOff, Rollout
 from deployments.series import window_series
+from deployments.services.alerts import alert_fire
 from deployments.services.drift import drift_check_request
 from deployments.services.metrics import metrics_push
 from deployments.services.plans import deployment_create
@@ -649,13 +650,21 @@ def test_it_renders_the_page_within_its_query_budget(client, world, django_asser
             actor=engineer, deployment=deployment, reference=w.version, current=period
         )
 
-    with django_assert_max_num_queries(38):
+    # Three alerts, each told to a webhook.
+    AlertWebhook.objects.create(deployment=deployment, url="https://1.1.1.1/hook", secret="s")
+    for name in ("Latency", "Errors", "Drift"):
+        alert_fire(
+            deployment=deployment, source="spec", rule=name, key=f"spec:{name}", summary=name
+        )
+
+    with django_assert_max_num_queries(42):
         response = client.get(url(deployment))
 
     assert response.status_code == 200
     page = text(response)
     assert page.count('class="analysis"') == 3 and page.count("<svg") == 3
     assert page.count("/drift-checks/") >= 3
+    assert page.count('id="alert-') == 3 and page.count("https://1.1.1.1/hook") == 4
 
 
 # --- the deployment's metrics token -------------------------------------------------------

@@ -35,6 +35,7 @@ from projects.analysis.signoffs import Summary, summarise
 #: Analyses and drift checks listed on the page, newest first (older ones are in the API).
 ANALYSES_SHOWN = 30
 DRIFT_CHECKS_SHOWN = 20
+ALERTS_SHOWN = 20
 CHART_WIDTH = 560
 SHADOW_LABEL = "Shadow agreement"
 
@@ -107,6 +108,7 @@ def deployment_context(
     token_form: DeploymentTokenForm | None = None,
     new_token: tuple | None = None,
     drift_form: DriftCheckForm | None = None,
+    new_webhook: tuple | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Everything the page shows; ``plan`` is the version looked at (the current one when
@@ -204,6 +206,9 @@ def deployment_context(
                 "reference__dataset", "current__dataset", "requested_by"
             )[:DRIFT_CHECKS_SHOWN]
         ),
+        "alerts": list(selectors.alerts_of(deployment)[:ALERTS_SHOWN]),
+        "webhooks": list(deployment.alert_webhooks.all()) if can_change else [],
+        "new_webhook": new_webhook,
         "drift_form": (
             drift_form or DriftCheckForm(versions=project_selectors.ready_versions(project))
         )

@@ -315,6 +315,14 @@ RULES: dict[tuple[str, str], Rule] = {
     ("drift-check", "GET"): Rule(VIEW, "drift_check"),
     ("drift-check-status", "GET"): Rule(VIEW, "drift_check"),
     ("drift-check-create", "POST"): Rule(CHANGE, "live", done=302),
+    ("alert-acknowledge", "POST"): Rule(
+        CHANGE, "alert", done=302, busy="resolved_alert", busy_code="not_firing"
+    ),
+    ("alert-resolve", "POST"): Rule(
+        CHANGE, "alert", done=302, busy="resolved_alert", busy_code="resolved_already"
+    ),
+    # The page shows the new webhook's secret once: 200, not a redirect.
+    ("alert-webhook-create", "POST"): Rule(CHANGE, "live"),
     # The page shows the new key once: 200, not a redirect.
     ("deployment-token-create", "POST"): Rule(CHANGE, "live"),
     ("deployment-create", "POST"): Rule(CHANGE, "project", done=302),
@@ -525,5 +533,7 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
         "rollout-abort": {"reason": "Stopped for the night."},
         "deployment-token-create": {"name": "exporter", "days": "30"},
         "drift-check-create": {"reference": w.version.pk, "current": d.production.pk},
+        "alert-resolve": {"reason": "Fixed."},
+        "alert-webhook-create": {"url": "https://1.1.1.1/stagegate"},
     }
     return bodies.get(name, {})
