@@ -41,7 +41,15 @@ from audits.models import (
     BaselineRun,
     RiskItem,
 )
-from deployments.models import Deployment, DeploymentPlan, PlanSignOff, Rollout
+from deployments.models import (
+    Alert,
+    AlertWebhook,
+    Deployment,
+    DeploymentPlan,
+    DriftCheck,
+    PlanSignOff,
+    Rollout,
+)
 from projects.models import (
     Baseline,
     BusinessMeasurement,
@@ -255,18 +263,46 @@ LISTS: dict[str, Listing] = {
     "api-rollout-list": Listing(
         lambda w: {"pk": w.extra["live"].pk}, _project_rows(Rollout, deployment="live")
     ),
+    "api-drift-check-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(DriftCheck, deployment="live")
+    ),
+    "api-alert-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(Alert, deployment="live")
+    ),
+    "api-alert-webhook-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(AlertWebhook, deployment="live")
+    ),
 }
 #: Inboxes hold nothing for a viewer; each is also read by the role it is for.
 INBOX_READERS = {"api-audit-inbox": AUD, "api-signoff-inbox": BO}
 #: Lists that are empty in the world as built.
 WAITING = {"api-audit-inbox", "api-signoff-inbox", "api-pack-list"}
 #: Lists of the deployment stage, which the world as built has none of.
-DEPLOYING = {"api-deployment-list", "api-plan-list", "api-plan-signoff-list", "api-rollout-list"}
+DEPLOYING = {
+    "api-deployment-list",
+    "api-plan-list",
+    "api-plan-signoff-list",
+    "api-rollout-list",
+    "api-drift-check-list",
+    "api-alert-list",
+    "api-alert-webhook-list",
+}
 
 
 def _deploying(w: TeamWorld) -> None:
-    """Give the team's project deployments: one live, one ready, one a draft."""
+    """Give the team's project deployments (one live, one ready, one a draft), a drift
+    check, alerts and a webhook of the live one."""
     w.extra.update(vars(deployments_build(w)))
+    AlertWebhook.objects.create(
+        deployment=w.extra["live"], url="https://1.1.1.1/stagegate", secret="s"
+    )
+
+
+def _live(w: TeamWorld) -> dict:
+    """The live deployment's id, its world built on first use."""
+    if "live" not in w.extra:
+        _deploying(w)
+    return {"pk": w.extra["live"].pk}
 
 
 def test_every_api_list_route_is_checked():
@@ -455,6 +491,18 @@ REFERENCES: dict[tuple[str, str, str], Reference] = {
         lambda a, ref: {"model_version": ref, "name": "scorer live"},
         lambda b: [b.model.pk, b.spare_model.pk],
     ),
+    ("api-drift-check-list", "POST", "reference"): Reference(
+        MLE,
+        _live,
+        lambda a, ref: {"reference": ref, "current": a.extra["production"].pk},
+        lambda b: [b.version.pk],
+    ),
+    ("api-drift-check-list", "POST", "current"): Reference(
+        MLE,
+        _live,
+        lambda a, ref: {"reference": a.version.pk, "current": ref},
+        lambda b: [b.version.pk],
+    ),
 }
 
 
@@ -465,7 +513,7 @@ def test_every_reference_in_a_request_body_is_checked():
 
 def _row_counts() -> dict[str, int]:
     counted = [Project, Team, Membership, ProjectShare, DatasetVersion, DatasetLineage]
-    counted += [Evaluation, Event, Dataset, Deployment]
+    counted += [Evaluation, Event, Dataset, Deployment, DriftCheck]
     return {model.__name__: model.objects.count() for model in counted}
 
 
