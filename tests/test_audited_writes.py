@@ -39,7 +39,6 @@ ALLOWED = [
         ").update(attempts=delivery.attempts + 1)",
         "an AlertDelivery's attempt count: a log of sending, not an audited change",
     ),
-
     (
         "portal/jobs.py",
         "model.objects.filter(pk=pk).update(published_at=",
