@@ -23,6 +23,8 @@ class Deployment(models.Model):
     )
     name = models.CharField(max_length=100)
     environment = models.CharField(max_length=60, default="production")
+    #: The project's cycle (prototyping → monitoring and back) this deployment belongs to.
+    cycle = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
@@ -270,6 +272,57 @@ class MetricPoint(models.Model):
         return f"{self.name} = {self.value:g} at {self.timestamp:%Y-%m-%d %H:%M:%S}"
 
 
+class MetricRollup(models.Model):
+    """One metric of one deployment over one minute or hour: count, sum, extremes and
+    percentiles, recomputed from the bucket's points (never added up), so a 30-day chart
+    reads 720 rows per metric instead of millions of points."""
+
+    class Resolution(models.IntegerChoices):
+        MINUTE = 60, "Minute"
+        HOUR = 3600, "Hour"
+
+    id = models.BigAutoField(primary_key=True)
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
+    name = models.CharField(max_length=60)
+    resolution = models.PositiveIntegerField(choices=Resolution)
+    bucket = models.DateTimeField()
+    count = models.PositiveIntegerField()
+    total = models.FloatField()
+    minimum = models.FloatField()
+    maximum = models.FloatField()
+    p50 = models.FloatField()
+    p95 = models.FloatField()
+    p99 = models.FloatField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "name", "resolution", "bucket"], name="metric_rollup_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.bucket:%Y-%m-%d %H:%M} ({self.count} points)"
+
+
+class RollupDue(models.Model):
+    """Stored points whose rollups are not yet recomputed: each metric's time span in one
+    pushed batch, written in the push's transaction and removed once rolled up."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="+")
+    #: {metric name: [first timestamp, last timestamp]} as ISO 8601 text.
+    spans = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"rollups due for {', '.join(self.spans)}"
+
+
 class DriftCheck(Job):
     """A production period's data against the reference: each column's test and the
     table's verdict (deployments.analysis.drift), stored whole and hashed."""
@@ -400,7 +453,11 @@ class AlertDelivery(models.Model):
         FAILED = "failed", "Failed"
 
     alert = models.ForeignKey(Alert, on_delete=models.PROTECT, related_name="deliveries")
-    webhook = models.ForeignKey(AlertWebhook, on_delete=models.PROTECT, related_name="deliveries")
+    #: Where it goes: a webhook, or (without one) the e-mail address in ``recipient``.
+    webhook = models.ForeignKey(
+        AlertWebhook, on_delete=models.PROTECT, related_name="deliveries", null=True, blank=True
+    )
+    recipient = models.EmailField(max_length=254, blank=True)
     #: The alert's state this delivery tells of.
     change = models.CharField(max_length=20, choices=Alert.State)
     body = models.JSONField()
@@ -414,6 +471,13 @@ class AlertDelivery(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(models.Q(webhook__isnull=False) & models.Q(recipient=""))
+                | (models.Q(webhook__isnull=True) & ~models.Q(recipient="")),
+                name="delivery_to_webhook_or_address",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"delivery {self.pk} of {self.alert} ({self.status})"

@@ -79,6 +79,9 @@ class Project(models.Model):
     description = models.TextField(blank=True)
     task_type = models.CharField(max_length=20, choices=TaskType, default=TaskType.CLASSIFICATION)
     stage = models.CharField(max_length=20, choices=Stage, default=Stage.PROTOTYPING, db_index=True)
+    #: Each return from monitoring to prototyping starts a new cycle; evidence of earlier
+    #: cycles is kept and never counts towards the gates of this one.
+    cycle = models.PositiveIntegerField(default=1)
     #: The model version the team puts forward: the gate and the criteria judge this one.
     candidate_model = models.ForeignKey(
         "projects.ModelVersion",
