@@ -6,7 +6,8 @@ custom one; its statistic defaults to the catalog's usual one (a custom metric n
 own), min_points to 1, a monitored metric's window to 60 minutes and its kind and unit to
 the catalog's (a custom metric states its kind; every entry of one metric keeps one kind
 and unit). A share's mean or percentile lies in [0, 1]. An alert watches a monitored
-metric by name or a drift test as ``drift:<column>``.
+metric by name, a drift test as ``drift:<column>``, or the model's reporting as
+``silence``: no point at all for ``minutes`` (only a silence alert has them).
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ MONITORING_FIELDS = ("metrics", "drift", "alerts", "notify", "review_cadence_day
 MAX_CONTACT = 254  # an e-mail address
 MAX_UNIT = 20
 MAX_REVIEW_DAYS = 365
+ALERT_FIELDS = ("name", "metric", "severity", "minutes")
+#: An alert's metric for "the deployment pushed no point at all for ``minutes``".
+SILENCE = "silence"
+MAX_SILENCE_MINUTES = 1440
 DEFAULT_METRIC_WINDOW = 60
 DEFAULT_REVIEW_DAYS = 30
 A_KIND = {"software": "a software", "input": "an input", "output": "an output"}
@@ -300,7 +305,7 @@ def _alerts(
     seen: dict[str, int] = {}
     for n, item in enumerate(read_list(raw, "monitoring.alerts", "alerts"), start=1):
         path = f"monitoring.alerts[{n}]"
-        item = read_mapping(item, path, ("name", "metric", "severity"), "an alert")
+        item = read_mapping(item, path, ALERT_FIELDS, "an alert")
         name = read_text(item.get("name"), f"{path}.name", "the alert's name", True, MAX_SHORT)
         if name.casefold() in seen:
             fail(
@@ -312,7 +317,29 @@ def _alerts(
         target = read_text(
             item.get("metric"), f"{path}.metric", "the metric the alert watches", True, MAX_SHORT
         )
-        if target.startswith("drift:"):
+        silence = target == SILENCE
+        if not silence and not absent(item.get("minutes")):
+            fail(
+                f"{path}.minutes",
+                f"only a silence alert (metric {SILENCE}) takes minutes; a metric's alert fires "
+                "on its window_minutes in monitoring.metrics.",
+            )
+        if silence:
+            if absent(item.get("minutes")):
+                fail(
+                    f"{path}.minutes",
+                    "give the minutes without any point after which the silence alert fires "
+                    f"(1 to {MAX_SILENCE_MINUTES:,}).",
+                )
+            minutes = read_whole(
+                item.get("minutes"),
+                f"{path}.minutes",
+                "the minutes without a point",
+                1,
+                MAX_SILENCE_MINUTES,
+                " minutes",
+            )
+        elif target.startswith("drift:"):
             column = target.removeprefix("drift:").strip()
             if column not in columns:
                 fail(
@@ -326,10 +353,14 @@ def _alerts(
             fail(
                 f"{path}.metric",
                 f"{shown(target)} is not a monitored metric of this plan; name one from "
-                f"monitoring.metrics{known}, or drift:<column> for a drift test.",
+                f"monitoring.metrics{known}, drift:<column> for a drift test, or {SILENCE} "
+                "for a model that stopped reporting.",
             )
         severity = read_choice(item.get("severity"), f"{path}.severity", SEVERITIES, "a severity")
-        alerts.append({"name": name, "metric": target, "severity": severity})
+        alert = {"name": name, "metric": target, "severity": severity}
+        if silence:
+            alert["minutes"] = minutes
+        alerts.append(alert)
     return alerts
 
 

@@ -152,10 +152,17 @@ _KEYED: dict[str, tuple[Callable[[Mapping[str, Any]], tuple[Any, ...]], _Describ
     ),
     "monitoring.alerts": (
         lambda a: (a["name"].casefold(),),
-        lambda a: f"{a['name']} ({a['severity']} on {a['metric']})",
+        lambda a: f"{a['name']} ({a['severity']} on {_watched(a)})",
     ),
 }
 MAX_SHOWN = 80
+
+
+def _watched(alert: Mapping[str, Any]) -> str:
+    """What an alert watches: a metric, drift:<column>, or silence for N minutes."""
+    if "minutes" in alert:
+        return f"{alert['metric']} for {_num(alert['minutes'])} min"
+    return alert["metric"]
 
 
 def _steps_text(steps: Sequence[Mapping[str, Any]], between: str = " → ") -> str:

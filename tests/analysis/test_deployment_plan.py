@@ -802,7 +802,7 @@ def test_drift_takes_every_allowed_test():
             {"monitoring.alerts.0.metric": "error_rate"},
             "monitoring.alerts[1].metric: 'error_rate' is not a monitored metric of this plan; "
             "name one from monitoring.metrics (latency_ms, missing_value_rate, null_output_rate)"
-            ", or drift:<column> for a drift test.",
+            ", drift:<column> for a drift test, or silence for a model that stopped reporting.",
         ),
         (
             {"monitoring.alerts.1.metric": "drift:age"},
