@@ -1,5 +1,6 @@
 from celery import shared_task
 
+from deployments.services.alert_rules import alert_rules_evaluate
 from deployments.services.alerts import alert_deliver, alert_deliveries_sweep
 from deployments.services.drift import drift_check_run
 
@@ -17,3 +18,8 @@ def alert_deliver_task(delivery_id: int) -> None:
 @shared_task(name="deployments.alert_deliveries_sweep")
 def alert_deliveries_sweep_task() -> None:
     alert_deliveries_sweep()
+
+
+@shared_task(name="deployments.alert_rules_evaluate")
+def alert_rules_evaluate_task() -> None:
+    alert_rules_evaluate()

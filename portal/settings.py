@@ -455,6 +455,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.alert_deliveries_sweep",
         "schedule": timedelta(seconds=60),
     },
+    # The monitoring spec's metric and silence alerts: their windows end at each minute.
+    "alert-rules-evaluate": {
+        "task": "deployments.alert_rules_evaluate",
+        "schedule": timedelta(seconds=60),
+    },
 }
 # A job is republished when its row stays queued, or running without a heartbeat,
 # for this long; one that has been delivered this many times is failed.
