@@ -313,3 +313,34 @@ class WebhookReceiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class MailReceiver:
+    """A real SMTP server on a free loopback port (aiosmtpd) that keeps every message it
+    is given (``received``: the envelope's sender, recipients and the parsed message)."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from email import message_from_bytes, policy
+
+        from aiosmtpd.controller import Controller
+
+        self.received: list[SimpleNamespace] = []
+        received = self.received
+
+        class Handler:
+            async def handle_DATA(self, server, session, envelope) -> str:
+                received.append(
+                    SimpleNamespace(
+                        sender=envelope.mail_from,
+                        to=list(envelope.rcpt_tos),
+                        message=message_from_bytes(envelope.content, policy=policy.default),
+                    )
+                )
+                return "250 Message accepted for delivery"
+
+        self.port = port or free_port()
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def close(self) -> None:
+        self.controller.stop()

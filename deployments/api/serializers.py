@@ -342,13 +342,19 @@ class DriftCheckWriteSerializer(serializers.Serializer):
 
 
 class AlertDeliverySerializer(serializers.ModelSerializer):
-    webhook = serializers.CharField(source="webhook.url", read_only=True)
+    webhook = serializers.CharField(
+        source="webhook.url", read_only=True, allow_null=True, help_text="None for an e-mail."
+    )
+    recipient = serializers.CharField(
+        read_only=True, help_text="The e-mail address; blank for a webhook."
+    )
 
     class Meta:
         model = AlertDelivery
         fields = [
             "id",
             "webhook",
+            "recipient",
             "change",
             "status",
             "attempts",
@@ -367,7 +373,11 @@ class AlertSerializer(serializers.ModelSerializer):
     acknowledged_by = _username("acknowledged_by.username")
     resolved_by = _username("resolved_by.username")
     details = serializers.JSONField(
-        read_only=True, help_text="Alertmanager's labels and annotations, or the drift check."
+        read_only=True,
+        help_text=(
+            "Alertmanager's labels and annotations, the drift check, or the metric's checks "
+            "with their observed values; notify_skipped: who could not be e-mailed and why."
+        ),
     )
     deliveries = AlertDeliverySerializer(many=True, read_only=True)
 

@@ -1,6 +1,7 @@
 """Alerts: fired by the monitoring spec's rules or the team's Alertmanager, acknowledged and
-resolved by people, every change on the trail and POSTed, signed, to the deployment's
-webhooks by the worker (retried with exponential backoff, every attempt logged).
+resolved by people, every change on the trail, POSTed, signed, to the deployment's
+webhooks and e-mailed to the spec's ``notify`` by the worker (retried with exponential
+backoff, every attempt logged).
 
 A webhook request carries ``Stagegate-Signature: t=<unix seconds>,v1=<hex>``, where the hex
 is HMAC-SHA256 with the webhook's secret over ``<t>.<body>``: the receiver recomputes it
@@ -28,6 +29,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from deployments.models import Alert, AlertDelivery, AlertWebhook, Deployment
+from deployments.services.alert_mail import mail_send, notify_recipients
 from portal.exceptions import ApplicationError, Conflict
 from projects.services.events import event_record
 
@@ -125,12 +127,26 @@ def _body(alert: Alert, change: str) -> dict[str, Any]:
 
 
 def _notify(alert: Alert, change: str) -> None:
-    """A delivery of this change to each active webhook, sent once the change commits."""
-    for webhook in alert.deployment.alert_webhooks.filter(active=True):
-        delivery = AlertDelivery.objects.create(
-            alert=alert, webhook=webhook, change=change, body=_body(alert, change)
-        )
+    """A delivery of this change to each active webhook and each address the spec's
+    ``notify`` resolves to, sent once the change commits; who cannot be mailed is kept on
+    the alert (``details.notify_skipped``) for its delivery log."""
+    body = _body(alert, change)
+    targets: list[dict[str, Any]] = [
+        {"webhook": webhook} for webhook in alert.deployment.alert_webhooks.filter(active=True)
+    ]
+    addresses, skipped = notify_recipients(alert.deployment)
+    targets += [{"recipient": address} for address in addresses]
+    for target in targets:
+        delivery = AlertDelivery.objects.create(alert=alert, change=change, body=body, **target)
         transaction.on_commit(lambda pk=delivery.pk: _publish(pk))
+    if skipped:
+        details = dict(alert.details or {})
+        details["notify_skipped"] = [
+            *details.get("notify_skipped", []),
+            *({**s, "change": change} for s in skipped),
+        ]
+        alert.details = details
+        alert.save(update_fields=["details"])  # in the change's transaction, beside its event
 
 
 def _publish(delivery_id: int, countdown: float = 0) -> None:
@@ -169,9 +185,26 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def _attempt(delivery: AlertDelivery) -> tuple[int | None, str]:
+    """Send once: to the webhook (the answer's status) or by e-mail; the error, if any."""
+    if delivery.webhook is None:
+        return None, mail_send(delivery.body, delivery.recipient)
+    body = json.dumps(delivery.body, sort_keys=True, separators=(",", ":")).encode()
+    refused = _refused_address(delivery.webhook.url)
+    if refused:
+        return None, refused
+    try:
+        code = _send(delivery.webhook, body)
+    except (OSError, ValueError) as exc:  # refused, timed out, unreachable
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    if not 200 <= code < 300:
+        return code, f"The receiver answered {code}."
+    return code, ""
+
+
 def alert_deliver(*, delivery_id: int) -> None:
-    """One attempt at a delivery; a failed one is tried again later, each wait twice the
-    one before, until ALERT_DELIVERY_ATTEMPTS attempts."""
+    """One attempt at a delivery (a webhook's POST or an e-mail); a failed one is tried
+    again later, each wait twice the one before, until ALERT_DELIVERY_ATTEMPTS attempts."""
     delivery = AlertDelivery.objects.select_related("webhook").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != AlertDelivery.Status.PENDING:
         return
@@ -182,18 +215,7 @@ def alert_deliver(*, delivery_id: int) -> None:
     if not claimed:
         return
     attempts = delivery.attempts + 1
-    body = json.dumps(delivery.body, sort_keys=True, separators=(",", ":")).encode()
-    code, error = None, ""
-    refused = _refused_address(delivery.webhook.url)
-    if refused:
-        error = refused
-    else:
-        try:
-            code = _send(delivery.webhook, body)
-        except (OSError, ValueError) as exc:  # refused, timed out, unreachable
-            error = f"{type(exc).__name__}: {exc}"[:500]
-        if code is not None and not 200 <= code < 300:
-            error = f"The receiver answered {code}."
+    code, error = _attempt(delivery)
     now = timezone.now()
     if not error:
         AlertDelivery.objects.filter(pk=delivery.pk).update(
