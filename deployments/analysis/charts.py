@@ -51,6 +51,8 @@ FAIL_INK = "#cf222e"
 #: Target lines by verdict; a target not judged yet is drawn in grey.
 TARGET_INKS = {"pass": PASS_INK, "fail": FAIL_INK, "inconclusive": MUTED, "": MUTED}
 VERDICT_WORDS = {"pass": "met", "fail": "missed", "inconclusive": "not judged", "": ""}
+#: Periods when an alert fired on the metric.
+ALERT_TINT = "#fde7e9"
 #: Dots are drawn on the line when there are at most this many values.
 DOTS_UP_TO = 120
 #: Time steps for the x axis, in seconds.
@@ -174,6 +176,22 @@ def _clock(seconds: float, with_seconds: bool = False) -> str:
     return moment.strftime("%H:%M:%S" if with_seconds else "%H:%M")
 
 
+def _tick_label(seconds: float, step: float) -> str:
+    """A time axis label: the day for steps of days, the clock otherwise."""
+    if step >= 86400:
+        return datetime.fromtimestamp(seconds, UTC).strftime("%d %b")
+    return _clock(seconds, step < 60)
+
+
+def _span_text(start: float, end: float) -> str:
+    """ "from 09:00 to 10:00 UTC on 2026-12-01", or with dates when it spans days."""
+    first = datetime.fromtimestamp(start, UTC)
+    if first.date() == datetime.fromtimestamp(end - 1, UTC).date():
+        return f"from {_clock(start)} to {_clock(end)} UTC on {first:%Y-%m-%d}"
+    last = datetime.fromtimestamp(end, UTC)
+    return f"from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M} UTC"
+
+
 def _value_text(value: float) -> str:
     # Shares stay fractions (0.01), as the plan and the analysis write them.
     return format_number(value)
@@ -191,9 +209,8 @@ def chart_description(
     """What the chart shows, in sentences: the window, the points and their range, each
     target with its verdict and the observed value when the window was judged."""
     start, end = _epoch(window_start), _epoch(window_end)
-    day = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
     name = label or series.metric
-    text = [f"{name} from {_clock(start)} to {_clock(end)} UTC on {day}:"]
+    text = [f"{name} {_span_text(start, end)}:"]
     if series.points:
         lowest, highest = min(series.lows), max(series.highs)
         mean = sum(v * c for v, c in zip(series.values, series.counts, strict=True))
@@ -271,10 +288,13 @@ def window_chart_svg(
     now: datetime | float | None = None,
     width: int = 560,
     height: int = 220,
+    shaded: Sequence[tuple[float, float, str]] = (),
 ) -> str:
     """One metric over one window: the values as a line (with dots when few), the min-max
     band of buckets holding several points, each target as a dashed line with its rule and
-    verdict, and the part of the window after ``now`` shaded while the window is open."""
+    verdict, the part of the window after ``now`` shaded while the window is open, and
+    each ``shaded`` period (start, end in seconds since the epoch, and what it was: an
+    alert firing) tinted red."""
     start, end = _epoch(window_start), _epoch(window_end)
     if not end > start:
         raise ValueError("A window ends after it starts.")
@@ -297,6 +317,15 @@ def window_chart_svg(
     )
     parts.append(f"<desc>{escape(description)}</desc>")
     parts.append(_rect(x0, y0, x1 - x0, y1 - y0, "#ffffff", stroke=GRID_GREY))
+    for began, ended, what in shaded:
+        began, ended = max(began, start), min(ended, end)
+        if ended > began:
+            left_x = sx(began)
+            parts.append(
+                _rect(
+                    left_x, y0, sx(ended) - left_x, y1 - y0, ALERT_TINT, tip=what, class_="alerting"
+                )
+            )
     moment = _epoch(now) if now is not None else None
     shade_from = x1
     if moment is not None and start < moment < end:
@@ -313,12 +342,11 @@ def window_chart_svg(
         parts.append(_text(x0 - 6, y + 3.5, text, size=10, text_anchor="end", fill=MUTED))
     time_step = _time_step(end - start)
     first = math.ceil(start / time_step) * time_step
-    with_seconds = time_step < 60
     t = first
     while t <= end + 1e-6:
         x = sx(t)
         parts.append(_line(x, y1, x, y1 + 4, MID_GREY))
-        label = _clock(t, with_seconds)
+        label = _tick_label(t, time_step)
         # A label at either end of the axis stays inside the drawing.
         half = text_width(label, 10) / 2
         anchor = "end" if x + half > width - 2 else "middle"
@@ -328,7 +356,19 @@ def window_chart_svg(
     parts.append(_text(x1, 12, "times in UTC", size=10, text_anchor="end", fill=MUTED))
     if shade_from < x1:
         parts.append(_line(shade_from, y0, shade_from, y1, MID_GREY, stroke_dasharray="2 3"))
-        parts.append(_text(shade_from + 4, y0 + 12, "now", size=10, fill=MUTED, class_="now"))
+        # Near the right edge the label goes left of the line, inside the drawing.
+        at_edge = shade_from + 4 + text_width("now", 10) > width - 2
+        parts.append(
+            _text(
+                shade_from - 4 if at_edge else shade_from + 4,
+                y0 + 12,
+                "now",
+                size=10,
+                fill=MUTED,
+                class_="now",
+                text_anchor="end" if at_edge else "start",
+            )
+        )
 
     xs = [sx(t) for t in series.times]
     if series.downsampled:

@@ -8,6 +8,9 @@ in words where the shares moved most.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
 from xml.sax.saxutils import escape
 
 from projects.analysis.charts import (
@@ -20,6 +23,7 @@ from projects.analysis.charts import (
     _rect,
     _text,
     format_share,
+    text_width,
     truncate,
 )
 
@@ -98,5 +102,106 @@ def drift_histogram_svg(
                 width - pad, height - pad - 1, f"{high:g}", size=size, text_anchor="end", fill=MUTED
             )
         )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+#: A column's verdict in a drift check, by how far its PSI moved (Evidently's usual reading
+#: of PSI: under 0.1 little, 0.1 to 0.25 some, above 0.25 a major shift).
+HEAT_STABLE = ("#e6f4ea", "#c7e9d0")
+HEAT_DRIFTED = ("#f9c8cc", "#ef8a92", "#cf222e")
+HEAT_ABSENT = "#ffffff"
+
+
+def _heat(cell: Mapping[str, Any] | None) -> str:
+    if cell is None:
+        return HEAT_ABSENT
+    psi = cell.get("psi") or 0.0
+    if not cell.get("drifted"):
+        return HEAT_STABLE[psi >= 0.1]
+    return HEAT_DRIFTED[(psi >= 0.1) + (psi >= 0.25)]
+
+
+def _cell_text(column: str, label: str, cell: Mapping[str, Any] | None) -> str:
+    if cell is None:
+        return f"{column}, {label}: not compared"
+    verdict = "drifted" if cell.get("drifted") else "no drift"
+    statistic = cell.get("statistic")
+    measured = "n/a" if statistic is None else f"{statistic:.4g}"
+    psi = cell.get("psi")
+    return (
+        f"{column}, {label}: {verdict} ({cell.get('method')} {measured} against "
+        f"{cell.get('threshold'):g}; PSI {'n/a' if psi is None else f'{psi:.3f}'})"
+    )
+
+
+def heatmap_description(columns: Sequence[str], checks: Sequence[tuple[str, Mapping]]) -> str:
+    """Which columns drifted in which checks, in sentences."""
+    if not checks:
+        return "No drift checks in this period."
+    parts = [f"{len(columns)} columns over {len(checks)} drift checks."]
+    for label, cells in checks:
+        drifted = [c for c in columns if (cells.get(c) or {}).get("drifted")]
+        parts.append(
+            f"{label}: {', '.join(drifted)} drifted." if drifted else f"{label}: no column drifted."
+        )
+    return " ".join(parts)
+
+
+def drift_heatmap_svg(
+    columns: Sequence[str],
+    checks: Sequence[tuple[str, Mapping[str, Mapping[str, Any]]]],
+    *,
+    title: str = "Drift by column and check",
+    width: int = 560,
+) -> str:
+    """Columns (rows) by drift checks in time order (columns of cells): green where the
+    column held, red where it drifted, darker as its PSI grows; each cell's tooltip gives
+    the test, its statistic and threshold."""
+    label_w = min(170.0, max((text_width(c, 11) for c in columns), default=40) + 12)
+    cell_h, top = 18.0, 34.0
+    n = max(len(checks), 1)
+    cell_w = max(min((width - label_w - 10) / n, 60.0), 4.0)
+    height = top + cell_h * len(columns) + 28
+    parts = _open(width, height, title)
+    parts.append(f"<desc>{escape(heatmap_description(columns, checks))}</desc>")
+    every = max(1, math.ceil(n / max(1, int((width - label_w) // 46))))
+    for j, (label, _cells) in enumerate(checks):
+        if j % every == 0:
+            x = label_w + j * cell_w + cell_w / 2
+            parts.append(_text(x, top - 8, label, size=10, text_anchor="middle", fill=MUTED))
+    for i, column in enumerate(columns):
+        y = top + i * cell_h
+        parts.append(
+            _text(
+                label_w - 8, y + 13, truncate(column, label_w - 12, 11), size=11, text_anchor="end"
+            )
+        )
+        for j, (label, cells) in enumerate(checks):
+            cell = cells.get(column)
+            parts.append(
+                _rect(
+                    label_w + j * cell_w + 1,
+                    y + 1,
+                    cell_w - 2,
+                    cell_h - 2,
+                    _heat(cell),
+                    tip=_cell_text(column, label, cell),
+                    class_="drifted" if cell and cell.get("drifted") else "held",
+                    stroke=LIGHT_GREY,
+                )
+            )
+    legend_y = top + cell_h * len(columns) + 18
+    x = label_w
+    for fill, words in (
+        (HEAT_STABLE[0], "held"),
+        (HEAT_DRIFTED[0], "drifted"),
+        (HEAT_DRIFTED[2], "drifted, PSI > 0.25"),
+    ):
+        parts.append(_rect(x, legend_y - 10, 12, 12, fill, stroke=LIGHT_GREY))
+        parts.append(_text(x + 16, legend_y, words, size=10, fill=MUTED))
+        x += 24 + text_width(words, 10)
+    if not checks:
+        parts.append(_text(label_w, top + 12, "No drift checks yet", size=12, fill=MUTED))
     parts.append("</svg>")
     return "".join(parts)

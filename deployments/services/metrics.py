@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from deployments.analysis.points import Batch, PointsError, clean_points
 from deployments.models import Deployment, MetricBatch, MetricPoint
+from deployments.services.rollups import rollups_due
 from portal.exceptions import ApplicationError, Conflict
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ def metrics_push(
                 token_prefix=token.prefix if token is not None else "",
             )
             _insert(batch, rows)
+            rollups_due(deployment.pk, rows.rows)
     except IntegrityError:  # the same key pushed twice at the same moment
         return replay()
     return batch, True
