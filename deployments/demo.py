@@ -129,16 +129,103 @@ def canary_under_way(project: Project, *, owner, engineer) -> Rollout:
 
 
 def canary_finished(project: Project, *, owner, engineer) -> Rollout:
-    """Walked to 100 % ten days ago, every step passing."""
+    """Walked to 100 % a month ago, every step passing: a month of monitoring follows."""
     deployment = _signed_deployment(project, owner, engineer, AUTOCOMPLETE_PLAN)
     return _walk(
         deployment,
         engineer,
-        started=timezone.now() - timedelta(days=10),
+        started=timezone.now() - timedelta(days=MONTH_DAYS + 1),
         latency_ms=12,
         slow_at=None,
         seed=100,
     )
+
+
+#: The demo's month of monitoring, and the day (counted from its start) of its incident.
+MONTH_DAYS = 30
+INCIDENT_DAY = 11
+#: Shoppers switch back to typing more often from mid-month: the suggestions fit less.
+DRIFT_DAY = 15
+
+
+def monitoring_month(deployment: Deployment, *, engineer) -> tuple[datetime, datetime]:
+    """Thirty days of the live autocomplete, pushed a day at a time: latency every minute,
+    throughput, errors, query length and the switch-to-typing rate every five minutes.
+    On day 11 from 14:00 to 16:30 a saturated connection pool makes latency jump (the
+    "Suggestions slow" alert fires, is acknowledged and resolved); from day 15 shoppers
+    switch back to typing more often. Rollups are made here, as the worker would."""
+    from deployments.services.rollups import rollups_refresh
+
+    rng = np.random.default_rng(30)
+    end = timezone.now().replace(second=0, microsecond=0)
+    start = end - timedelta(days=MONTH_DAYS)
+    incident = (
+        start.replace(hour=14, minute=0) + timedelta(days=INCIDENT_DAY),
+        start.replace(hour=16, minute=30) + timedelta(days=INCIDENT_DAY),
+    )
+    for day in range(MONTH_DAYS):
+        opened = start + timedelta(days=day)
+        minutes = np.arange(24 * 60)
+        moments = [opened + timedelta(minutes=int(m), seconds=20) for m in minutes]
+        hours = np.array([(m.hour + m.minute / 60) for m in moments])
+        busy = 0.6 + 0.4 * np.sin((hours - 6) / 24 * 2 * np.pi).clip(0)  # evenings are busy
+        latency = rng.gamma(9, 1.4, minutes.size) * (0.8 + 0.4 * busy)
+        slow = np.array([incident[0] <= m < incident[1] for m in moments])
+        latency[slow] = rng.uniform(45, 120, slow.sum())
+        points = [
+            {"name": "latency_ms", "value": round(float(v), 2), "timestamp": m.isoformat()}
+            for m, v in zip(moments, latency, strict=True)
+        ]
+        later = max(0.0, (day - DRIFT_DAY) / (MONTH_DAYS - DRIFT_DAY))
+        for m, b, s in zip(moments[::5], busy[::5], slow[::5], strict=True):
+            values = {
+                "throughput_qps": 300 * b * rng.uniform(0.95, 1.05),
+                "error_rate": rng.uniform(0.01, 0.03) if s else rng.uniform(0, 0.002),
+                "input_length": rng.normal(11, 1.2),
+                "switch_to_typing_rate": rng.normal(0.18 + 0.1 * later, 0.015),
+            }
+            points += [
+                {"name": name, "value": round(float(v), 4), "timestamp": m.isoformat()}
+                for name, v in values.items()
+            ]
+        metrics_push(
+            actor=engineer,
+            deployment=deployment,
+            points=points,
+            idempotency_key=f"month-day-{day}",
+            now=opened + timedelta(days=1),
+        )
+    rollups_refresh(deployment_id=deployment.pk)
+    return incident
+
+
+def latency_incident(deployment: Deployment, incident: tuple[datetime, datetime], *, engineer):
+    """The alert of the incident: fired when it began, acknowledged 12 minutes later by the
+    on-call engineer, resolved by them after the fix. The alert keeps the incident's times;
+    its events are recorded as the demo loads."""
+    from deployments.models import Alert
+    from deployments.services.alerts import alert_acknowledge, alert_fire, alert_resolve
+
+    alert, _ = alert_fire(
+        deployment=deployment,
+        source=Alert.Source.SPEC,
+        rule="Suggestions slow",
+        key="Suggestions slow",
+        severity="page",
+        summary="p95 latency_ms over 60 minutes is 108 ms, above the 40 ms agreed.",
+    )
+    alert_acknowledge(actor=engineer, alert=alert)
+    alert_resolve(
+        actor=engineer,
+        alert=alert,
+        reason="Connection pool resized from 20 to 60 connections; p95 back at 16 ms.",
+    )
+    Alert.objects.filter(pk=alert.pk).update(
+        fired_at=incident[0] + timedelta(minutes=5),
+        acknowledged_at=incident[0] + timedelta(minutes=17),
+        resolved_at=incident[1] + timedelta(minutes=10),
+    )
+    return alert
 
 
 def _signed_deployment(project: Project, owner, engineer, content: dict) -> Deployment:

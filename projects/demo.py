@@ -3,17 +3,28 @@ projects in every stage, with a canary under way and one finished (deployments.d
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 import pandas as pd
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 
 from audits.analysis.audit_config import default_config
 from audits.services.baselines import baseline_run_request
 from audits.services.fairness import audit_config_save, audit_request, audit_review, audit_run
 from audits.services.packs import pack_render, pack_request
 from audits.services.risks import risk_starter_import
-from deployments.demo import canary_finished, canary_under_way
+from deployments.demo import (
+    DRIFT_DAY,
+    MONTH_DAYS,
+    canary_finished,
+    canary_under_way,
+    latency_incident,
+    monitoring_month,
+)
+from deployments.models import DriftCheck
 from deployments.services.drift import drift_check_request, drift_check_run
 from projects.models import (
     Baseline,
@@ -186,6 +197,12 @@ def load_demo() -> list[tuple[str, str, str]]:
                 lifecycle.project_transition(
                     actor=owner, project=project, target=target, reason="Demo history"
                 )
+            if stage == "monitoring":
+                # A month live: metrics with an incident, weekly drift checks.
+                deployment = project.deployments.latest("pk")
+                incident = monitoring_month(deployment, engineer=signers["engineer"])
+                latency_incident(deployment, incident, engineer=signers["engineer"])
+                _weekly_drift(project, deployment, signers["engineer"])
             if stage == "deployment":
                 # A canary at 25 %, its promotion refused on a p95 latency breach.
                 rollout = canary_under_way(project, **signers)
@@ -466,6 +483,42 @@ def _drift_checked(project: Project, deployment, engineer) -> None:
         current=_version(dataset, engineer, frame),
     )
     drift_check_run(check_id=check.pk)
+
+
+def _weekly_drift(project: Project, deployment, engineer) -> None:
+    """A week of logged requests checked against the training history every seven days of
+    the month; from mid-month incomes rise and debt ratios with them, so the later checks
+    find drift."""
+    reference = DatasetVersion.objects.filter(
+        dataset__project=project, dataset__name="history"
+    ).latest("pk")
+    dataset = datasets.dataset_create(
+        actor=engineer,
+        project=project,
+        name="weekly-requests",
+        purpose="production_sample",
+        label_column="target",
+        personal_data_columns=["email"],
+    )
+    start = timezone.now() - timedelta(days=MONTH_DAYS)
+    for week, day in enumerate(range(2, MONTH_DAYS, 7)):
+        frame = loan_applications(600, seed=40 + week)
+        shift = max(0, day - DRIFT_DAY) / (MONTH_DAYS - DRIFT_DAY)
+        frame["income"] = (frame["income"] * (1 + 0.6 * shift)).round(0)
+        frame["debt_ratio"] = (frame["debt_ratio"] * (1 + 0.5 * shift)).clip(upper=0.99).round(4)
+        frame["target"] = frame["defaulted"]
+        check = drift_check_request(
+            actor=engineer,
+            deployment=deployment,
+            reference=reference,
+            current=_version(dataset, engineer, frame),
+        )
+        drift_check_run(check_id=check.pk)
+        when = start + timedelta(days=day, hours=6)
+        # The check keeps the day it would have run; its events are recorded as the demo loads.
+        DriftCheck.objects.filter(pk=check.pk).update(
+            created_at=when, started_at=when, finished_at=when + timedelta(minutes=1)
+        )
 
 
 def _version(dataset: Dataset, engineer, frame: pd.DataFrame, **fields) -> DatasetVersion:
