@@ -1,21 +1,31 @@
-"""Alerts through HTTP: fired by Alertmanager's webhook and by drift, acknowledged and
-resolved by people, each change POSTed to a real local receiver that checks the HMAC
-signature, failures retried with backoff and kept in the delivery log."""
+"""Alerts through HTTP: fired by Alertmanager's webhook, by drift and by the monitoring
+spec's metric-threshold and silence rules (evaluated by the worker's beat), acknowledged
+and resolved by people, each change POSTed to a real local receiver that checks the HMAC
+signature and e-mailed to the spec's notify (Django's outbox, and a real local SMTP
+server), failures retried with backoff and kept in the delivery log."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail
 from django.utils import timezone
 
-from deployments.models import Alert, AlertDelivery, AlertWebhook
+from deployments.analysis.window import number_text
+from deployments.models import Alert, AlertDelivery, AlertWebhook, MetricPoint
+from deployments.services.alert_rules import deployment_alert_rules_evaluate
 from deployments.services.alerts import alert_deliver, alert_deliveries_sweep, alert_fire
 from deployments.services.drift import drift_check_run
-from projects.models import Event, Role
+from deployments.services.metrics import metrics_push
+from deployments.tasks import alert_rules_evaluate_task
+from projects.models import Event, Project, Role
 from tests.data import sample_frame
 from tests.factories import make_dataset, make_deployment, make_version, plan_content
-from tests.servers import WebhookReceiver
+from tests.servers import MailReceiver, WebhookReceiver, free_port
 
 # Alertmanager's webhook payload, version 4, as its documentation describes it.
 ALERTMANAGER = {
@@ -284,3 +294,285 @@ def test_who_may_not_change_the_deployment_sees_alerts_but_cannot_handle_them(cl
     assert client.post(f"/alerts/{alert.pk}/acknowledge/").status_code == 403
     alert.refresh_from_db()
     assert alert.state == "firing"
+
+
+# --- The spec's metric-threshold and silence rules, evaluated by the worker ----------------
+
+NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
+#: latency_ms's p95 over the last 10 minutes, at most 150 ms, on at least 20 points.
+LATENCY = {
+    "name": "latency_ms",
+    "statistic": "p95",
+    "comparator": "<=",
+    "threshold": 150,
+    "window_minutes": 10,
+    "min_points": 20,
+}
+SLOW = {"name": "Scorer slow", "metric": "latency_ms", "severity": "page"}
+QUIET = {"name": "Scorer quiet", "metric": "silence", "minutes": 15, "severity": "page"}
+
+
+def monitored(w, alerts: list[dict], notify: tuple[str, ...] = ()):
+    """A deployment of ``w`` watched by the worker: its project in the monitoring stage,
+    its plan's latency entry as LATENCY, with ``alerts`` and ``notify``."""
+    content = plan_content()
+    content["monitoring"]["metrics"][0] = LATENCY
+    content["monitoring"]["alerts"] = alerts
+    content["monitoring"]["notify"] = list(notify)
+    deployment, _ = make_deployment(w, content=content, stage=False)
+    Project.objects.filter(pk=w.project.pk).update(stage=Project.Stage.MONITORING)
+    return deployment
+
+
+def push(deployment, values, *, end: datetime, minutes: float = 9.0, name: str = "latency_ms"):
+    """``values`` spread evenly over the ``minutes`` before ``end``."""
+    step = timedelta(minutes=minutes) / max(len(values), 1)
+    points = [
+        {"name": name, "value": float(v), "timestamp": (end - step * (i + 1)).isoformat()}
+        for i, v in enumerate(values)
+    ]
+    metrics_push(
+        actor=None,
+        deployment=deployment,
+        points=points,
+        idempotency_key=f"k{MetricPoint.objects.count()}-{len(points)}",
+        now=end,
+    )
+
+
+def test_a_metric_past_its_threshold_fires_with_its_value_and_resolves_when_it_holds(world):
+    deployment = monitored(world["a"], [SLOW])
+    rng = np.random.default_rng(7)
+    slow = rng.normal(140, 15, 60)
+    push(deployment, slow, end=NOW)
+    # Points before the window never count: a minute earlier than its 10 minutes.
+    push(deployment, [5000.0] * 30, end=NOW - timedelta(minutes=10), minutes=1)
+    expected = float(np.percentile(slow, 95))
+    assert expected > 150
+
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=NOW)
+    alert = Alert.objects.get()
+    assert (alert.rule, alert.key, alert.source, alert.severity, alert.state) == (
+        "Scorer slow",
+        "spec:Scorer slow",
+        "spec",
+        "page",
+        "firing",
+    )
+    assert alert.details["observed"] == pytest.approx(expected, rel=1e-12)
+    assert alert.details["points"] == 60
+    assert alert.summary == (
+        f"latency_ms p95 {number_text(expected, 4)} ms misses ≤ 150 ms over 60 points in the "
+        "last 10 minutes."
+    )
+    assert Event.objects.filter(verb="alert.fired").count() == 1
+
+    later = NOW + timedelta(minutes=11)
+    fast = rng.normal(80, 5, 60)
+    push(deployment, fast, end=later)
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=later)
+    alert.refresh_from_db()
+    assert alert.state == "resolved" and alert.resolved_by is None
+    assert alert.resolve_reason == (
+        f"Holds again: latency_ms p95 {number_text(np.percentile(fast, 95), 4)} ms ≤ 150 ms "
+        "over 60 points in the last 10 minutes."
+    )
+    assert Event.objects.filter(verb="alert.resolved").count() == 1
+
+
+def test_a_window_with_fewer_points_than_min_points_neither_fires_nor_resolves(world):
+    deployment = monitored(world["a"], [SLOW])
+    push(deployment, [400.0] * 19, end=NOW)
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=NOW)
+    assert not Alert.objects.exists()
+    push(deployment, [400.0], end=NOW, minutes=0.05)
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=NOW)
+    alert = Alert.objects.get()
+    assert "over 20 points" in alert.summary
+    # Later, too few healthy points: missing evidence does not clear the alert either.
+    later = NOW + timedelta(minutes=20)
+    push(deployment, [50.0] * 5, end=later)
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=later)
+    alert.refresh_from_db()
+    assert alert.state == "firing"
+
+
+def test_a_deployment_that_stops_reporting_fires_its_silence_alert_until_points_arrive(world):
+    deployment = monitored(world["a"], [QUIET])
+    push(deployment, [40.0], end=NOW - timedelta(minutes=20), minutes=0.5)
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=NOW)
+    alert = Alert.objects.get()
+    assert (alert.rule, alert.severity, alert.state) == ("Scorer quiet", "page", "firing")
+    assert alert.summary == (
+        "No metric point in the last 15 minutes: the model stopped reporting. The last one "
+        "arrived at 2026-12-06 09:39:30 UTC."
+    )
+    # Any metric counts as reporting.
+    push(deployment, [0.0], end=NOW + timedelta(minutes=1), minutes=0.5, name="error_rate")
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=NOW + timedelta(minutes=1))
+    alert.refresh_from_db()
+    assert (alert.state, alert.resolved_by) == ("resolved", None)
+    assert alert.resolve_reason == "Reporting again: 1 point in the last 15 minutes."
+
+
+def test_the_beat_evaluates_monitored_deployments_once_however_often_it_runs(world, settings):
+    assert settings.CELERY_BEAT_SCHEDULE["alert-rules-evaluate"] == {
+        "task": "deployments.alert_rules_evaluate",
+        "schedule": timedelta(seconds=60),
+    }
+    watched = monitored(world["a"], [SLOW, QUIET])
+    # Team B's project is still in deployment: its rules are not evaluated yet.
+    content = plan_content()
+    content["monitoring"]["alerts"] = [QUIET]
+    make_deployment(world["b"], content=content, stage=False)
+    push(watched, [400.0] * 30, end=timezone.now())
+    alert_rules_evaluate_task()
+    alert_rules_evaluate_task()
+    assert list(Alert.objects.values_list("deployment", "rule", "state")) == [
+        (watched.pk, "Scorer slow", "firing")
+    ]
+    assert Event.objects.filter(verb="alert.fired").count() == 1
+
+
+def _emails(w) -> None:
+    User = get_user_model()
+    User.objects.filter(pk=w.people[Role.ML_ENGINEER].pk).update(email="mle@example.com")
+
+
+def test_every_change_is_emailed_to_the_specs_notify_and_who_cannot_be_is_shown(api, client, world):
+    w = world["a"]
+    _emails(w)
+    outsider = world["b"].people[Role.ML_ENGINEER]
+    get_user_model().objects.filter(pk=outsider.pk).update(email="b@example.com")
+    notify = (
+        "a_ml_engineer",  # resolved to their e-mail address
+        "oncall@example.com",
+        "a_business_owner",  # no e-mail address on the account
+        "nobody_at_all",
+        outsider.username,  # may not see this project
+    )
+    deployment = monitored(w, [QUIET], notify)
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=NOW)
+    alert = Alert.objects.get()
+    deliver_pending()
+    assert sorted(m.to[0] for m in mail.outbox) == ["mle@example.com", "oncall@example.com"]
+    message = mail.outbox[0]
+    assert message.subject == "[Stagegate] Firing [page]: Scorer quiet on scorer 1 live (a-project)"
+    assert alert.summary in message.body
+    assert f"/deployments/{deployment.pk}/#alert-{alert.pk}" in message.body
+
+    api.credentials(HTTP_AUTHORIZATION=f"Token {w.token_key}")
+    assert api.post(f"/api/v1/alerts/{alert.pk}/acknowledge/").status_code == 200
+    deliver_pending()
+    assert [m.subject.split(":")[0] for m in mail.outbox[2:]] == [
+        "[Stagegate] Acknowledged [page]"
+    ] * 2
+    assert "Acknowledged: " in mail.outbox[2].body and "by a_business_owner" in mail.outbox[2].body
+
+    log = api.get(f"/api/v1/alerts/{alert.pk}/").json()
+    assert [
+        (d["change"], d["recipient"], d["webhook"], d["status"]) for d in log["deliveries"]
+    ] == [
+        ("firing", "mle@example.com", None, "delivered"),
+        ("firing", "oncall@example.com", None, "delivered"),
+        ("acknowledged", "mle@example.com", None, "delivered"),
+        ("acknowledged", "oncall@example.com", None, "delivered"),
+    ]
+    skipped = {(s["who"], s["change"]): s["reason"] for s in log["details"]["notify_skipped"]}
+    assert skipped == {
+        ("a_business_owner", "firing"): "no e-mail address on their account.",
+        ("nobody_at_all", "firing"): "no such user, nor an e-mail address.",
+        (outsider.username, "firing"): "they may not see this project.",
+        ("a_business_owner", "acknowledged"): "no e-mail address on their account.",
+        ("nobody_at_all", "acknowledged"): "no such user, nor an e-mail address.",
+        (outsider.username, "acknowledged"): "they may not see this project.",
+    }
+    client.force_login(w.people[Role.VIEWER])
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert "Deliveries (4) · 6 skipped" in page
+    assert "e-mail mle@example.com" in page and "e-mail a_business_owner" in page
+    assert "no e-mail address on their account." in page
+
+
+def test_an_email_reaches_a_real_smtp_server_after_a_retry(world, settings):
+    port = free_port()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", port, 2
+    settings.ALERT_RETRY_SECONDS = 10
+    deployment = monitored(world["a"], [QUIET], ("oncall@example.com",))
+    deployment_alert_rules_evaluate(deployment_id=deployment.pk, now=NOW)
+    delivery = AlertDelivery.objects.get()
+    # No mail server yet: the attempt fails and is tried again after the backoff.
+    alert_deliver(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 1)
+    assert "ConnectionRefusedError" in delivery.last_error
+    receiver = MailReceiver(port=port)
+    try:
+        alert_deliver(delivery_id=delivery.pk)
+    finally:
+        receiver.close()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
+    (got,) = receiver.received
+    assert got.to == ["oncall@example.com"] and got.sender == settings.DEFAULT_FROM_EMAIL
+    assert got.message["Subject"] == (
+        "[Stagegate] Firing [page]: Scorer quiet on scorer 1 live (a-project)"
+    )
+    assert "No metric point in the last 15 minutes" in got.message.get_content()
+
+
+@pytest.mark.parametrize(
+    ("alert", "message"),
+    [
+        (
+            {"name": "Quiet", "metric": "silence", "severity": "page"},
+            "monitoring.alerts[1].minutes: give the minutes without any point after which the "
+            "silence alert fires (1 to 1,440).",
+        ),
+        (
+            {**QUIET, "minutes": 1441},
+            "monitoring.alerts[1].minutes: the minutes without a point must be from 1 to 1,440 "
+            "minutes, not 1,441.",
+        ),
+        (
+            {**QUIET, "minutes": 0},
+            "monitoring.alerts[1].minutes: the minutes without a point must be from 1 to 1,440 "
+            "minutes, not 0.",
+        ),
+        (
+            {**SLOW, "minutes": 5},
+            "monitoring.alerts[1].minutes: only a silence alert (metric silence) takes minutes; "
+            "a metric's alert fires on its window_minutes in monitoring.metrics.",
+        ),
+        (
+            {**SLOW, "metric": "queue_depth"},
+            "monitoring.alerts[1].metric: 'queue_depth' is not a monitored metric of this plan; "
+            "name one from monitoring.metrics (latency_ms, missing_value_rate, "
+            "null_output_rate), drift:<column> for a drift test, or silence for a model that "
+            "stopped reporting.",
+        ),
+    ],
+)
+def test_a_spec_with_a_malformed_silence_or_metric_alert_is_refused(
+    api, deployment, alert, message
+):
+    content = plan_content()
+    content["monitoring"]["alerts"] = [alert]
+    answer = api.post(
+        f"/api/v1/deployments/{deployment.pk}/plans/", {"content": content}, format="json"
+    )
+    assert answer.status_code == 400, answer.content
+    assert message in answer.json()["detail"]
+
+
+def test_a_silence_alert_is_kept_in_the_plan_and_shown_in_its_changes(api, deployment):
+    content = plan_content()
+    content["monitoring"]["alerts"] = [QUIET]
+    answer = api.post(
+        f"/api/v1/deployments/{deployment.pk}/plans/", {"content": content}, format="json"
+    )
+    assert answer.status_code == 201, answer.content
+    assert answer.json()["content"]["monitoring"]["alerts"] == [QUIET]
+    shown = api.get(f"/api/v1/deployment-plans/{answer.json()['id']}/").json()
+    assert "Scorer quiet (page on silence for 15 min)" in " ".join(shown["changes"])
