@@ -286,3 +286,49 @@ class ApprovalPack(Job):
     @property
     def started_by(self):
         return self.requested_by
+
+
+def report_upload_to(report: MonitoringReport, filename: str) -> str:
+    return f"monitoring-reports/{report.deployment_id}/{filename}"
+
+
+class MonitoringReport(Job):
+    """A deployment's period in production as a PDF: its metrics against the spec's
+    targets, drift checks, alerts and who handled them, and the decisions taken. Rendered
+    by a worker from a JSON snapshot taken when it was asked for, stored with the HTML and
+    the PDF's sha256, as approval packs are."""
+
+    task_name = "audits.monitoring_report_render"
+
+    deployment = models.ForeignKey(
+        "deployments.Deployment", on_delete=models.PROTECT, related_name="monitoring_reports"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    snapshot = models.JSONField()
+    snapshot_sha256 = models.CharField(max_length=64)
+    html = models.TextField(blank=True)
+    pdf = models.FileField(upload_to=report_upload_to, max_length=300, blank=True)
+    pdf_sha256 = models.CharField(max_length=64, blank=True)
+    pdf_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    pages = models.PositiveIntegerField(null=True, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"monitoring report {self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("monitoring-report", args=[self.pk])
+
+    @property
+    def project(self):
+        return self.deployment.project
+
+    @property
+    def started_by(self):
+        return self.requested_by

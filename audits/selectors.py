@@ -12,6 +12,7 @@ from audits.models import (
     AuditReview,
     AuditRun,
     BaselineRun,
+    MonitoringReport,
     RiskItem,
 )
 from portal import access
@@ -240,3 +241,22 @@ def pack_get(user, pk: int, token: ApiToken | None = None) -> ApprovalPack:
     if pack is None:
         raise NotFound("No such approval pack.", unfiltered=ApprovalPack.objects.filter(pk=pk))
     return pack
+
+
+def monitoring_report_get(user, pk: int, token: ApiToken | None = None) -> MonitoringReport:
+    report = (
+        MonitoringReport.objects.filter(
+            pk=pk, deployment__project__in=access.projects_visible(user, token)
+        )
+        .select_related("deployment__project__team", "requested_by")
+        .first()
+    )
+    if report is None:
+        raise NotFound(
+            "No such monitoring report.", unfiltered=MonitoringReport.objects.filter(pk=pk)
+        )
+    return report
+
+
+def monitoring_reports_of(deployment) -> QuerySet[MonitoringReport]:
+    return deployment.monitoring_reports.select_related("requested_by")

@@ -4,6 +4,7 @@ from celery import shared_task
 
 from audits.services.baselines import baseline_run
 from audits.services.fairness import audit_run
+from audits.services.monitoring_reports import monitoring_report_render
 from audits.services.packs import pack_render
 
 
@@ -20,3 +21,8 @@ def audit_run_task(run_id: int) -> None:
 @shared_task(name="audits.pack_render")
 def pack_render_task(pack_id: int) -> None:
     pack_render(pack_id=pack_id)
+
+
+@shared_task(name="audits.monitoring_report_render")
+def monitoring_report_render_task(report_id: int) -> None:
+    monitoring_report_render(report_id=report_id)

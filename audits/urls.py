@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits.views import fairness, packs, risks
+from audits.views import fairness, monitoring_reports, packs, risks
 
 urlpatterns = [
     path("projects/<slug:slug>/risks/", risks.risk_list, name="risk-list"),
@@ -20,4 +20,24 @@ urlpatterns = [
     path("approval-packs/<int:pk>/status/", packs.pack_status, name="pack-status"),
     path("approval-packs/<int:pk>/pdf/", packs.pack_pdf, name="pack-pdf"),
     path("projects/<slug:slug>/model-card.json", packs.model_card, name="model-card"),
+    path(
+        "deployments/<int:pk>/monitoring-reports/",
+        monitoring_reports.monitoring_report_create,
+        name="monitoring-report-create",
+    ),
+    path(
+        "monitoring-reports/<int:pk>/",
+        monitoring_reports.monitoring_report_detail,
+        name="monitoring-report",
+    ),
+    path(
+        "monitoring-reports/<int:pk>/status/",
+        monitoring_reports.monitoring_report_status,
+        name="monitoring-report-status",
+    ),
+    path(
+        "monitoring-reports/<int:pk>/pdf/",
+        monitoring_reports.monitoring_report_pdf,
+        name="monitoring-report-pdf",
+    ),
 ]

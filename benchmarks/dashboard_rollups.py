@@ -110,9 +110,9 @@ def _fill(deployment, start: datetime, points: int) -> None:
 
 def ours(deployment, start: datetime, end: datetime):
     from deployments.analysis.rollups import HOUR, rollup_series
-    from deployments.dashboard import _buckets
+    from deployments.dashboard import read_buckets
 
-    found = _buckets(deployment, list(METRICS), start, end, HOUR)
+    found = read_buckets(deployment, list(METRICS), start, end, HOUR)
     return {name: rollup_series(name, found.get(name, []), "p95", HOUR) for name in METRICS}
 
 

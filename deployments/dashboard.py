@@ -63,9 +63,11 @@ class Dashboard:
         return "minute" if self.resolution == 60 else "hour"
 
 
-def _buckets(
+def read_buckets(
     deployment: Deployment, names: list[str], start: datetime, end: datetime, width: int
 ) -> dict[str, list[Bucket]]:
+    """Each metric's rollups of ``width`` seconds from the bucket holding ``start`` to
+    ``end``, in time order."""
     first = datetime.fromtimestamp(start.timestamp() // width * width, UTC)
     rows = (
         MetricRollup.objects.filter(
@@ -131,7 +133,7 @@ def _charts(deployment: Deployment, start: datetime, end: datetime, width: int, 
         statistic = info.statistic if info else "mean"
         kind = info.kind if info else "other"
         wanted[name, statistic] = {"kind": kind, "unit": info.unit if info else "", "targets": []}
-    buckets = _buckets(deployment, sorted({name for name, _ in wanted}), start, end, width)
+    buckets = read_buckets(deployment, sorted({name for name, _ in wanted}), start, end, width)
     groups: dict[str, list[Chart]] = {}
     for (name, statistic), about in wanted.items():
         series = rollup_series(name, buckets.get(name, []), statistic, width)

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from audits.api import fairness as f
+from audits.api import monitoring_reports as mr
 from audits.api import packs as p
 from audits.api import views as v
 
@@ -71,5 +72,24 @@ urlpatterns += [
         "projects/<slug:project_slug>/model-card/",
         p.ModelCardViewSet.as_view({"get": "retrieve"}),
         name="api-model-card",
+    ),
+]
+
+reports = mr.MonitoringReportViewSet
+urlpatterns += [
+    path(
+        "deployments/<int:pk>/monitoring-reports/",
+        reports.as_view({"get": "list", "post": "create"}),
+        name="api-monitoring-report-list",
+    ),
+    path(
+        "monitoring-reports/<int:pk>/",
+        reports.as_view({"get": "retrieve"}),
+        name="api-monitoring-report-detail",
+    ),
+    path(
+        "monitoring-reports/<int:pk>/pdf/",
+        reports.as_view({"get": "pdf"}),
+        name="api-monitoring-report-pdf",
     ),
 ]

@@ -109,7 +109,7 @@ def _unit(text: str, unit: str) -> str:
     return f"{text}%" if unit == "%" else f"{text} {unit}"
 
 
-def _holds(value: float, comparator: str, threshold: float) -> bool:
+def holds(value: float, comparator: str, threshold: float) -> bool:
     if comparator == "<=":
         return value <= threshold
     if comparator == ">=":
@@ -123,10 +123,10 @@ def _observed_text(value: float, comparator: str, threshold: float) -> str:
     """Four significant digits (never fewer than the whole part has), more when rounding
     would change the verdict a reader sees or make a near miss look equal."""
     digits = max(4, math.floor(math.log10(abs(value))) + 1) if value else 4
-    verdict, equal = _holds(value, comparator, threshold), value == threshold
+    verdict, equal = holds(value, comparator, threshold), value == threshold
     while digits < 17:
         shown = float(f"{value:.{digits}g}")
-        if _holds(shown, comparator, threshold) == verdict and (shown == threshold) == equal:
+        if holds(shown, comparator, threshold) == verdict and (shown == threshold) == equal:
             break
         digits += 1
     return number_text(value, digits)
@@ -319,7 +319,7 @@ def judge(spec: CheckSpec, window: MetricWindow | None, *, window_seconds: float
             f"The {spec.statistic} of {spec.metric} is not a finite number ({observed}): "
             "inconclusive.",
         )
-    passed = _holds(observed, spec.comparator, spec.threshold)
+    passed = holds(observed, spec.comparator, spec.threshold)
     shown = _unit(_observed_text(observed, spec.comparator, spec.threshold), spec.unit)
     verb = "" if passed else "misses "
     over = f"over {_points(count)}"

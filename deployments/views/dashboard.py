@@ -5,9 +5,11 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from deployments import selectors
 from deployments.dashboard import RANGES, dashboard
+from portal import access
 
 __all__ = ["deployment_dashboard", "deployment_dashboard_live"]
 
@@ -17,12 +19,18 @@ POLL_SECONDS = 30
 
 def _context(request: HttpRequest, pk: int) -> dict:
     deployment = selectors.deployment_get(request.user, pk)
+    now = timezone.now()
+    board = dashboard(deployment, request.GET.get("range", ""), now=now)
     return {
         "deployment": deployment,
         "project": deployment.project,
-        "board": dashboard(deployment, request.GET.get("range", "")),
+        "board": board,
         "ranges": list(RANGES),
         "poll_seconds": POLL_SECONDS,
+        # A report covers the period shown, up to now.
+        "report_period": (board.start.isoformat(), min(board.end, now).isoformat()),
+        "can_change": access.CHANGE in access.project_perms(request.user, deployment.project),
+        "reports": deployment.monitoring_reports.select_related("requested_by")[:5],
     }
 
 
