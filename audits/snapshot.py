@@ -24,6 +24,7 @@ from typing import Any
 from django.db.models import Prefetch
 
 from audits.models import AuditRun, RiskItem
+from audits.previous_cycle import previous_cycle_state
 from audits.selectors import audit_reviews, candidate_audit
 from deployments import selectors as deployment_selectors
 from deployments.analysis.plan import plan_against_criteria
@@ -441,7 +442,7 @@ def _deployment(project: Project) -> dict[str, Any] | None:
 def pack_state(project: Project) -> dict[str, Any]:
     """Everything the approval pack shows, as JSON; nothing that depends on when it is read."""
     candidate = _candidate(project)
-    return {
+    state = {
         "project": _project(project),
         "gate": _gate(project),
         "criteria": _criteria(project),
@@ -453,9 +454,16 @@ def pack_state(project: Project) -> dict[str, Any]:
         "audit": _audit(project),
         "risks": _risks(project),
         "measurements": _measurements(project),
-        # None until the candidate model has a deployment: then the go-live case.
+        # None until the candidate model has a deployment in this cycle: then the go-live case.
         "deployment": _deployment(project),
     }
+    if project.cycle > 1:
+        # From the second cycle on, the state names its cycle, so no pack of an earlier one
+        # matches it, and carries the monitoring evidence that led back here. Left out in the
+        # first cycle, so packs rendered before cycles existed still match their state.
+        state["cycle"] = project.cycle
+        state["previous_cycle"] = previous_cycle_state(project)
+    return state
 
 
 def state_sha256(state: dict[str, Any]) -> str:

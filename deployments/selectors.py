@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from deployments.analysis.plan import plan_diff
@@ -162,12 +162,65 @@ def rollout_newest(deployment: Deployment) -> Rollout | None:
 
 
 def deployment_for_gate(project: Project) -> Deployment | None:
-    """The deployment the gate into monitoring judges: the candidate model's newest."""
+    """The deployment the gate into monitoring judges: the candidate model's newest in the
+    project's current cycle (an earlier cycle's rollout never counts again)."""
     candidate = selectors.candidate_model(project)
-    deployments = project.deployments.all()
+    deployments = project.deployments.filter(cycle=project.cycle)
     if candidate is not None:
         deployments = deployments.filter(model_version=candidate)
     return deployments.order_by("-created_at", "-pk").first()
+
+
+def reopen_grounds(project: Project) -> list[str]:
+    """What the current cycle's production says about retraining: the live deployment's
+    newest finished drift check found dataset drift, or an alert of the monitoring spec is
+    open (firing or acknowledged). Earlier cycles' findings led to their own reopening."""
+    grounds = []
+    deployment = deployment_for_gate(project)
+    check = (
+        deployment.drift_checks.filter(status=DriftCheck.Status.SUCCEEDED)
+        .order_by("-created_at", "-pk")
+        .first()
+        if deployment is not None
+        else None
+    )
+    if check is not None and check.drifted:
+        grounds.append(
+            f"Drift check {check.pk} of {deployment.name} "
+            f"({check.created_at:%Y-%m-%d %H:%M} UTC) found {check.share:.0%} of the columns "
+            f"drifted, past the threshold of {check.drift_share:.0%}."
+        )
+    open_alerts = Alert.objects.filter(
+        deployment__project=project,
+        deployment__cycle=project.cycle,
+        source=Alert.Source.SPEC,
+        state__in=[Alert.State.FIRING, Alert.State.ACKNOWLEDGED],
+    ).order_by("fired_at", "pk")
+    for alert in open_alerts:
+        grounds.append(
+            f"Alert “{alert.rule}” is {alert.get_state_display().lower()} since "
+            f"{alert.fired_at:%Y-%m-%d %H:%M} UTC: {alert.summary}"
+        )
+    return grounds
+
+
+def cycle_deployments(project: Project, cycle: int) -> QuerySet[Deployment]:
+    """The deployments of ``project`` planned in ``cycle``, oldest first, with their drift
+    checks and alerts (and who handled those) read in one query each."""
+    return (
+        project.deployments.filter(cycle=cycle)
+        .select_related("model_version")
+        .prefetch_related(
+            Prefetch("drift_checks", queryset=DriftCheck.objects.order_by("created_at", "pk")),
+            Prefetch(
+                "alerts",
+                queryset=Alert.objects.select_related("acknowledged_by", "resolved_by").order_by(
+                    "fired_at", "pk"
+                ),
+            ),
+        )
+        .order_by("created_at", "pk")
+    )
 
 
 def project_criteria(project: Project) -> list[dict]:

@@ -58,6 +58,8 @@ def deployment_create(
             model_version=model_version,
             name=name[:100],
             environment=environment[:60],
+            # The project's cycle when it is planned: its gates count only this cycle's.
+            cycle=project.cycle,
             created_by=actor,
         )
         event_record(
@@ -70,6 +72,7 @@ def deployment_create(
                 "name": deployment.name,
                 "model_version": model_version.pk,
                 "environment": deployment.environment,
+                "cycle": deployment.cycle,
             },
         )
         return deployment

@@ -22,6 +22,17 @@ def project_events(project: Project) -> QuerySet[Event]:
     return Event.objects.filter(project=project).select_related("actor").order_by("-id")
 
 
+def reopening_event(project: Project, cycle: int) -> Event | None:
+    """The transition that started ``cycle`` (back to prototyping), with its reason."""
+    return (
+        Event.objects.filter(project=project, verb="project.transitioned", payload__cycle__to=cycle)
+        .exclude(payload__cycle__from=cycle)
+        .select_related("actor")
+        .order_by("seq")
+        .first()
+    )
+
+
 def _chain_verify(key: str, head: EventHead | None) -> ChainReport:
     events = Event.objects.filter(chain=key).order_by("seq").iterator(chunk_size=2000)
     links = (Link(e.seq, e.prev_hash, e.hash, event_body(e)) for e in events)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from portal.exceptions import ApplicationError, Conflict
-from projects.analysis.gates import GateResult, move_is_allowed
+from projects.analysis.gates import DEPLOYMENT, MONITORING, PROTOTYPING, GateResult, move_is_allowed
 from projects.models import Project
 from projects.selectors import project_gate
 from projects.services.events import event_record
@@ -17,11 +17,18 @@ from projects.services.events import event_record
 if TYPE_CHECKING:
     from projects.models import ApiToken
 
+#: The stages from which going back to prototyping starts a new cycle.
+REOPENING_FROM = (DEPLOYMENT, MONITORING)
+
 
 def project_transition(
     *, actor, project: Project, target: str, reason: str = "", token: ApiToken | None = None
 ) -> GateResult:
-    """Move ``project`` to ``target`` if its gate passes; the event keeps the checklist."""
+    """Move ``project`` to ``target`` if its gate passes; the event keeps the checklist.
+
+    Going back to prototyping from deployment or monitoring starts the project's next
+    cycle: from then on the gates judge only evidence of that cycle (a pack of its state,
+    its deployments), while what earlier cycles hold stays on record."""
     if target not in Project.Stage.values:
         raise ApplicationError(
             f"Unknown stage {target!r}; use one of {', '.join(Project.Stage.values)}.",
@@ -48,16 +55,24 @@ def project_transition(
                 code="gate_failed",
                 extra={"checks": checks},
             )
-        before = project.stage
+        before, cycle_before = project.stage, project.cycle
+        if target == PROTOTYPING and before in REOPENING_FROM:
+            project.cycle += 1
         project.stage = target
         project.updated_at = timezone.now()
-        project.save(update_fields=["stage", "updated_at"])
+        project.save(update_fields=["stage", "cycle", "updated_at"])
         event_record(
             actor=actor,
             verb="project.transitioned",
             target=project,
             project=project,
             token=token,
-            payload={"from": before, "to": target, "reason": reason.strip(), "checks": checks},
+            payload={
+                "from": before,
+                "to": target,
+                "reason": reason.strip(),
+                "checks": checks,
+                "cycle": {"from": cycle_before, "to": project.cycle},
+            },
         )
         return result
