@@ -1,6 +1,7 @@
 """What deployments contributes to the gate into monitoring, registered when the app starts
 (``DeploymentsConfig.ready``): the plan signed, its monitoring spec, the rollout finished,
-and the software criteria met by the analysis that finished it."""
+and the software criteria met by the analysis that finished it. And the way back: the
+current cycle's drift and open alerts as grounds to start the next one."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from projects.analysis.criteria import SOFTWARE, target_text
 from projects.analysis.gates import MONITORING, Check
 from projects.gates import GateContext, gate_check
 from projects.models import Project
+from projects.reopening import reopen_grounds_source
+
+reopen_grounds_source(selectors.reopen_grounds)
 
 
 def _where(rollout: Rollout) -> str:

@@ -26,6 +26,7 @@ class PackSerializer(serializers.ModelSerializer):
     requested_by = serializers.CharField(
         source="requested_by.username", default=None, allow_null=True, read_only=True
     )
+    cycle = serializers.SerializerMethodField()
 
     class Meta:
         model = ApprovalPack
@@ -41,8 +42,14 @@ class PackSerializer(serializers.ModelSerializer):
             "pdf_bytes",
             "pages",
             "requested_by",
+            "cycle",
         ]
         read_only_fields = fields
+
+    def get_cycle(self, pack: ApprovalPack) -> int:
+        """The project's cycle the pack's state was taken in."""
+        # The state names its cycle from the second on (audits.snapshot.pack_state).
+        return pack.snapshot.get("state", {}).get("cycle", 1)
 
     def get_pdf(self, pack: ApprovalPack) -> str | None:
         """Where to download the PDF once it is rendered."""

@@ -174,6 +174,9 @@ class DeploymentSerializer(serializers.ModelSerializer):
     created_by = _username("created_by.username")
     plan = serializers.SerializerMethodField()
     rollout = serializers.SerializerMethodField()
+    cycle = serializers.IntegerField(
+        read_only=True, help_text="The project's cycle this deployment was planned in."
+    )
 
     class Meta:
         model = Deployment
@@ -183,6 +186,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
             "project",
             "name",
             "environment",
+            "cycle",
             "model_version",
             "created_by",
             "created_at",

@@ -47,6 +47,11 @@ class ProjectSerializer(serializers.ModelSerializer):
         allow_null=True,
         help_text="The model version the gate and the criteria judge (marked by the team).",
     )
+    cycle = serializers.IntegerField(
+        read_only=True,
+        help_text="Starts at 1; each return to prototyping from deployment or monitoring "
+        "starts the next cycle, whose gates count only its own evidence.",
+    )
 
     class Meta:
         model = Project
@@ -57,6 +62,7 @@ class ProjectSerializer(serializers.ModelSerializer):
             "description",
             "task_type",
             "stage",
+            "cycle",
             "team",
             "candidate_model",
             "created_at",

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.exceptions import ApplicationError, Forbidden
-from projects import forms, selectors
+from projects import forms, reopening, selectors
 from projects.analysis.gates import ALLOWED_MOVES
 from projects.models import EventExport, Membership, Project
 from projects.services import exports, lifecycle, teams, tokens
@@ -83,6 +83,8 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     perms = access.project_perms(request.user, project)
     gate = selectors.project_gate(project)
     moves = ALLOWED_MOVES.get(project.stage, ())
+    # Proposed only to those who may take the project back.
+    proposal = reopening.reopen_proposal(project) if access.TRANSITION in perms else None
     context = {
         "project": project,
         "perms": perms,
@@ -91,6 +93,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "stage_index": LIFECYCLE.index(project.stage) if project.stage in LIFECYCLE else None,
         "transition_form": forms.TransitionForm(initial={"to": gate.target}) if moves else None,
         "moves": moves,
+        "proposal": proposal,
         "events": selectors.project_events(project)[:50],
         "shares": project.shares.select_related("team", "user"),
         "share_form": forms.ShareForm() if access.SHARE in perms else None,
