@@ -5,9 +5,10 @@ Several projects each have a deployment with a signed quick canary plan and a ro
 under way. For a bounded time, clients push batches of live metrics over HTTP (with the
 deployment's metrics token and with the project's write token; some retried with the same
 idempotency key, some sent twice at the same moment, a few deliberately bad) and read the
-deployment, its rollout, its analyses and the gate into monitoring; for every deployment
-two promoters race to promote the same step as soon as its window closes. Midway Redis
-is shut down and started again later. Then:
+deployment, its rollout, its analyses and the gate into monitoring, and now and then ask
+for a drift check, send an Alertmanager notification (firing or resolved) and ask for a
+monitoring report; for every deployment two promoters race to promote the same step as
+soon as its window closes. Midway Redis is shut down and started again later. Then:
 
 - no answer is a 5xx (or none at all), every bad batch answered 4xx;
 - every batch that answered 201 is stored exactly once with its points, and a deployment
@@ -16,6 +17,10 @@ is shut down and started again later. Then:
 - at most one promoter won each step, and the rollout's moves are the winners, one per
   step change, none skipped or repeated;
 - every analysis has its sha256, and the trail names the same;
+- every drift check and report asked for answered 202, every Alertmanager notification
+  200, and no rule has two open alerts;
+- every pushed point is in its minute's and its hour's rollup (the worker's refresh, or
+  beat's sweep for pushes whose refresh could not be published), none left due;
 - ``verify_events`` passes, PostgreSQL saw no deadlock, and no job is left unfinished.
 
 Exit status 0 only then.
@@ -66,7 +71,7 @@ from deployments.services.rollouts import rollout_start
 from deployments.services.tokens import deployment_token_create
 from projects.models import Role
 from projects.services import tokens
-from tests.factories import UserFactory, build_team, make_deployment
+from tests.factories import UserFactory, build_team, make_dataset, make_deployment, make_version
 outsider = UserFactory(username="load_outsider")
 made = []
 for n in range({projects}):
@@ -88,7 +93,13 @@ for n in range({projects}):
         project=world.project,
     )
     _, metrics = deployment_token_create(actor=engineer, deployment=deployment, name="exporter")
+    period = make_version(
+        make_dataset(world.project, engineer, name="requests", purpose="production_sample"),
+        engineer,
+    )
     made.append({
+        "reference": world.version.pk,
+        "current": period.pk,
         "deployment": deployment.pk,
         "rollout": rollout.pk,
         "project": world.project.slug,
@@ -101,18 +112,39 @@ print("SETUP", json.dumps(made))
 JOBS = """
 import json
 from collections import Counter
+from deployments.models import RollupDue
 from portal.jobs import job_models
 jobs = {
     m.__name__: dict(Counter(m.objects.values_list("status", flat=True))) for m in job_models()
 }
-print("JOBS", json.dumps({name: status for name, status in jobs.items() if status}))
+jobs = {name: status for name, status in jobs.items() if status}
+# Spans still waiting for their rollups count as work left, as a queued job does.
+if RollupDue.objects.exists():
+    jobs["RollupDue"] = {"queued": RollupDue.objects.count()}
+print("JOBS", json.dumps(jobs))
 """
 
 FACTS = """
 import json
 from django.db.models import Count
-from deployments.models import Analysis, MetricBatch, MetricPoint, Rollout, RolloutMove
+from django.db.models.functions import TruncHour, TruncMinute
+from deployments.models import (
+    Alert, Analysis, MetricBatch, MetricPoint, MetricRollup, Rollout, RolloutMove, RollupDue
+)
 from projects.models import Event
+def by_bucket(trunc, resolution):
+    raw = {
+        (d, n, b.isoformat()): c
+        for d, n, b, c in MetricPoint.objects.annotate(b=trunc("timestamp"))
+        .values_list("deployment_id", "name", "b").annotate(c=Count("id")).order_by()
+    }
+    rolled = {
+        (d, n, b.isoformat()): c
+        for d, n, b, c in MetricRollup.objects.filter(resolution=resolution)
+        .values_list("deployment_id", "name", "bucket", "count")
+    }
+    return sorted([list(k), raw.get(k), rolled.get(k)] for k in raw.keys() | rolled.keys()
+                  if raw.get(k) != rolled.get(k))
 rows = dict(MetricPoint.objects.values_list("batch_id").annotate(n=Count("id")).order_by())
 held = MetricPoint.objects.values_list("deployment_id").annotate(n=Count("id")).order_by()
 print("FACTS", json.dumps({
@@ -138,6 +170,12 @@ print("FACTS", json.dumps({
         [e.verb, e.payload.get("analysis"), e.payload.get("analysis_sha256")]
         for e in Event.objects.filter(verb__startswith="rollout.")
     ],
+    "rollups_off": by_bucket(TruncMinute, 60)[:20] + by_bucket(TruncHour, 3600)[:20],
+    "rollups_due": RollupDue.objects.count(),
+    "open_alerts_per_rule": sorted(
+        [d, k, n] for d, k, n in Alert.objects.exclude(state="resolved")
+        .values_list("deployment_id", "key").annotate(n=Count("id")).order_by() if n > 1
+    ),
 }))
 """
 
@@ -391,6 +429,51 @@ def main() -> int:
             with tally.lock:
                 tally.bad.append((what, status, code_of(answer)))
 
+        def monitor(kind: str, target: dict, n: int, i: int = 0) -> None:
+            """A drift check, an Alertmanager notification (the client's alert firing, then
+            resolved, in turns) or a report on the last hour, with the write token."""
+            api = f"{base}/api/v1/deployments/{target['deployment']}"
+            now = datetime.now(UTC)
+            if kind == "drift_check":
+                url, body = (
+                    f"{api}/drift-checks/",
+                    {
+                        "reference": target["reference"],
+                        "current": target["current"],
+                    },
+                )
+            elif kind == "report":
+                url, body = (
+                    f"{api}/monitoring-reports/",
+                    {
+                        "period_start": (now - timedelta(hours=1)).isoformat(),
+                        "period_end": now.isoformat(),
+                    },
+                )
+            else:
+                state = "firing" if (i // 20) % 2 == 0 else "resolved"
+                labels = {"alertname": f"LoadAlert{n}", "severity": "ticket"}
+                url, body = (
+                    f"{api}/alertmanager/",
+                    {
+                        "version": "4",
+                        "status": state,
+                        "receiver": "stagegate",
+                        "groupKey": f"load-{n}",
+                        "alerts": [
+                            {
+                                "status": state,
+                                "labels": labels,
+                                "annotations": {"summary": f"Load client {n}"},
+                                "startsAt": (now - timedelta(minutes=1)).isoformat(),
+                                "endsAt": now.isoformat() if state == "resolved" else "",
+                                "fingerprint": f"load{n:04d}",
+                            }
+                        ],
+                    },
+                )
+            send(kind, request(url, target["write"], body))
+
         def client(n: int) -> None:
             target = targets[n % len(targets)]
             other = targets[(n + 1) % len(targets)]
@@ -410,6 +493,12 @@ def main() -> int:
                     slot = i % 20
                     if slot == 5:
                         bad(target, other, i // 20)
+                    elif i % 40 == 11:
+                        monitor("drift_check", target, n)
+                    elif slot == 13:
+                        monitor("alertmanager", target, n, i)
+                    elif i % 80 == 15:
+                        monitor("report", target, n)
                     elif slot % 10 in reads:
                         kind, url = reads[slot % 10]
                         status, body = send(kind, request(url, token))
@@ -658,6 +747,16 @@ def judge(args: argparse.Namespace, tally: Tally, facts: dict, elapsed: float) -
         if analysis_id is not None and analyses.get(str(analysis_id), {}).get("sha256") != digest:
             problems["event_names_other_sha256"].append([verb, analysis_id, digest])
 
+    # Monitoring writes: accepted (202 for jobs, 200 for Alertmanager), whatever Redis does.
+    for kind, want in (("drift_check", 202), ("report", 202), ("alertmanager", 200)):
+        other = {c: n for c, n in tally.by_kind[kind].items() if 0 < c < 500 and c != want}
+        if other:
+            problems["monitoring_write_refused"].append([kind, other])
+    if facts["open_alerts_per_rule"]:
+        problems["two_open_alerts_for_a_rule"] = facts["open_alerts_per_rule"]
+    if facts["rollups_off"] or facts["rollups_due"]:
+        problems["rollups_off"] = [facts["rollups_due"], facts["rollups_off"]]
+
     server_errors = {c: n for c, n in tally.codes.items() if c >= 500 or c == 0}
     all_timings = [t for times in tally.timings.values() for t in times]
     checks = {
@@ -686,6 +785,10 @@ def judge(args: argparse.Namespace, tally: Tally, facts: dict, elapsed: float) -
         and not problems["move_without_passed_analysis"],
         "analyses_sha256": not problems["analysis_without_sha256"]
         and not problems["event_names_other_sha256"],
+        "monitoring_writes_accepted": not problems["monitoring_write_refused"]
+        and all(tally.by_kind[k] for k in ("drift_check", "report", "alertmanager")),
+        "one_open_alert_per_rule": not problems["two_open_alerts_for_a_rule"],
+        "rollups_match_points": not problems["rollups_off"],
     }
     return {
         "clients": args.clients,
