@@ -158,9 +158,12 @@ def criteria(*items):
 
 
 def test_it_catalogs_every_metric_with_a_kind_a_unit_and_a_usual_statistic():
-    assert len(CATALOG) == 13
+    assert len(CATALOG) == 23
     for name, info in CATALOG.items():
-        assert info.name == name and CUSTOM_NAME.fullmatch(name)
+        # Metrics derived from production periods are dotted: input.mean, output.null_share.
+        kind, dot, rest = name.partition(".")
+        assert info.name == name and CUSTOM_NAME.fullmatch(rest if dot else name)
+        assert not dot or kind == info.kind
         assert info.kind in KINDS and info.statistic in STATISTICS and info.label
     assert {info.kind for info in CATALOG.values()} == set(KINDS)
     assert (CATALOG["latency_ms"].unit, CATALOG["latency_ms"].statistic) == ("ms", "p95")
@@ -328,6 +331,7 @@ def test_it_fills_the_optional_sections():
         "alerts": [],
         "notify": [],
         "review_cadence_days": 30,
+        "drift_cadence_days": 7,
     }
     empty_form = {"url": "", "queries": {}}
     assert clean_plan(edited({"prometheus": empty_form}))["prometheus"] is None
@@ -783,6 +787,11 @@ def test_a_custom_monitored_metric_states_its_kind_once_for_all_its_entries():
             {"monitoring.drift.1": {"column": "income", "test": "psi", "threshold": 0.1}},
             "monitoring.drift[2]: income is already tested with psi in monitoring.drift[1]",
         ),
+        (
+            {"monitoring.drift.1": {"column": "income", "test": "ks", "threshold": 0.05}},
+            "monitoring.drift[2]: income is already tested with psi in monitoring.drift[1]; give "
+            "each column one test",
+        ),
     ],
 )
 def test_it_checks_each_drift_test(changes, message):
@@ -791,7 +800,12 @@ def test_it_checks_each_drift_test(changes, message):
 
 def test_drift_takes_every_allowed_test():
     tests = ["psi", "ks", "chi2", "wasserstein", "jensen_shannon"]
-    drift = [{"column": "income", "test": test, "threshold": 0.1} for test in tests]
+    # income keeps its test: the plan's alert watches it.
+    columns = ["income", "age", "region", "debt_ratio", "sex"]
+    drift = [
+        {"column": column, "test": test, "threshold": 0.1}
+        for column, test in zip(columns, tests, strict=True)
+    ]
     assert len(clean_plan(edited({"monitoring.drift": drift}))["monitoring"]["drift"]) == 5
 
 
