@@ -36,7 +36,7 @@ from projects.models import Project
 log = logging.getLogger(__name__)
 
 
-def deployments_watched() -> list[int]:
+def _watched() -> list[int]:
     """Deployments of this cycle of projects in the monitoring stage."""
     return list(
         Deployment.objects.filter(
@@ -45,12 +45,12 @@ def deployments_watched() -> list[int]:
     )
 
 
-def alert_rules_evaluate(now: datetime | None = None) -> int:
+def alert_rules_evaluate(*, now: datetime | None = None) -> int:
     """Evaluate every watched deployment's rules; one failing deployment does not stop the
     others. The number of deployments evaluated."""
     now = now or timezone.now()
     done = 0
-    for pk in deployments_watched():
+    for pk in _watched():
         try:
             deployment_alert_rules_evaluate(deployment_id=pk, now=now)
             done += 1
