@@ -109,11 +109,18 @@ def test_it_goes_back_to_prototyping_in_a_new_cycle_and_keeps_the_old_one(api, c
     assert f"Drift check {check.pk} of {old.name}" in page
     assert "Alert “Income drift” is firing" in page
 
+    # Not to who may not move the project.
+    client.force_login(w.people[Role.VIEWER])
+    assert "Drift past threshold" not in client.get(w.project.get_absolute_url()).content.decode()
+    client.force_login(w.people[Role.BUSINESS_OWNER])
+
     reason = f"Start cycle 2: drift check {check.pk} found incomes moved."
     response = client.post(
-        f"/projects/{w.project.slug}/transition/", {"to": "prototyping", "reason": reason}
+        f"/projects/{w.project.slug}/transition/",
+        {"to": "prototyping", "reason": reason},
+        follow=True,
     )
-    assert response.status_code == 302
+    assert "Moved to prototyping. Cycle 2 starts." in response.content.decode()
     project = api.get(f"/api/v1/projects/{w.project.slug}/").json()
     assert (project["stage"], project["cycle"]) == ("prototyping", 2)
     event = Event.objects.filter(project=w.project, verb="project.transitioned").latest("seq")

@@ -143,7 +143,10 @@ def project_transition(request: HttpRequest, slug: str) -> HttpResponse:
             request, exc.detail + (f" Failing: {', '.join(failing)}." if failing else "")
         )
     else:
-        messages.success(request, f"Moved to {form.cleaned_data['to']}.")
+        cycle = project.cycle
+        project.refresh_from_db(fields=["cycle"])
+        started = f" Cycle {project.cycle} starts." if project.cycle != cycle else ""
+        messages.success(request, f"Moved to {form.cleaned_data['to']}.{started}")
     return redirect(project)
 
 
