@@ -67,7 +67,9 @@ def rolled_out(api, w, content: dict | None = None) -> Deployment:
 def drift_found(api, w, deployment: Deployment) -> DriftCheck:
     """A production period whose incomes moved, checked against the reference."""
     engineer = w.people[Role.ML_ENGINEER]
-    dataset = make_dataset(w.project, engineer, name="production", purpose="production_sample")
+    dataset = w.project.datasets.filter(name="production").first() or make_dataset(
+        w.project, engineer, name="production", purpose="production_sample"
+    )
     frame = sample_frame(400, seed=5)
     frame["income"] = frame["income"] * 1.5
     version = make_version(dataset, engineer, frame.to_csv(index=False).encode())
@@ -145,6 +147,9 @@ def test_it_goes_back_to_prototyping_in_a_new_cycle_and_keeps_the_old_one(api, c
     assert [(a["rule"], a["state"]) for a in carried["alerts"]] == [("Income drift", "firing")]
     assert "Previous cycle (1): monitoring evidence" in new_pack.html
     assert reason in new_pack.html
+    # Cycle 1's deployment still serves; what it records now leaves this cycle's pack as is.
+    drift_found(api, w, old)
+    assert checks(api, w, "deployment")["Approval pack rendered for exactly this state"]["passed"]
     assert move(api, w, "deployment").status_code == 200
 
     # Into monitoring: cycle 1's finished rollout does not count.
