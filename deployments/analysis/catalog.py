@@ -90,9 +90,23 @@ _METRICS = (
     ("search_redo_rate", OUTPUT, "share", "Search-redo rate", "mean"),
     ("switch_to_typing_rate", OUTPUT, "share", "Switch-to-typing rate", "mean"),
 )
+#: Derived from a production period's rows (deployments.analysis.production), one point per
+#: period (and per column or value, as a label). Dotted, so no custom name can clash.
+DERIVED_METRICS = (
+    ("input.rows", INPUT, "rows", "Rows in the period", "sum"),
+    ("input.missing_share", INPUT, "share", "Missing-value share", "mean"),
+    ("input.mean", INPUT, "", "Column mean", "mean"),
+    ("input.category_share", INPUT, "share", "Category share", "mean"),
+    ("input.text_length", INPUT, "characters", "Text length", "mean"),
+    ("output.null_share", OUTPUT, "share", "Null-output share", "mean"),
+    ("output.score_mean", OUTPUT, "", "Mean score", "mean"),
+    ("output.score_p50", OUTPUT, "", "Median score", "mean"),
+    ("output.score_p90", OUTPUT, "", "Score p90", "mean"),
+    ("output.positive_rate", OUTPUT, "share", "Positive rate", "mean"),
+)
 CATALOG: dict[str, MetricInfo] = {
     name: MetricInfo(name, kind, unit, label, statistic)
-    for name, kind, unit, label, statistic in _METRICS
+    for name, kind, unit, label, statistic in (*_METRICS, *DERIVED_METRICS)
 }
 
 #: Software success criteria (projects.analysis.criteria, source "deployment") and the
