@@ -85,7 +85,6 @@ def test_the_monitoring_spec_sets_a_columns_test(api, world):
     content = plan_content()
     content["monitoring"]["drift"] = [
         {"column": "income", "test": "psi", "threshold": 0.2},
-        {"column": "income", "test": "ks", "threshold": 0.01},
         {"column": "region", "test": "chi2", "threshold": 0.01},
     ]
     deployment, _ = make_deployment(w, content=content, stage=False)

@@ -216,12 +216,38 @@ def _counts(raw: Any) -> _Counts:
         # NaN and infinities are missing values, as in a numeric column.
         array = pc.if_else(pc.is_finite(array), array, pa.scalar(None, array.type))
     if pa.types.is_dictionary(array.type):
-        array = array.cast(array.type.value_type)
+        return _dictionary_counts(array)
     missing = array.null_count
     found = pc.value_counts(array)
     values, counts = found.field("values").to_pylist(), found.field("counts").to_pylist()
     counted = {v: c for v, c in zip(values, counts, strict=True) if v is not None}
     return _Counts(counted, len(array) - missing, missing)
+
+
+def _dictionary_counts(array: pa.Array | pa.ChunkedArray) -> _Counts:
+    """Counts of a dictionary-encoded column from its indices: the values (a few distinct
+    strings) are never turned into one string per row."""
+    chunked = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+    chunked = chunked.unify_dictionaries()
+    if not chunked.num_chunks:
+        return _Counts({}, 0, 0)
+    dictionary = chunked.chunk(0).dictionary
+    totals = np.zeros(len(dictionary), dtype=np.int64)
+    missing = 0
+    for chunk in chunked.chunks:
+        indices = chunk.indices
+        missing += indices.null_count
+        present = pc.drop_null(indices).to_numpy(zero_copy_only=False)
+        totals += np.bincount(present, minlength=len(dictionary))
+    counted: dict = {}
+    for value, count in zip(dictionary.to_pylist(), totals.tolist(), strict=True):
+        if count == 0:
+            continue
+        if value is None:  # a null kept in the dictionary is a missing value too
+            missing += count
+        else:
+            counted[value] = counted.get(value, 0) + count
+    return _Counts(counted, len(chunked) - missing, missing)
 
 
 def _counts_of_numbers(sample: _Numbers) -> _Counts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from django.db import transaction
 
@@ -115,14 +116,14 @@ def _columns(reference: DatasetVersion, current: DatasetVersion, asked: list[str
 
 
 def _rules(deployment: Deployment, columns: list[dict]) -> dict[str, dict]:
-    """The monitoring spec's test for each compared column: the first it names decides."""
+    """The monitoring spec's test for each compared column (a plan gives a column one)."""
     plan = selectors.plan_current(deployment)
     spec = (plan.content.get("monitoring") or {}).get("drift", []) if plan else []
     kinds = {c["name"]: c["kind"] for c in columns}
     rules: dict[str, dict] = {}
     for test in spec:
         column = test["column"]
-        if column not in kinds or column in rules:
+        if column not in kinds:
             continue
         rule = Rule(SPEC_TESTS[test["test"]], float(test["threshold"]))
         try:
@@ -144,8 +145,10 @@ def drift_check_request(
     columns: list[str] | None = None,
     drift_share: float | None = None,
     token: ApiToken | None = None,
+    scheduled: bool = False,
 ) -> DriftCheck:
-    """Queue the comparison of ``current`` (a production period) with ``reference``."""
+    """Queue the comparison of ``current`` (a production period) with ``reference``;
+    ``scheduled`` when the monitoring spec's cadence asked for it, not a person."""
     project = deployment.project
     for version, what in ((reference, "reference"), (current, "current period")):
         if version.dataset.project_id != project.pk:
@@ -192,6 +195,7 @@ def drift_check_request(
                 "columns": [c["name"] for c in compared],
                 "rules": rules,
                 "drift_share": share,
+                **({"scheduled": True} if scheduled else {}),
             },
         )
         job_enqueue(check)
@@ -199,7 +203,11 @@ def drift_check_request(
 
 
 def _read(version: DatasetVersion, names: list[str]) -> dict:
-    table = pq.read_table(version.parquet.path, columns=names)
+    path = version.parquet.path
+    schema = pq.read_schema(path)
+    # Text columns as dictionaries: counted by index, never one string object per row.
+    text = [n for n in names if pa.types.is_string(schema.field(n).type)]
+    table = pq.read_table(path, columns=names, read_dictionary=text)
     return {name: table.column(name) for name in names}
 
 

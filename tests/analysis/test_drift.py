@@ -115,6 +115,40 @@ def test_a_large_categorical_column_gets_the_jensen_shannon_distance_of_its_shar
     assert got.drifted
 
 
+@pytest.mark.parametrize("rows", [600, 20_000])
+def test_a_dictionary_encoded_column_is_judged_as_its_strings(rows):
+    """Parquet's categorical columns are read as dictionaries and counted by their indices:
+    the same counts, missing values and statistics as the plain strings, whatever each
+    chunk's own dictionary (a null even inside the dictionary)."""
+    levels = [f"level {i}" for i in range(12)]
+    ref = rng.choice([*levels, None], rows).tolist()
+    cur = rng.choice([*levels[3:], "new", None], rows // 2).tolist()
+    half = len(cur) // 2
+    plain = column_drift(
+        "x", pa.array(ref), pa.chunked_array([cur[:half], cur[half:]]), kind=CATEGORICAL
+    )
+    as_dictionary = pa.chunked_array(
+        [pa.array(cur[:half]).dictionary_encode(), pa.array(cur[half:]).dictionary_encode()]
+    )
+    holed = pa.DictionaryArray.from_arrays(
+        pa.array([0 if v is None else levels.index(v) + 1 for v in ref], pa.int32()),
+        pa.array([None, *levels]),
+    )
+    encoded = column_drift("x", holed, as_dictionary, kind=CATEGORICAL)
+    assert (encoded.method, encoded.drifted) == (plain.method, plain.drifted)
+    assert encoded.statistic == pytest.approx(plain.statistic, rel=1e-12, abs=1e-300)
+    assert encoded.psi == pytest.approx(plain.psi, rel=1e-12)
+    assert (encoded.reference_missing, encoded.current_missing) == (
+        plain.reference_missing,
+        plain.current_missing,
+    )
+    assert (encoded.reference_count, encoded.current_count) == (
+        plain.reference_count,
+        plain.current_count,
+    )
+    assert encoded.histogram == plain.histogram
+
+
 def test_a_large_numeric_column_with_few_values_gets_the_jensen_shannon_distance():
     ref = rng.integers(1, 5, 3000).astype(float)
     cur = rng.integers(1, 6, 2000).astype(float)
