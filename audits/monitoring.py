@@ -34,6 +34,8 @@ DECISION_VERBS = (
     "risk.",
 )
 MAX_DECISIONS = 300
+#: Statistics whose target holds over the spec's window, not over one bucket.
+PER_WINDOW = ("count", "sum")
 
 
 def _when(value: datetime | None) -> str | None:
@@ -82,18 +84,32 @@ def drift_record(check: DriftCheck) -> dict[str, Any]:
     }
 
 
-def _metrics(deployment: Deployment, spec: dict, start: datetime, end: datetime) -> list[dict]:
+def metrics_period(start: datetime, end: datetime) -> tuple[datetime, datetime, int]:
+    """The whole minutes or hours a period's metrics are read over: its rollups' buckets
+    from the one holding ``start`` to the one holding the period's last moment."""
     width = resolution_for((end - start).total_seconds())
+    first = start.timestamp() // width * width
+    last = -(-end.timestamp() // width) * width
+    return datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC), width
+
+
+def _metrics(deployment: Deployment, spec: dict, start: datetime, end: datetime) -> list[dict]:
+    start, end, width = metrics_period(start, end)
     names = sorted({m["name"] for m in spec.get("metrics", [])})
     buckets = read_buckets(deployment, names, start, end, width)
     out = []
     for entry in spec.get("metrics", []):
         name, statistic = entry["name"], entry["statistic"]
         series = rollup_series(name, buckets.get(name, []), statistic, width)
+        # A bucket is judged as a window is: on at least min_points points. A count or a
+        # sum is agreed over the spec's window, not per bucket: those are not judged here.
+        judged = statistic not in PER_WINDOW
         missed = [
             t
-            for t, v in zip(series.times, series.values, strict=True)
-            if not holds(v, entry["comparator"], entry["threshold"])
+            for t, v, n in zip(series.times, series.values, series.counts, strict=True)
+            if judged
+            and n >= entry["min_points"]
+            and not holds(v, entry["comparator"], entry["threshold"])
         ]
         info = CATALOG.get(name)
         out.append(
@@ -108,7 +124,9 @@ def _metrics(deployment: Deployment, spec: dict, start: datetime, end: datetime)
                 "resolution": width,
                 "points": series.points,
                 "buckets": len(series.values),
-                "missed": len(missed),
+                "window_minutes": entry["window_minutes"],
+                "min_points": entry["min_points"],
+                "missed": len(missed) if judged else None,
                 "first_missed": _when(datetime.fromtimestamp(missed[0] - width / 2, UTC))
                 if missed
                 else None,
@@ -154,6 +172,7 @@ def _decisions(deployment: Deployment, start: datetime, end: datetime) -> list[d
 def monitoring_state(deployment: Deployment, start: datetime, end: datetime) -> dict[str, Any]:
     """The deployment's monitoring over ``[start, end)``."""
     project = deployment.project
+    first, last, width = metrics_period(start, end)
     plan = deployment_selectors.plan_current(deployment)
     spec = (plan.content.get("monitoring") or {}) if plan else {}
     checks = deployment.drift_checks.filter(
@@ -175,6 +194,7 @@ def monitoring_state(deployment: Deployment, start: datetime, end: datetime) -> 
             "project": {"slug": project.slug, "name": project.name, "stage": project.stage},
         },
         "period": {"start": _when(start), "end": _when(end)},
+        "metrics_period": {"start": _when(first), "end": _when(last), "resolution": width},
         "plan": {"version": plan.version, "id": plan.pk} if plan else None,
         "spec": {
             "drift": spec.get("drift", []),

@@ -99,11 +99,11 @@ def _fill(deployment, start: datetime, points: int) -> None:
             )
         cursor.execute("ANALYZE deployments_metricpoint")
     end = start + timedelta(days=DAYS)
-    # What the push service records for the worker: each metric's span.
+    # What the push service records for the worker: the hours each metric touched.
     RollupDue.objects.create(
         deployment=deployment,
         spans={
-            name: [start.isoformat(), (end - timedelta(seconds=1)).isoformat()] for name in METRICS
+            name: [[start.isoformat(), (end - timedelta(hours=1)).isoformat()]] for name in METRICS
         },
     )
 

@@ -137,7 +137,8 @@ def _charts(deployment: Deployment, start: datetime, end: datetime, width: int, 
     groups: dict[str, list[Chart]] = {}
     for (name, statistic), about in wanted.items():
         series = rollup_series(name, buckets.get(name, []), statistic, width)
-        label = f"{name} ({statistic} per {'minute' if width == 60 else 'hour'})"
+        per = "minute" if width == 60 else "hour"
+        label = f"{name} ({statistic} per {per})"
         svg = window_chart_svg(
             series,
             about["targets"],
@@ -155,6 +156,7 @@ def _charts(deployment: Deployment, start: datetime, end: datetime, width: int, 
             window_end=end,
             label=label,
             unit=about["unit"],
+            per=(per, statistic),
         )
         groups.setdefault(about["kind"], []).append(
             Chart(name, label, about["kind"], about["unit"], svg, text, series.points)

@@ -16,7 +16,7 @@ from deployments.services.alerts import alert_acknowledge, alert_fire, alert_res
 from deployments.services.metrics import metrics_push
 from deployments.services.rollups import rollups_refresh
 from projects.models import Event, Role
-from tests.factories import make_deployment
+from tests.factories import make_deployment, plan_content
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 START = NOW - timedelta(hours=12)
@@ -105,6 +105,62 @@ def test_a_report_snapshots_the_period_and_renders_it_as_a_pdf(api, world, deplo
     assert [r["id"] for r in listed["results"]] == [report.pk]
 
 
+def test_a_report_counts_points_still_waiting_for_their_rollups_in_whole_buckets(
+    api, world, deployment
+):
+    """Pushed moments ago (the worker has not rolled them up): the report does; a period
+    that starts and ends inside minutes is read over those whole minutes, and says so."""
+    engineer = world["a"].people[Role.ML_ENGINEER]
+    points = [
+        {
+            "name": "latency_ms",
+            "value": 250.0,
+            "timestamp": (START + timedelta(minutes=m)).isoformat(),
+        }
+        for m in range(0, 120, 2)
+    ]
+    metrics_push(actor=engineer, deployment=deployment, points=points, idempotency_key="fresh")
+    api.force_authenticate(engineer)
+    asked = _ask(
+        api,
+        deployment,
+        START + timedelta(minutes=30, seconds=20),
+        START + timedelta(minutes=90, seconds=10),
+    )
+    state = MonitoringReport.objects.get(pk=asked.json()["id"]).snapshot["state"]
+    assert state["metrics_period"] == {
+        "start": (START + timedelta(minutes=30)).isoformat(),
+        "end": (START + timedelta(minutes=91)).isoformat(),
+        "resolution": 60,
+    }
+    latency = next(m for m in state["metrics"] if m["name"] == "latency_ms")
+    # Minutes 30, 32, ... 90: p95 250 ms against 200 in each.
+    assert latency["points"] == 31 and latency["missed"] == 31
+    # The factory plan's missing_value_rate is a mean: judged; a count would not be.
+    assert next(m for m in state["metrics"] if m["name"] == "missing_value_rate")["missed"] == 0
+
+
+def test_buckets_with_fewer_points_than_the_spec_asks_are_not_judged(api, world):
+    w = world["a"]
+    content = plan_content()
+    content["monitoring"]["metrics"][0]["min_points"] = 3
+    content["monitoring"]["metrics"].append(
+        {"name": "latency_ms", "statistic": "count", "comparator": ">=", "threshold": 100}
+    )
+    deployment, _ = make_deployment(w, content=content, stage=False)
+    engineer = w.people[Role.ML_ENGINEER]
+    # Hour 1: two slow points (fewer than 3); hour 2: three slow points.
+    moments = [START + timedelta(minutes=m) for m in (5, 10, 65, 70, 75)]
+    points = [{"name": "latency_ms", "value": 300.0, "timestamp": t.isoformat()} for t in moments]
+    metrics_push(actor=engineer, deployment=deployment, points=points, idempotency_key="few")
+    api.force_authenticate(engineer)
+    asked = _ask(api, deployment, START, START + timedelta(hours=8))
+    metrics = MonitoringReport.objects.get(pk=asked.json()["id"]).snapshot["state"]["metrics"]
+    p95, count = [m for m in metrics if m["name"] == "latency_ms"]
+    assert (p95["statistic"], p95["missed"]) == ("p95", 1)
+    assert (count["statistic"], count["missed"]) == ("count", None)
+
+
 def test_decisions_of_the_period_are_in_the_report(api, world, deployment):
     engineer = world["a"].people[Role.ML_ENGINEER]
     alert, _ = alert_fire(
@@ -126,6 +182,10 @@ def test_decisions_of_the_period_are_in_the_report(api, world, deployment):
         ("2026-11-02T00:00:00Z", "2026-11-01T00:00:00Z", "invalid_period"),
         ("2024-01-01T00:00:00Z", "2026-11-01T00:00:00Z", "invalid_period"),
         ("yesterday", "2026-11-01T00:00:00Z", "invalid_period"),
+        # Times that overflow when turned to UTC, and times no report can be about.
+        ("0001-01-01T00:00:00+01:00", "2026-11-01T00:00:00Z", "invalid_period"),
+        ("2026-11-01T00:00:00Z", "9999-12-31T23:00:00-05:00", "invalid_period"),
+        ("1970-01-01T00:00:00Z", "1970-01-02T00:00:00Z", "invalid_period"),
     ],
 )
 def test_a_period_that_cannot_be_reported_is_refused(api, world, deployment, start, end, code):

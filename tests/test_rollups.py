@@ -184,6 +184,24 @@ def test_a_replayed_batch_leaves_nothing_due(deployment, world):
     assert stored is False and not RollupDue.objects.exists()
 
 
+def test_a_batch_far_apart_in_time_recomputes_only_the_hours_it_touched(deployment, world):
+    engineer = world["a"].people[Role.ML_ENGINEER]
+    old, recent = NOW - timedelta(days=20, minutes=30), NOW - timedelta(minutes=30)
+    points = [
+        {"name": "latency_ms", "value": 5.0, "timestamp": old.isoformat()},
+        {"name": "latency_ms", "value": 7.0, "timestamp": recent.isoformat()},
+    ]
+    _push(deployment, engineer, points, "apart")
+    [due] = RollupDue.objects.all()
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    # Two runs of one hour each, not the 20 days between.
+    first, last = (old - 30 * minute).isoformat(), (NOW - hour).isoformat()
+    assert due.spans["latency_ms"] == [[first, first], [last, last]]
+    rollups_refresh(deployment_id=deployment.pk)
+    hours = MetricRollup.objects.filter(deployment=deployment, resolution=HOUR)
+    assert sorted(r.bucket.astimezone(UTC) for r in hours) == [old - 30 * minute, NOW - hour]
+
+
 # --- the dashboard -----------------------------------------------------------------------
 
 

@@ -18,6 +18,7 @@ from audits.services.packs import render_pdf, software_versions
 from deployments.analysis.charts import MetricSeries, Target, chart_description, window_chart_svg
 from deployments.analysis.drift_charts import drift_heatmap_svg, heatmap_description
 from deployments.models import Deployment
+from deployments.services.rollups import rollups_refresh
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.criteria import content_sha256
@@ -30,13 +31,16 @@ if TYPE_CHECKING:
 MAX_PERIOD = timedelta(days=366)
 #: A period may end this far past now (clocks differ a little).
 CLOCK_SKEW = timedelta(minutes=5)
+#: Times a report can be about (and that convert to UTC without overflowing).
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def _moment(value: Any, field: str) -> datetime:
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value.strip())
-        except ValueError:
+        except (ValueError, OverflowError):
             raise ApplicationError(
                 f"{field}: {value[:40]!r} is not an ISO 8601 time (2026-11-01T00:00:00Z).",
                 code="invalid_period",
@@ -47,6 +51,12 @@ def _moment(value: Any, field: str) -> datetime:
         raise ApplicationError(
             f"{field}: {value.isoformat()} has no time zone; add Z or an offset such as +00:00.",
             code="naive_timestamp",
+        )
+    if not EARLIEST <= value <= LATEST:
+        raise ApplicationError(
+            f"{field}: {value.isoformat()} is outside the years {EARLIEST.year} to "
+            f"{LATEST.year - 1}.",
+            code="invalid_period",
         )
     return value.astimezone(UTC)
 
@@ -77,6 +87,8 @@ def monitoring_report_request(
             "period_end is in the future; report on a period that has ended (or ends now).",
             code="invalid_period",
         )
+    # Points pushed moments ago may still wait for their rollups: the report counts them.
+    rollups_refresh(deployment_id=deployment.pk)
     snapshot = {
         "state": monitoring_state(deployment, start, end),
         "meta": {
@@ -120,8 +132,10 @@ def _epoch(text: str | None) -> float | None:
 
 
 def _charts(state: dict[str, Any]) -> list[dict[str, Any]]:
-    start = datetime.fromisoformat(state["period"]["start"])
-    end = datetime.fromisoformat(state["period"]["end"])
+    # Charts span the whole buckets the metrics were read over.
+    span = state.get("metrics_period") or state["period"]
+    start = datetime.fromisoformat(span["start"])
+    end = datetime.fromisoformat(span["end"])
     watched = {a["name"]: a["metric"] for a in state["spec"]["alerts"]}
     periods: dict[str, list[tuple[float, float, str]]] = {}
     for alert in state["alerts"]:

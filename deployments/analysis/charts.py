@@ -205,13 +205,26 @@ def chart_description(
     window_end: datetime | float,
     label: str = "",
     unit: str = "",
+    per: tuple[str, str] | None = None,
 ) -> str:
     """What the chart shows, in sentences: the window, the points and their range, each
-    target with its verdict and the observed value when the window was judged."""
+    target with its verdict and the observed value when the window was judged. ``per``
+    (bucket, statistic), for a series of rollups, says each value is that statistic of a
+    minute's or an hour's points rather than a mean of points."""
     start, end = _epoch(window_start), _epoch(window_end)
     name = label or series.metric
     text = [f"{name} {_span_text(start, end)}:"]
-    if series.points:
+    if series.points and per is not None:
+        bucket, statistic = per
+        noun = "point" if series.points == 1 else "points"
+        text.append(
+            f"{series.points:,} {noun} in {len(series.values):,} {bucket}s; the {statistic} "
+            f"per {bucket} from {_amount(min(series.values), unit, 4)} to "
+            f"{_amount(max(series.values), unit, 4)}."
+        )
+        if series.lows != series.values:
+            text.append(f"The band spans each {bucket}'s lowest to highest point.")
+    elif series.points:
         lowest, highest = min(series.lows), max(series.highs)
         mean = sum(v * c for v, c in zip(series.values, series.counts, strict=True))
         mean /= series.points

@@ -186,7 +186,8 @@ class _Counts:
 def _numbers(raw: Any, column: str, side: str) -> _Numbers:
     if isinstance(raw, pa.ChunkedArray | pa.Array):
         if not (pa.types.is_integer(raw.type) or pa.types.is_floating(raw.type)):
-            raise DriftError(_not_numbers(column, side, str(raw.type)))
+            kind = raw.type.value_type if pa.types.is_dictionary(raw.type) else raw.type
+            raise DriftError(_not_numbers(column, side, str(kind)))
         raw = raw.to_numpy(zero_copy_only=False)
     array = np.asarray(raw)
     if array.dtype.kind not in "fiub":
@@ -228,7 +229,10 @@ def _dictionary_counts(array: pa.Array | pa.ChunkedArray) -> _Counts:
     """Counts of a dictionary-encoded column from its indices: the values (a few distinct
     strings) are never turned into one string per row."""
     chunked = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
-    chunked = chunked.unify_dictionaries()
+    try:
+        chunked = chunked.unify_dictionaries()
+    except pa.ArrowInvalid:  # Arrow cannot unify dictionaries holding a null: decode them
+        return _counts(chunked.cast(chunked.type.value_type))
     if not chunked.num_chunks:
         return _Counts({}, 0, 0)
     dictionary = chunked.chunk(0).dictionary

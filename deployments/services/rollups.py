@@ -1,12 +1,12 @@
 """Per-minute and per-hour rollups of pushed metric points, kept up to date by the worker.
 
-A push records, in its own transaction, each metric's time span as a :class:`RollupDue`
-row; :func:`rollups_refresh` recomputes every bucket those spans touch from the points
-themselves and removes the rows. One refresh runs per deployment at a time (it locks the
-deployment's row for no-key update, which pushes do not wait for), so buckets are never
-written from an older reading than one already stored. A push enqueues a refresh once it
-commits; when the broker is down the beat sweep finds the rows and refreshes later, so
-nothing is lost and the push never fails for it.
+A push records, in its own transaction, the hours each metric touched as a
+:class:`RollupDue` row; :func:`rollups_refresh` recomputes every bucket of those hours
+from the points themselves and removes the rows. One refresh runs per deployment at a
+time (it locks the deployment's row for no-key update, which pushes do not wait for), so
+buckets are never written from an older reading than one already stored. A push enqueues
+a refresh once it commits; when the broker is down the beat sweep finds the rows and
+refreshes later, so nothing is lost and the push never fails for it.
 """
 
 from __future__ import annotations
@@ -50,23 +50,30 @@ def _moment(seconds: float) -> datetime:
 
 
 def rollups_due(deployment_id: int, rows: Iterable[tuple]) -> None:
-    """Record each metric's first and last point of a batch being stored (``rows`` are
-    (name, moment, value, labels)); call inside the push's transaction."""
-    spans: dict[str, list[datetime]] = {}
+    """Record the hours each metric of a batch being stored touches (``rows`` are (name,
+    moment, value, labels)), as runs of consecutive hours; call inside the push's
+    transaction. Runs, not one first-to-last span: a batch with one point from years ago
+    recomputes that hour and today's, not every hour between."""
+    hours: dict[str, set[int]] = {}
     for name, moment, *_ in rows:
-        span = spans.get(name)
-        if span is None:
-            spans[name] = [moment, moment]
-        elif moment < span[0]:
-            span[0] = moment
-        elif moment > span[1]:
-            span[1] = moment
-    if spans:
+        hours.setdefault(name, set()).add(int(moment.timestamp() // HOUR))
+    if hours:
         RollupDue.objects.create(
             deployment_id=deployment_id,
-            spans={name: [lo.isoformat(), hi.isoformat()] for name, (lo, hi) in spans.items()},
+            spans={name: _runs(sorted(touched)) for name, touched in hours.items()},
         )
         transaction.on_commit(lambda: publish_refresh(deployment_id))
+
+
+def _runs(hours: list[int]) -> list[list[str]]:
+    """Consecutive hour numbers as [first hour's start, last hour's start] in ISO 8601."""
+    runs: list[list[int]] = []
+    for hour in hours:
+        if runs and hour == runs[-1][1] + 1:
+            runs[-1][1] = hour
+        else:
+            runs.append([hour, hour])
+    return [[_moment(lo * HOUR).isoformat(), _moment(hi * HOUR).isoformat()] for lo, hi in runs]
 
 
 def publish_refresh(deployment_id: int) -> None:
@@ -146,9 +153,10 @@ def rollups_refresh(*, deployment_id: int) -> int:
         due = list(RollupDue.objects.filter(deployment_id=deployment_id)[:DUE_PER_REFRESH])
         spans: dict[str, list[tuple[float, float]]] = {}
         for row in due:
-            for name, (lo, hi) in row.spans.items():
-                spans.setdefault(name, []).append(
+            for name, runs in row.spans.items():
+                spans.setdefault(name, []).extend(
                     (datetime.fromisoformat(lo).timestamp(), datetime.fromisoformat(hi).timestamp())
+                    for lo, hi in runs
                 )
         recompute = _recompute_sql if connection.vendor == "postgresql" else _recompute_numpy
         for name, found in sorted(spans.items()):
