@@ -44,6 +44,28 @@ class DriftCheckForm(forms.Form):
             self.fields[name].label_from_instance = lambda v: f"{v.dataset.name} v{v.number}"
 
 
+class ProductionPeriodForm(forms.Form):
+    dataset_version = forms.ModelChoiceField(
+        queryset=None,
+        label="Data",
+        help_text="A profiled version of a production_sample dataset: the rows of the period.",
+    )
+    period_start = forms.DateTimeField(label="From (UTC)", help_text="e.g. 2026-11-30 00:00")
+    period_end = forms.DateTimeField(label="To (UTC)")
+    score_column = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Leave blank for score, y_score, prediction or y_pred.",
+    )
+    threshold = forms.FloatField(required=False, help_text="A score at or above is positive (0.5).")
+
+    def __init__(self, *args, versions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["dataset_version"]
+        field.queryset = versions
+        field.label_from_instance = lambda v: f"{v.dataset.name} v{v.number} ({v.rows or 0} rows)"
+
+
 class PlanContentField(JSONObjectField):
     """A plan typed as JSON: a syntax error names its line and column; anything but an
     object is refused before the plan's own checks run."""

@@ -481,3 +481,58 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"delivery {self.pk} of {self.alert} ({self.status})"
+
+
+class ProductionPeriod(Job):
+    """A span of production time and the data the deployment saw in it: a dataset version
+    of purpose production_sample, uploaded as any other. The job derives its input and
+    output metrics (deployments.analysis.production) and stores them as metric points."""
+
+    task_name = "deployments.production_metrics"
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, related_name="production_periods"
+    )
+    dataset_version = models.ForeignKey(
+        "projects.DatasetVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    #: The model's score (or prediction) column; blank when the data holds none.
+    score_column = models.CharField(max_length=200, blank=True)
+    #: A score at or above it counts as positive.
+    threshold = models.FloatField(default=0.5)
+    #: How many points were derived, once the job has run.
+    points = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-period_end", "-pk"]
+        constraints = [
+            # One version is one period's data, for a deployment.
+            models.UniqueConstraint(
+                fields=["deployment", "dataset_version"], name="production_period_version_once"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(period_end__gt=models.F("period_start")),
+                name="production_period_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period_start:%Y-%m-%d %H:%M} to {self.period_end:%Y-%m-%d %H:%M}"
+
+    @property
+    def started_by(self):
+        return self.created_by
+
+    @property
+    def project(self):
+        return self.deployment.project
+
+    @property
+    def idempotency_key(self) -> str:
+        """The key of the metric batch the job pushes: a rerun stores its points once."""
+        return f"period-{self.pk}"

@@ -14,6 +14,7 @@ from deployments.models import (
     DeploymentToken,
     DriftCheck,
     PlanSignOff,
+    ProductionPeriod,
     Rollout,
 )
 from projects import selectors
@@ -270,4 +271,30 @@ def plan_signing_kind() -> DocumentKind:
         in_force=in_force,
         changes=lambda old, new: "; ".join(plan_diff(old.content, new.content)[:5]),
         extra_evidence=criteria_evidence,
+    )
+
+
+def production_period_get(user, pk: int, token: ApiToken | None = None) -> ProductionPeriod:
+    return _visible(
+        ProductionPeriod.objects.select_related(
+            "deployment__project__team", "dataset_version__dataset", "created_by"
+        ),
+        "deployment__project",
+        user,
+        pk,
+        token,
+        "production period",
+    )
+
+
+def production_periods_of(deployment: Deployment) -> QuerySet[ProductionPeriod]:
+    return deployment.production_periods.select_related("dataset_version__dataset", "created_by")
+
+
+def production_versions(project: Project) -> QuerySet:
+    """The versions a production period may hold: the project's profiled production samples."""
+    return (
+        selectors.ready_versions(project)
+        .filter(dataset__purpose="production_sample")
+        .select_related("dataset")
     )

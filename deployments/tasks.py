@@ -3,11 +3,23 @@ from celery import shared_task
 from deployments.services.alert_rules import alert_rules_evaluate
 from deployments.services.alerts import alert_deliver, alert_deliveries_sweep
 from deployments.services.drift import drift_check_run
+from deployments.services.drift_schedule import drift_checks_schedule
+from deployments.services.production import production_metrics_run
 
 
 @shared_task(name="deployments.drift_check")
 def drift_check_task(check_id: int) -> None:
     drift_check_run(check_id=check_id)
+
+
+@shared_task(name="deployments.production_metrics")
+def production_metrics_task(period_id: int) -> None:
+    production_metrics_run(period_id=period_id)
+
+
+@shared_task(name="deployments.drift_checks_schedule")
+def drift_checks_schedule_task() -> None:
+    drift_checks_schedule()
 
 
 @shared_task(name="deployments.alert_deliver")

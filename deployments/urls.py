@@ -26,6 +26,11 @@ urlpatterns = [
     ),
     path("drift-checks/<int:pk>/", views.drift_check_detail, name="drift-check"),
     path(
+        "deployments/<int:pk>/production-periods/",
+        views.production_period_create_view,
+        name="production-period-create",
+    ),
+    path(
         "alerts/<int:pk>/acknowledge/",
         views.alert_acknowledge_view,
         name="alert-acknowledge",

@@ -457,6 +457,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.alert_deliveries_sweep",
         "schedule": timedelta(seconds=60),
     },
+    # Drift checks at each monitoring spec's cadence (in days): an hourly look is enough.
+    "drift-checks-schedule": {
+        "task": "deployments.drift_checks_schedule",
+        "schedule": timedelta(hours=1),
+    },
     # The monitoring spec's metric and silence alerts: their windows end at each minute.
     "alert-rules-evaluate": {
         "task": "deployments.alert_rules_evaluate",

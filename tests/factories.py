@@ -4,8 +4,11 @@ grants and events are the real ones."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import factory
+import numpy as np
+import pandas as pd
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -15,7 +18,9 @@ from audits.services.fairness import audit_request, audit_review, audit_run
 from audits.services.packs import pack_render, pack_request
 from audits.services.risks import risk_create
 from deployments.analysis.plan import default_plan
+from deployments.models import Deployment, ProductionPeriod
 from deployments.services.plans import deployment_create, plan_save
+from deployments.services.production import production_period_create
 from projects.models import (
     BusinessMeasurement,
     CriteriaVersion,
@@ -305,3 +310,31 @@ def healthy_points(start, end, *, latency: float = 40.0, count: int = 30) -> lis
             {"name": "error_rate", "value": 0.0, "timestamp": at},
         ]
     return points
+
+
+def production_frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """What a credit model saw in production: the sample table with missing regions, a
+    free-text note (sometimes missing) and the model's score (sometimes missing)."""
+    rng = np.random.default_rng(seed + 100)
+    frame = sample_frame(rows, seed)
+    frame.loc[rng.choice(rows, rows // 10, replace=False), "region"] = None
+    notes = ["ok", "call back later", "moved house", "no answer at all", "paid in full"]
+    frame["note"] = rng.choice(notes, rows, p=[0.4, 0.25, 0.15, 0.1, 0.1])
+    frame.loc[rng.choice(rows, rows // 5, replace=False), "note"] = None
+    frame["score"] = rng.random(rows).round(6)
+    frame.loc[rng.choice(rows, rows // 25, replace=False), "score"] = np.nan
+    return frame
+
+
+def make_production_period(
+    deployment: Deployment, version: DatasetVersion, *, start: datetime, end: datetime, **extra
+) -> ProductionPeriod:
+    """A production period of ``deployment`` holding ``version``, recorded by its uploader."""
+    return production_period_create(
+        actor=version.uploaded_by,
+        deployment=deployment,
+        version=version,
+        period_start=start,
+        period_end=end,
+        **extra,
+    )

@@ -35,6 +35,11 @@ ALLOWED = [
         "followed by the drift_check.finished event in the same store()",
     ),
     (
+        "deployments/services/production.py",
+        "ProductionPeriod.objects.filter(pk=period.pk).update(points=count)",
+        "followed by the production_period.metrics_derived event in the same store()",
+    ),
+    (
         "deployments/services/alerts.py",
         ").update(attempts=delivery.attempts + 1)",
         "an AlertDelivery's attempt count: a log of sending, not an audited change",

@@ -26,6 +26,7 @@ from tests.factories import (
     healthy_points,
     make_dataset,
     make_deployment,
+    make_production_period,
     make_version,
     plan_content,
 )
@@ -649,6 +650,10 @@ def test_it_renders_the_page_within_its_query_budget(client, world, django_asser
         drift_check_request(
             actor=engineer, deployment=deployment, reference=w.version, current=period
         )
+    # The period listed as a production period, and the form to record another.
+    make_production_period(
+        deployment, period, start=now - timedelta(days=7), end=now - timedelta(minutes=1)
+    )
 
     # Three alerts, each told to a webhook.
     AlertWebhook.objects.create(deployment=deployment, url="https://1.1.1.1/hook", secret="s")
@@ -657,7 +662,7 @@ def test_it_renders_the_page_within_its_query_budget(client, world, django_asser
             deployment=deployment, source="spec", rule=name, key=f"spec:{name}", summary=name
         )
 
-    with django_assert_max_num_queries(42):
+    with django_assert_max_num_queries(43):
         response = client.get(url(deployment))
 
     assert response.status_code == 200

@@ -46,7 +46,7 @@ from audits.services.baselines import baseline_run, baseline_run_request
 from audits.services.fairness import audit_request
 from projects.models import Role
 from projects.services import exports, tokens
-from tests.authz.deployment_matrix import deployments_build, healthy_window
+from tests.authz.deployment_matrix import NEXT_PERIOD, deployments_build, healthy_window
 from tests.data import predictions_csv, sample_csv, sample_frame
 from tests.factories import QUICK_STEPS, WORLD_CRITERIA, make_pack, plan_content
 
@@ -142,6 +142,7 @@ def api_world(world) -> dict:
             "rollouts": {"id": deployments.rollout.pk},
             "analyses": {"id": deployments.analysis.pk},
             "drift-checks": {"id": deployments.drift_check.pk},
+            "production-periods": {"id": deployments.period.pk},
             "alerts": {"id": deployments.alert.pk},
         },
     }
@@ -255,6 +256,17 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
             {
                 "path_parameters": live,
                 "body": {"reference": a.version.pk, "current": d.production.pk},
+            },
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/production-periods/",
+            {
+                "path_parameters": live,
+                "body": {
+                    "dataset_version": d.next_production.pk,
+                    **{key: moment.isoformat() for key, moment in NEXT_PERIOD.items()},
+                },
             },
         ),
         (

@@ -129,3 +129,19 @@ urlpatterns += [
         name="api-deployment-analysis",
     ),
 ]
+
+# Production periods: the data a deployment saw, and the metrics derived from it.
+from deployments.api import production  # noqa: E402
+
+urlpatterns += [
+    path(
+        "deployments/<int:pk>/production-periods/",
+        production.ProductionPeriodViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-production-period-list",
+    ),
+    path(
+        "production-periods/<int:pk>/",
+        production.ProductionPeriodViewSet.as_view({"get": "retrieve"}),
+        name="api-production-period-detail",
+    ),
+]

@@ -3,5 +3,6 @@
 from deployments.views.alerts import *  # noqa: F403
 from deployments.views.deployments import *  # noqa: F403
 from deployments.views.drift import *  # noqa: F403
+from deployments.views.production import *  # noqa: F403
 from deployments.views.rollouts import *  # noqa: F403
 from deployments.views.signoffs import *  # noqa: F403

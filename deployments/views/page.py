@@ -23,7 +23,13 @@ from deployments.analysis.plan import (
     plan_against_criteria,
     plan_summary,
 )
-from deployments.forms import DeploymentTokenForm, DriftCheckForm, MoveForm, PlanForm
+from deployments.forms import (
+    DeploymentTokenForm,
+    DriftCheckForm,
+    MoveForm,
+    PlanForm,
+    ProductionPeriodForm,
+)
 from deployments.models import Analysis, Deployment, DeploymentPlan, Rollout, RolloutMove
 from deployments.series import ChartWindow, chart_window, window_series
 from deployments.views.progress import next_step, rollout_stepper, window_closes
@@ -36,6 +42,7 @@ from projects.analysis.signoffs import Summary, summarise
 ANALYSES_SHOWN = 30
 DRIFT_CHECKS_SHOWN = 20
 ALERTS_SHOWN = 20
+PERIODS_SHOWN = 20
 CHART_WIDTH = 560
 SHADOW_LABEL = "Shadow agreement"
 
@@ -109,6 +116,7 @@ def deployment_context(
     new_token: tuple | None = None,
     drift_form: DriftCheckForm | None = None,
     new_webhook: tuple | None = None,
+    production_form: ProductionPeriodForm | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Everything the page shows; ``plan`` is the version looked at (the current one when
@@ -211,6 +219,12 @@ def deployment_context(
         "new_webhook": new_webhook,
         "drift_form": (
             drift_form or DriftCheckForm(versions=project_selectors.ready_versions(project))
+        )
+        if can_change
+        else None,
+        "production_periods": list(selectors.production_periods_of(deployment)[:PERIODS_SHOWN]),
+        "production_form": (
+            production_form or ProductionPeriodForm(versions=selectors.production_versions(project))
         )
         if can_change
         else None,

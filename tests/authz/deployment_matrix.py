@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
@@ -47,6 +47,7 @@ from deployments.models import (
     MetricBatch,
     MetricPoint,
     PlanSignOff,
+    ProductionPeriod,
     Rollout,
     RolloutMove,
 )
@@ -62,8 +63,10 @@ from tests.factories import (
     healthy_points,
     make_dataset,
     make_deployment,
+    make_production_period,
     make_version,
     plan_content,
+    production_frame,
 )
 
 BO, MLE, AUD, VIE = Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER
@@ -118,6 +121,17 @@ class Deployments:
     #: An alert firing on ``live``, and one resolved.
     alert: Alert
     resolved_alert: Alert
+    #: A production period of ``live`` holding ``production`` (the week to PERIOD_END), and
+    #: the next period's data, not yet recorded.
+    period: ProductionPeriod
+    next_production: DatasetVersion
+
+
+#: The recorded period ends two days ago at midnight; the next one, a day later, is over too.
+PERIOD_END = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+    days=2
+)
+NEXT_PERIOD = {"period_start": PERIOD_END, "period_end": PERIOD_END + timedelta(days=1)}
 
 
 def healthy_window(deployment: Deployment, actor) -> None:
@@ -162,6 +176,15 @@ def deployments_build(w: TeamWorld) -> Deployments:
     drift_check = drift_check_request(
         actor=engineer, deployment=live, reference=w.version, current=production
     )
+    period = make_production_period(
+        live, production, start=PERIOD_END - timedelta(days=7), end=PERIOD_END
+    )
+    next_production = make_version(
+        production.dataset,
+        engineer,
+        production_frame(60, seed=4).to_csv(index=False).encode(),
+        name="next.csv",
+    )
     alert, _ = alert_fire(
         deployment=live, source="spec", rule="Latency", key="spec:Latency", summary="Slow."
     )
@@ -186,6 +209,8 @@ def deployments_build(w: TeamWorld) -> Deployments:
         drift_check=drift_check,
         alert=alert,
         resolved_alert=resolved_alert,
+        period=period,
+        next_production=next_production,
     )
 
 
@@ -205,6 +230,7 @@ def deployment_state() -> dict:
         "drift_checks": DriftCheck.objects.count(),
         "alerts": sorted(Alert.objects.values_list("pk", "state")),
         "webhooks": AlertWebhook.objects.count(),
+        "production_periods": ProductionPeriod.objects.count(),
     }
 
 
@@ -274,6 +300,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("api-drift-check-list", "GET"): Rule(VIEW, "live"),
     ("api-drift-check-list", "POST"): Rule(CHANGE, "live", done=202),
     ("api-drift-check-detail", "GET"): Rule(VIEW, "drift_check"),
+    ("api-production-period-list", "GET"): Rule(VIEW, "live"),
+    ("api-production-period-list", "POST"): Rule(CHANGE, "live", done=202),
+    ("api-production-period-detail", "GET"): Rule(VIEW, "period"),
     ("api-alert-list", "GET"): Rule(VIEW, "live"),
     ("api-alert-detail", "GET"): Rule(VIEW, "alert"),
     ("api-alert-acknowledge", "POST"): Rule(
@@ -315,6 +344,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("drift-check", "GET"): Rule(VIEW, "drift_check"),
     ("drift-check-status", "GET"): Rule(VIEW, "drift_check"),
     ("drift-check-create", "POST"): Rule(CHANGE, "live", done=302),
+    ("production-period-create", "POST"): Rule(CHANGE, "live", done=302),
     ("alert-acknowledge", "POST"): Rule(
         CHANGE, "alert", done=302, busy="resolved_alert", busy_code="not_firing"
     ),
@@ -499,6 +529,10 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
         },
         "api-deployment-analysis": {"step": "1"},
         "api-drift-check-list": {"reference": w.version.pk, "current": d.production.pk},
+        "api-production-period-list": {
+            "dataset_version": d.next_production.pk,
+            **{key: moment.isoformat() for key, moment in NEXT_PERIOD.items()},
+        },
         "api-alert-resolve": {"reason": "Fixed."},
         # A public address given as such: nothing to resolve.
         "api-alert-webhook-list": {"url": "https://1.1.1.1/stagegate"},
@@ -533,6 +567,10 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
         "rollout-abort": {"reason": "Stopped for the night."},
         "deployment-token-create": {"name": "exporter", "days": "30"},
         "drift-check-create": {"reference": w.version.pk, "current": d.production.pk},
+        "production-period-create": {
+            "dataset_version": d.next_production.pk,
+            **{key: f"{moment:%Y-%m-%d %H:%M}" for key, moment in NEXT_PERIOD.items()},
+        },
         "alert-resolve": {"reason": "Fixed."},
         "alert-webhook-create": {"url": "https://1.1.1.1/stagegate"},
     }

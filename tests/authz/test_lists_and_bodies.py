@@ -48,6 +48,7 @@ from deployments.models import (
     DeploymentPlan,
     DriftCheck,
     PlanSignOff,
+    ProductionPeriod,
     Rollout,
 )
 from projects.models import (
@@ -69,7 +70,7 @@ from projects.models import (
     Team,
 )
 from projects.services.criteria import criteria_save
-from tests.authz.deployment_matrix import deployments_build
+from tests.authz.deployment_matrix import NEXT_PERIOD, deployments_build
 from tests.data import predictions_csv, sample_csv, sample_frame
 from tests.factories import WORLD_CRITERIA, TeamWorld, UserFactory, make_audit
 
@@ -272,6 +273,9 @@ LISTS: dict[str, Listing] = {
     "api-alert-webhook-list": Listing(
         lambda w: {"pk": w.extra["live"].pk}, _project_rows(AlertWebhook, deployment="live")
     ),
+    "api-production-period-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(ProductionPeriod, deployment="live")
+    ),
 }
 #: Inboxes hold nothing for a viewer; each is also read by the role it is for.
 INBOX_READERS = {"api-audit-inbox": AUD, "api-signoff-inbox": BO}
@@ -286,6 +290,7 @@ DEPLOYING = {
     "api-drift-check-list",
     "api-alert-list",
     "api-alert-webhook-list",
+    "api-production-period-list",
 }
 
 
@@ -503,6 +508,15 @@ REFERENCES: dict[tuple[str, str, str], Reference] = {
         lambda a, ref: {"reference": a.version.pk, "current": ref},
         lambda b: [b.version.pk],
     ),
+    ("api-production-period-list", "POST", "dataset_version"): Reference(
+        MLE,
+        _live,
+        lambda a, ref: {
+            "dataset_version": ref,
+            **{key: moment.isoformat() for key, moment in NEXT_PERIOD.items()},
+        },
+        lambda b: [b.version.pk],
+    ),
 }
 
 
@@ -513,7 +527,7 @@ def test_every_reference_in_a_request_body_is_checked():
 
 def _row_counts() -> dict[str, int]:
     counted = [Project, Team, Membership, ProjectShare, DatasetVersion, DatasetLineage]
-    counted += [Evaluation, Event, Dataset, Deployment, DriftCheck]
+    counted += [Evaluation, Event, Dataset, Deployment, DriftCheck, ProductionPeriod]
     return {model.__name__: model.objects.count() for model in counted}
 
 
