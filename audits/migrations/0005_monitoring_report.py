@@ -11,7 +11,7 @@ import audits.models
 class Migration(migrations.Migration):
     dependencies = [
         ("audits", "0004_approval_packs"),
-        ("deployments", "0006_production_periods"),
+        ("deployments", "0005_rollups_cycles_email"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
