@@ -60,17 +60,19 @@ def alert_record(alert: Alert) -> dict[str, Any]:
     }
 
 
-def drift_record(check: DriftCheck) -> dict[str, Any]:
-    """A finished drift check: its verdict and each column's test."""
+def drift_record(check: DriftCheck, *, columns: bool = True) -> dict[str, Any]:
+    """A drift check: its verdict and (with ``columns``) each column's test."""
     result = check.result or {}
-    return {
+    record = {
         "id": check.pk,
         "at": _when(check.finished_at or check.created_at),
         "status": check.status,
         "share": check.share,
         "drift_share": check.drift_share,
         "drifted": check.drifted,
-        "columns": [
+    }
+    if columns:
+        record["columns"] = [
             {
                 "column": c["column"],
                 "method": c["method"],
@@ -80,8 +82,8 @@ def drift_record(check: DriftCheck) -> dict[str, Any]:
                 "psi": c["psi"],
             }
             for c in result.get("columns", [])
-        ],
-    }
+        ]
+    return record
 
 
 def metrics_period(start: datetime, end: datetime) -> tuple[datetime, datetime, int]:

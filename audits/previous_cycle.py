@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from audits.monitoring import alert_record, drift_record
 from deployments import selectors as deployment_selectors
 from projects import selectors
 from projects.models import Project
@@ -18,10 +19,6 @@ from projects.models import Project
 
 def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _user(user) -> str | None:
-    return user.username if user else None
 
 
 def previous_cycle_state(project: Project) -> dict[str, Any]:
@@ -42,33 +39,8 @@ def previous_cycle_state(project: Project) -> dict[str, Any]:
                 "environment": deployment.environment,
                 "model": str(deployment.model_version),
                 "created_at": _when(deployment.created_at),
-                "drift_checks": [
-                    {
-                        "id": c.pk,
-                        "status": c.status,
-                        "at": _when(c.created_at),
-                        "share": c.share,
-                        "threshold": c.drift_share,
-                        "drifted": c.drifted,
-                    }
-                    for c in checks
-                ],
-                "alerts": [
-                    {
-                        "id": a.pk,
-                        "rule": a.rule,
-                        "source": a.source,
-                        "severity": a.severity,
-                        "state": a.state,
-                        "fired_at": _when(a.fired_at),
-                        "acknowledged_at": _when(a.acknowledged_at),
-                        "acknowledged_by": _user(a.acknowledged_by),
-                        "resolved_at": _when(a.resolved_at),
-                        "resolved_by": _user(a.resolved_by),
-                        "resolve_reason": a.resolve_reason,
-                    }
-                    for a in alerts
-                ],
+                "drift_checks": [drift_record(c, columns=False) for c in checks],
+                "alerts": [alert_record(a) for a in alerts],
             }
         )
     return {
