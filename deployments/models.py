@@ -308,11 +308,11 @@ class MetricRollup(models.Model):
 
 
 class RollupDue(models.Model):
-    """Stored points whose rollups are not yet recomputed: each metric's time span in one
-    pushed batch, written in the push's transaction and removed once rolled up."""
+    """Stored points whose rollups are not yet recomputed: the hours each metric of one
+    pushed batch touched, written in the push's transaction and removed once rolled up."""
 
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="+")
-    #: {metric name: [first timestamp, last timestamp]} as ISO 8601 text.
+    #: {metric name: [[first hour, last hour], ...]}: runs of touched hours, ISO 8601.
     spans = models.JSONField()
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -5,6 +5,7 @@ from deployments.services.alerts import alert_deliver, alert_deliveries_sweep
 from deployments.services.drift import drift_check_run
 from deployments.services.drift_schedule import drift_checks_schedule
 from deployments.services.production import production_metrics_run
+from deployments.services.rollups import rollups_refresh, rollups_sweep
 
 
 @shared_task(name="deployments.drift_check")
@@ -30,6 +31,16 @@ def alert_deliver_task(delivery_id: int) -> None:
 @shared_task(name="deployments.alert_deliveries_sweep")
 def alert_deliveries_sweep_task() -> None:
     alert_deliveries_sweep()
+
+
+@shared_task(name="deployments.rollups_refresh")
+def rollups_refresh_task(deployment_id: int) -> None:
+    rollups_refresh(deployment_id=deployment_id)
+
+
+@shared_task(name="deployments.rollups_sweep")
+def rollups_sweep_task() -> None:
+    rollups_sweep()
 
 
 @shared_task(name="deployments.alert_rules_evaluate")

@@ -9,6 +9,14 @@ urlpatterns = [
         name="deployment-create",
     ),
     path("deployments/<int:pk>/", views.deployment_detail, name="deployment"),
+    path(
+        "deployments/<int:pk>/dashboard/", views.deployment_dashboard, name="deployment-dashboard"
+    ),
+    path(
+        "deployments/<int:pk>/dashboard/live/",
+        views.deployment_dashboard_live,
+        name="deployment-dashboard-live",
+    ),
     path("deployments/<int:pk>/plans/", views.plan_create, name="deployment-plan-create"),
     path("deployments/<int:pk>/rollouts/", views.rollout_start_view, name="rollout-start"),
     path("deployments/<int:pk>/promote/", views.rollout_promote_view, name="rollout-promote"),

@@ -467,6 +467,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.alert_rules_evaluate",
         "schedule": timedelta(seconds=60),
     },
+    # Rollups a push could not ask for (the broker was down) are made up within a minute.
+    "rollups-sweep": {
+        "task": "deployments.rollups_sweep",
+        "schedule": timedelta(seconds=60),
+    },
 }
 # A job is republished when its row stays queued, or running without a heartbeat,
 # for this long; one that has been delivered this many times is failed.
