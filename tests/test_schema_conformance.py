@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from contextlib import suppress
+from datetime import timedelta
 
 import hypothesis
 import pytest
@@ -144,6 +145,7 @@ def api_world(world) -> dict:
             "drift-checks": {"id": deployments.drift_check.pk},
             "production-periods": {"id": deployments.period.pk},
             "alerts": {"id": deployments.alert.pk},
+            "monitoring-reports": {"id": deployments.report.pk},
         },
     }
 
@@ -256,6 +258,17 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
             {
                 "path_parameters": live,
                 "body": {"reference": a.version.pk, "current": d.production.pk},
+            },
+        ),
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/monitoring-reports/",
+            {
+                "path_parameters": live,
+                "body": {
+                    "period_start": (timezone.now() - timedelta(hours=2)).isoformat(),
+                    "period_end": timezone.now().isoformat(),
+                },
             },
         ),
         (

@@ -36,6 +36,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
+from audits.models import MonitoringReport
+from audits.services.monitoring_reports import monitoring_report_render, monitoring_report_request
 from deployments.models import (
     Alert,
     AlertWebhook,
@@ -125,6 +127,8 @@ class Deployments:
     #: the next period's data, not yet recorded.
     period: ProductionPeriod
     next_production: DatasetVersion
+    #: A monitoring report of ``live``'s last hour, rendered.
+    report: MonitoringReport
 
 
 #: The recorded period ends two days ago at midnight; the next one, a day later, is over too.
@@ -193,6 +197,12 @@ def deployments_build(w: TeamWorld) -> Deployments:
     )
     alert_resolve(actor=None, alert=resolved_alert, reason="Over.")
     resolved_alert.refresh_from_db()
+    now = timezone.now()
+    report = monitoring_report_request(
+        actor=engineer, deployment=live, period_start=now - timedelta(hours=1), period_end=now
+    )
+    monitoring_report_render(report_id=report.pk)
+    report.refresh_from_db()
     return Deployments(
         live=live,
         live_plan=live_plan,
@@ -211,6 +221,7 @@ def deployments_build(w: TeamWorld) -> Deployments:
         resolved_alert=resolved_alert,
         period=period,
         next_production=next_production,
+        report=report,
     )
 
 
@@ -231,6 +242,7 @@ def deployment_state() -> dict:
         "alerts": sorted(Alert.objects.values_list("pk", "state")),
         "webhooks": AlertWebhook.objects.count(),
         "production_periods": ProductionPeriod.objects.count(),
+        "monitoring_reports": MonitoringReport.objects.count(),
     }
 
 
@@ -303,6 +315,10 @@ RULES: dict[tuple[str, str], Rule] = {
     ("api-production-period-list", "GET"): Rule(VIEW, "live"),
     ("api-production-period-list", "POST"): Rule(CHANGE, "live", done=202),
     ("api-production-period-detail", "GET"): Rule(VIEW, "period"),
+    ("api-monitoring-report-list", "GET"): Rule(VIEW, "live"),
+    ("api-monitoring-report-list", "POST"): Rule(CHANGE, "live", done=202),
+    ("api-monitoring-report-detail", "GET"): Rule(VIEW, "report"),
+    ("api-monitoring-report-pdf", "GET"): Rule(VIEW, "report"),
     ("api-alert-list", "GET"): Rule(VIEW, "live"),
     ("api-alert-detail", "GET"): Rule(VIEW, "alert"),
     ("api-alert-acknowledge", "POST"): Rule(
@@ -340,6 +356,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ),
     # --- Web pages --------------------------------------------------------------------
     ("deployment", "GET"): Rule(VIEW, "live"),
+    ("deployment-dashboard", "GET"): Rule(VIEW, "live"),
+    ("deployment-dashboard-live", "GET"): Rule(VIEW, "live"),
+    ("monitoring-report-create", "POST"): Rule(CHANGE, "live", done=302),
+    ("monitoring-report", "GET"): Rule(VIEW, "report"),
+    ("monitoring-report-status", "GET"): Rule(VIEW, "report"),
+    ("monitoring-report-pdf", "GET"): Rule(VIEW, "report"),
     ("deployment-plan", "GET"): Rule(VIEW, "live_plan"),
     ("drift-check", "GET"): Rule(VIEW, "drift_check"),
     ("drift-check-status", "GET"): Rule(VIEW, "drift_check"),
@@ -510,6 +532,10 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
         kind="canary", steps=[{**step, "window_minutes": 2} for step in QUICK_STEPS]
     )
     now = timezone.now().isoformat()
+    last_hour = {
+        "period_start": (timezone.now() - timedelta(hours=1)).isoformat(),
+        "period_end": now,
+    }
     bodies = {
         "api-deployment-list": {
             "model_version": w.model.pk,
@@ -533,6 +559,8 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
             "dataset_version": d.next_production.pk,
             **{key: moment.isoformat() for key, moment in NEXT_PERIOD.items()},
         },
+        "api-monitoring-report-list": last_hour,
+        "monitoring-report-create": last_hour,
         "api-alert-resolve": {"reason": "Fixed."},
         # A public address given as such: nothing to resolve.
         "api-alert-webhook-list": {"url": "https://1.1.1.1/stagegate"},

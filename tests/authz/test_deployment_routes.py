@@ -43,7 +43,8 @@ from tests.authz.test_matrix import _call, _route_params
 from tests.factories import make_project
 from tests.test_security_log import SECURITY, assert_one_line_per_refusal
 
-APPS = ("deployments.",)
+#: The deployments app's views, and the monitoring reports (audits) of a deployment.
+APPS = ("deployments.", "audits.views.monitoring_reports", "audits.api.monitoring_reports")
 
 # 1,237 calls: CI's PostgreSQL stage runs them (make test-slow here).
 pytestmark = pytest.mark.slow

@@ -39,6 +39,7 @@ from audits.models import (
     AuditReview,
     AuditRun,
     BaselineRun,
+    MonitoringReport,
     RiskItem,
 )
 from deployments.models import (
@@ -276,6 +277,9 @@ LISTS: dict[str, Listing] = {
     "api-production-period-list": Listing(
         lambda w: {"pk": w.extra["live"].pk}, _project_rows(ProductionPeriod, deployment="live")
     ),
+    "api-monitoring-report-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(MonitoringReport, deployment="live")
+    ),
 }
 #: Inboxes hold nothing for a viewer; each is also read by the role it is for.
 INBOX_READERS = {"api-audit-inbox": AUD, "api-signoff-inbox": BO}
@@ -291,6 +295,7 @@ DEPLOYING = {
     "api-alert-list",
     "api-alert-webhook-list",
     "api-production-period-list",
+    "api-monitoring-report-list",
 }
 
 
