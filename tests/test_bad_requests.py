@@ -19,10 +19,12 @@ from rest_framework import serializers
 
 from audits import forms as audit_forms
 from audits.api import fairness as audit_fairness_api
+from audits.api import monitoring_reports as monitoring_reports_api
 from audits.api import packs as audit_packs_api
 from audits.api import views as audit_api
 from audits.models import AuditReview, RiskItem
 from deployments import forms as deployment_forms
+from deployments.api import production as production_api
 from deployments.api import release_tools as release_tools_api
 from deployments.api import serializers as deployments_api
 from portal.inputs import JSON_MAX_BYTES, LONG_TEXT_MAX, validate_json_value
@@ -557,7 +559,9 @@ API_MODULES = [
     audit_api,
     audit_fairness_api,
     audit_packs_api,
+    monitoring_reports_api,
     deployments_api,
+    production_api,
     release_tools_api,
 ]
 
