@@ -17,7 +17,8 @@ from deployments.analysis.catalog import CATALOG
 from deployments.analysis.rollups import resolution_for, rollup_series
 from deployments.analysis.window import holds
 from deployments.dashboard import read_buckets
-from deployments.models import Alert, Deployment, DriftCheck
+from deployments.models import Deployment, DriftCheck
+from deployments.services.alerts import alert_record
 from projects import selectors
 
 #: Events that record a person's decision (verb, or the start of one).
@@ -40,24 +41,6 @@ PER_WINDOW = ("count", "sum")
 
 def _when(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def alert_record(alert: Alert) -> dict[str, Any]:
-    """An alert as a report keeps it: what fired, and who handled it when."""
-    return {
-        "id": alert.pk,
-        "rule": alert.rule,
-        "source": alert.source,
-        "severity": alert.severity,
-        "summary": alert.summary,
-        "state": alert.state,
-        "fired_at": _when(alert.fired_at),
-        "acknowledged_at": _when(alert.acknowledged_at),
-        "acknowledged_by": alert.acknowledged_by.username if alert.acknowledged_by else None,
-        "resolved_at": _when(alert.resolved_at),
-        "resolved_by": alert.resolved_by.username if alert.resolved_by else None,
-        "resolve_reason": alert.resolve_reason,
-    }
 
 
 def drift_record(check: DriftCheck, *, columns: bool = True) -> dict[str, Any]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from audits.monitoring import alert_record, drift_record
+from audits.monitoring import drift_record
 from deployments import selectors as deployment_selectors
+from deployments.services.alerts import alert_record
 from projects import selectors
 from projects.models import Project
 

@@ -8,6 +8,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
+from audits.api.packs import rendered_pdf_response
 from audits.models import MonitoringReport
 from audits.services.monitoring_reports import monitoring_report_request
 from deployments import selectors as deployment_selectors
@@ -15,7 +16,6 @@ from deployments.models import Deployment
 from portal import access
 from portal.api.schema import NOT_READY
 from portal.api.views import ApiViewSet
-from portal.exceptions import Conflict
 from projects.api.datasets import JOB_FIELDS
 
 
@@ -78,20 +78,11 @@ class MonitoringReportWriteSerializer(serializers.Serializer):
 
 
 def report_pdf_response(report: MonitoringReport) -> FileResponse:
-    """The PDF as a download (409 until it is rendered); web and API serve the same bytes."""
-    if report.status != MonitoringReport.Status.SUCCEEDED or not report.pdf:
-        raise Conflict(
-            f"Monitoring report {report.pk} is {report.status}; it has no PDF yet.",
-            code="not_ready",
-        )
-    response = FileResponse(
-        report.pdf.open("rb"),
-        as_attachment=True,
-        filename=f"{report.deployment.project.slug}-monitoring-report-{report.pk}.pdf",
-        content_type="application/pdf",
+    return rendered_pdf_response(
+        report,
+        "Monitoring report",
+        f"{report.deployment.project.slug}-monitoring-report-{report.pk}.pdf",
     )
-    response["X-Content-SHA256"] = report.pdf_sha256
-    return response
 
 
 class MonitoringReportViewSet(ApiViewSet):

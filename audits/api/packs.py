@@ -66,18 +66,20 @@ class PackDetailSerializer(PackSerializer):
         read_only_fields = fields
 
 
-def pack_pdf_response(pack: ApprovalPack) -> FileResponse:
-    """The PDF as a download (409 until it is rendered); web and API serve the same bytes."""
-    if pack.status != ApprovalPack.Status.SUCCEEDED or not pack.pdf:
-        raise Conflict(f"Pack {pack.pk} is {pack.status}; it has no PDF yet.", code="not_ready")
+def rendered_pdf_response(job, what: str, filename: str) -> FileResponse:
+    """A rendered document's PDF as a download (409 until it is rendered), its sha256 in a
+    header; packs and monitoring reports, web and API, serve their bytes this way."""
+    if job.status != job.Status.SUCCEEDED or not job.pdf:
+        raise Conflict(f"{what} {job.pk} is {job.status}; it has no PDF yet.", code="not_ready")
     response = FileResponse(
-        pack.pdf.open("rb"),
-        as_attachment=True,
-        filename=f"{pack.project.slug}-approval-pack-{pack.pk}.pdf",
-        content_type="application/pdf",
+        job.pdf.open("rb"), as_attachment=True, filename=filename, content_type="application/pdf"
     )
-    response["X-Content-SHA256"] = pack.pdf_sha256
+    response["X-Content-SHA256"] = job.pdf_sha256
     return response
+
+
+def pack_pdf_response(pack: ApprovalPack) -> FileResponse:
+    return rendered_pdf_response(pack, "Pack", f"{pack.project.slug}-approval-pack-{pack.pk}.pdf")
 
 
 class PackViewSet(ApiViewSet):

@@ -101,28 +101,34 @@ def webhook_create(
     return webhook, secret
 
 
-def _body(alert: Alert, change: str) -> dict[str, Any]:
+def alert_record(alert: Alert) -> dict[str, Any]:
+    """An alert as its webhooks and reports tell of it: what fired, who handled it when."""
+
     def when(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
     return {
+        "id": alert.pk,
+        "rule": alert.rule,
+        "source": alert.source,
+        "severity": alert.severity,
+        "summary": alert.summary,
+        "state": alert.state,
+        "fired_at": when(alert.fired_at),
+        "acknowledged_at": when(alert.acknowledged_at),
+        "acknowledged_by": alert.acknowledged_by.username if alert.acknowledged_by else None,
+        "resolved_at": when(alert.resolved_at),
+        "resolved_by": alert.resolved_by.username if alert.resolved_by else None,
+        "resolve_reason": alert.resolve_reason,
+    }
+
+
+def _body(alert: Alert, change: str) -> dict[str, Any]:
+    return {
         "change": change,
         "deployment": {"id": alert.deployment_id, "name": alert.deployment.name},
         "project": alert.deployment.project.slug,
-        "alert": {
-            "id": alert.pk,
-            "rule": alert.rule,
-            "source": alert.source,
-            "severity": alert.severity,
-            "summary": alert.summary,
-            "state": alert.state,
-            "fired_at": when(alert.fired_at),
-            "acknowledged_at": when(alert.acknowledged_at),
-            "acknowledged_by": alert.acknowledged_by.username if alert.acknowledged_by else None,
-            "resolved_at": when(alert.resolved_at),
-            "resolved_by": alert.resolved_by.username if alert.resolved_by else None,
-            "resolve_reason": alert.resolve_reason,
-        },
+        "alert": alert_record(alert),
     }
 
 
