@@ -148,6 +148,7 @@ def _charts(deployment: Deployment, start: datetime, end: datetime, width: int, 
             unit=about["unit"],
             now=now,
             shaded=shaded.get(name, ()),
+            per=(per, statistic),
         )
         text = chart_description(
             series,

@@ -96,6 +96,7 @@ def test_a_report_snapshots_the_period_and_renders_it_as_a_pdf(api, world, deplo
     report.refresh_from_db()
     assert report.status == MonitoringReport.Status.SUCCEEDED and report.pages >= 2
     assert "Metrics against their targets" in report.html and 'class="alerting"' in report.html
+    assert "the p95 per hour from" in report.html and "mean line" not in report.html
     pdf = api.get(f"/api/v1/monitoring-reports/{report.pk}/pdf/")
     body = b"".join(pdf.streaming_content)
     assert body.startswith(b"%PDF") and pdf["X-Content-SHA256"] == report.pdf_sha256

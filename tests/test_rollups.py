@@ -237,6 +237,8 @@ def test_the_dashboard_draws_targets_alert_periods_and_open_alerts(client, deplo
     assert html.count('class="alerting"') == 2  # one resolved period, one still open
     assert "p95 latency 240 ms over 60 minutes" in html  # the open alert is listed
     assert "800 points" in html
+    # Each value is an hour's p95, and the text says so (not a mean of points).
+    assert "the p95 per hour from" in html and "mean line" not in html
     live = client.get(f"/deployments/{deployment.pk}/dashboard/live/?range=24h")
     assert live.status_code == 200 and b'hx-trigger="every 30s"' in live.content
     assert b"<html" not in live.content

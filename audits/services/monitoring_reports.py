@@ -176,6 +176,7 @@ def _charts(state: dict[str, Any]) -> list[dict[str, Any]]:
                     unit=metric["unit"],
                     width=640,
                     shaded=periods.get(metric["name"], ()),
+                    per=(per, metric["statistic"]),
                 ),
                 "description": chart_description(
                     series,
@@ -184,6 +185,7 @@ def _charts(state: dict[str, Any]) -> list[dict[str, Any]]:
                     window_end=end,
                     label=label,
                     unit=metric["unit"],
+                    per=(per, metric["statistic"]),
                 ),
             }
         )

@@ -302,12 +302,13 @@ def window_chart_svg(
     width: int = 560,
     height: int = 220,
     shaded: Sequence[tuple[float, float, str]] = (),
+    per: tuple[str, str] | None = None,
 ) -> str:
     """One metric over one window: the values as a line (with dots when few), the min-max
     band of buckets holding several points, each target as a dashed line with its rule and
     verdict, the part of the window after ``now`` shaded while the window is open, and
     each ``shaded`` period (start, end in seconds since the epoch, and what it was: an
-    alert firing) tinted red."""
+    alert firing) tinted red. ``per`` as in :func:`chart_description`."""
     start, end = _epoch(window_start), _epoch(window_end)
     if not end > start:
         raise ValueError("A window ends after it starts.")
@@ -326,7 +327,7 @@ def window_chart_svg(
 
     parts = _open(width, height, title)
     description = chart_description(
-        series, targets, window_start=start, window_end=end, label=title, unit=unit
+        series, targets, window_start=start, window_end=end, label=title, unit=unit, per=per
     )
     parts.append(f"<desc>{escape(description)}</desc>")
     parts.append(_rect(x0, y0, x1 - x0, y1 - y0, "#ffffff", stroke=GRID_GREY))
