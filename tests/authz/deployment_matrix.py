@@ -127,7 +127,7 @@ class Deployments:
     #: the next period's data, not yet recorded.
     period: ProductionPeriod
     next_production: DatasetVersion
-    #: A monitoring report of ``live``'s last hour, rendered.
+    #: A monitoring report of ``live``'s last hour (rendered when the world asks for it).
     report: MonitoringReport
 
 
@@ -152,8 +152,9 @@ def healthy_window(deployment: Deployment, actor) -> None:
     )
 
 
-def deployments_build(w: TeamWorld) -> Deployments:
-    """Three deployments of the world's candidate (the project moves into deployment)."""
+def deployments_build(w: TeamWorld, *, rendered: bool = False) -> Deployments:
+    """Three deployments of the world's candidate (the project moves into deployment);
+    with ``rendered``, the monitoring report's PDF is laid out too (WeasyPrint: a second)."""
     engineer = w.people[MLE]
     live, live_plan = make_deployment(w)
     rollout_start(
@@ -201,8 +202,9 @@ def deployments_build(w: TeamWorld) -> Deployments:
     report = monitoring_report_request(
         actor=engineer, deployment=live, period_start=now - timedelta(hours=1), period_end=now
     )
-    monitoring_report_render(report_id=report.pk)
-    report.refresh_from_db()
+    if rendered:
+        monitoring_report_render(report_id=report.pk)
+        report.refresh_from_db()
     return Deployments(
         live=live,
         live_plan=live_plan,

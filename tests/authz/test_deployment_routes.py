@@ -59,8 +59,8 @@ def deployment_world(matrix_world, django_db_blocker):
         return {
             "a": a,
             "b": b,
-            "deployments": deployments_build(a),
-            "b_deployments": deployments_build(b),
+            "deployments": deployments_build(a, rendered=True),
+            "b_deployments": deployments_build(b, rendered=True),
             "second": make_project(a.team, "a-second", actor=a.people[BO]),
         }
 
