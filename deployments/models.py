@@ -502,8 +502,17 @@ class ProductionPeriod(Job):
     score_column = models.CharField(max_length=200, blank=True)
     #: A score at or above it counts as positive.
     threshold = models.FloatField(default=0.5)
+    #: The column that names each prediction, which delayed labels are joined on.
+    id_column = models.CharField(max_length=200, blank=True)
     #: How many points were derived, once the job has run.
     points = models.PositiveIntegerField(null=True, blank=True)
+    #: Performance estimated from the scores before labels arrive (the job writes it):
+    #: the reference evaluation, and per metric the estimate with its band and thresholds;
+    #: or why there is none.
+    estimate = models.JSONField(default=dict, blank=True)
+    #: Performance from the labels joined so far (label batches write it): labelled rows,
+    #: the metrics, and the audit's group metrics over them.
+    realized = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )
@@ -536,3 +545,75 @@ class ProductionPeriod(Job):
     def idempotency_key(self) -> str:
         """The key of the metric batch the job pushes: a rerun stores its points once."""
         return f"period-{self.pk}"
+
+
+class LabelBatch(Job):
+    """Delayed ground truth: a dataset version of prediction ids and their labels, joined
+    by id to the rows of the deployment's production periods. The job counts and names the
+    ids that match no prediction and recomputes the realized performance of each period
+    it touches."""
+
+    task_name = "deployments.label_batch"
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.PROTECT, related_name="label_batches"
+    )
+    dataset_version = models.ForeignKey(
+        "projects.DatasetVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    id_column = models.CharField(max_length=200)
+    label_column = models.CharField(max_length=200)
+    #: Rows, matched and unmatched ids (the first few named), periods touched.
+    result = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["deployment", "dataset_version"], name="label_batch_version_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"label batch {self.pk}"
+
+    @property
+    def started_by(self):
+        return self.created_by
+
+    @property
+    def project(self):
+        return self.deployment.project
+
+
+class MonitoringReview(models.Model):
+    """A periodic review of a live deployment, at the cadence the monitoring spec sets: who
+    looked, when, what they concluded and why. Written once, never edited."""
+
+    class Outcome(models.TextChoices):
+        CONTINUE = "continue", "Keep in production"
+        ACTIONS = "actions", "Keep, with actions"
+        RETRAIN = "retrain", "Start a new cycle"
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="reviews")
+    #: The project's cycle when the review was recorded.
+    cycle = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=20, choices=Outcome)
+    notes = models.TextField()
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-reviewed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"review {self.pk} of {self.deployment}"
+
+    @property
+    def project(self):
+        return self.deployment.project

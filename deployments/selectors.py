@@ -13,6 +13,8 @@ from deployments.models import (
     DeploymentPlan,
     DeploymentToken,
     DriftCheck,
+    LabelBatch,
+    MonitoringReview,
     PlanSignOff,
     ProductionPeriod,
     Rollout,
@@ -291,6 +293,23 @@ def production_periods_of(deployment: Deployment) -> QuerySet[ProductionPeriod]:
     return deployment.production_periods.select_related("dataset_version__dataset", "created_by")
 
 
+def label_batch_get(user, pk: int, token: ApiToken | None = None) -> LabelBatch:
+    return _visible(
+        LabelBatch.objects.select_related(
+            "deployment__project__team", "dataset_version__dataset", "created_by"
+        ),
+        "deployment__project",
+        user,
+        pk,
+        token,
+        "label batch",
+    )
+
+
+def label_batches_of(deployment: Deployment) -> QuerySet[LabelBatch]:
+    return deployment.label_batches.select_related("dataset_version__dataset", "created_by")
+
+
 def production_versions(project: Project) -> QuerySet:
     """The versions a production period may hold: the project's profiled production samples."""
     return (
@@ -298,3 +317,19 @@ def production_versions(project: Project) -> QuerySet:
         .filter(dataset__purpose="production_sample")
         .select_related("dataset")
     )
+
+
+def review_get(user, pk: int, token: ApiToken | None = None) -> MonitoringReview:
+    return _visible(
+        MonitoringReview.objects.select_related("deployment__project__team", "reviewed_by"),
+        "deployment__project",
+        user,
+        pk,
+        token,
+        "review",
+    )
+
+
+def reviews_of(deployment: Deployment) -> QuerySet[MonitoringReview]:
+    """The deployment's periodic reviews, newest first."""
+    return deployment.reviews.select_related("reviewed_by")

@@ -4,6 +4,7 @@ from deployments.services.alert_rules import alert_rules_evaluate
 from deployments.services.alerts import alert_deliver, alert_deliveries_sweep
 from deployments.services.drift import drift_check_run
 from deployments.services.drift_schedule import drift_checks_schedule
+from deployments.services.performance import label_batch_run
 from deployments.services.production import production_metrics_run
 from deployments.services.rollups import rollups_refresh, rollups_sweep
 
@@ -16,6 +17,11 @@ def drift_check_task(check_id: int) -> None:
 @shared_task(name="deployments.production_metrics")
 def production_metrics_task(period_id: int) -> None:
     production_metrics_run(period_id=period_id)
+
+
+@shared_task(name="deployments.label_batch")
+def label_batch_task(batch_id: int) -> None:
+    label_batch_run(batch_id=batch_id)
 
 
 @shared_task(name="deployments.drift_checks_schedule")

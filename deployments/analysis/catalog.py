@@ -29,6 +29,8 @@ STATISTICS = ("p50", "p95", "p99", "mean", "max", "min", "sum", "count", "rate")
 #: Statistics of the values themselves: a share's p95 is a share, its count is not.
 VALUE_STATISTICS = ("p50", "p95", "p99", "mean", "max", "min")
 DRIFT_TESTS = ("psi", "ks", "chi2", "wasserstein", "jensen_shannon")
+#: The metrics a production period's performance is estimated and realized in.
+PERFORMANCE_METRICS = ("roc_auc", "accuracy", "precision", "recall", "specificity", "f1")
 
 MAX_NAME = 60
 #: A custom metric: lowercase snake_case starting with a letter, at most 60 characters.

@@ -62,7 +62,8 @@ from sklearn.isotonic import IsotonicRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedShuffleSplit
 
-METRICS = ("roc_auc", "accuracy", "precision", "recall", "specificity", "f1")
+from .catalog import PERFORMANCE_METRICS as METRICS
+
 DEFAULT_THRESHOLD = 0.5
 #: The confidence band is this many sampling errors either side of the estimate.
 SAMPLING_ERROR_RANGE = 3

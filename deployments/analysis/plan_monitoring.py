@@ -7,7 +7,9 @@ own), min_points to 1, a monitored metric's window to 60 minutes and its kind an
 the catalog's (a custom metric states its kind; every entry of one metric keeps one kind
 and unit). A share's mean or percentile lies in [0, 1]. An alert watches a monitored
 metric by name, a drift test as ``drift:<column>``, or the model's reporting as
-``silence``: no point at all for ``minutes`` (only a silence alert has them).
+``silence``: no point at all for ``minutes`` (only a silence alert has them), or the
+model's performance as ``decay``: the spec's ``performance`` section names the metric and
+how far below the reference evaluation it may fall (``max_drop``) before it has decayed.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from .catalog import (
     DRIFT_TESTS,
     KINDS,
     PER_MOMENT_STATISTICS,
+    PERFORMANCE_METRICS,
     SEVERITIES,
     STATISTICS,
     VALUE_STATISTICS,
@@ -65,7 +68,12 @@ MONITORING_FIELDS = (
     "notify",
     "review_cadence_days",
     "drift_cadence_days",
+    "performance",
 )
+PERFORMANCE_FIELDS = ("metric", "max_drop", "min_labels")
+#: An alert's metric for "the model's performance fell past the spec's max_drop".
+DECAY = "decay"
+DEFAULT_MIN_LABELS = 100
 MAX_CONTACT = 254  # an e-mail address
 MAX_UNIT = 20
 MAX_REVIEW_DAYS = 365
@@ -197,10 +205,11 @@ def clean_monitoring(raw: Any) -> dict[str, Any]:
     raw = read_mapping(raw, path, MONITORING_FIELDS, "the monitoring spec")
     metrics = _monitored(raw.get("metrics"))
     drift = _drift(raw.get("drift"))
-    return {
+    performance = _performance(raw.get("performance"))
+    cleaned = {
         "metrics": metrics,
         "drift": drift,
-        "alerts": _alerts(raw.get("alerts"), metrics, drift),
+        "alerts": _alerts(raw.get("alerts"), metrics, drift, performance is not None),
         "notify": _notify(raw.get("notify")),
         "review_cadence_days": read_whole(
             raw.get("review_cadence_days"),
@@ -221,6 +230,39 @@ def clean_monitoring(raw: Any) -> dict[str, Any]:
             DEFAULT_DRIFT_DAYS,
         ),
     }
+    # Only when given: the plans written before it keep their content (and its hash).
+    if performance is not None:
+        cleaned["performance"] = performance
+    return cleaned
+
+
+def _performance(raw: Any) -> dict[str, Any] | None:
+    path = "monitoring.performance"
+    if absent(raw):
+        return None
+    raw = read_mapping(raw, path, PERFORMANCE_FIELDS, "the performance watch")
+    if all(absent(v) for v in raw.values()):
+        return None  # a form's empty section
+    metric = read_choice(
+        raw.get("metric"), f"{path}.metric", PERFORMANCE_METRICS, "a performance metric"
+    )
+    drop = read_number(raw.get("max_drop"), f"{path}.max_drop", "the largest drop")
+    if not 0 < drop <= 1:
+        fail(
+            f"{path}.max_drop",
+            f"the drop below the reference evaluation's {metric} that counts as decay lies "
+            f"between 0 and 1 (e.g. 0.05), not {number_text(drop)}.",
+        )
+    labels = read_whole(
+        raw.get("min_labels"),
+        f"{path}.min_labels",
+        "the labelled rows a realized value needs",
+        1,
+        MAX_COUNT,
+        " rows",
+        DEFAULT_MIN_LABELS,
+    )
+    return {"metric": metric, "max_drop": drop, "min_labels": labels}
 
 
 def _monitored(raw: Any) -> list[dict[str, Any]]:
@@ -318,7 +360,7 @@ def _drift(raw: Any) -> list[dict[str, Any]]:
 
 
 def _alerts(
-    raw: Any, metrics: list[dict[str, Any]], drift: list[dict[str, Any]]
+    raw: Any, metrics: list[dict[str, Any]], drift: list[dict[str, Any]], performance: bool
 ) -> list[dict[str, Any]]:
     names = list(dict.fromkeys(m["name"] for m in metrics))
     columns = {d["column"] for d in drift}
@@ -369,13 +411,20 @@ def _alerts(
                     "monitoring.drift, or name a monitored metric.",
                 )
             target = f"drift:{column}"
+        elif target == DECAY:
+            if not performance:
+                fail(
+                    f"{path}.metric",
+                    "a decay alert needs monitoring.performance: the metric to watch and its "
+                    "max_drop below the reference evaluation.",
+                )
         elif target not in names:
             known = f" ({', '.join(names[:10])})" if names else ""
             fail(
                 f"{path}.metric",
                 f"{shown(target)} is not a monitored metric of this plan; name one from "
-                f"monitoring.metrics{known}, drift:<column> for a drift test, or {SILENCE} "
-                "for a model that stopped reporting.",
+                f"monitoring.metrics{known}, drift:<column> for a drift test, {DECAY} for "
+                f"the model's performance, or {SILENCE} for a model that stopped reporting.",
             )
         severity = read_choice(item.get("severity"), f"{path}.severity", SEVERITIES, "a severity")
         alert = {"name": name, "metric": target, "severity": severity}

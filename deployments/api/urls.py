@@ -144,4 +144,14 @@ urlpatterns += [
         production.ProductionPeriodViewSet.as_view({"get": "retrieve"}),
         name="api-production-period-detail",
     ),
+    path(
+        "deployments/<int:pk>/label-batches/",
+        production.LabelBatchViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-label-batch-list",
+    ),
+    path(
+        "label-batches/<int:pk>/",
+        production.LabelBatchViewSet.as_view({"get": "retrieve"}),
+        name="api-label-batch-detail",
+    ),
 ]

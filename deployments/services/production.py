@@ -7,6 +7,7 @@ import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.db import transaction
@@ -15,6 +16,7 @@ from django.utils import timezone
 from deployments.analysis.production import DEFAULT_THRESHOLD, PeriodMetrics, period_metrics
 from deployments.models import Deployment, ProductionPeriod
 from deployments.services.metrics import metrics_push
+from deployments.services.performance import performance_alerts, period_estimate
 from portal.exceptions import ApplicationError, Conflict, NotFound
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.models import Dataset, DatasetVersion
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 
 #: Columns taken as the model's output when the request names none, in this order.
 SCORE_COLUMNS = ("score", "y_score", "prediction", "y_pred")
+#: Columns taken as the prediction id when the request names none, in this order.
+ID_COLUMNS = ("prediction_id", "request_id", "row_id")
 
 
 def _moment(value: datetime, what: str) -> datetime:
@@ -39,17 +43,16 @@ def _moment(value: datetime, what: str) -> datetime:
     return value.astimezone(UTC)
 
 
-def _score_column(version: DatasetVersion, asked: str) -> str:
+def _chosen_column(version: DatasetVersion, asked: str, usual: tuple[str, ...], what: str) -> str:
     names = [c["name"] for c in version.schema]
     if asked:
         if asked not in names:
             raise ApplicationError(
-                f"{version} has no column {asked!r}; name the column that holds the model's "
-                "score or prediction.",
+                f"{version} has no column {asked!r}; name the column that holds {what}.",
                 code="unknown_column",
             )
         return asked
-    return next((n for n in SCORE_COLUMNS if n in names), "")
+    return next((n for n in usual if n in names), "")
 
 
 def production_period_create(
@@ -60,6 +63,7 @@ def production_period_create(
     period_start: datetime,
     period_end: datetime,
     score_column: str = "",
+    id_column: str = "",
     threshold: float | None = None,
     token: ApiToken | None = None,
     now: datetime | None = None,
@@ -96,7 +100,8 @@ def production_period_create(
             f"{version} has no rows: a period without data says nothing about production.",
             code="empty_period",
         )
-    chosen = _score_column(version, score_column)
+    chosen = _chosen_column(version, score_column, SCORE_COLUMNS, "the model's score")
+    ids = _chosen_column(version, id_column, ID_COLUMNS, "the prediction ids")
     cut = DEFAULT_THRESHOLD if threshold is None else float(threshold)
     if not math.isfinite(cut):
         raise ApplicationError("The threshold must be a finite number.", code="invalid")
@@ -122,6 +127,7 @@ def production_period_create(
             period_start=start,
             period_end=end,
             score_column=chosen,
+            id_column=ids,
             threshold=cut,
             created_by=actor,
         )
@@ -137,6 +143,7 @@ def production_period_create(
                 "period_start": start.isoformat(),
                 "period_end": end.isoformat(),
                 "score_column": chosen,
+                "id_column": ids,
                 "threshold": cut,
             },
         )
@@ -144,13 +151,12 @@ def production_period_create(
         return period
 
 
-def _derive(period: ProductionPeriod) -> PeriodMetrics:
+def _derive(period: ProductionPeriod, frame: pd.DataFrame) -> PeriodMetrics:
     version = period.dataset_version
     dataset = version.dataset
-    frame = pq.read_table(version.parquet.path).to_pandas()
     kinds = {c["name"]: c["kind"] for c in version.schema}
     # The label seldom comes with production data; personal data never becomes a label.
-    skip = {dataset.label_column, *dataset.personal_data_columns} - {""}
+    skip = {dataset.label_column, period.id_column, *dataset.personal_data_columns} - {""}
     return period_metrics(
         frame,
         kinds,
@@ -178,12 +184,16 @@ def _push(period: ProductionPeriod, derived: PeriodMetrics) -> int:
 
 def _metrics_work(period: ProductionPeriod, progress: Progress):
     progress(10, "Reading the period's rows")
-    derived = _derive(period)
+    frame = pq.read_table(period.dataset_version.parquet.path).to_pandas()
+    derived = _derive(period, frame)
+    progress(50, "Estimating performance from the scores")
+    estimated = period_estimate(period, frame)
+    del frame
     progress(80, f"Storing {len(derived.metrics)} metric points")
 
     def store() -> None:
         count = _push(period, derived)
-        ProductionPeriod.objects.filter(pk=period.pk).update(points=count)
+        ProductionPeriod.objects.filter(pk=period.pk).update(points=count, estimate=estimated)
         event_record(
             actor=period.created_by,
             verb="production_period.metrics_derived",
@@ -194,8 +204,10 @@ def _metrics_work(period: ProductionPeriod, progress: Progress):
                 "points": count,
                 "metrics": sorted({m.name for m in derived.metrics}),
                 "batch": period.idempotency_key,
+                "estimated": "error" not in estimated,
             },
         )
+        performance_alerts(period.deployment)
 
     return store
 

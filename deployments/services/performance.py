@@ -1,0 +1,399 @@
+"""Performance of a live deployment: estimated from each production period's scores before
+labels arrive, realized once label batches join their prediction ids, and judged for decay
+against the reference evaluation (the deployed model's newest evaluation with scores)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+from django.db import transaction
+from django.utils import timezone
+
+from deployments import selectors
+from deployments.analysis.estimate import EstimateError, estimate, fit_reference, realized
+from deployments.analysis.performance import (
+    LabelError,
+    binary_labels,
+    decay_of,
+    id_text,
+    join_labels,
+    label_text,
+    labels_by_id,
+    period_performance,
+)
+from deployments.models import Alert, Deployment, LabelBatch, ProductionPeriod
+from deployments.services.alerts import alert_fire, alert_resolve
+from portal.exceptions import ApplicationError, Conflict, NotFound
+from portal.jobs import Progress, job_enqueue, job_run
+from projects.analysis.tabular import read_columns
+from projects.models import Dataset, DatasetVersion, Evaluation
+from projects.services.datasets import version_require_ready
+from projects.services.events import event_record, job_failed_record
+from projects.services.uploads import read_limits
+
+if TYPE_CHECKING:
+    from projects.models import ApiToken
+
+#: What an estimate assumes and nothing here can check; shown wherever an estimate is.
+ASSUMPTIONS = (
+    "The scores are calibrated probabilities (after the reference's calibration, when "
+    "applied): among rows scored p, a share p are positive.",
+    "No concept shift: the inputs relate to the outcome as they did in the reference "
+    "evaluation; a change in what the inputs mean makes the estimate wrong without a sign.",
+)
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """The deployed model's evaluation with scores: its labels (0/1), scores and classes."""
+
+    evaluation: Evaluation
+    labels: np.ndarray
+    scores: np.ndarray
+    classes: tuple[str, ...]
+    positive: str
+
+
+def reference_data(deployment: Deployment) -> ReferenceData:
+    """The newest finished evaluation of the deployed model that holds scores."""
+    found = (
+        Evaluation.objects.filter(
+            model_version=deployment.model_version, status=Evaluation.Status.SUCCEEDED
+        )
+        .order_by("-created_at", "-pk")
+        .select_related("model_version")
+    )
+    evaluation = next((e for e in found if e.mapping.get("y_score")), None)
+    if evaluation is None:
+        raise ApplicationError(
+            f"{deployment.model_version} has no finished evaluation with scores (y_score) to "
+            "serve as the reference; upload one to estimate and judge performance.",
+            code="no_reference",
+        )
+    mapping = evaluation.mapping
+    columns = read_columns(
+        evaluation.file.path,
+        [mapping["y_true"], mapping["y_score"]],
+        fmt=evaluation.format,
+        limits=read_limits(),
+    )
+    truth = columns[mapping["y_true"]]
+    found_classes = np.unique(truth)
+    if evaluation.task != "classification" or len(found_classes) != 2:
+        raise ApplicationError(
+            f"Evaluation {evaluation.pk} is not of a binary classifier; performance is "
+            "estimated and judged for binary classifiers.",
+            code="not_binary",
+        )
+    # The positive class is the larger label, as the evaluation's metrics take it.
+    classes = label_text(found_classes)
+    positive = classes.iloc[-1]
+    labels = (label_text(truth) == positive).to_numpy(dtype=np.int8)
+    scores = pd.to_numeric(pd.Series(columns[mapping["y_score"]]), errors="coerce").to_numpy(float)
+    return ReferenceData(evaluation, labels, scores, tuple(classes.tolist()), positive)
+
+
+def _number(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def _period_scores(frame: pd.DataFrame, period: ProductionPeriod) -> np.ndarray:
+    return pd.to_numeric(frame[period.score_column], errors="coerce").to_numpy(float)
+
+
+def period_estimate(period: ProductionPeriod, frame: pd.DataFrame) -> dict[str, Any]:
+    """The period's performance estimated from its scores (CBPE), or why there is none."""
+    if not period.score_column or period.score_column not in frame.columns:
+        return {"error": "The period names no score column, so nothing can be estimated."}
+    try:
+        reference = reference_data(period.deployment)
+    except ApplicationError as exc:
+        return {"error": exc.detail}
+    scores = _period_scores(frame, period)
+    scored = np.isfinite(scores)
+    try:
+        fitted = fit_reference(reference.scores, reference.labels, threshold=period.threshold)
+        found = estimate(fitted, scores[scored])
+    except EstimateError as exc:
+        return {"error": f"No estimate: {exc}", "evaluation": reference.evaluation.pk}
+    return {
+        "evaluation": reference.evaluation.pk,
+        "reference_rows": fitted.rows,
+        "calibrated": found.calibrated,
+        "threshold": period.threshold,
+        "rows": found.rows,
+        "unscored": int((~scored).sum()),
+        "reference": {name: _number(value) for name, value in fitted.realized.items()},
+        "metrics": {
+            m.metric: {
+                "value": _number(m.value),
+                "sampling_error": _number(m.sampling_error),
+                "lower": _number(m.lower_confidence),
+                "upper": _number(m.upper_confidence),
+                "lower_threshold": _number(m.lower_threshold),
+                "upper_threshold": _number(m.upper_threshold),
+                "alert": m.alert,
+            }
+            for m in found.metrics
+        },
+    }
+
+
+# --- Label batches ------------------------------------------------------------------------------
+
+
+def _column_names(version: DatasetVersion) -> list[str]:
+    return [c["name"] for c in version.schema]
+
+
+def label_batch_create(
+    *,
+    actor,
+    deployment: Deployment,
+    version: DatasetVersion,
+    id_column: str,
+    label_column: str,
+    token: ApiToken | None = None,
+) -> LabelBatch:
+    """Record that ``version`` holds labels for earlier predictions of ``deployment`` and
+    queue their join to its production periods."""
+    project = deployment.project
+    if version.dataset.project_id != project.pk:
+        raise NotFound("No such dataset version.")
+    if version.dataset.purpose != Dataset.Purpose.PRODUCTION_SAMPLE:
+        raise ApplicationError(
+            f"{version} is {version.dataset.get_purpose_display().lower()} data; upload the "
+            "labels as a version of a dataset of purpose production_sample.",
+            code="not_production_sample",
+        )
+    version_require_ready(version)
+    names = _column_names(version)
+    for what, column in (("prediction ids", id_column), ("labels", label_column)):
+        if not column or column not in names:
+            raise ApplicationError(
+                f"{version} has no column {column!r}; name the column that holds the "
+                f"{what} (its columns: {', '.join(names[:20])}).",
+                code="unknown_column",
+            )
+    if id_column == label_column:
+        raise ApplicationError(
+            "The prediction ids and the labels must be two columns.", code="invalid"
+        )
+    if not version.rows:
+        raise ApplicationError(f"{version} has no rows: no label to join.", code="empty_labels")
+    with transaction.atomic():
+        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+        if not deployment.production_periods.exclude(id_column="").exists():
+            raise Conflict(
+                "No production period of this deployment names its prediction id column, so "
+                "labels have nothing to join to; record the periods with their id_column.",
+                code="no_prediction_ids",
+            )
+        if LabelBatch.objects.filter(deployment=deployment, dataset_version=version).exists():
+            raise Conflict(
+                f"{version} is already a label batch of this deployment.", code="version_used"
+            )
+        batch = LabelBatch.objects.create(
+            deployment=deployment,
+            dataset_version=version,
+            id_column=id_column,
+            label_column=label_column,
+            created_by=actor,
+        )
+        event_record(
+            actor=actor,
+            verb="label_batch.created",
+            target=batch,
+            project=project,
+            token=token,
+            payload={
+                "deployment": deployment.pk,
+                "dataset_version": version.pk,
+                "id_column": id_column,
+                "label_column": label_column,
+            },
+        )
+        job_enqueue(batch)
+        return batch
+
+
+def _labels(batch: LabelBatch) -> tuple[pd.Series, pd.Series]:
+    table = pq.read_table(
+        batch.dataset_version.parquet.path, columns=[batch.id_column, batch.label_column]
+    )
+    return (
+        table.column(batch.id_column).to_pandas(),
+        table.column(batch.label_column).to_pandas(),
+    )
+
+
+def _period_columns(period: ProductionPeriod, columns: list[str]) -> pd.DataFrame:
+    have = set(_column_names(period.dataset_version))
+    return pq.read_table(
+        period.dataset_version.parquet.path, columns=[c for c in columns if c in have]
+    ).to_pandas()
+
+
+def _joinable(deployment: Deployment) -> list[ProductionPeriod]:
+    return list(
+        deployment.production_periods.exclude(id_column="")
+        .select_related("dataset_version__dataset")
+        .order_by("period_start", "pk")
+    )
+
+
+def _label_work(batch: LabelBatch, progress: Progress):
+    deployment = batch.deployment
+    progress(5, "Reading the labels")
+    ids, labels = _labels(batch)
+    reference = reference_data(deployment)
+    by_id, _ = labels_by_id(ids, labels)
+    try:
+        binary_labels(by_id, reference.classes, reference.positive)
+    except LabelError as exc:
+        raise ApplicationError(f"The labels cannot be used: {exc}", code="bad_labels") from None
+    periods = _joinable(deployment)
+    progress(20, f"Joining {len(by_id):,} labels to {len(periods)} periods")
+    known = {
+        p.pk: _period_columns(p, [p.id_column])[p.id_column]
+        if p.id_column in _column_names(p.dataset_version)
+        else pd.Series([], dtype="string")
+        for p in periods
+    }
+    joined = join_labels(known, ids, labels)
+    touched = [p for p in periods if p.pk in joined.periods]
+
+    def store() -> None:
+        # One batch at a time per deployment recomputes its periods, each from every
+        # batch that finished before it and this one: none is lost to a race.
+        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+        LabelBatch.objects.filter(pk=batch.pk).update(result=joined.as_dict())
+        for period in touched:
+            body = realized_of(period, reference)
+            ProductionPeriod.objects.filter(pk=period.pk).update(realized=body)
+        event_record(
+            actor=batch.created_by,
+            verb="label_batch.joined",
+            target=batch,
+            project=deployment.project,
+            payload={
+                k: v for k, v in joined.as_dict().items() if k not in ("periods", "unmatched_ids")
+            }
+            | {"periods": sorted(joined.periods), "unmatched_ids": list(joined.unmatched_ids)},
+        )
+        performance_alerts(deployment)
+
+    return store
+
+
+def realized_of(period: ProductionPeriod, reference: ReferenceData) -> dict[str, Any]:
+    """The period's realized performance from every finished label batch of its deployment
+    (a later batch's label of an id replacing an earlier one) and the running one."""
+    # The running batch is marked succeeded in the transaction that stores its join.
+    batches = LabelBatch.objects.filter(
+        deployment=period.deployment, status=LabelBatch.Status.SUCCEEDED
+    )
+    pairs = [_labels(b) for b in batches.order_by("created_at", "pk")]
+    by_id, _ = labels_by_id(
+        pd.concat([i for i, _ in pairs], ignore_index=True),
+        pd.concat([v for _, v in pairs], ignore_index=True),
+    )
+    sensitive = [
+        c
+        for c in period.dataset_version.dataset.sensitive_columns
+        if c not in (period.id_column, period.score_column)
+    ]
+    frame = _period_columns(period, [period.id_column, period.score_column, *sensitive])
+    found = by_id.index.get_indexer(id_text(frame[period.id_column]))
+    scores = _period_scores(frame, period)
+    usable = (found >= 0) & np.isfinite(scores)
+    base = {
+        "rows": len(frame),
+        "batches": [b.pk for b in batches.order_by("pk")],
+        "evaluation": reference.evaluation.pk,
+        "updated_at": timezone.now().isoformat(),
+        "reference": {
+            name: _number(value)
+            for name, value in realized(
+                reference.labels, reference.scores, threshold=period.threshold
+            ).values.items()
+        },
+    }
+    if not usable.any():
+        return base | {"labelled": 0, "metrics": {}, "groups": [], "groups_note": ""}
+    labels01 = binary_labels(
+        by_id.iloc[found[usable]].reset_index(drop=True), reference.classes, reference.positive
+    )
+    groups = {c: frame[c].to_numpy()[usable] for c in sensitive if c in frame.columns}
+    return base | period_performance(
+        labels01, scores[usable], threshold=period.threshold, sensitive=groups
+    )
+
+
+def label_batch_run(*, batch_id: int) -> None:
+    job_run(LabelBatch, batch_id, _label_work, on_failure=job_failed_record("label_batch.failed"))
+
+
+# --- Decay ------------------------------------------------------------------------------------
+
+
+def decay_judged(deployment: Deployment, spec: dict):
+    """The newest period's decay verdict (with the period), or (None, None)."""
+    for period in deployment.production_periods.order_by("-period_end", "-pk"):
+        metric = spec["metric"]
+        done = period.realized or {}
+        guessed = period.estimate or {}
+        reference = (done.get("reference") or guessed.get("reference") or {}).get(metric)
+        found = decay_of(
+            metric=metric,
+            max_drop=spec["max_drop"],
+            min_labels=spec.get("min_labels", 1),
+            reference=reference,
+            estimated=((guessed.get("metrics") or {}).get(metric) or {}).get("value"),
+            realized_value=(done.get("metrics") or {}).get(metric),
+            labelled=done.get("labelled", 0),
+        )
+        if found is not None:
+            return found, period
+    return None, None
+
+
+def performance_alerts(deployment: Deployment) -> None:
+    """Fire the spec's decay alerts when the newest judged period fell past ``max_drop``
+    below the reference; resolve open ones when it is back within."""
+    plan = selectors.plan_current(deployment)
+    spec = (plan.content.get("monitoring") or {}) if plan else {}
+    watch = spec.get("performance")
+    rules = [a for a in spec.get("alerts", []) if a["metric"] == "decay"]
+    if not watch or not rules:
+        return
+    decay, period = decay_judged(deployment, watch)
+    if decay is None:
+        return
+    words = (
+        f"{decay.basis.capitalize()} {decay.metric} {decay.value:.3f} for the period {period} "
+        f"UTC, {decay.drop:+.3f} from the reference evaluation's {decay.reference:.3f} "
+        f"(decay below {decay.limit:.3f})."
+    )
+    for rule in rules:
+        key = f"spec:{rule['name']}"
+        if decay.decayed:
+            alert_fire(
+                deployment=deployment,
+                source=Alert.Source.SPEC,
+                rule=rule["name"],
+                key=key,
+                severity=rule["severity"],
+                summary=words,
+                details={"production_period": period.pk, "basis": decay.basis},
+            )
+            continue
+        for alert in Alert.objects.filter(deployment=deployment, key=key).exclude(
+            state=Alert.State.RESOLVED
+        ):
+            alert_resolve(actor=None, alert=alert, reason=f"Back within: {words}")
