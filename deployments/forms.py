@@ -7,6 +7,8 @@ import json
 from django import forms
 from django.forms.fields import InvalidJSONInput
 
+from deployments.models import MonitoringReview
+from portal.inputs import LONG_TEXT_MAX
 from projects.forms import JSONObjectField
 
 
@@ -115,3 +117,21 @@ class MoveForm(forms.Form):
     reason = forms.CharField(max_length=2000, required=False)
     #: Promote: the step the person saw, so a second click does not promote twice.
     step = forms.IntegerField(required=False, min_value=0, widget=forms.HiddenInput)
+
+
+class ReviewForm(forms.Form):
+    """A periodic review of a live deployment: what the reviewer concluded, and why."""
+
+    outcome = forms.ChoiceField(
+        choices=MonitoringReview.Outcome.choices,
+        label="Conclusion",
+        help_text="Start a new cycle records the conclusion; the move back to prototyping is "
+        "made on the project page.",
+    )
+    notes = forms.CharField(
+        max_length=LONG_TEXT_MAX,
+        label="Notes",
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text="What you looked at (metrics, drift, alerts, performance), what you "
+        "concluded, and the actions agreed with their owners.",
+    )

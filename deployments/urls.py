@@ -38,6 +38,7 @@ urlpatterns = [
         views.production_period_create_view,
         name="production-period-create",
     ),
+    path("deployments/<int:pk>/reviews/", views.review_create_view, name="review-create"),
     path(
         "alerts/<int:pk>/acknowledge/",
         views.alert_acknowledge_view,

@@ -26,6 +26,7 @@ from audits.models import AuditReview, RiskItem
 from deployments import forms as deployment_forms
 from deployments.api import production as production_api
 from deployments.api import release_tools as release_tools_api
+from deployments.api import reviews as reviews_api
 from deployments.api import serializers as deployments_api
 from portal.inputs import JSON_MAX_BYTES, LONG_TEXT_MAX, validate_json_value
 from projects import forms as project_forms
@@ -563,6 +564,7 @@ API_MODULES = [
     deployments_api,
     production_api,
     release_tools_api,
+    reviews_api,
 ]
 
 

@@ -47,7 +47,12 @@ from audits.services.baselines import baseline_run, baseline_run_request
 from audits.services.fairness import audit_request
 from projects.models import Role
 from projects.services import exports, tokens
-from tests.authz.deployment_matrix import NEXT_PERIOD, deployments_build, healthy_window
+from tests.authz.deployment_matrix import (
+    NEXT_PERIOD,
+    deployments_build,
+    healthy_window,
+    in_monitoring,
+)
 from tests.data import predictions_csv, sample_csv, sample_frame
 from tests.factories import QUICK_STEPS, WORLD_CRITERIA, make_pack, plan_content
 
@@ -146,6 +151,7 @@ def api_world(world) -> dict:
             "production-periods": {"id": deployments.period.pk},
             "alerts": {"id": deployments.alert.pk},
             "monitoring-reports": {"id": deployments.report.pk},
+            "reviews": {"id": deployments.review.pk},
         },
     }
 
@@ -282,6 +288,12 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
                 },
             },
         ),
+        # The world's project moves into monitoring first (prepared below), so it lands.
+        (
+            "engineer",
+            "POST /api/v1/deployments/{id}/reviews/",
+            {"path_parameters": live, "body": {"outcome": "actions", "notes": "Pool resized."}},
+        ),
         (
             "engineer",
             "POST /api/v1/deployments/{id}/flagger/{hook}/",
@@ -402,10 +414,13 @@ class Conformance:
         self.failures: list[Failure] = []
         self.statuses: dict[str, set[int]] = {}
 
-    def check(self, case, caller: dict[str, dict]) -> None:
+    def check(self, case, caller: dict[str, dict], prepare=None) -> None:
+        """Send ``case`` as ``caller``, after ``prepare()`` (in the same savepoint) if given."""
         cache.clear()  # throttle counters: thousands of calls are not an attack here
         with transaction.atomic():
             try:
+                if prepare is not None:
+                    prepare()
                 response = case.call(**caller)
                 self.statuses.setdefault(case.operation.label, set()).add(response.status_code)
                 case.validate_response(response, checks=CHECKS, headers=caller.get("headers"))
@@ -459,11 +474,16 @@ def test_it_answers_as_the_schema_declares(api_world, wsgi_app):
             run.explore(operation.as_strategy(), callers, ON_THE_WORLD)
         run.explore(operation.as_strategy(GenerationMode.NEGATIVE), callers, INVALID)
     healthy_window(api_world["deployments"].live, api_world["a"].people[Role.ML_ENGINEER])
+    # Written requests that need the world in another state, set up in their savepoint.
+    prepared = {
+        "POST /api/v1/deployments/{id}/reviews/": lambda: in_monitoring(api_world["deployments"])
+    }
     for caller, label, fields in _written_requests(api_world):
         method, path = label.split(" ")
         if "body" in fields:
             fields.setdefault("media_type", "application/json")
-        run.check(schema[path][method].Case(**fields), api_world["callers"][caller])
+        case = schema[path][method].Case(**fields)
+        run.check(case, api_world["callers"][caller], prepare=prepared.get(label))
 
     assert not run.failures, f"{len(run.failures)} answers off the schema:\n{run.report()}"
     # Every operation was called, and nearly every one also succeeded: the answers checked

@@ -30,7 +30,7 @@ class Due:
 
     due_at: datetime
     overdue: bool
-    #: Whole days started since it fell due: 1 from the first second late; 0 when not late.
+    #: Whole days since it fell due, at least 1 once it is late; 0 when it is not.
     days_overdue: int
 
 
@@ -44,7 +44,7 @@ def due(*, cadence_days: int, since: datetime, last_at: datetime | None, now: da
     late = now - due_at
     if late <= timedelta(0):
         return Due(due_at, False, 0)
-    return Due(due_at, True, -(-late // DAY))  # ceiling: a day started counts
+    return Due(due_at, True, max(1, late // DAY))
 
 
 def day(moment: datetime) -> str:

@@ -155,3 +155,19 @@ urlpatterns += [
         name="api-label-batch-detail",
     ),
 ]
+
+# Periodic reviews of live deployments.
+from deployments.api import reviews  # noqa: E402
+
+urlpatterns += [
+    path(
+        "deployments/<int:pk>/reviews/",
+        reviews.ReviewViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-review-list",
+    ),
+    path(
+        "reviews/<int:pk>/",
+        reviews.ReviewViewSet.as_view({"get": "retrieve"}),
+        name="api-review-detail",
+    ),
+]

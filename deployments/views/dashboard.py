@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from deployments import selectors
 from deployments.dashboard import RANGES, dashboard
+from deployments.forms import ReviewForm
+from deployments.reviews import review_panel
 from portal import access
 
 __all__ = ["deployment_dashboard", "deployment_dashboard_live"]
@@ -35,8 +37,17 @@ def _context(request: HttpRequest, pk: int) -> dict:
 
 
 @login_required
-def deployment_dashboard(request: HttpRequest, pk: int) -> HttpResponse:
-    return render(request, "deployments/dashboard.html", _context(request, pk))
+def deployment_dashboard(
+    request: HttpRequest, pk: int, *, review_form: ReviewForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The page; with ``review_form``, shown again as posted with what was wrong in it."""
+    context = _context(request, pk)
+    # The periodic review: not in the live part, which would wipe a review being written.
+    review = review_panel(context["deployment"], now=timezone.now())
+    if review_form is None and review.live and context["can_change"]:
+        review_form = ReviewForm()
+    context.update(review=review, review_form=review_form)
+    return render(request, "deployments/dashboard.html", context, status=status)
 
 
 @login_required

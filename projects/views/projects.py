@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.exceptions import ApplicationError, Forbidden
-from projects import forms, reopening, selectors
+from projects import forms, overdue, reopening, selectors
 from projects.analysis.gates import ALLOWED_MOVES
 from projects.models import EventExport, Membership, Project
 from projects.services import exports, lifecycle, teams, tokens
@@ -44,11 +44,13 @@ def _submit(request: HttpRequest, form, action: Callable[[dict], object], done: 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    projects = selectors.project_list(request.user)
     context = {
         "teams": selectors.team_list(request.user),
-        "projects": selectors.project_list(request.user),
+        "projects": projects,
         "can_create": bool(_creatable_teams(request.user)),
         "waiting": selectors.signoff_inbox(request.user),
+        "overdue": overdue.overdue_reviews(projects),
     }
     return render(request, "projects/home.html", context)
 
@@ -215,10 +217,12 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponse:
 def team_detail(request: HttpRequest, slug: str) -> HttpResponse:
     team = access.access_team(request.user, slug)
     can_manage = access.has_team_perm(request.user, team, access.MANAGE_TEAM)
+    projects = selectors.project_list(request.user).filter(team=team)
     context = {
         "team": team,
         "members": selectors.team_members(team),
-        "projects": selectors.project_list(request.user).filter(team=team),
+        "projects": projects,
+        "overdue": overdue.overdue_reviews(projects),
         "can_manage": can_manage,
         "form": forms.MembershipForm() if can_manage else None,
         "roles": Membership.Role.choices,

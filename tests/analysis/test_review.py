@@ -33,13 +33,13 @@ def test_exactly_at_the_due_moment_a_review_is_not_overdue():
     assert (at.overdue, at.days_overdue) == (False, 0)
 
 
-def test_a_second_late_is_one_day_overdue_and_each_day_started_counts():
-    late = [timedelta(seconds=1), DAY, DAY + timedelta(seconds=1), 5 * DAY]
+def test_a_second_late_is_one_day_overdue_then_whole_days_count():
+    late = [timedelta(seconds=1), DAY, 2 * DAY - timedelta(seconds=1), 2 * DAY, 5 * DAY]
     got = [
         due(cadence_days=30, since=SINCE, last_at=None, now=SINCE + 30 * DAY + t).days_overdue
         for t in late
     ]
-    assert got == [1, 1, 2, 5]
+    assert got == [1, 1, 1, 2, 5]
 
 
 def test_a_review_restarts_the_clock():

@@ -13,7 +13,10 @@ auditor) and, for a token, from its scopes and its project binding:
   tools' calls that judge a step (Argo Rollouts) and every Flagger webhook, whose calls
   go on the trail that steers the rollout;
 - signing a plan needs a signing role (business owner, ML engineer) and a signed-in
-  person, never a token; revoking a sign-off is for the person who signed, never a token.
+  person, never a token; revoking a sign-off is for the person who signed, never a token;
+- recording a periodic review needs the change right (business owner, ML engineer) and,
+  from a token, the write scope; the project must be in monitoring (the rule's ``prepare``
+  moves it there and finishes the live rollout), else the review is refused (409).
 
 Someone who does not see the project (another team, a token bound to another project)
 gets 404; someone who sees it but may not do this, 403; nobody signed in, 401 from the
@@ -48,6 +51,7 @@ from deployments.models import (
     DriftCheck,
     MetricBatch,
     MetricPoint,
+    MonitoringReview,
     PlanSignOff,
     ProductionPeriod,
     Rollout,
@@ -129,6 +133,8 @@ class Deployments:
     next_production: DatasetVersion
     #: A monitoring report of ``live``'s last hour (rendered when the world asks for it).
     report: MonitoringReport
+    #: A periodic review of ``live`` (written as a row: the world's project is not live).
+    review: MonitoringReview
 
 
 #: The recorded period ends two days ago at midnight; the next one, a day later, is over too.
@@ -205,6 +211,9 @@ def deployments_build(w: TeamWorld, *, rendered: bool = False) -> Deployments:
     if rendered:
         monitoring_report_render(report_id=report.pk)
         report.refresh_from_db()
+    review = MonitoringReview.objects.create(
+        deployment=live, cycle=live.cycle, outcome="continue", notes="Steady.", reviewed_by=engineer
+    )
     return Deployments(
         live=live,
         live_plan=live_plan,
@@ -224,6 +233,7 @@ def deployments_build(w: TeamWorld, *, rendered: bool = False) -> Deployments:
         period=period,
         next_production=next_production,
         report=report,
+        review=review,
     )
 
 
@@ -245,6 +255,7 @@ def deployment_state() -> dict:
         "webhooks": AlertWebhook.objects.count(),
         "production_periods": ProductionPeriod.objects.count(),
         "monitoring_reports": MonitoringReport.objects.count(),
+        "reviews": MonitoringReview.objects.count(),
     }
 
 
@@ -273,6 +284,14 @@ class Rule:
 
 def _promotable(d: Deployments, w: TeamWorld) -> None:
     healthy_window(d.live, w.people[MLE])
+
+
+def in_monitoring(d: Deployments, w: TeamWorld | None = None) -> None:
+    """The live rollout finished and the project in monitoring: ``live`` may be reviewed."""
+    Rollout.objects.filter(pk=d.rollout.pk).update(
+        status=Rollout.Status.FINISHED, traffic=100.0, finished_at=timezone.now()
+    )
+    Project.objects.filter(pk=d.project.pk).update(stage=Project.Stage.MONITORING)
 
 
 RULES: dict[tuple[str, str], Rule] = {
@@ -321,6 +340,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("api-monitoring-report-list", "POST"): Rule(CHANGE, "live", done=202),
     ("api-monitoring-report-detail", "GET"): Rule(VIEW, "report"),
     ("api-monitoring-report-pdf", "GET"): Rule(VIEW, "report"),
+    ("api-review-list", "GET"): Rule(VIEW, "live"),
+    # Outside monitoring (the ready deployment, the project in deployment) a review waits.
+    ("api-review-list", "POST"): Rule(
+        CHANGE, "live", done=201, busy="ready", busy_code="not_monitoring", prepare=in_monitoring
+    ),
+    ("api-review-detail", "GET"): Rule(VIEW, "review"),
     ("api-alert-list", "GET"): Rule(VIEW, "live"),
     ("api-alert-detail", "GET"): Rule(VIEW, "alert"),
     ("api-alert-acknowledge", "POST"): Rule(
@@ -369,6 +394,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("drift-check-status", "GET"): Rule(VIEW, "drift_check"),
     ("drift-check-create", "POST"): Rule(CHANGE, "live", done=302),
     ("production-period-create", "POST"): Rule(CHANGE, "live", done=302),
+    ("review-create", "POST"): Rule(
+        CHANGE, "live", done=302, busy="ready", busy_code="not_monitoring", prepare=in_monitoring
+    ),
     ("alert-acknowledge", "POST"): Rule(
         CHANGE, "alert", done=302, busy="resolved_alert", busy_code="not_firing"
     ),
@@ -562,6 +590,8 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
             **{key: moment.isoformat() for key, moment in NEXT_PERIOD.items()},
         },
         "api-monitoring-report-list": last_hour,
+        "api-review-list": {"outcome": "actions", "notes": "Pool resized; watch the p95."},
+        "review-create": {"outcome": "actions", "notes": "Pool resized; watch the p95."},
         "monitoring-report-create": last_hour,
         "api-alert-resolve": {"reason": "Fixed."},
         # A public address given as such: nothing to resolve.

@@ -48,6 +48,7 @@ from deployments.models import (
     Deployment,
     DeploymentPlan,
     DriftCheck,
+    MonitoringReview,
     PlanSignOff,
     ProductionPeriod,
     Rollout,
@@ -280,6 +281,9 @@ LISTS: dict[str, Listing] = {
     "api-monitoring-report-list": Listing(
         lambda w: {"pk": w.extra["live"].pk}, _project_rows(MonitoringReport, deployment="live")
     ),
+    "api-review-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(MonitoringReview, deployment="live")
+    ),
 }
 #: Inboxes hold nothing for a viewer; each is also read by the role it is for.
 INBOX_READERS = {"api-audit-inbox": AUD, "api-signoff-inbox": BO}
@@ -296,6 +300,7 @@ DEPLOYING = {
     "api-alert-webhook-list",
     "api-production-period-list",
     "api-monitoring-report-list",
+    "api-review-list",
 }
 
 
