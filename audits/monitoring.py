@@ -16,7 +16,7 @@ from deployments import selectors as deployment_selectors
 from deployments.analysis.catalog import CATALOG
 from deployments.analysis.rollups import resolution_for, rollup_series
 from deployments.analysis.window import holds
-from deployments.dashboard import read_buckets
+from deployments.dashboard import performance_record, read_buckets
 from deployments.models import Deployment, DriftCheck
 from deployments.services.alerts import alert_record
 from projects import selectors
@@ -189,6 +189,7 @@ def monitoring_state(deployment: Deployment, start: datetime, end: datetime) -> 
         },
         "metrics": _metrics(deployment, spec, start, end),
         "drift_checks": [drift_record(c) for c in checks],
+        "performance": performance_record(deployment, start, end),
         "alerts": [alert_record(a) for a in alerts],
         "decisions": _decisions(deployment, start, end),
     }

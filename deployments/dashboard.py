@@ -17,8 +17,15 @@ from deployments import selectors
 from deployments.analysis.catalog import CATALOG, KINDS
 from deployments.analysis.charts import Target, chart_description, window_chart_svg
 from deployments.analysis.drift_charts import drift_heatmap_svg, heatmap_description
+from deployments.analysis.performance import decay_of
+from deployments.analysis.performance_charts import (
+    PeriodPerformance,
+    performance_chart_svg,
+    performance_description,
+)
 from deployments.analysis.rollups import Bucket, resolution_for, rollup_series
 from deployments.models import Alert, Deployment, DriftCheck, MetricRollup
+from deployments.services.performance import ASSUMPTIONS
 
 #: The periods a dashboard shows, by the key in its address.
 RANGES = {
@@ -31,6 +38,19 @@ DEFAULT_RANGE = "7d"
 KIND_TITLES = {"software": "Service", "input": "Inputs", "output": "Outputs", "other": "Other"}
 #: Drift checks shown in the heatmap, newest last.
 MAX_CHECKS = 30
+#: Production periods come weekly or so: their chart spans at least this much.
+PERFORMANCE_SPAN = timedelta(days=30)
+MAX_PERIODS = 60
+
+
+@dataclass(frozen=True)
+class PerformancePanel:
+    """The watched metric over the production periods: the record, its chart and words."""
+
+    record: dict
+    svg: str
+    description: str
+    assumptions: tuple[str, ...] = ASSUMPTIONS
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,7 @@ class Dashboard:
     open_alerts: list[Alert] = field(default_factory=list)
     #: Every alert that fired or was still open in the period, newest first.
     alerts: list[Alert] = field(default_factory=list)
+    performance: PerformancePanel | None = None
 
     @property
     def per(self) -> str:
@@ -181,6 +202,101 @@ def _heatmap(deployment: Deployment, start: datetime, end: datetime) -> tuple[st
     return drift_heatmap_svg(columns, cells), heatmap_description(columns, cells), len(checks)
 
 
+def performance_record(deployment: Deployment, start: datetime, end: datetime) -> dict | None:
+    """The spec's watched metric over the periods ending from ``start`` to ``end``, as
+    JSON (dashboard and report snapshot alike); None when the spec watches no performance."""
+    plan = selectors.plan_current(deployment)
+    spec = ((plan.content.get("monitoring") or {}) if plan else {}).get("performance")
+    if not spec:
+        return None
+    metric = spec["metric"]
+    periods = list(
+        deployment.production_periods.filter(period_end__gt=start, period_end__lte=end)
+        .select_related("dataset_version")
+        .order_by("-period_end")[:MAX_PERIODS]
+    )[::-1]
+    rows, reference = [], None
+    for period in periods:
+        guessed = ((period.estimate or {}).get("metrics") or {}).get(metric) or {}
+        done = period.realized or {}
+        labelled = done.get("labelled", 0)
+        value = (done.get("metrics") or {}).get(metric) if labelled else None
+        known = (done.get("reference") or (period.estimate or {}).get("reference") or {}).get(
+            metric
+        )
+        reference = known if known is not None else reference
+        verdict = decay_of(
+            metric=metric,
+            max_drop=spec["max_drop"],
+            min_labels=spec.get("min_labels", 1),
+            reference=known,
+            estimated=guessed.get("value"),
+            realized_value=value,
+            labelled=labelled,
+        )
+        rows.append(
+            {
+                "id": period.pk,
+                "period": str(period),
+                "start": period.period_start.isoformat(),
+                "end": period.period_end.isoformat(),
+                "rows": period.dataset_version.rows,
+                "estimated": guessed.get("value"),
+                "lower": guessed.get("lower"),
+                "upper": guessed.get("upper"),
+                "estimate_error": (period.estimate or {}).get("error", ""),
+                "realized": value,
+                "labelled": labelled,
+                "basis": verdict.basis if verdict else "",
+                "verdict": ("decayed" if verdict.decayed else "within") if verdict else "",
+            }
+        )
+    return {
+        "metric": metric,
+        "max_drop": spec["max_drop"],
+        "min_labels": spec.get("min_labels", 1),
+        "reference": reference,
+        "limit": reference - spec["max_drop"] if reference is not None else None,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "rows": rows,
+    }
+
+
+def performance_drawing(record: dict, *, width: int = 560) -> PerformancePanel:
+    """The chart and its words for a :func:`performance_record`."""
+    drawn = [
+        PeriodPerformance(
+            start=datetime.fromisoformat(r["start"]).timestamp(),
+            end=datetime.fromisoformat(r["end"]).timestamp(),
+            estimated=r["estimated"],
+            lower=r["lower"],
+            upper=r["upper"],
+            realized=r["realized"],
+            labelled=r["labelled"],
+        )
+        for r in record["rows"]
+    ]
+    arguments = {
+        "metric": record["metric"],
+        "reference": record["reference"],
+        "limit": record["limit"],
+        "window_start": datetime.fromisoformat(record["start"]),
+        "window_end": datetime.fromisoformat(record["end"]),
+    }
+    title = f"{record['metric']}: estimated and realized per production period"
+    return PerformancePanel(
+        record=record,
+        svg=performance_chart_svg(drawn, title=title, width=width, **arguments),
+        description=performance_description(drawn, **arguments),
+    )
+
+
+def _performance(deployment: Deployment, start: datetime, end: datetime):
+    record = performance_record(deployment, start, end)
+    return performance_drawing(record) if record else None
+
+
 def dashboard(deployment: Deployment, range_key: str, now: datetime | None = None) -> Dashboard:
     """The dashboard of ``deployment`` over the range ``range_key`` (see :data:`RANGES`)
     ending now."""
@@ -205,4 +321,5 @@ def dashboard(deployment: Deployment, range_key: str, now: datetime | None = Non
         alerts=list(
             selectors.alerts_of(deployment).filter(fired_at__lt=end).exclude(resolved_at__lt=start)
         ),
+        performance=_performance(deployment, min(start, end - PERFORMANCE_SPAN), end),
     )

@@ -59,13 +59,37 @@ class ProductionPeriodForm(forms.Form):
         required=False,
         help_text="Leave blank for score, y_score, prediction or y_pred.",
     )
+    id_column = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Prediction id column",
+        help_text="Labels are joined on it. Blank: prediction_id, request_id or row_id.",
+    )
     threshold = forms.FloatField(required=False, help_text="A score at or above is positive (0.5).")
 
     def __init__(self, *args, versions=None, **kwargs):
         super().__init__(*args, **kwargs)
-        field = self.fields["dataset_version"]
-        field.queryset = versions
-        field.label_from_instance = lambda v: f"{v.dataset.name} v{v.number} ({v.rows or 0} rows)"
+        _production_versions(self.fields["dataset_version"], versions)
+
+
+def _production_versions(field: forms.ModelChoiceField, versions) -> None:
+    field.queryset = versions
+    field.label_from_instance = lambda v: f"{v.dataset.name} v{v.number} ({v.rows or 0} rows)"
+
+
+class LabelBatchForm(forms.Form):
+    dataset_version = forms.ModelChoiceField(
+        queryset=None,
+        label="Labels",
+        help_text="A profiled version of a production_sample dataset: prediction ids and "
+        "their true labels.",
+    )
+    id_column = forms.CharField(max_length=200, initial="prediction_id")
+    label_column = forms.CharField(max_length=200, initial="label")
+
+    def __init__(self, *args, versions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        _production_versions(self.fields["dataset_version"], versions)
 
 
 class PlanContentField(JSONObjectField):

@@ -38,6 +38,11 @@ urlpatterns = [
         views.production_period_create_view,
         name="production-period-create",
     ),
+    path(
+        "deployments/<int:pk>/label-batches/",
+        views.label_batch_create_view,
+        name="label-batch-create",
+    ),
     path("deployments/<int:pk>/reviews/", views.review_create_view, name="review-create"),
     path(
         "alerts/<int:pk>/acknowledge/",

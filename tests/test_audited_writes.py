@@ -38,8 +38,19 @@ ALLOWED = [
     ),
     (
         "deployments/services/production.py",
-        "ProductionPeriod.objects.filter(pk=period.pk).update(points=count)",
+        "ProductionPeriod.objects.filter(pk=period.pk).update(points=count, estimate=",
         "followed by the production_period.metrics_derived event in the same store()",
+    ),
+    (
+        "deployments/services/performance.py",
+        "LabelBatch.objects.filter(pk=batch.pk).update(result=",
+        "followed by the label_batch.joined event in the same store()",
+    ),
+    (
+        "deployments/services/performance.py",
+        "ProductionPeriod.objects.filter(pk=period.pk).update(realized=",
+        "a period's realized performance, recomputed from the label batches on record; "
+        "the label_batch.joined event follows in the same store()",
     ),
     (
         "deployments/services/alerts.py",

@@ -650,7 +650,8 @@ def test_it_renders_the_page_within_its_query_budget(client, world, django_asser
         drift_check_request(
             actor=engineer, deployment=deployment, reference=w.version, current=period
         )
-    # The period listed as a production period, and the form to record another.
+    # The period listed as a production period, and the forms to record another and to
+    # join labels (the label batches listed).
     make_production_period(
         deployment, period, start=now - timedelta(days=7), end=now - timedelta(minutes=1)
     )
@@ -662,7 +663,7 @@ def test_it_renders_the_page_within_its_query_budget(client, world, django_asser
             deployment=deployment, source="spec", rule=name, key=f"spec:{name}", summary=name
         )
 
-    with django_assert_max_num_queries(43):
+    with django_assert_max_num_queries(45):
         response = client.get(url(deployment))
 
     assert response.status_code == 200

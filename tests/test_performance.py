@@ -139,10 +139,15 @@ def _dataset(w, name: str, sensitive=()):
     engineer = w.people[Role.ML_ENGINEER]
     key = f"ds-{name}"
     if key not in w.extra:
-        dataset = make_dataset(w.project, engineer, name=name, purpose="production_sample")
-        dataset.sensitive_columns = list(sensitive)
-        dataset.label_column = ""
-        dataset.save()
+        dataset = make_dataset(
+            w.project,
+            engineer,
+            name=name,
+            purpose="production_sample",
+            sensitive_columns=list(sensitive),
+            label_column="",
+            personal_data_columns=[],
+        )
         w.extra[key] = dataset
     return w.extra[key]
 
@@ -346,3 +351,60 @@ def test_labels_it_cannot_use_are_refused_with_the_reason(api, live):
         format="json",
     )
     assert again.status_code == 409 and again.json()["code"] == "version_used"
+
+
+def test_the_dashboard_and_the_report_show_estimated_and_realized_performance(api, client, live):
+    from audits.monitoring import monitoring_state
+    from audits.services.monitoring_reports import report_html
+
+    w, deployment = live
+    frame = _frame(300, seed=6)
+    period = _period(api, w, deployment, frame, 0)
+    labels = frame[["prediction_id", "defaulted"]].rename(columns={"defaulted": "outcome"})
+    _labels(api, w, deployment, labels, "labels.csv")
+    period.refresh_from_db()
+    client.force_login(w.people[Role.VIEWER])
+
+    page = client.get(f"/deployments/{deployment.pk}/dashboard/?range=30d")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'id="performance"' in html and "calibrated probabilities" in html
+    realized = period.realized["metrics"]["roc_auc"]
+    estimated = period.estimate["metrics"]["roc_auc"]["value"]
+    assert f"{realized:.3f}" in html and f"{estimated:.3f}" in html
+    assert 'class="realized"' in html and 'class="limit"' in html
+    state = monitoring_state(deployment, START, START + timedelta(days=30))
+    (row,) = state["performance"]["rows"]
+    assert row["realized"] == pytest.approx(realized) and row["labelled"] == 300
+    assert row["verdict"] in ("within", "decayed") and row["basis"] == "realized"
+    snapshot = {"state": state, "meta": {"software": []}}
+    report = report_html(snapshot, 1, "0" * 64)
+    assert 'id="performance"' in report and f"{realized:.3f}" in report
+
+
+def test_an_engineer_joins_labels_on_the_deployment_page(api, client, live):
+    w, deployment = live
+    frame = _frame(100, seed=7)
+    _period(api, w, deployment, frame, 0)
+    version = _upload(
+        w,
+        "labels",
+        frame[["prediction_id", "defaulted"]].rename(columns={"defaulted": "y"}),
+        "y.csv",
+    )
+    client.force_login(w.people[Role.ML_ENGINEER])
+    url = f"/deployments/{deployment.pk}/label-batches/"
+
+    refused = client.post(
+        url, {"dataset_version": version.pk, "id_column": "prediction_id", "label_column": "z"}
+    )
+    assert refused.status_code == 400 and "has no column &#x27;z&#x27;" in refused.content.decode()
+    done = client.post(
+        url, {"dataset_version": version.pk, "id_column": "prediction_id", "label_column": "y"}
+    )
+    assert done.status_code == 302 and done["Location"].endswith("#labels")
+    batch = LabelBatch.objects.get(deployment=deployment)
+    label_batch_run(batch_id=batch.pk)
+    page = client.get(f"/deployments/{deployment.pk}/").content.decode()
+    assert "100 matched, 0 unmatched" in page

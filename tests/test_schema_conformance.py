@@ -149,6 +149,7 @@ def api_world(world) -> dict:
             "analyses": {"id": deployments.analysis.pk},
             "drift-checks": {"id": deployments.drift_check.pk},
             "production-periods": {"id": deployments.period.pk},
+            "label-batches": {"id": deployments.label_batch.pk},
             "alerts": {"id": deployments.alert.pk},
             "monitoring-reports": {"id": deployments.report.pk},
             "reviews": {"id": deployments.review.pk},

@@ -17,6 +17,7 @@ from audits.monitoring import monitoring_state
 from audits.services.packs import render_pdf, software_versions
 from deployments.analysis.charts import MetricSeries, Target, chart_description, window_chart_svg
 from deployments.analysis.drift_charts import drift_heatmap_svg, heatmap_description
+from deployments.dashboard import performance_drawing
 from deployments.models import Deployment
 from deployments.services.rollups import rollups_refresh
 from portal.exceptions import ApplicationError
@@ -212,6 +213,10 @@ def report_context(snapshot: dict[str, Any], report_id: int, snapshot_sha256: st
         "drifted_checks": sum(1 for c in state["drift_checks"] if c["drifted"]),
         "missed_metrics": [m for m in state["metrics"] if m["missed"]],
         "handled_alerts": len(handled),
+        # Snapshots from before performance was watched hold no such key.
+        "performance": performance_drawing(state["performance"], width=640)
+        if state.get("performance")
+        else None,
     }
 
 

@@ -26,6 +26,7 @@ from deployments.analysis.plan import (
 from deployments.forms import (
     DeploymentTokenForm,
     DriftCheckForm,
+    LabelBatchForm,
     MoveForm,
     PlanForm,
     ProductionPeriodForm,
@@ -117,6 +118,7 @@ def deployment_context(
     drift_form: DriftCheckForm | None = None,
     new_webhook: tuple | None = None,
     production_form: ProductionPeriodForm | None = None,
+    label_form: LabelBatchForm | None = None,
     now: datetime | None = None,
 ) -> dict:
     """Everything the page shows; ``plan`` is the version looked at (the current one when
@@ -225,6 +227,12 @@ def deployment_context(
         "production_periods": list(selectors.production_periods_of(deployment)[:PERIODS_SHOWN]),
         "production_form": (
             production_form or ProductionPeriodForm(versions=selectors.production_versions(project))
+        )
+        if can_change
+        else None,
+        "label_batches": list(selectors.label_batches_of(deployment)[:PERIODS_SHOWN]),
+        "label_form": (
+            label_form or LabelBatchForm(versions=selectors.production_versions(project))
         )
         if can_change
         else None,

@@ -49,6 +49,7 @@ from deployments.models import (
     DeploymentPlan,
     DeploymentToken,
     DriftCheck,
+    LabelBatch,
     MetricBatch,
     MetricPoint,
     MonitoringReview,
@@ -60,6 +61,7 @@ from deployments.models import (
 from deployments.services.alerts import alert_fire, alert_resolve
 from deployments.services.drift import drift_check_request
 from deployments.services.metrics import metrics_push
+from deployments.services.performance import label_batch_create
 from deployments.services.rollouts import rollout_promote, rollout_start
 from projects.models import DatasetVersion, Event, Project, Role
 from projects.services.signoffs import signoff_record, signoff_revoke
@@ -135,6 +137,10 @@ class Deployments:
     report: MonitoringReport
     #: A periodic review of ``live`` (written as a row: the world's project is not live).
     review: MonitoringReview
+    #: Labels for ``period``'s predictions (by customer id), joined as a batch (queued), and
+    #: a second file of them, not yet recorded.
+    label_batch: LabelBatch
+    next_labels: DatasetVersion
 
 
 #: The recorded period ends two days ago at midnight; the next one, a day later, is over too.
@@ -188,7 +194,32 @@ def deployments_build(w: TeamWorld, *, rendered: bool = False) -> Deployments:
         actor=engineer, deployment=live, reference=w.version, current=production
     )
     period = make_production_period(
-        live, production, start=PERIOD_END - timedelta(days=7), end=PERIOD_END
+        live,
+        production,
+        start=PERIOD_END - timedelta(days=7),
+        end=PERIOD_END,
+        id_column="customer_id",
+    )
+    labels = make_dataset(
+        w.project,
+        engineer,
+        name="labels",
+        purpose="production_sample",
+        sensitive_columns=[],
+        personal_data_columns=[],
+    )
+    label_batch = label_batch_create(
+        actor=engineer,
+        deployment=live,
+        version=production,
+        id_column="customer_id",
+        label_column="defaulted",
+    )
+    next_labels = make_version(
+        labels,
+        engineer,
+        production_frame(40, seed=5)[["customer_id", "defaulted"]].to_csv(index=False).encode(),
+        name="labels.csv",
     )
     next_production = make_version(
         production.dataset,
@@ -234,6 +265,8 @@ def deployments_build(w: TeamWorld, *, rendered: bool = False) -> Deployments:
         next_production=next_production,
         report=report,
         review=review,
+        label_batch=label_batch,
+        next_labels=next_labels,
     )
 
 
@@ -254,6 +287,7 @@ def deployment_state() -> dict:
         "alerts": sorted(Alert.objects.values_list("pk", "state")),
         "webhooks": AlertWebhook.objects.count(),
         "production_periods": ProductionPeriod.objects.count(),
+        "label_batches": LabelBatch.objects.count(),
         "monitoring_reports": MonitoringReport.objects.count(),
         "reviews": MonitoringReview.objects.count(),
     }
@@ -336,6 +370,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("api-production-period-list", "GET"): Rule(VIEW, "live"),
     ("api-production-period-list", "POST"): Rule(CHANGE, "live", done=202),
     ("api-production-period-detail", "GET"): Rule(VIEW, "period"),
+    ("api-label-batch-list", "GET"): Rule(VIEW, "live"),
+    ("api-label-batch-list", "POST"): Rule(CHANGE, "live", done=202),
+    ("api-label-batch-detail", "GET"): Rule(VIEW, "label_batch"),
     ("api-monitoring-report-list", "GET"): Rule(VIEW, "live"),
     ("api-monitoring-report-list", "POST"): Rule(CHANGE, "live", done=202),
     ("api-monitoring-report-detail", "GET"): Rule(VIEW, "report"),
@@ -397,6 +434,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("review-create", "POST"): Rule(
         CHANGE, "live", done=302, busy="ready", busy_code="not_monitoring", prepare=in_monitoring
     ),
+    ("label-batch-create", "POST"): Rule(CHANGE, "live", done=302),
     ("alert-acknowledge", "POST"): Rule(
         CHANGE, "alert", done=302, busy="resolved_alert", busy_code="not_firing"
     ),
@@ -588,6 +626,16 @@ def body(name: str, d: Deployments, w: TeamWorld, caller: Caller, hook: str = ""
         "api-production-period-list": {
             "dataset_version": d.next_production.pk,
             **{key: moment.isoformat() for key, moment in NEXT_PERIOD.items()},
+        },
+        "api-label-batch-list": {
+            "dataset_version": d.next_labels.pk,
+            "id_column": "customer_id",
+            "label_column": "defaulted",
+        },
+        "label-batch-create": {
+            "dataset_version": d.next_labels.pk,
+            "id_column": "customer_id",
+            "label_column": "defaulted",
         },
         "api-monitoring-report-list": last_hour,
         "api-review-list": {"outcome": "actions", "notes": "Pool resized; watch the p95."},
