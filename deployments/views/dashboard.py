@@ -46,7 +46,7 @@ def deployment_dashboard(
     review = review_panel(context["deployment"], now=timezone.now())
     if review_form is None and review.live and context["can_change"]:
         review_form = ReviewForm()
-    context.update(review=review, review_form=review_form)
+    context["review"], context["review_form"] = review, review_form
     return render(request, "deployments/dashboard.html", context, status=status)
 
 
