@@ -24,6 +24,7 @@ from deployments.demo import (
     latency_incident,
     monitoring_month,
 )
+from deployments.demo_performance import outcomes_arrive, scored, weekly_period
 from deployments.models import DriftCheck
 from deployments.services.drift import drift_check_request, drift_check_run
 from projects.models import (
@@ -384,7 +385,10 @@ def _gate_evidence(project: Project, prefix: str) -> None:
     if regression:
         frame["target"] = (frame["debt_ratio"] * 1000).round(2)
     else:
-        frame["target"] = frame["defaulted"]
+        # A calibrated model's scores and the outcomes drawn from them: the reference its
+        # performance in production is estimated against.
+        model_out = scored(len(frame), seed=5)
+        frame["target"] = model_out["outcome"].to_numpy()
     dataset = datasets.dataset_create(
         actor=engineer,
         project=project,
@@ -400,18 +404,21 @@ def _gate_evidence(project: Project, prefix: str) -> None:
         actor=engineer, project=project, name="current", version="1.0.0"
     )
     rng = np.random.default_rng(5)
-    truth = frame["target"].to_numpy()
+    mapping = {"y_true": "target", "y_pred": "predicted", "sensitive": ["sex"]}
     if regression:
+        truth = frame["target"].to_numpy()
         predicted = (truth + rng.normal(0, 40, len(truth))).round(2)
+        predictions = pd.DataFrame({"target": truth, "predicted": predicted})
     else:
-        predicted = np.where(rng.random(len(truth)) < 0.1, 1 - truth, truth)
-    predictions = pd.DataFrame({"target": truth, "predicted": predicted, "sex": frame["sex"]})
+        predictions = model_out.rename(columns={"outcome": "target"})
+        mapping["y_score"] = "score"
+    predictions["sex"] = frame["sex"].to_numpy()
     evaluation = evaluations.evaluation_upload(
         actor=engineer,
         model=model,
         dataset_version=version,
         upload=upload_from_bytes("predictions.csv", predictions.to_csv(index=False).encode()),
-        mapping={"y_true": "target", "y_pred": "predicted", "sensitive": ["sex"]},
+        mapping=mapping,
     )
     evaluations.evaluation_run(evaluation_id=evaluation.pk)
     evaluations.model_mark_candidate(actor=engineer, model=model)
@@ -486,9 +493,11 @@ def _drift_checked(project: Project, deployment, engineer) -> None:
 
 
 def _weekly_drift(project: Project, deployment, engineer) -> None:
-    """A week of logged requests checked against the training history every seven days of
-    the month; from mid-month incomes rise and debt ratios with them, so the later checks
-    find drift."""
+    """Each week of the month, its logged requests and the model's scores as a production
+    period, checked for drift against the training history when it ends. From mid-month
+    incomes rise and debt ratios with them, so the later checks find drift, and more
+    requests sit near the decision line, so the estimated ROC AUC slides. The outcomes of
+    the first three weeks have arrived and confirm it; the last week's are still to come."""
     reference = DatasetVersion.objects.filter(
         dataset__project=project, dataset__name="history"
     ).latest("pk")
@@ -497,28 +506,48 @@ def _weekly_drift(project: Project, deployment, engineer) -> None:
         project=project,
         name="weekly-requests",
         purpose="production_sample",
-        label_column="target",
+        sensitive_columns=["sex"],
         personal_data_columns=["email"],
     )
     start = timezone.now() - timedelta(days=MONTH_DAYS)
-    for week, day in enumerate(range(2, MONTH_DAYS, 7)):
+    outcomes = []
+    for week in range(4):
+        first, last = 1 + 7 * week, 8 + 7 * week
+        shift = max(0, last - DRIFT_DAY) / (MONTH_DAYS - DRIFT_DAY)
         frame = loan_applications(600, seed=40 + week)
-        shift = max(0, day - DRIFT_DAY) / (MONTH_DAYS - DRIFT_DAY)
         frame["income"] = (frame["income"] * (1 + 0.6 * shift)).round(0)
         frame["debt_ratio"] = (frame["debt_ratio"] * (1 + 0.5 * shift)).clip(upper=0.99).round(4)
-        frame["target"] = frame["defaulted"]
+        model_out = scored(len(frame), seed=60 + week, shift=shift)
+        frame.insert(0, "prediction_id", [f"W{week + 1}-{i:05d}" for i in range(len(frame))])
+        frame["score"] = model_out["score"].to_numpy()
+        version = _version(dataset, engineer, frame)
+        weekly_period(
+            deployment,
+            version,
+            start=start + timedelta(days=first),
+            end=start + timedelta(days=last),
+            engineer=engineer,
+        )
+        if week < 3:
+            outcomes.append(pd.DataFrame({"prediction_id": frame["prediction_id"]}))
+            outcomes[-1]["picked"] = model_out["outcome"].to_numpy()
         check = drift_check_request(
-            actor=engineer,
-            deployment=deployment,
-            reference=reference,
-            current=_version(dataset, engineer, frame),
+            actor=engineer, deployment=deployment, reference=reference, current=version
         )
         drift_check_run(check_id=check.pk)
-        when = start + timedelta(days=day, hours=6)
+        when = start + timedelta(days=last, hours=6)
         # The check keeps the day it would have run; its events are recorded as the demo loads.
         DriftCheck.objects.filter(pk=check.pk).update(
             created_at=when, started_at=when, finished_at=when + timedelta(minutes=1)
         )
+    labels = datasets.dataset_create(
+        actor=engineer,
+        project=project,
+        name="weekly-outcomes",
+        purpose="production_sample",
+        description="Whether the shopper picked a suggestion, per prediction id.",
+    )
+    outcomes_arrive(deployment, _version(labels, engineer, pd.concat(outcomes)), engineer=engineer)
 
 
 def _version(dataset: Dataset, engineer, frame: pd.DataFrame, **fields) -> DatasetVersion:

@@ -375,10 +375,11 @@ def performance_alerts(deployment: Deployment) -> None:
     decay, period = decay_judged(deployment, watch)
     if decay is None:
         return
+    side = f"{decay.drop:.3f} below" if decay.drop >= 0 else f"{-decay.drop:.3f} above"
     words = (
         f"{decay.basis.capitalize()} {decay.metric} {decay.value:.3f} for the period {period} "
-        f"UTC, {decay.drop:+.3f} from the reference evaluation's {decay.reference:.3f} "
-        f"(decay below {decay.limit:.3f})."
+        f"UTC, {side} the reference evaluation's {decay.reference:.3f} (decayed below "
+        f"{decay.limit:.3f})."
     )
     for rule in rules:
         key = f"spec:{rule['name']}"
