@@ -259,7 +259,7 @@ def test_home_pages_list_reviews_overdue_to_who_may_see_them(client, world):
     item = home[home.index('id="reviews-overdue"') :]
     assert f"/deployments/{late.pk}/dashboard/#review" in item
     assert "scorer live" in item and a.project.name in item
-    assert f"due since {due:%Y-%m-%d}" in item and "(15 days)" in item
+    assert f"due since {due:%Y-%m-%d}" in item and "(15 days overdue)" in item
     team = client.get(a.team.get_absolute_url()).content.decode()
     assert "Reviews overdue" in team and "scorer live" in team
 
