@@ -216,7 +216,8 @@ def monitoring_month(deployment: Deployment, *, engineer) -> tuple[datetime, dat
             now=opened + timedelta(days=1),
         )
     rollups_refresh(deployment_id=deployment.pk)
-    periodic_review(deployment, reviewer=engineer, at=start + timedelta(days=REVIEW_DAY, hours=10))
+    reviewed = start.replace(hour=10, minute=0) + timedelta(days=REVIEW_DAY)
+    periodic_review(deployment, reviewer=engineer, at=reviewed)
     return incident
 
 

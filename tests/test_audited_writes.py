@@ -99,6 +99,12 @@ ALLOWED = [
         "recorded as the demo loads",
     ),
     (
+        "deployments/demo.py",
+        "MonitoringReview.objects.filter(pk=review.pk).update(",
+        "demo history: the month's periodic review keeps its day; its event is recorded as "
+        "the demo loads",
+    ),
+    (
         "projects/demo.py",
         "DriftCheck.objects.filter(pk=check.pk).update(",
         "demo history: a weekly check keeps its week's day; its events are recorded as the "
