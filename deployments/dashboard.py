@@ -249,6 +249,8 @@ def performance_record(deployment: Deployment, start: datetime, end: datetime) -
                 "labelled": labelled,
                 "basis": verdict.basis if verdict else "",
                 "verdict": ("decayed" if verdict.decayed else "within") if verdict else "",
+                "groups": done.get("groups", []) if labelled else [],
+                "groups_note": done.get("groups_note", ""),
             }
         )
     return {
@@ -260,6 +262,8 @@ def performance_record(deployment: Deployment, start: datetime, end: datetime) -
         "start": start.isoformat(),
         "end": end.isoformat(),
         "rows": rows,
+        # The audit's group metrics of the newest period with labels.
+        "groups": next((r for r in reversed(rows) if r["groups"]), None),
     }
 
 

@@ -374,6 +374,11 @@ def test_the_dashboard_and_the_report_show_estimated_and_realized_performance(ap
     estimated = period.estimate["metrics"]["roc_auc"]["value"]
     assert f"{realized:.3f}" in html and f"{estimated:.3f}" in html
     assert 'class="realized"' in html and 'class="limit"' in html
+    # The audit's group metrics over the labelled rows, by sex.
+    assert 'id="performance-groups"' in html
+    (sex,) = period.realized["groups"]
+    for group in sex["groups"]:
+        assert f"{group['metrics']['selection_rate']:.3f}" in html
     state = monitoring_state(deployment, START, START + timedelta(days=30))
     (row,) = state["performance"]["rows"]
     assert row["realized"] == pytest.approx(realized) and row["labelled"] == 300
@@ -381,6 +386,7 @@ def test_the_dashboard_and_the_report_show_estimated_and_realized_performance(ap
     snapshot = {"state": state, "meta": {"software": []}}
     report = report_html(snapshot, 1, "0" * 64)
     assert 'id="performance"' in report and f"{realized:.3f}" in report
+    assert 'id="performance-groups"' in report
 
 
 def test_an_engineer_joins_labels_on_the_deployment_page(api, client, live):
