@@ -21,6 +21,7 @@ from datetime import datetime
 from django.db.models import F, Max, Min, Q, QuerySet
 from django.urls import reverse
 
+from deployments import selectors
 from deployments.analysis.plan_monitoring import DEFAULT_DRIFT_DAYS, DEFAULT_REVIEW_DAYS
 from deployments.analysis.review import Due, MonitoringState, due, monitoring_checklist
 from deployments.models import (
@@ -31,6 +32,7 @@ from deployments.models import (
     MonitoringReview,
     Rollout,
 )
+from deployments.services.performance import decay_judged
 from portal.exceptions import Conflict
 from projects.analysis.gates import Check
 from projects.models import Project
@@ -127,6 +129,9 @@ def monitoring_state(deployment: Deployment, *, now: datetime) -> MonitoringStat
         .first()
     )
     firing = deployment.alerts.filter(state=Alert.State.FIRING).order_by("fired_at", "pk")
+    plan = selectors.plan_current(deployment)
+    watch = ((plan.content.get("monitoring") or {}) if plan else {}).get("performance")
+    decay, period = decay_judged(deployment, watch) if watch else (None, None)
     return MonitoringState(
         now=now,
         since=since,
@@ -139,6 +144,9 @@ def monitoring_state(deployment: Deployment, *, now: datetime) -> MonitoringStat
         last_drift_check_at=(check.finished_at or check.created_at) if check else None,
         last_drift_check_drifted=check.drifted if check else None,
         unacknowledged=tuple(firing.values_list("rule", "fired_at")),
+        performance_watched=bool(watch),
+        decay=decay,
+        decay_period=str(period) if period else "",
     )
 
 

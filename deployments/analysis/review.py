@@ -9,8 +9,8 @@ once, lengthening it gives the team more time.
 
 The monitoring checklist is a list of :class:`~projects.analysis.gates.Check`, as a gate is:
 one function per check, each judging a :class:`MonitoringState`, listed in
-:data:`CHECKS`. A further check (performance within its decay threshold) is a new field or
-two on the state and one more function appended there.
+:data:`CHECKS`: the review, drift checks, alerts, and, where the spec watches performance,
+the newest judged period within its decay threshold.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from projects.analysis.gates import Check
+
+from .performance import Decay
 
 DAY = timedelta(days=1)
 
@@ -75,6 +77,10 @@ class MonitoringState:
     last_drift_check_drifted: bool | None = None
     #: Alerts firing that nobody acknowledged: (rule, fired at), oldest first.
     unacknowledged: tuple[tuple[str, datetime], ...] = ()
+    #: Whether the spec watches performance; the newest judged period's verdict and span.
+    performance_watched: bool = False
+    decay: Decay | None = None
+    decay_period: str = ""
 
     @property
     def review(self) -> Due:
@@ -156,10 +162,43 @@ def alert_check(state: MonitoringState) -> Check:
     )
 
 
-#: The checklist, in order: add a function of the state here to add a check.
-CHECKS: tuple[Callable[[MonitoringState], Check], ...] = (review_check, drift_check, alert_check)
+def performance_check(state: MonitoringState) -> Check | None:
+    """None when the spec watches no performance."""
+    if not state.performance_watched:
+        return None
+    name = "Performance within its decay threshold"
+    found = state.decay
+    if found is None:
+        return Check(
+            name,
+            True,
+            "No production period has an estimate or labels yet to judge; record one with "
+            "the model's scores.",
+        )
+    said = (
+        f"{found.basis.capitalize()} {found.metric} {found.value:.3f} for {state.decay_period} "
+        f"UTC against the reference's {found.reference:.3f}"
+    )
+    if found.decayed:
+        return Check(
+            name,
+            False,
+            f"{said}: below {found.limit:.3f}, the drop the spec allows; look into it and "
+            "consider a new cycle.",
+        )
+    return Check(name, True, f"{said}: within {found.max_drop:g} of it.")
+
+
+#: The checklist, in order: add a function of the state here to add a check (None leaves
+#: the check out).
+CHECKS: tuple[Callable[[MonitoringState], Check | None], ...] = (
+    review_check,
+    drift_check,
+    alert_check,
+    performance_check,
+)
 
 
 def monitoring_checklist(state: MonitoringState) -> list[Check]:
     """Every check of a live deployment's monitoring, in the order of :data:`CHECKS`."""
-    return [check(state) for check in CHECKS]
+    return [found for check in CHECKS if (found := check(state)) is not None]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from deployments.analysis.performance import Decay
 from deployments.analysis.review import (
     CHECKS,
     MonitoringState,
@@ -166,4 +167,30 @@ def test_an_alert_firing_without_anyone_on_it_fails_the_checklist():
 
 
 def test_the_checklist_is_the_checks_in_order():
-    assert monitoring_checklist(STATE) == [check(STATE) for check in CHECKS]
+    names = [c.name for c in monitoring_checklist(STATE)]
+    assert names == [
+        "Periodic review within its cadence",
+        "Drift checked within its cadence",
+        "No alert left unacknowledged",
+    ]
+    assert len(CHECKS) == 4  # the performance check joins when the spec watches it
+
+
+def _decay(value: float, basis: str = "estimated") -> Decay:
+    return Decay("roc_auc", basis, value, reference=0.94, max_drop=0.05)
+
+
+@pytest.mark.parametrize(
+    ("decay", "passed", "words"),
+    [
+        (None, True, "No production period has an estimate or labels yet"),
+        (_decay(0.92), True, "Estimated roc_auc 0.920 for w4 UTC against the reference's 0.940"),
+        (_decay(0.86), False, "below 0.890, the drop the spec allows"),
+        (_decay(0.86, "realized"), False, "Realized roc_auc 0.860"),
+    ],
+)
+def test_performance_joins_the_checklist_when_the_spec_watches_it(decay, passed, words):
+    watched = replace(STATE, performance_watched=True, decay=decay, decay_period="w4")
+    last = monitoring_checklist(watched)[-1]
+    assert last.name == "Performance within its decay threshold"
+    assert last.passed is passed and words in last.detail
