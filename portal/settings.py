@@ -393,6 +393,7 @@ SPECTACULAR_SETTINGS = {
         "SignOffDecisionEnum": "projects.models.criteria.SignOff.Decision",
         "AuditReviewDecisionEnum": "audits.models.AuditReview.Decision",
         "AlertStateEnum": "deployments.models.Alert.State",
+        "ReviewOutcomeEnum": "deployments.models.MonitoringReview.Outcome",
     },
 }
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
