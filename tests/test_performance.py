@@ -414,3 +414,22 @@ def test_an_engineer_joins_labels_on_the_deployment_page(api, client, live):
     label_batch_run(batch_id=batch.pk)
     page = client.get(f"/deployments/{deployment.pk}/").content.decode()
     assert "100 matched, 0 unmatched" in page
+
+
+def test_labels_of_a_period_without_scores_join_and_say_why_nothing_is_judged(api, live):
+    w, deployment = live
+    frame = _frame(50, seed=8)
+    _period(api, w, deployment, frame.drop(columns=["score"]), 0)
+    labels = frame[["prediction_id", "defaulted"]].rename(columns={"defaulted": "outcome"})
+
+    batch = _labels(api, w, deployment, labels, "unscored.csv")
+
+    assert batch["status"] == "succeeded" and batch["result"]["matched"] == 50
+    period = ProductionPeriod.objects.get(deployment=deployment)
+    assert period.realized["labelled"] == 0
+    assert period.realized["error"] == "The period names no score column to judge."
+    assert "no score column" in period.estimate["error"]
+    # Every id unknown: counted and named, nothing judged.
+    strangers = pd.DataFrame({"prediction_id": ["x1", "x2"], "outcome": [0, 1]})
+    stray = _labels(api, w, deployment, strangers, "strangers.csv")
+    assert stray["result"]["matched"] == 0 and stray["result"]["unmatched_ids"] == ["x1", "x2"]

@@ -309,9 +309,6 @@ def realized_of(period: ProductionPeriod, reference: ReferenceData) -> dict[str,
         if c not in (period.id_column, period.score_column)
     ]
     frame = _period_columns(period, [period.id_column, period.score_column, *sensitive])
-    found = by_id.index.get_indexer(id_text(frame[period.id_column]))
-    scores = _period_scores(frame, period)
-    usable = (found >= 0) & np.isfinite(scores)
     base = {
         "rows": len(frame),
         "batches": [b.pk for b in batches.order_by("pk")],
@@ -324,8 +321,14 @@ def realized_of(period: ProductionPeriod, reference: ReferenceData) -> dict[str,
             ).values.items()
         },
     }
+    nothing = {"labelled": 0, "metrics": {}, "groups": [], "groups_note": ""}
+    if period.score_column not in frame.columns:
+        return base | nothing | {"error": "The period names no score column to judge."}
+    found = by_id.index.get_indexer(id_text(frame[period.id_column]))
+    scores = _period_scores(frame, period)
+    usable = (found >= 0) & np.isfinite(scores)
     if not usable.any():
-        return base | {"labelled": 0, "metrics": {}, "groups": [], "groups_note": ""}
+        return base | nothing
     labels01 = binary_labels(
         by_id.iloc[found[usable]].reset_index(drop=True), reference.classes, reference.positive
     )

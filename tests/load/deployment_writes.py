@@ -6,9 +6,10 @@ under way. For a bounded time, clients push batches of live metrics over HTTP (w
 deployment's metrics token and with the project's write token; some retried with the same
 idempotency key, some sent twice at the same moment, a few deliberately bad) and read the
 deployment, its rollout, its analyses and the gate into monitoring, and now and then ask
-for a drift check, send an Alertmanager notification (firing or resolved) and ask for a
-monitoring report; for every deployment two promoters race to promote the same step as
-soon as its window closes. Midway Redis is shut down and started again later. Then:
+for a drift check, send an Alertmanager notification (firing or resolved), join a file
+of delayed labels and ask for a monitoring report; for every deployment two promoters race
+to promote the same step as soon as its window closes. Midway Redis is shut down and
+started again later. Then:
 
 - no answer is a 5xx (or none at all), every bad batch answered 4xx;
 - every batch that answered 201 is stored exactly once with its points, and a deployment
@@ -19,6 +20,8 @@ soon as its window closes. Midway Redis is shut down and started again later. Th
 - every analysis has its sha256, and the trail names the same;
 - every drift check and report asked for answered 202, every Alertmanager notification
   200, and no rule has two open alerts;
+- every new file of labels answered 202 and a file joined already 409, and each period's
+  realized performance was computed from every joined batch, over all their ids;
 - every pushed point is in its minute's and its hour's rollup (the worker's refresh, or
   beat's sweep for pushes whose refresh could not be published), none left due;
 - ``verify_events`` passes, PostgreSQL saw no deadlock, and no job is left unfinished.
@@ -71,7 +74,12 @@ from deployments.services.rollouts import rollout_start
 from deployments.services.tokens import deployment_token_create
 from projects.models import Role
 from projects.services import tokens
-from tests.factories import UserFactory, build_team, make_dataset, make_deployment, make_version
+from tests.factories import (
+    UserFactory, build_team, make_dataset, make_deployment, make_production_period, make_version,
+    production_frame,
+)
+import numpy as np
+import pyarrow.parquet as pq
 outsider = UserFactory(username="load_outsider")
 made = []
 for n in range({projects}):
@@ -96,7 +104,29 @@ for n in range({projects}):
     period = make_version(
         make_dataset(world.project, engineer, name="requests", purpose="production_sample"),
         engineer,
+        production_frame(200, seed=n).to_csv(index=False).encode(),
     )
+    # A week of the live model's requests, named by customer id, and six files of their
+    # outcomes (overlapping subsets), each joined at most once while the clients run.
+    make_production_period(
+        deployment,
+        period,
+        start=timezone.now() - timedelta(days=8),
+        end=timezone.now() - timedelta(days=1),
+        id_column="customer_id",
+    )
+    rows = pq.read_table(period.parquet.path, columns=["customer_id", "defaulted"]).to_pandas()
+    outcomes = make_dataset(
+        world.project, engineer, name="outcomes", purpose="production_sample",
+        label_column="", sensitive_columns=[], personal_data_columns=[],
+    )
+    rng = np.random.default_rng(n)
+    label_versions = []
+    for k in range(6):
+        some = rows.iloc[np.sort(rng.choice(len(rows), 40, replace=False))]
+        label_versions.append(make_version(
+            outcomes, engineer, some.to_csv(index=False).encode(), name=f"outcomes-{k}.csv"
+        ).pk)
     made.append({
         "reference": world.version.pk,
         "current": period.pk,
@@ -105,6 +135,7 @@ for n in range({projects}):
         "project": world.project.slug,
         "write": write,
         "metrics": metrics,
+        "labels": label_versions,
     })
 print("SETUP", json.dumps(made))
 """
@@ -132,6 +163,27 @@ from deployments.models import (
     Alert, Analysis, MetricBatch, MetricPoint, MetricRollup, Rollout, RolloutMove, RollupDue
 )
 from projects.models import Event
+from deployments.models import LabelBatch, ProductionPeriod
+import pyarrow.parquet as pq
+def joined():
+    # Per period naming its ids: the deployment's joined batches, the batches its realized
+    # performance was computed from, the distinct ids of those batches among the period's
+    # scored rows, and the labelled rows it counted.
+    found = []
+    for period in ProductionPeriod.objects.exclude(id_column=""):
+        done = list(LabelBatch.objects.filter(
+            deployment=period.deployment_id, status="succeeded"
+        ).select_related("dataset_version").order_by("pk"))
+        frame = pq.read_table(period.dataset_version.parquet.path,
+                              columns=[period.id_column, period.score_column]).to_pandas()
+        scored = set(frame[period.id_column][frame[period.score_column].notna()])
+        ids = set()
+        for b in done:
+            ids |= set(pq.read_table(b.dataset_version.parquet.path, columns=[b.id_column])
+                       .column(0).to_pylist())
+        found.append([period.pk, [b.pk for b in done], period.realized.get("batches", []),
+                      len(ids & scored), period.realized.get("labelled", 0)])
+    return found
 def by_bucket(trunc, resolution):
     raw = {
         (d, n, b.isoformat()): c
@@ -172,6 +224,7 @@ print("FACTS", json.dumps({
     ],
     "rollups_off": by_bucket(TruncMinute, 60)[:20] + by_bucket(TruncHour, 3600)[:20],
     "rollups_due": RollupDue.objects.count(),
+    "labels": joined(),
     "open_alerts_per_rule": sorted(
         [d, k, n] for d, k, n in Alert.objects.exclude(state="resolved")
         .values_list("deployment_id", "key").annotate(n=Count("id")).order_by() if n > 1
@@ -221,6 +274,8 @@ class Tally:
     #: deployments with at least one stored batch, so a race has points to judge
     fed: set[int] = field(default_factory=set)
     errors: list[str] = field(default_factory=list)
+    #: deployment -> label files sent so far
+    labels_sent: collections.Counter = field(default_factory=collections.Counter)
 
 
 def points_for(count: int, now: datetime) -> list[dict]:
@@ -442,6 +497,20 @@ def main() -> int:
                         "current": target["current"],
                     },
                 )
+            elif kind == "labels":
+                # The next file of outcomes; once all are joined, the first again (409).
+                with tally.lock:
+                    k = tally.labels_sent[target["deployment"]]
+                    tally.labels_sent[target["deployment"]] += 1
+                versions = target["labels"]
+                url, body = (
+                    f"{api}/label-batches/",
+                    {
+                        "dataset_version": versions[k] if k < len(versions) else versions[0],
+                        "id_column": "customer_id",
+                        "label_column": "defaulted",
+                    },
+                )
             elif kind == "report":
                 url, body = (
                     f"{api}/monitoring-reports/",
@@ -499,6 +568,8 @@ def main() -> int:
                         monitor("alertmanager", target, n, i)
                     elif i % 80 == 15:
                         monitor("report", target, n)
+                    elif i % 40 == 31:
+                        monitor("labels", target, n)
                     elif slot % 10 in reads:
                         kind, url = reads[slot % 10]
                         status, body = send(kind, request(url, token))
@@ -676,8 +747,13 @@ def judge(args: argparse.Namespace, tally: Tally, facts: dict, elapsed: float) -
             expected[push.deployment] += push.points if held else 0
         if len(set(push.batch_ids)) > 1:
             problems["batch_ids_differ"].append([push.key, push.batch_ids])
-    for (_, key), _held in stored.items():
-        if key not in pushes:
+    for (deployment, key), held in stored.items():
+        if key.startswith("period-"):
+            # The metrics a production period's job derived, pushed once.
+            expected[deployment] += sum(rows for _, rows in held)
+            if len(held) != 1 or held[0][0] != held[0][1]:
+                problems["batch_not_stored_once_whole"].append([key, held])
+        elif key not in pushes:
             problems["batch_nobody_pushed"].append(key)
     for deployment, points in expected.items():
         held = facts["points"].get(str(deployment), 0)
@@ -752,6 +828,15 @@ def judge(args: argparse.Namespace, tally: Tally, facts: dict, elapsed: float) -
         other = {c: n for c, n in tally.by_kind[kind].items() if 0 < c < 500 and c != want}
         if other:
             problems["monitoring_write_refused"].append([kind, other])
+    # Labels: a new file accepted, one joined already refused (409); every period's realized
+    # performance computed from every joined batch, over the distinct ids they hold.
+    answers = tally.by_kind["labels"].items()
+    other = {c: n for c, n in answers if 0 < c < 500 and c not in (202, 409)}
+    if other:
+        problems["monitoring_write_refused"].append(["labels", other])
+    for period, done, used, ids, labelled in facts["labels"]:
+        if done and (used != done or labelled != ids):
+            problems["labels_lost"].append([period, done, used, ids, labelled])
     if facts["open_alerts_per_rule"]:
         problems["two_open_alerts_for_a_rule"] = facts["open_alerts_per_rule"]
     if facts["rollups_off"] or facts["rollups_due"]:
@@ -786,7 +871,9 @@ def judge(args: argparse.Namespace, tally: Tally, facts: dict, elapsed: float) -
         "analyses_sha256": not problems["analysis_without_sha256"]
         and not problems["event_names_other_sha256"],
         "monitoring_writes_accepted": not problems["monitoring_write_refused"]
-        and all(tally.by_kind[k] for k in ("drift_check", "report", "alertmanager")),
+        and all(tally.by_kind[k] for k in ("drift_check", "report", "alertmanager", "labels")),
+        "labels_all_joined": not problems["labels_lost"]
+        and any(done for _, done, *_ in facts["labels"]),
         "one_open_alert_per_rule": not problems["two_open_alerts_for_a_rule"],
         "rollups_match_points": not problems["rollups_off"],
     }
