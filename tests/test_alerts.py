@@ -549,8 +549,8 @@ def test_an_email_reaches_a_real_smtp_server_after_a_retry(world, settings):
             {**SLOW, "metric": "queue_depth"},
             "monitoring.alerts[1].metric: 'queue_depth' is not a monitored metric of this plan; "
             "name one from monitoring.metrics (latency_ms, missing_value_rate, "
-            "null_output_rate), drift:<column> for a drift test, or silence for a model that "
-            "stopped reporting.",
+            "null_output_rate), drift:<column> for a drift test, decay for the model's "
+            "performance, or silence for a model that stopped reporting.",
         ),
     ],
 )

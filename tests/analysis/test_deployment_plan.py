@@ -816,7 +816,8 @@ def test_drift_takes_every_allowed_test():
             {"monitoring.alerts.0.metric": "error_rate"},
             "monitoring.alerts[1].metric: 'error_rate' is not a monitored metric of this plan; "
             "name one from monitoring.metrics (latency_ms, missing_value_rate, null_output_rate)"
-            ", drift:<column> for a drift test, or silence for a model that stopped reporting.",
+            ", drift:<column> for a drift test, decay for the model's performance, or silence "
+            "for a model that stopped reporting.",
         ),
         (
             {"monitoring.alerts.1.metric": "drift:age"},

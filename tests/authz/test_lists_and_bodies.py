@@ -48,6 +48,7 @@ from deployments.models import (
     Deployment,
     DeploymentPlan,
     DriftCheck,
+    LabelBatch,
     MonitoringReview,
     PlanSignOff,
     ProductionPeriod,
@@ -284,6 +285,9 @@ LISTS: dict[str, Listing] = {
     "api-review-list": Listing(
         lambda w: {"pk": w.extra["live"].pk}, _project_rows(MonitoringReview, deployment="live")
     ),
+    "api-label-batch-list": Listing(
+        lambda w: {"pk": w.extra["live"].pk}, _project_rows(LabelBatch, deployment="live")
+    ),
 }
 #: Inboxes hold nothing for a viewer; each is also read by the role it is for.
 INBOX_READERS = {"api-audit-inbox": AUD, "api-signoff-inbox": BO}
@@ -301,6 +305,7 @@ DEPLOYING = {
     "api-production-period-list",
     "api-monitoring-report-list",
     "api-review-list",
+    "api-label-batch-list",
 }
 
 
@@ -524,6 +529,16 @@ REFERENCES: dict[tuple[str, str, str], Reference] = {
         lambda a, ref: {
             "dataset_version": ref,
             **{key: moment.isoformat() for key, moment in NEXT_PERIOD.items()},
+        },
+        lambda b: [b.version.pk],
+    ),
+    ("api-label-batch-list", "POST", "dataset_version"): Reference(
+        MLE,
+        _live,
+        lambda a, ref: {
+            "dataset_version": ref,
+            "id_column": "customer_id",
+            "label_column": "defaulted",
         },
         lambda b: [b.version.pk],
     ),
