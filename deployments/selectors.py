@@ -176,8 +176,9 @@ def deployment_for_gate(project: Project) -> Deployment | None:
 
 def reopen_grounds(project: Project) -> list[str]:
     """What the current cycle's production says about retraining: the live deployment's
-    newest finished drift check found dataset drift, or an alert of the monitoring spec is
-    open (firing or acknowledged). Earlier cycles' findings led to their own reopening."""
+    newest finished drift check found dataset drift, an alert of the monitoring spec is open
+    (firing or acknowledged: drift, decay, a metric), or the newest periodic review asked for
+    a new cycle. Earlier cycles' findings led to their own reopening."""
     grounds = []
     deployment = deployment_for_gate(project)
     check = (
@@ -203,6 +204,16 @@ def reopen_grounds(project: Project) -> list[str]:
         grounds.append(
             f"Alert “{alert.rule}” is {alert.get_state_display().lower()} since "
             f"{alert.fired_at:%Y-%m-%d %H:%M} UTC: {alert.summary}"
+        )
+    review = (
+        MonitoringReview.objects.filter(deployment__project=project, cycle=project.cycle)
+        .select_related("reviewed_by")
+        .first()
+    )
+    if review is not None and review.outcome == MonitoringReview.Outcome.RETRAIN:
+        grounds.append(
+            f"The periodic review of {review.reviewed_at:%Y-%m-%d} by {review.reviewed_by} "
+            f"concluded: start a new cycle. {review.notes}"
         )
     return grounds
 

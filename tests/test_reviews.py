@@ -303,3 +303,19 @@ def test_the_overdue_list_takes_two_queries_however_many_deployments(
         found = overdue.overdue_reviews(visible)
     assert [item.subject for item in found] == [f"scorer {n}" for n in (3, 2, 1, 0)]
     assert {item.project for item in found} == {a.project}
+
+
+def test_a_review_that_asks_for_a_new_cycle_proposes_one_on_the_project_page(api, client, world):
+    w = world["a"]
+    deployment = go_live(w)
+    as_token(api, w)
+    client.force_login(w.people[Role.BUSINESS_OWNER])
+    assert "Start cycle 2" not in client.get(w.project.get_absolute_url()).content.decode()
+    post_review(api, deployment, outcome="actions")
+    assert "Start cycle 2" not in client.get(w.project.get_absolute_url()).content.decode()
+
+    post_review(api, deployment, outcome="retrain", notes="Picks slipped all month; retrain.")
+
+    page = client.get(w.project.get_absolute_url()).content.decode()
+    assert "Start cycle 2" in page
+    assert "concluded: start a new cycle. Picks slipped all month; retrain." in page
