@@ -107,13 +107,13 @@ def test_it_goes_back_to_prototyping_in_a_new_cycle_and_keeps_the_old_one(api, c
     # The project page proposes the next cycle, the drift named in the reason.
     client.force_login(w.people[Role.BUSINESS_OWNER])
     page = client.get(w.project.get_absolute_url()).content.decode()
-    assert "Drift past threshold: start cycle 2 (back to prototyping)" in page
+    assert "Production says retrain: start cycle 2 (back to prototyping)" in page
     assert f"Drift check {check.pk} of {old.name}" in page
     assert "Alert “Income drift” is firing" in page
 
     # Not to who may not move the project.
     client.force_login(w.people[Role.VIEWER])
-    assert "Drift past threshold" not in client.get(w.project.get_absolute_url()).content.decode()
+    assert "Production says retrain" not in client.get(w.project.get_absolute_url()).text
     client.force_login(w.people[Role.BUSINESS_OWNER])
 
     reason = f"Start cycle 2: drift check {check.pk} found incomes moved."
@@ -128,7 +128,7 @@ def test_it_goes_back_to_prototyping_in_a_new_cycle_and_keeps_the_old_one(api, c
     event = Event.objects.filter(project=w.project, verb="project.transitioned").latest("seq")
     assert event.payload["cycle"] == {"from": 1, "to": 2}
     assert event.payload["reason"] == reason
-    assert "Drift past threshold" not in client.get(w.project.get_absolute_url()).content.decode()
+    assert "Production says retrain" not in client.get(w.project.get_absolute_url()).text
 
     # The pack of cycle 1 no longer counts; a pack of this cycle's state does.
     pack = checks(api, w, "deployment")["Approval pack rendered for exactly this state"]
@@ -182,7 +182,7 @@ def test_no_proposal_without_drift_or_an_open_alert(api, client, world):
     client.force_login(w.people[Role.ML_ENGINEER])
     page = client.get(w.project.get_absolute_url()).content.decode()
     assert "cycle 1" in page
-    assert "Drift past threshold" not in page
+    assert "Production says retrain" not in page
 
 
 @pytest.mark.parametrize("who", [Role.VIEWER, Role.AUDITOR])
