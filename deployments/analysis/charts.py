@@ -18,7 +18,7 @@ what it shows; :func:`chart_description` gives that text for a caption too.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
@@ -268,6 +268,33 @@ def _value_range(series: MetricSeries, targets: Sequence[Target]) -> tuple[float
     return math.floor(lo / step + 1e-9) * step, math.ceil(hi / step - 1e-9) * step, step
 
 
+def time_axis(
+    sx: Callable[[float], float],
+    start: float,
+    end: float,
+    *,
+    x0: float,
+    x1: float,
+    y: float,
+    width: float,
+) -> list[str]:
+    """The time axis at height ``y`` from ``x0`` to ``x1``: ticks and their labels at a
+    round step (``sx`` maps seconds since the epoch to x)."""
+    parts = []
+    time_step = _time_step(end - start)
+    t = math.ceil(start / time_step) * time_step
+    while t <= end + 1e-6:
+        x = sx(t)
+        parts.append(_line(x, y, x, y + 4, MID_GREY))
+        label = _tick_label(t, time_step)
+        # A label at either end of the axis stays inside the drawing.
+        anchor = "end" if x + text_width(label, 10) / 2 > width - 2 else "middle"
+        parts.append(_text(x, y + 16, label, size=10, text_anchor=anchor, fill=MUTED))
+        t += time_step
+    parts.append(_line(x0, y + 0.5, x1, y + 0.5, MID_GREY, class_="axis"))
+    return parts
+
+
 def _runs(xs: Sequence[float], gap: float) -> list[list[int]]:
     """Indexes in runs that no gap wider than ``gap`` splits: missing data shows as a break."""
     runs: list[list[int]] = []
@@ -354,19 +381,7 @@ def window_chart_svg(
         y = sy(tick)
         parts.append(_line(x0, y, x1, y, GRID_GREY, class_="grid"))
         parts.append(_text(x0 - 6, y + 3.5, text, size=10, text_anchor="end", fill=MUTED))
-    time_step = _time_step(end - start)
-    first = math.ceil(start / time_step) * time_step
-    t = first
-    while t <= end + 1e-6:
-        x = sx(t)
-        parts.append(_line(x, y1, x, y1 + 4, MID_GREY))
-        label = _tick_label(t, time_step)
-        # A label at either end of the axis stays inside the drawing.
-        half = text_width(label, 10) / 2
-        anchor = "end" if x + half > width - 2 else "middle"
-        parts.append(_text(x, y1 + 16, label, size=10, text_anchor=anchor, fill=MUTED))
-        t += time_step
-    parts.append(_line(x0, y1 + 0.5, x1, y1 + 0.5, MID_GREY, class_="axis"))
+    parts += time_axis(sx, start, end, x0=x0, x1=x1, y=y1, width=width)
     parts.append(_text(x1, 12, "times in UTC", size=10, text_anchor="end", fill=MUTED))
     if shade_from < x1:
         parts.append(_line(shade_from, y0, shade_from, y1, MID_GREY, stroke_dasharray="2 3"))

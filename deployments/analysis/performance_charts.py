@@ -33,7 +33,7 @@ from projects.analysis.charts import (
     text_width,
 )
 
-from .charts import FAIL_INK, _epoch, _span_text, _tick_label, _time_step
+from .charts import FAIL_INK, _epoch, _span_text, time_axis
 
 
 @dataclass(frozen=True)
@@ -156,15 +156,7 @@ def performance_chart_svg(
     for tick, text in zip(ticks, tick_texts, strict=True):
         parts.append(_line(x0, sy(tick), x1, sy(tick), GRID_GREY, class_="grid"))
         parts.append(_text(x0 - 6, sy(tick) + 3.5, text, size=10, text_anchor="end", fill=MUTED))
-    time_step = _time_step(end - start)
-    t = math.ceil(start / time_step) * time_step
-    while t <= end + 1e-6:
-        label = _tick_label(t, time_step)
-        anchor = "end" if sx(t) + text_width(label, 10) / 2 > width - 2 else "middle"
-        parts.append(_line(sx(t), y1, sx(t), y1 + 4, MID_GREY))
-        parts.append(_text(sx(t), y1 + 16, label, size=10, text_anchor=anchor, fill=MUTED))
-        t += time_step
-    parts.append(_line(x0, y1 + 0.5, x1, y1 + 0.5, MID_GREY, class_="axis"))
+    parts += time_axis(sx, start, end, x0=x0, x1=x1, y=y1, width=width)
     # The legend, on its own row above the plot.
     legend_x = x0
     for ink, dash, words in (

@@ -147,6 +147,20 @@ def period_estimate(period: ProductionPeriod, frame: pd.DataFrame) -> dict[str, 
 # --- Label batches ------------------------------------------------------------------------------
 
 
+def production_version_require(version: DatasetVersion, project, what: str) -> None:
+    """``version`` is profiled production data of ``project``, or the reason it is not."""
+    if version.dataset.project_id != project.pk:
+        # As for any object of another project: not found, whatever it is.
+        raise NotFound("No such dataset version.")
+    if version.dataset.purpose != Dataset.Purpose.PRODUCTION_SAMPLE:
+        raise ApplicationError(
+            f"{version} is {version.dataset.get_purpose_display().lower()} data; upload "
+            f"{what} as a version of a dataset of purpose production_sample.",
+            code="not_production_sample",
+        )
+    version_require_ready(version)
+
+
 def _column_names(version: DatasetVersion) -> list[str]:
     return [c["name"] for c in version.schema]
 
@@ -163,15 +177,7 @@ def label_batch_create(
     """Record that ``version`` holds labels for earlier predictions of ``deployment`` and
     queue their join to its production periods."""
     project = deployment.project
-    if version.dataset.project_id != project.pk:
-        raise NotFound("No such dataset version.")
-    if version.dataset.purpose != Dataset.Purpose.PRODUCTION_SAMPLE:
-        raise ApplicationError(
-            f"{version} is {version.dataset.get_purpose_display().lower()} data; upload the "
-            "labels as a version of a dataset of purpose production_sample.",
-            code="not_production_sample",
-        )
-    version_require_ready(version)
+    production_version_require(version, project, "the labels")
     names = _column_names(version)
     for what, column in (("prediction ids", id_column), ("labels", label_column)):
         if not column or column not in names:

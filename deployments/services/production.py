@@ -16,11 +16,14 @@ from django.utils import timezone
 from deployments.analysis.production import DEFAULT_THRESHOLD, PeriodMetrics, period_metrics
 from deployments.models import Deployment, ProductionPeriod
 from deployments.services.metrics import metrics_push
-from deployments.services.performance import performance_alerts, period_estimate
-from portal.exceptions import ApplicationError, Conflict, NotFound
+from deployments.services.performance import (
+    performance_alerts,
+    period_estimate,
+    production_version_require,
+)
+from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
-from projects.models import Dataset, DatasetVersion
-from projects.services.datasets import version_require_ready
+from projects.models import DatasetVersion
 from projects.services.events import event_record, job_failed_record
 
 if TYPE_CHECKING:
@@ -71,16 +74,7 @@ def production_period_create(
     """Record that ``version`` holds what ``deployment`` saw from ``period_start`` to
     ``period_end``, and queue the derivation of its metrics."""
     project = deployment.project
-    if version.dataset.project_id != project.pk:
-        # As for any object of another project: not found, whatever it is.
-        raise NotFound("No such dataset version.")
-    if version.dataset.purpose != Dataset.Purpose.PRODUCTION_SAMPLE:
-        raise ApplicationError(
-            f"{version} is {version.dataset.get_purpose_display().lower()} data; upload the "
-            "period's data as a version of a dataset of purpose production_sample.",
-            code="not_production_sample",
-        )
-    version_require_ready(version)
+    production_version_require(version, project, "the period's data")
     start = _moment(period_start, "start")
     end = _moment(period_end, "end")
     if end <= start:
