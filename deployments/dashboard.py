@@ -24,7 +24,7 @@ from deployments.analysis.performance_charts import (
     performance_description,
 )
 from deployments.analysis.rollups import Bucket, resolution_for, rollup_series
-from deployments.models import Alert, Deployment, DriftCheck, MetricRollup
+from deployments.models import Alert, Deployment, DriftCheck, MetricPoint, MetricRollup
 from deployments.services.performance import ASSUMPTIONS
 
 #: The periods a dashboard shows, by the key in its address.
@@ -38,6 +38,14 @@ DEFAULT_RANGE = "7d"
 KIND_TITLES = {"software": "Service", "input": "Inputs", "output": "Outputs", "other": "Other"}
 #: Drift checks shown in the heatmap, newest last.
 MAX_CHECKS = 30
+#: Metrics derived per column of a production period: a rollup mixes the columns, so they
+#: are shown per column from their points (one per period), not charted.
+PER_COLUMN = {
+    "input.missing_share": "missing",
+    "input.mean": "mean",
+    "input.text_length": "length",
+}
+PER_COLUMN_PERIODS = 6
 #: Production periods come weekly or so: their chart spans at least this much.
 PERFORMANCE_SPAN = timedelta(days=30)
 MAX_PERIODS = 60
@@ -78,6 +86,8 @@ class Dashboard:
     #: Every alert that fired or was still open in the period, newest first.
     alerts: list[Alert] = field(default_factory=list)
     performance: PerformancePanel | None = None
+    #: The production periods' inputs per column: (period ends, [(column, [cells])]).
+    by_column: tuple[list[datetime], list[tuple[str, list[dict]]]] = ((), ())
 
     @property
     def per(self) -> str:
@@ -149,7 +159,7 @@ def _charts(deployment: Deployment, start: datetime, end: datetime, width: int, 
             )
         )
     monitored = {name for name, _ in wanted}
-    for name in sorted(pushed - monitored):
+    for name in sorted(pushed - monitored - {"input.category_share", *PER_COLUMN}):
         info = CATALOG.get(name)
         statistic = info.statistic if info else "mean"
         kind = info.kind if info else "other"
@@ -296,6 +306,25 @@ def performance_drawing(record: dict, *, width: int = 560) -> PerformancePanel:
     )
 
 
+def inputs_by_column(deployment: Deployment, start: datetime, end: datetime):
+    """The newest periods' per-column input metrics: the period ends (oldest first) and,
+    per column, a cell per period mapping each metric's short name to its value."""
+    points = MetricPoint.objects.filter(
+        deployment=deployment, name__in=list(PER_COLUMN), timestamp__gte=start, timestamp__lt=end
+    )
+    moments = sorted(set(points.values_list("timestamp", flat=True)))[-PER_COLUMN_PERIODS:]
+    table: dict[str, dict[datetime, dict]] = {}
+    for name, labels, at, value in points.filter(timestamp__in=moments).values_list(
+        "name", "labels", "timestamp", "value"
+    ):
+        column = (labels or {}).get("column", "")
+        table.setdefault(column, {}).setdefault(at, {})[PER_COLUMN[name]] = value
+    rows = [
+        (column, [cells.get(at, {}) for at in moments]) for column, cells in sorted(table.items())
+    ]
+    return moments, rows
+
+
 def _performance(deployment: Deployment, start: datetime, end: datetime):
     record = performance_record(deployment, start, end)
     return performance_drawing(record) if record else None
@@ -326,4 +355,5 @@ def dashboard(deployment: Deployment, range_key: str, now: datetime | None = Non
             selectors.alerts_of(deployment).filter(fired_at__lt=end).exclude(resolved_at__lt=start)
         ),
         performance=_performance(deployment, min(start, end - PERFORMANCE_SPAN), end),
+        by_column=inputs_by_column(deployment, start, end),
     )

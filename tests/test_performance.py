@@ -354,6 +354,8 @@ def test_labels_it_cannot_use_are_refused_with_the_reason(api, live):
 
 
 def test_the_dashboard_and_the_report_show_estimated_and_realized_performance(api, client, live):
+    from django.template.defaultfilters import floatformat
+
     from audits.monitoring import monitoring_state
     from audits.services.monitoring_reports import report_html
 
@@ -379,6 +381,9 @@ def test_the_dashboard_and_the_report_show_estimated_and_realized_performance(ap
     (sex,) = period.realized["groups"]
     for group in sex["groups"]:
         assert f"{group['metrics']['selection_rate']:.3f}" in html
+    # Inputs per column, not one rollup mixing the columns.
+    assert 'id="inputs-by-column"' in html and "input.mean (mean per hour)" not in html
+    assert f"mean {floatformat(frame['income'].mean(), '-3')}" in html
     state = monitoring_state(deployment, START, START + timedelta(days=30))
     (row,) = state["performance"]["rows"]
     assert row["realized"] == pytest.approx(realized) and row["labelled"] == 300
