@@ -17,7 +17,6 @@ from deployments import selectors
 from deployments.analysis.catalog import CATALOG, KINDS
 from deployments.analysis.charts import Target, chart_description, window_chart_svg
 from deployments.analysis.drift_charts import drift_heatmap_svg, heatmap_description
-from deployments.analysis.performance import decay_of
 from deployments.analysis.performance_charts import (
     PeriodPerformance,
     performance_chart_svg,
@@ -25,7 +24,7 @@ from deployments.analysis.performance_charts import (
 )
 from deployments.analysis.rollups import Bucket, resolution_for, rollup_series
 from deployments.models import Alert, Deployment, DriftCheck, MetricPoint, MetricRollup
-from deployments.services.performance import ASSUMPTIONS
+from deployments.services.performance import ASSUMPTIONS, performance_spec, period_decay
 
 #: The periods a dashboard shows, by the key in its address.
 RANGES = {
@@ -215,8 +214,7 @@ def _heatmap(deployment: Deployment, start: datetime, end: datetime) -> tuple[st
 def performance_record(deployment: Deployment, start: datetime, end: datetime) -> dict | None:
     """The spec's watched metric over the periods ending from ``start`` to ``end``, as
     JSON (dashboard and report snapshot alike); None when the spec watches no performance."""
-    plan = selectors.plan_current(deployment)
-    spec = ((plan.content.get("monitoring") or {}) if plan else {}).get("performance")
+    spec = performance_spec(deployment)
     if not spec:
         return None
     metric = spec["metric"]
@@ -235,15 +233,7 @@ def performance_record(deployment: Deployment, start: datetime, end: datetime) -
             metric
         )
         reference = known if known is not None else reference
-        verdict = decay_of(
-            metric=metric,
-            max_drop=spec["max_drop"],
-            min_labels=spec.get("min_labels", 1),
-            reference=known,
-            estimated=guessed.get("value"),
-            realized_value=value,
-            labelled=labelled,
-        )
+        verdict = period_decay(period, spec)
         rows.append(
             {
                 "id": period.pk,
@@ -257,6 +247,7 @@ def performance_record(deployment: Deployment, start: datetime, end: datetime) -
                 "estimate_error": (period.estimate or {}).get("error", ""),
                 "realized": value,
                 "labelled": labelled,
+                "realized_error": done.get("error", ""),
                 "basis": verdict.basis if verdict else "",
                 "verdict": ("decayed" if verdict.decayed else "within") if verdict else "",
                 "groups": done.get("groups", []) if labelled else [],
@@ -309,8 +300,13 @@ def performance_drawing(record: dict, *, width: int = 560) -> PerformancePanel:
 def inputs_by_column(deployment: Deployment, start: datetime, end: datetime):
     """The newest periods' per-column input metrics: the period ends (oldest first) and,
     per column, a cell per period mapping each metric's short name to its value."""
+    # Points with a column: those a period derived (a client may push the names bare).
     points = MetricPoint.objects.filter(
-        deployment=deployment, name__in=list(PER_COLUMN), timestamp__gte=start, timestamp__lt=end
+        deployment=deployment,
+        name__in=list(PER_COLUMN),
+        timestamp__gte=start,
+        timestamp__lt=end,
+        labels__has_key="column",
     )
     moments = sorted(set(points.values_list("timestamp", flat=True)))[-PER_COLUMN_PERIODS:]
     table: dict[str, dict[datetime, dict]] = {}

@@ -21,7 +21,6 @@ from datetime import datetime
 from django.db.models import F, Max, Min, Q, QuerySet
 from django.urls import reverse
 
-from deployments import selectors
 from deployments.analysis.plan_monitoring import DEFAULT_DRIFT_DAYS, DEFAULT_REVIEW_DAYS
 from deployments.analysis.review import Due, MonitoringState, due, monitoring_checklist
 from deployments.models import (
@@ -32,7 +31,7 @@ from deployments.models import (
     MonitoringReview,
     Rollout,
 )
-from deployments.services.performance import decay_judged
+from deployments.services.performance import decay_judged, performance_spec
 from portal.exceptions import Conflict
 from projects.analysis.gates import Check
 from projects.models import Project
@@ -129,9 +128,12 @@ def monitoring_state(deployment: Deployment, *, now: datetime) -> MonitoringStat
         .first()
     )
     firing = deployment.alerts.filter(state=Alert.State.FIRING).order_by("fired_at", "pk")
-    plan = selectors.plan_current(deployment)
-    watch = ((plan.content.get("monitoring") or {}) if plan else {}).get("performance")
+    watch = performance_spec(deployment)
     decay, period = decay_judged(deployment, watch) if watch else (None, None)
+    unjudged = ""
+    newest = deployment.production_periods.order_by("-period_end", "-pk").first()
+    if watch and decay is None and newest is not None:
+        unjudged = (newest.estimate or {}).get("error") or (newest.realized or {}).get("error")
     return MonitoringState(
         now=now,
         since=since,
@@ -147,6 +149,7 @@ def monitoring_state(deployment: Deployment, *, now: datetime) -> MonitoringStat
         performance_watched=bool(watch),
         decay=decay,
         decay_period=str(period) if period else "",
+        performance_error=unjudged or "",
     )
 
 

@@ -38,10 +38,15 @@ def test_ids_compare_as_text_whatever_the_reader_made_of_them():
     assert id_text(pd.Series([17, 18])).tolist() == ["17", "18"]
     assert id_text(pd.Series([17.0, np.nan, 2.5])).tolist() == ["17", pd.NA, "2.5"]
     assert id_text(pd.Series([" a1 ", "", None])).tolist() == ["a1", pd.NA, pd.NA]
+    # Past 2**53 a float rounds: large integer ids stay whole and apart.
+    big = pd.Series([2**53 + 1, 2**53, 1234567890123456789], dtype="int64")
+    assert id_text(big).tolist() == ["9007199254740993", "9007199254740992", "1234567890123456789"]
+    joined = join_labels({1: big}, ["9007199254740993"], [1])
+    assert (joined.matched, joined.periods) == (1, {1: 1})
 
 
 def test_a_batch_names_its_unmatched_ids_and_counts_what_it_left_out():
-    periods = {1: ["p1", "p2", "p3"], 2: ["p4", "p5", "p1"]}  # p1 belongs to period 1
+    periods = {1: ["p1", "p2", "p3"], 2: ["p4", "p5", "p1"]}  # p1 is in both
     ids = ["p1", "p4", "x9", None, "p5", "p5", "x8", "p2"]
     labels = [1, 0, 1, 1, None, 1, 0, 0]
 
@@ -51,7 +56,7 @@ def test_a_batch_names_its_unmatched_ids_and_counts_what_it_left_out():
     assert (joined.without_id, joined.without_label, joined.repeated) == (1, 1, 0)
     assert joined.matched == 4 and joined.unmatched == 2
     assert joined.unmatched_ids == ("x9", "x8")
-    assert joined.periods == {1: 2, 2: 2}
+    assert joined.periods == {1: 2, 2: 3}
     by_id, counts = labels_by_id(["a", "a", "b"], [0, 1, 1])
     assert by_id.to_dict() == {"a": "1", "b": "1"} and counts["repeated"] == 1
 
@@ -109,6 +114,18 @@ def test_the_spec_watches_one_performance_metric_with_its_largest_drop():
         clean_plan(_performance(metric="roc_auc", max_drop=1.5))
     with pytest.raises(PlanError, match=r"performance\.metric: .auc. is not a performance metric"):
         clean_plan(_performance(metric="auc", max_drop=0.1))
+    named = plan_content()
+    named["monitoring"]["metrics"].append(
+        {
+            "name": "decay",
+            "kind": "software",
+            "comparator": "<=",
+            "threshold": 1,
+            "statistic": "mean",
+        }
+    )
+    with pytest.raises(PlanError, match=r"decay is what an alert names"):
+        clean_plan(named)
     bare = plan_content()
     bare["monitoring"]["alerts"] = [{"name": "Decay", "metric": "decay", "severity": "ticket"}]
     with pytest.raises(PlanError, match=r"a decay alert needs monitoring\.performance"):
@@ -387,7 +404,9 @@ def test_the_dashboard_and_the_report_show_estimated_and_realized_performance(ap
     state = monitoring_state(deployment, START, START + timedelta(days=30))
     (row,) = state["performance"]["rows"]
     assert row["realized"] == pytest.approx(realized) and row["labelled"] == 300
-    assert row["verdict"] in ("within", "decayed") and row["basis"] == "realized"
+    limit = row_reference = state["performance"]["reference"]
+    expected = "decayed" if realized < row_reference - 0.05 else "within"
+    assert (row["verdict"], row["basis"]) == (expected, "realized") and limit is not None
     snapshot = {"state": state, "meta": {"software": []}}
     report = report_html(snapshot, 1, "0" * 64)
     assert 'id="performance"' in report and f"{realized:.3f}" in report
@@ -438,3 +457,40 @@ def test_labels_of_a_period_without_scores_join_and_say_why_nothing_is_judged(ap
     strangers = pd.DataFrame({"prediction_id": ["x1", "x2"], "outcome": [0, 1]})
     stray = _labels(api, w, deployment, strangers, "strangers.csv")
     assert stray["result"]["matched"] == 0 and stray["result"]["unmatched_ids"] == ["x1", "x2"]
+
+
+def test_scores_that_are_not_probabilities_are_not_judged_and_fail_nothing(api, live):
+    w, deployment = live
+    frame = _frame(60, seed=10)
+    frame["score"] = frame["score"] * 10  # a raw margin, not a probability
+    period = _period(api, w, deployment, frame, 0)
+    assert period.status == "succeeded" and "probabilit" in period.estimate["error"]
+    labels = frame[["prediction_id", "defaulted"]].rename(columns={"defaulted": "outcome"})
+
+    batch = _labels(api, w, deployment, labels, "margins.csv")
+
+    assert batch["status"] == "succeeded" and batch["result"]["matched"] == 60
+    period.refresh_from_db()
+    assert period.realized["labelled"] == 0
+    assert (
+        period.realized["error"].startswith("Not judged: ")
+        and "probabilit" in period.realized["error"]
+    )
+
+
+def test_labels_that_came_before_their_period_join_it_when_it_is_recorded(api, live):
+    w, deployment = live
+    first, later = _frame(80, seed=11), _frame(120, seed=12)
+    _period(api, w, deployment, first, 0)
+    both = pd.concat([first, later])[["prediction_id", "defaulted"]].rename(
+        columns={"defaulted": "outcome"}
+    )
+    batch = _labels(api, w, deployment, both, "early.csv")
+    assert (batch["result"]["matched"], batch["result"]["unmatched"]) == (80, 120)
+
+    period = _period(api, w, deployment, later, 1)
+
+    assert period.realized["labelled"] == 120
+    assert period.realized["metrics"]["roc_auc"] == pytest.approx(
+        roc_auc_score(later["defaulted"], later["score"])
+    )

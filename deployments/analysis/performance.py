@@ -3,9 +3,10 @@ id, the metrics they give, the audit's group metrics over them, and the verdict 
 against the reference evaluation. Plain Python (NumPy, pandas), no Django.
 
 Prediction ids are compared as text: an integer id and the same id read as a float
-(``17`` and ``17.0``, as CSV readers give a column with a gap) are one id. A label batch
-may name an id more than once; its last row counts, as a later batch's label replaces an
-earlier one (a correction). An id found in two periods belongs to the first period given.
+(``17`` and ``17.0``, as CSV readers give a column with a gap) are one id; integers are
+written whole, however large. A label batch may name an id more than once; its last row
+counts, as a later batch's label replaces an earlier one (a correction). An id found in
+two periods labels its row in each.
 
 The realized metrics are those of :func:`deployments.analysis.estimate.realized` over the
 labelled rows with a score: the same definitions as the estimate, so the two can be drawn
@@ -44,6 +45,9 @@ def id_text(values: Any) -> pd.Series:
     series = pd.Series(values).reset_index(drop=True)
     if pd.api.types.is_bool_dtype(series.dtype):
         return series.astype("string")
+    if pd.api.types.is_integer_dtype(series.dtype):
+        # Whole already: never through a float, which rounds ids past 2**53.
+        return series.astype("Int64").astype("string")
     if pd.api.types.is_numeric_dtype(series.dtype):
         numbers = pd.to_numeric(series, errors="coerce").astype(float)
         whole = np.isfinite(numbers) & (numbers == np.floor(numbers)) & (numbers.abs() < 2**53)
@@ -78,7 +82,7 @@ class Join:
     without_label: int
     #: Ids the batch names more than once (its last row counts).
     repeated: int
-    #: Per period (by the key the caller gave): how many of its rows got a label.
+    #: Per period (by the key the caller gave): how many of the batch's ids it holds.
     periods: Mapping[Any, int]
 
     def as_dict(self) -> dict[str, Any]:
@@ -117,25 +121,20 @@ def labels_by_id(ids: Any, labels: Any) -> tuple[pd.Series, dict[str, int]]:
 def join_labels(periods: Mapping[Any, Any], ids: Any, labels: Any) -> Join:
     """Join a batch of labels to the prediction ids of the ``periods`` (key -> ids)."""
     by_id, counts = labels_by_id(ids, labels)
-    keys = list(periods)
-    owned = [id_text(periods[key]) for key in keys]
-    production = pd.concat(owned, ignore_index=True) if owned else pd.Series([], dtype="string")
-    owner = np.repeat(np.arange(len(keys)), [len(o) for o in owned])
-    present = production.notna().to_numpy()
-    production, owner = production[present], owner[present]
-    first = ~production.duplicated(keep="first").to_numpy()
-    index = pd.Index(production[first].to_numpy())
-    owner = owner[first]
-    found = index.get_indexer(by_id.index)
-    hit = found >= 0
-    per_period = np.bincount(owner[found[hit]], minlength=len(keys))
+    hit = np.zeros(len(by_id), dtype=bool)
+    per_period = {}
+    for key, known in periods.items():
+        found = by_id.index.isin(id_text(known).dropna())
+        if found.any():
+            per_period[key] = int(found.sum())
+        hit |= found
     missing = by_id.index[~hit]
     return Join(
         rows=len(pd.Series(ids)),
         matched=int(hit.sum()),
         unmatched=int((~hit).sum()),
         unmatched_ids=tuple(str(v) for v in missing[:MAX_NAMED]),
-        periods={key: int(n) for key, n in zip(keys, per_period, strict=True) if n},
+        periods=per_period,
         **counts,
     )
 
@@ -152,7 +151,8 @@ def binary_labels(values: pd.Series, classes: Sequence[str], positive: str) -> n
     return (values == positive).to_numpy(dtype=np.int8)
 
 
-def _number(value: float) -> float | None:
+def number(value: float | None) -> float | None:
+    """A finite float, or None: what JSON can hold."""
     return float(value) if value is not None and math.isfinite(value) else None
 
 
@@ -173,7 +173,7 @@ def period_performance(
     matrix = found.confusion_matrix
     body: dict[str, Any] = {
         "labelled": found.rows,
-        "metrics": {name: _number(value) for name, value in found.values.items()},
+        "metrics": {name: number(value) for name, value in found.values.items()},
         "confusion": {k: int(getattr(matrix, k)) for k in ("tp", "fp", "tn", "fn")},
         "groups": [],
         "groups_note": "",
@@ -221,12 +221,12 @@ def group_metrics(
                     {
                         "name": str(group.name),
                         "count": group.count,
-                        "metrics": {m: _number(group.value(m)) for m in GROUP_METRICS},
+                        "metrics": {m: number(group.value(m)) for m in GROUP_METRICS},
                     }
                     for group in feature.groups
                 ],
                 "gaps": {
-                    gap: _number(feature.summary[gap].value)
+                    gap: number(feature.summary[gap].value)
                     for gap in GROUP_GAPS
                     if gap in feature.summary
                 },

@@ -74,6 +74,7 @@ PERFORMANCE_FIELDS = ("metric", "max_drop", "min_labels")
 #: An alert's metric for "the model's performance fell past the spec's max_drop".
 DECAY = "decay"
 DEFAULT_MIN_LABELS = 100
+ALERT_WORDS = {"silence": "a model that stopped reporting", "decay": "the model's performance"}
 MAX_CONTACT = 254  # an e-mail address
 MAX_UNIT = 20
 MAX_REVIEW_DAYS = 365
@@ -273,6 +274,12 @@ def _monitored(raw: Any) -> list[dict[str, Any]]:
         path = f"monitoring.metrics[{n}]"
         item = read_mapping(item, path, METRIC_FIELDS, "a monitored metric")
         name = read_metric_name(item.get("name"), f"{path}.name")
+        if name in (SILENCE, DECAY):
+            fail(
+                f"{path}.name",
+                f"{name} is what an alert names to watch {ALERT_WORDS[name]}; give the metric "
+                "another name.",
+            )
         info = CATALOG.get(name)
         unit = read_text(item.get("unit"), f"{path}.unit", "the unit", limit=MAX_UNIT)
         if info is not None:

@@ -81,6 +81,8 @@ class MonitoringState:
     performance_watched: bool = False
     decay: Decay | None = None
     decay_period: str = ""
+    #: Why the newest period could not be judged (no reference with scores, ...).
+    performance_error: str = ""
 
     @property
     def review(self) -> Due:
@@ -168,12 +170,15 @@ def performance_check(state: MonitoringState) -> Check | None:
         return None
     name = "Performance within its decay threshold"
     found = state.decay
+    if found is None and state.performance_error:
+        return Check(
+            name, False, f"The newest production period cannot be judged: {state.performance_error}"
+        )
     if found is None:
         return Check(
             name,
             True,
-            "No production period has an estimate or labels yet to judge; record one with "
-            "the model's scores.",
+            "No production period has been judged yet; record one with the model's scores.",
         )
     said = (
         f"{found.basis.capitalize()} {found.metric} {found.value:.3f} for {state.decay_period} "

@@ -9,7 +9,6 @@ queries, judged by ``deployments.analysis.window.judge``); deciding is pure
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from datetime import datetime, timedelta
 
@@ -29,8 +28,7 @@ from deployments.analysis.alert_rules import (
 from deployments.analysis.catalog import statistic_key
 from deployments.analysis.window import MetricWindow, judge
 from deployments.models import Alert, Deployment, MetricPoint
-from deployments.services.alerts import alert_fire, alert_resolve
-from portal.exceptions import Conflict
+from deployments.services.alerts import alert_fire, alerts_resolve_open
 from projects.models import Project
 
 log = logging.getLogger(__name__)
@@ -141,9 +139,4 @@ def _apply(deployment: Deployment, name: str, key: str, severity: str, decision:
             details=dict(decision.details),
         )
     elif decision.action == RESOLVE:
-        for alert in Alert.objects.filter(deployment=deployment, key=key).exclude(
-            state=Alert.State.RESOLVED
-        ):
-            # Resolved meanwhile, by a person or another run: nothing left to do.
-            with contextlib.suppress(Conflict):
-                alert_resolve(actor=None, alert=alert, reason=decision.text)
+        alerts_resolve_open(deployment, key, decision.text)

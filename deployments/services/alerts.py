@@ -10,6 +10,7 @@ and compares, and refuses a timestamp too old (a replay), as with Stripe's signa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
@@ -348,6 +349,16 @@ def alert_resolve(*, actor, alert: Alert, reason: str = "", token: ApiToken | No
     return alert
 
 
+def alerts_resolve_open(deployment: Deployment, key: str, reason: str) -> None:
+    """Resolve the open alert of ``key`` as its source; one a person resolved meanwhile
+    stays as they left it."""
+    for alert in Alert.objects.filter(deployment=deployment, key=key).exclude(
+        state=Alert.State.RESOLVED
+    ):
+        with contextlib.suppress(Conflict):
+            alert_resolve(actor=None, alert=alert, reason=reason)
+
+
 # --- Sources -------------------------------------------------------------------------------
 
 
@@ -379,12 +390,7 @@ def drift_alerts(check: DriftCheck) -> None:
                 details={"drift_check": check.pk, "column": column},
             )
             continue
-        for alert in Alert.objects.filter(deployment=check.deployment, key=key).exclude(
-            state=Alert.State.RESOLVED
-        ):
-            alert_resolve(
-                actor=None, alert=alert, reason=f"Drift check {check.pk} found {column} steady."
-            )
+        alerts_resolve_open(check.deployment, key, f"Drift check {check.pk} found {column} steady.")
 
 
 def _text(value: Any, limit: int = 500) -> str:

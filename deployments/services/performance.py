@@ -4,7 +4,6 @@ against the reference evaluation (the deployed model's newest evaluation with sc
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from django.utils import timezone
 from deployments import selectors
 from deployments.analysis.estimate import EstimateError, estimate, fit_reference, realized
 from deployments.analysis.performance import (
+    Decay,
     LabelError,
     binary_labels,
     decay_of,
@@ -24,10 +24,11 @@ from deployments.analysis.performance import (
     join_labels,
     label_text,
     labels_by_id,
+    number,
     period_performance,
 )
 from deployments.models import Alert, Deployment, LabelBatch, ProductionPeriod
-from deployments.services.alerts import alert_fire, alert_resolve
+from deployments.services.alerts import alert_fire, alerts_resolve_open
 from portal.exceptions import ApplicationError, Conflict, NotFound
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.tabular import read_columns
@@ -98,10 +99,6 @@ def reference_data(deployment: Deployment) -> ReferenceData:
     return ReferenceData(evaluation, labels, scores, tuple(classes.tolist()), positive)
 
 
-def _number(value: float) -> float | None:
-    return float(value) if value is not None and math.isfinite(value) else None
-
-
 def _period_scores(frame: pd.DataFrame, period: ProductionPeriod) -> np.ndarray:
     return pd.to_numeric(frame[period.score_column], errors="coerce").to_numpy(float)
 
@@ -128,15 +125,15 @@ def period_estimate(period: ProductionPeriod, frame: pd.DataFrame) -> dict[str, 
         "threshold": period.threshold,
         "rows": found.rows,
         "unscored": int((~scored).sum()),
-        "reference": {name: _number(value) for name, value in fitted.realized.items()},
+        "reference": {name: number(value) for name, value in fitted.realized.items()},
         "metrics": {
             m.metric: {
-                "value": _number(m.value),
-                "sampling_error": _number(m.sampling_error),
-                "lower": _number(m.lower_confidence),
-                "upper": _number(m.upper_confidence),
-                "lower_threshold": _number(m.lower_threshold),
-                "upper_threshold": _number(m.upper_threshold),
+                "value": number(m.value),
+                "sampling_error": number(m.sampling_error),
+                "lower": number(m.lower_confidence),
+                "upper": number(m.upper_confidence),
+                "lower_threshold": number(m.lower_threshold),
+                "upper_threshold": number(m.upper_threshold),
                 "alert": m.alert,
             }
             for m in found.metrics
@@ -265,23 +262,28 @@ def _label_work(batch: LabelBatch, progress: Progress):
         raise ApplicationError(f"The labels cannot be used: {exc}", code="bad_labels") from None
     periods = _joinable(deployment)
     progress(20, f"Joining {len(by_id):,} labels to {len(periods)} periods")
-    known = {
-        p.pk: _period_columns(p, [p.id_column])[p.id_column]
-        if p.id_column in _column_names(p.dataset_version)
-        else pd.Series([], dtype="string")
-        for p in periods
-    }
-    joined = join_labels(known, ids, labels)
-    touched = [p for p in periods if p.pk in joined.periods]
+    joined = join_labels({p.pk: _ids(p) for p in periods}, ids, labels)
+    seen = {p.pk for p in periods}
 
     def store() -> None:
-        # One batch at a time per deployment recomputes its periods, each from every
-        # batch that finished before it and this one: none is lost to a race.
-        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+        # The deployment's periods locked in one order: a batch recomputes its periods from
+        # every batch that finished before it and this one, and a period's own job (which
+        # holds its row) waits or is waited for; none is lost to a race, none deadlocks.
+        locked = list(
+            ProductionPeriod.objects.select_for_update(no_key=True)
+            .filter(deployment=deployment)
+            .exclude(id_column="")
+            .select_related("dataset_version__dataset")
+            .order_by("pk")
+        )
+        # A period recorded since the join was read is recomputed too.
+        redo = [p for p in locked if p.pk in joined.periods or p.pk not in seen]
         LabelBatch.objects.filter(pk=batch.pk).update(result=joined.as_dict())
-        for period in touched:
-            body = realized_of(period, reference)
-            ProductionPeriod.objects.filter(pk=period.pk).update(realized=body)
+        if redo:
+            every = all_labels(deployment)
+            for period in redo:
+                body = realized_from(period, every, reference)
+                ProductionPeriod.objects.filter(pk=period.pk).update(realized=body)
         event_record(
             actor=batch.created_by,
             verb="label_batch.joined",
@@ -297,51 +299,79 @@ def _label_work(batch: LabelBatch, progress: Progress):
     return store
 
 
-def realized_of(period: ProductionPeriod, reference: ReferenceData) -> dict[str, Any]:
-    """The period's realized performance from every finished label batch of its deployment
-    (a later batch's label of an id replacing an earlier one) and the running one."""
-    # The running batch is marked succeeded in the transaction that stores its join.
+def _ids(period: ProductionPeriod) -> pd.Series:
+    if period.id_column not in _column_names(period.dataset_version):
+        return pd.Series([], dtype="string")
+    return _period_columns(period, [period.id_column])[period.id_column]
+
+
+def all_labels(deployment: Deployment) -> pd.Series:
+    """Every label of the deployment's finished batches by prediction id, a later batch's
+    label of an id replacing an earlier one. The running batch is marked succeeded in the
+    transaction that stores its join, so it counts."""
     batches = LabelBatch.objects.filter(
-        deployment=period.deployment, status=LabelBatch.Status.SUCCEEDED
-    )
+        deployment=deployment, status=LabelBatch.Status.SUCCEEDED
+    ).select_related("dataset_version")
     pairs = [_labels(b) for b in batches.order_by("created_at", "pk")]
+    if not pairs:
+        return pd.Series([], dtype="string")
     by_id, _ = labels_by_id(
         pd.concat([i for i, _ in pairs], ignore_index=True),
         pd.concat([v for _, v in pairs], ignore_index=True),
     )
+    by_id.attrs["batches"] = sorted(b.pk for b in batches)
+    return by_id
+
+
+def realized_from(
+    period: ProductionPeriod, by_id: pd.Series, reference: ReferenceData
+) -> dict[str, Any]:
+    """The period's realized performance from ``by_id`` (see :func:`all_labels`), or why
+    there is none (no scores, scores that are not probabilities)."""
     sensitive = [
         c
         for c in period.dataset_version.dataset.sensitive_columns
         if c not in (period.id_column, period.score_column)
     ]
     frame = _period_columns(period, [period.id_column, period.score_column, *sensitive])
-    base = {
+    base: dict[str, Any] = {
         "rows": len(frame),
-        "batches": [b.pk for b in batches.order_by("pk")],
+        "batches": by_id.attrs.get("batches", []),
         "evaluation": reference.evaluation.pk,
         "updated_at": timezone.now().isoformat(),
-        "reference": {
-            name: _number(value)
-            for name, value in realized(
-                reference.labels, reference.scores, threshold=period.threshold
-            ).values.items()
-        },
+        "labelled": 0,
+        "metrics": {},
+        "groups": [],
+        "groups_note": "",
     }
-    nothing = {"labelled": 0, "metrics": {}, "groups": [], "groups_note": ""}
     if period.score_column not in frame.columns:
-        return base | nothing | {"error": "The period names no score column to judge."}
+        return base | {"error": "The period names no score column to judge."}
     found = by_id.index.get_indexer(id_text(frame[period.id_column]))
     scores = _period_scores(frame, period)
     usable = (found >= 0) & np.isfinite(scores)
-    if not usable.any():
-        return base | nothing
-    labels01 = binary_labels(
-        by_id.iloc[found[usable]].reset_index(drop=True), reference.classes, reference.positive
-    )
-    groups = {c: frame[c].to_numpy()[usable] for c in sensitive if c in frame.columns}
-    return base | period_performance(
-        labels01, scores[usable], threshold=period.threshold, sensitive=groups
-    )
+    try:
+        base["reference"] = {
+            name: number(value)
+            for name, value in realized(
+                reference.labels, reference.scores, threshold=period.threshold
+            ).values.items()
+        }
+        if not usable.any():
+            return base
+        labels01 = binary_labels(
+            by_id.iloc[found[usable]].reset_index(drop=True), reference.classes, reference.positive
+        )
+        groups = {c: frame[c].to_numpy()[usable] for c in sensitive if c in frame.columns}
+        return base | period_performance(
+            labels01, scores[usable], threshold=period.threshold, sensitive=groups
+        )
+    except (EstimateError, LabelError) as exc:
+        return base | {"error": f"Not judged: {exc}"}
+
+
+def realized_of(period: ProductionPeriod, reference: ReferenceData) -> dict[str, Any]:
+    """The period's realized performance from every finished label batch."""
+    return realized_from(period, all_labels(period.deployment), reference)
 
 
 def label_batch_run(*, batch_id: int) -> None:
@@ -351,22 +381,37 @@ def label_batch_run(*, batch_id: int) -> None:
 # --- Decay ------------------------------------------------------------------------------------
 
 
+def _monitoring(deployment: Deployment) -> dict:
+    plan = selectors.plan_current(deployment)
+    return (plan.content.get("monitoring") or {}) if plan else {}
+
+
+def performance_spec(deployment: Deployment) -> dict | None:
+    """The current plan's ``monitoring.performance``, or None when it watches none."""
+    return _monitoring(deployment).get("performance")
+
+
+def period_decay(period: ProductionPeriod, spec: dict) -> Decay | None:
+    """The period's verdict on the spec's metric: on its labels once it has enough, on its
+    estimate before; None when neither (or the reference) is known."""
+    metric = spec["metric"]
+    done, guessed = period.realized or {}, period.estimate or {}
+    labelled = done.get("labelled", 0)
+    return decay_of(
+        metric=metric,
+        max_drop=spec["max_drop"],
+        min_labels=spec.get("min_labels", 1),
+        reference=(done.get("reference") or guessed.get("reference") or {}).get(metric),
+        estimated=((guessed.get("metrics") or {}).get(metric) or {}).get("value"),
+        realized_value=(done.get("metrics") or {}).get(metric) if labelled else None,
+        labelled=labelled,
+    )
+
+
 def decay_judged(deployment: Deployment, spec: dict):
-    """The newest period's decay verdict (with the period), or (None, None)."""
+    """The newest judged period's verdict and the period, or (None, None)."""
     for period in deployment.production_periods.order_by("-period_end", "-pk"):
-        metric = spec["metric"]
-        done = period.realized or {}
-        guessed = period.estimate or {}
-        reference = (done.get("reference") or guessed.get("reference") or {}).get(metric)
-        found = decay_of(
-            metric=metric,
-            max_drop=spec["max_drop"],
-            min_labels=spec.get("min_labels", 1),
-            reference=reference,
-            estimated=((guessed.get("metrics") or {}).get(metric) or {}).get("value"),
-            realized_value=(done.get("metrics") or {}).get(metric),
-            labelled=done.get("labelled", 0),
-        )
+        found = period_decay(period, spec)
         if found is not None:
             return found, period
     return None, None
@@ -375,8 +420,7 @@ def decay_judged(deployment: Deployment, spec: dict):
 def performance_alerts(deployment: Deployment) -> None:
     """Fire the spec's decay alerts when the newest judged period fell past ``max_drop``
     below the reference; resolve open ones when it is back within."""
-    plan = selectors.plan_current(deployment)
-    spec = (plan.content.get("monitoring") or {}) if plan else {}
+    spec = _monitoring(deployment)
     watch = spec.get("performance")
     rules = [a for a in spec.get("alerts", []) if a["metric"] == "decay"]
     if not watch or not rules:
@@ -403,7 +447,4 @@ def performance_alerts(deployment: Deployment) -> None:
                 details={"production_period": period.pk, "basis": decay.basis},
             )
             continue
-        for alert in Alert.objects.filter(deployment=deployment, key=key).exclude(
-            state=Alert.State.RESOLVED
-        ):
-            alert_resolve(actor=None, alert=alert, reason=f"Back within: {words}")
+        alerts_resolve_open(deployment, key, f"Back within: {words}")

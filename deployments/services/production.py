@@ -3,6 +3,7 @@ output metrics derived from it as a job."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,6 +21,8 @@ from deployments.services.performance import (
     performance_alerts,
     period_estimate,
     production_version_require,
+    realized_of,
+    reference_data,
 )
 from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
@@ -188,6 +191,11 @@ def _metrics_work(period: ProductionPeriod, progress: Progress):
     def store() -> None:
         count = _push(period, derived)
         ProductionPeriod.objects.filter(pk=period.pk).update(points=count, estimate=estimated)
+        # Labels that arrived before the period was recorded join it now.
+        if period.id_column and period.deployment.label_batches.filter(status="succeeded"):
+            with contextlib.suppress(ApplicationError):
+                done = realized_of(period, reference_data(period.deployment))
+                ProductionPeriod.objects.filter(pk=period.pk).update(realized=done)
         event_record(
             actor=period.created_by,
             verb="production_period.metrics_derived",

@@ -183,14 +183,19 @@ def _decay(value: float, basis: str = "estimated") -> Decay:
 @pytest.mark.parametrize(
     ("decay", "passed", "words"),
     [
-        (None, True, "No production period has an estimate or labels yet"),
+        (None, True, "No production period has been judged yet"),
         (_decay(0.92), True, "Estimated roc_auc 0.920 for w4 UTC against the reference's 0.940"),
         (_decay(0.86), False, "below 0.890, the drop the spec allows"),
         (_decay(0.86, "realized"), False, "Realized roc_auc 0.860"),
+        ("no_reference", False, "cannot be judged: no evaluation with scores"),
     ],
 )
 def test_performance_joins_the_checklist_when_the_spec_watches_it(decay, passed, words):
-    watched = replace(STATE, performance_watched=True, decay=decay, decay_period="w4")
+    error = "no evaluation with scores" if decay == "no_reference" else ""
+    decay = None if error else decay
+    watched = replace(
+        STATE, performance_watched=True, decay=decay, decay_period="w4", performance_error=error
+    )
     last = monitoring_checklist(watched)[-1]
     assert last.name == "Performance within its decay threshold"
     assert last.passed is passed and words in last.detail
