@@ -42,6 +42,12 @@ ALLOWED = [
         "followed by the production_period.metrics_derived event in the same store()",
     ),
     (
+        "deployments/services/production.py",
+        "ProductionPeriod.objects.filter(pk=period.pk).update(realized=",
+        "labels that came before the period, recomputed from the label batches on record; "
+        "the production_period.metrics_derived event follows in the same store()",
+    ),
+    (
         "deployments/services/performance.py",
         "LabelBatch.objects.filter(pk=batch.pk).update(result=",
         "followed by the label_batch.joined event in the same store()",
