@@ -438,6 +438,12 @@ def test_an_engineer_joins_labels_on_the_deployment_page(api, client, live):
     label_batch_run(batch_id=batch.pk)
     page = client.get(f"/deployments/{deployment.pk}/").content.decode()
     assert "100 matched, 0 unmatched" in page
+    # The period's row: the spec's watched metric, estimated and realized.
+    period = ProductionPeriod.objects.get(deployment=deployment)
+    estimated = period.estimate["metrics"]["roc_auc"]["value"]
+    realized = period.realized["metrics"]["roc_auc"]
+    assert f"roc_auc est. {estimated:.3f}" in page
+    assert f"realized {realized:.3f} over 100 labelled rows" in page
 
 
 def test_labels_of_a_period_without_scores_join_and_say_why_nothing_is_judged(api, live):

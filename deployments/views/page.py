@@ -224,7 +224,7 @@ def deployment_context(
         )
         if can_change
         else None,
-        "production_periods": list(selectors.production_periods_of(deployment)[:PERIODS_SHOWN]),
+        "production_periods": _periods(deployment, current),
         "production_form": (
             production_form or ProductionPeriodForm(versions=selectors.production_versions(project))
         )
@@ -240,6 +240,28 @@ def deployment_context(
         "new_token": new_token,
         "now": now,
     }
+
+
+def _periods(deployment: Deployment, plan: DeploymentPlan | None) -> list[dict]:
+    """The newest periods, each with the watched metric's estimate and realized value (the
+    spec's performance metric, ROC AUC when it names none)."""
+    spec = ((plan.content.get("monitoring") or {}) if plan else {}).get("performance") or {}
+    metric = spec.get("metric", "roc_auc")
+    rows = []
+    for period in selectors.production_periods_of(deployment)[:PERIODS_SHOWN]:
+        estimate, realized = period.estimate or {}, period.realized or {}
+        rows.append(
+            {
+                "period": period,
+                "metric": metric,
+                "estimated": ((estimate.get("metrics") or {}).get(metric) or {}).get("value"),
+                "estimate_error": estimate.get("error", ""),
+                "realized": (realized.get("metrics") or {}).get(metric),
+                "labelled": realized.get("labelled", 0),
+                "realized_error": realized.get("error", ""),
+            }
+        )
+    return rows
 
 
 def render_deployment(
