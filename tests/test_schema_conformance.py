@@ -7,8 +7,9 @@ an ML engineer with a full-scope token, the business owner's CI token, a viewer 
 read-only token, an outside auditor, the business owner signed in, and nobody. Each
 answer must be no server error, and its status code, content type and body must be ones
 the schema declares; and an operation that succeeds with credentials must refuse the same
-request without them and with invalid ones (schemathesis's ``ignored_auth``). Every request runs in a savepoint that is rolled back, so each one
-sees the same world; examples are derandomized, so a run is reproducible.
+request without them and with invalid ones (schemathesis's ``ignored_auth``). Every request
+runs in a savepoint that is rolled back, so each one sees the same world; examples are
+derandomized, so a run is reproducible.
 """
 
 from __future__ import annotations
