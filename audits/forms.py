@@ -139,9 +139,50 @@ class AuditConfigForm(forms.Form):
 
 
 class AuditReviewForm(forms.Form):
+    """A review; for a failing audit, also the exception an approval needs (the service
+    checks its parts and says what is missing)."""
+
     decision = forms.ChoiceField(choices=AuditReview.Decision.choices, widget=forms.RadioSelect)
     rationale = forms.CharField(
         max_length=LONG_TEXT_MAX,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Why: what you checked, what convinced you, what must change.",
     )
+    finding = forms.CharField(
+        required=False,
+        max_length=LONG_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What fails, in the words the business owner will read.",
+    )
+    conditions = forms.CharField(
+        required=False,
+        max_length=LONG_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The compensating controls it is accepted under.",
+    )
+    owner = forms.ChoiceField(required=False, help_text="Who sees to the conditions.")
+    expires_on = forms.DateField(
+        required=False,
+        label="Expires on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The last day it holds; the gate fails again after it.",
+    )
+    EXCEPTION_FIELDS = ("finding", "conditions", "owner", "expires_on")
+
+    def __init__(self, *args, owners=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = [("", "—")] + [(u.username, u.username) for u in owners]
+
+    def review_fields(self) -> dict:
+        """The service's arguments: the exception only when any part of it was given."""
+        data = self.cleaned_data
+        exception = {k: data.get(k) for k in self.EXCEPTION_FIELDS}
+        given = any(v not in (None, "") for v in exception.values())
+        return {
+            "decision": data["decision"],
+            "rationale": data["rationale"],
+            "exception": exception if given else None,
+        }
+
+    def exception_parts(self) -> list:
+        return [self[name] for name in self.EXCEPTION_FIELDS]

@@ -237,6 +237,61 @@ class AuditReview(WriteOnce):
         return f"{self.get_decision_display()} by {self.reviewer}"
 
 
+class PolicyException(WriteOnce):
+    """A failing finding accepted for a time: what was found, the conditions (compensating
+    controls) it is accepted under, who owns it and the last day it holds. Granted with the
+    decision it belongs to (an auditor's approval of a failing audit) and never edited; after
+    its expiry date the check it excused fails again."""
+
+    write_once_message = "An exception cannot be changed; record a new decision."
+
+    class Subject(models.TextChoices):
+        AUDIT = "audit", "Fairness audit"
+
+    project = models.ForeignKey(
+        "projects.Project", on_delete=models.PROTECT, related_name="exceptions"
+    )
+    subject = models.CharField(max_length=20, choices=Subject)
+    #: The approval that this exception qualifies (for an audit).
+    review = models.OneToOneField(
+        AuditReview, on_delete=models.PROTECT, null=True, related_name="exception"
+    )
+    finding = models.TextField()
+    conditions = models.TextField()
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    #: The last day the exception holds.
+    expires_on = models.DateField()
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["expires_on", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(finding="") & ~Q(conditions=""), name="exception_finding_conditions"
+            ),
+            models.CheckConstraint(
+                condition=~Q(subject="audit") | Q(review__isnull=False),
+                name="exception_audit_review",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Exception {self.pk} until {self.expires_on}"
+
+    def holds_on(self, day) -> bool:
+        return day <= self.expires_on
+
+    @property
+    def holds(self) -> bool:
+        return self.holds_on(timezone.localdate())
+
+    def get_absolute_url(self) -> str:
+        return reverse("audit-detail", args=[self.review.audit_id])
+
+
 def pack_upload_to(pack: ApprovalPack, filename: str) -> str:
     return f"packs/{pack.project_id}/{filename}"
 

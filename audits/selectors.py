@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date
+
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from audits.analysis.audit_job import content_sha256
-from audits.analysis.gates import AuditState, PackState
+from audits.analysis.gates import FAILING_VERDICTS, AuditState, PackState
 from audits.models import (
     ApprovalPack,
     AuditConfig,
@@ -13,6 +17,7 @@ from audits.models import (
     AuditRun,
     BaselineRun,
     MonitoringReport,
+    PolicyException,
     RiskItem,
 )
 from portal import access
@@ -102,7 +107,9 @@ def audit_runs(project: Project) -> QuerySet[AuditRun]:
 
 
 def audit_reviews(audit: AuditRun) -> QuerySet[AuditReview]:
-    return audit.reviews.select_related("reviewer").order_by("-created_at", "-pk")
+    return audit.reviews.select_related(
+        "reviewer", "exception__owner", "exception__granted_by", "exception__project"
+    ).order_by("-created_at", "-pk")
 
 
 def audit_config_current(project: Project) -> AuditConfig | None:
@@ -127,7 +134,7 @@ def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
     )
 
 
-def audit_gate_state(project: Project) -> AuditState:
+def audit_gate_state(project: Project, today: date | None = None) -> AuditState:
     """Where the candidate model's fairness audit stands, for the deployment gate.
 
     The candidate is the model version the team marked; its newest finished evaluation
@@ -156,10 +163,14 @@ def audit_gate_state(project: Project) -> AuditState:
         return AuditState(candidate, audit.status, audit.pk)
     if content_sha256(audit.result) != audit.result_sha256:
         return AuditState(candidate, "tampered", audit.pk)
-    review = audit.reviews.select_related("reviewer").order_by("-created_at", "-pk").first()
+    review = (
+        audit.reviews.select_related("reviewer", "exception__owner")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
     if review is None or review.result_sha256 != audit.result_sha256:
         return AuditState(candidate, "waiting", audit.pk, verdict=audit.verdict)
-    return AuditState(
+    state = AuditState(
         candidate,
         review.decision,
         audit.pk,
@@ -167,6 +178,26 @@ def audit_gate_state(project: Project) -> AuditState:
         reviewer=review.reviewer.username,
         detail=review.rationale,
     )
+    if review.decision != AuditReview.Decision.APPROVE or audit.verdict not in FAILING_VERDICTS:
+        return state
+    exception = review_exception(review)
+    if exception is None:
+        return replace(state, status="no_exception")
+    holds = exception.holds_on(today or timezone.localdate())
+    return replace(
+        state,
+        status="exception" if holds else "exception_expired",
+        exception_until=exception.expires_on.isoformat(),
+        exception_owner=exception.owner.username,
+    )
+
+
+def review_exception(review: AuditReview) -> PolicyException | None:
+    """The exception that qualifies ``review``, if it has one."""
+    try:
+        return review.exception
+    except PolicyException.DoesNotExist:
+        return None
 
 
 def candidate_audit(project: Project) -> AuditRun | None:
@@ -260,3 +291,24 @@ def monitoring_report_get(user, pk: int, token: ApiToken | None = None) -> Monit
 
 def monitoring_reports_of(deployment) -> QuerySet[MonitoringReport]:
     return deployment.monitoring_reports.select_related("requested_by")
+
+
+def project_exceptions(project: Project) -> QuerySet[PolicyException]:
+    """Every exception granted on ``project``, the soonest to expire first."""
+    return PolicyException.objects.filter(project=project).select_related(
+        "project", "owner", "granted_by", "review__audit"
+    )
+
+
+def exceptions_visible(user, token: ApiToken | None = None) -> QuerySet[PolicyException]:
+    """Every exception on a project the caller sees, the soonest to expire first."""
+    return PolicyException.objects.filter(
+        project__in=selectors.project_list(user, token)
+    ).select_related("project__team", "owner", "granted_by", "review__audit")
+
+
+def exception_get(user, pk: int, token: ApiToken | None = None) -> PolicyException:
+    found = exceptions_visible(user, token).filter(pk=pk).first()
+    if found is None:
+        raise NotFound("No such exception.", unfiltered=PolicyException.objects.filter(pk=pk))
+    return found

@@ -23,9 +23,9 @@ from typing import Any
 
 from django.db.models import Prefetch
 
-from audits.models import AuditRun, RiskItem
+from audits.models import AuditReview, AuditRun, RiskItem
 from audits.previous_cycle import previous_cycle_state
-from audits.selectors import audit_reviews, candidate_audit
+from audits.selectors import audit_reviews, candidate_audit, review_exception
 from deployments import selectors as deployment_selectors
 from deployments.analysis.plan import plan_against_criteria
 from deployments.models import Analysis, Deployment, DeploymentPlan, RolloutMove
@@ -267,17 +267,30 @@ def _audit(project: Project) -> dict[str, Any] | None:
         "config_version": audit.config.version,
         "result_sha256": audit.result_sha256,
         "result": audit.result,
-        "reviews": [
-            {
-                "reviewer": r.reviewer.username,
-                "decision": r.decision,
-                "rationale": r.rationale,
-                "result_sha256": r.result_sha256,
-                "at": _when(r.created_at),
-            }
-            for r in reversed(list(audit_reviews(audit)))
-        ],
+        "reviews": [_review(r) for r in reversed(list(audit_reviews(audit)))],
     }
+
+
+def _review(review: AuditReview) -> dict[str, Any]:
+    shown = {
+        "reviewer": review.reviewer.username,
+        "decision": review.decision,
+        "rationale": review.rationale,
+        "result_sha256": review.result_sha256,
+        "at": _when(review.created_at),
+    }
+    exception = review_exception(review)
+    # Only when there is one: a pack of a review without one keeps its snapshot.
+    if exception is not None:
+        shown["exception"] = {
+            "id": exception.pk,
+            "finding": exception.finding,
+            "conditions": exception.conditions,
+            "owner": exception.owner.username,
+            "expires_on": exception.expires_on.isoformat(),
+            "granted_by": exception.granted_by.username,
+        }
+    return shown
 
 
 def _risks(project: Project) -> list[dict[str, Any]]:

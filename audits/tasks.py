@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from audits.services import exceptions
 from audits.services.baselines import baseline_run
 from audits.services.fairness import audit_run
 from audits.services.monitoring_reports import monitoring_report_render
@@ -26,3 +27,8 @@ def pack_render_task(pack_id: int) -> None:
 @shared_task(name="audits.monitoring_report_render")
 def monitoring_report_render_task(report_id: int) -> None:
     monitoring_report_render(report_id=report_id)
+
+
+@shared_task(name="audits.exceptions_remind")
+def exceptions_remind_task() -> dict[str, int]:
+    return exceptions.exceptions_remind()

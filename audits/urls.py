@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits.views import fairness, monitoring_reports, packs, risks
+from audits.views import exceptions, fairness, monitoring_reports, packs, risks
 
 urlpatterns = [
     path("projects/<slug:slug>/risks/", risks.risk_list, name="risk-list"),
@@ -9,6 +9,14 @@ urlpatterns = [
     path("projects/<slug:slug>/audits/", fairness.audit_settings, name="audit-settings"),
     path("evaluations/<int:pk>/audits/", fairness.audit_create, name="audit-create"),
     path("audits/inbox/", fairness.audit_inbox, name="audit-inbox"),
+    path(
+        "projects/<slug:slug>/exceptions/",
+        exceptions.project_exception_list,
+        name="project-exception-list",
+    ),
+    path(
+        "teams/<slug:slug>/exceptions/", exceptions.team_exception_list, name="team-exception-list"
+    ),
     path("audits/<int:pk>/", fairness.audit_detail, name="audit-detail"),
     path("audits/<int:pk>/status/", fairness.audit_status, name="audit-status"),
     path("audits/<int:pk>/reviews/", fairness.audit_review_create, name="audit-review-create"),

@@ -468,12 +468,21 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.alert_rules_evaluate",
         "schedule": timedelta(seconds=60),
     },
+    # Exceptions about to expire are reminded, and expired ones recorded, within the hour.
+    "exceptions-remind": {
+        "task": "audits.exceptions_remind",
+        "schedule": timedelta(hours=1),
+    },
     # Rollups a push could not ask for (the broker was down) are made up within a minute.
     "rollups-sweep": {
         "task": "deployments.rollups_sweep",
         "schedule": timedelta(seconds=60),
     },
 }
+#: The longest an exception may be granted for, and how long before its expiry its owner
+#: and the person who granted it are reminded.
+EXCEPTION_MAX_DAYS = env_int("EXCEPTION_MAX_DAYS", 365)
+EXCEPTION_REMIND_DAYS = env_int("EXCEPTION_REMIND_DAYS", 14)
 # A job is republished when its row stays queued, or running without a heartbeat,
 # for this long; one that has been delivered this many times is failed.
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 120)

@@ -4,17 +4,23 @@ grants and events are the real ones."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import factory
 import numpy as np
 import pandas as pd
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 
 from audits.models import ApprovalPack, AuditRun, BaselineRun, RiskItem
 from audits.services.baselines import baseline_run_request
-from audits.services.fairness import audit_request, audit_review, audit_run
+from audits.services.fairness import (
+    audit_config_save,
+    audit_request,
+    audit_review,
+    audit_run,
+)
 from audits.services.packs import pack_render, pack_request
 from audits.services.risks import risk_create
 from deployments.analysis.plan import default_plan
@@ -133,6 +139,42 @@ def make_audit(evaluation: Evaluation, actor) -> AuditRun:
     audit, _ = audit_request(actor=actor, evaluation=evaluation)
     audit_run(run_id=audit.pk)
     audit.refresh_from_db()
+    return audit
+
+
+#: A recall floor no model of the test data reaches: an audit under it fails.
+STRICT_AUDIT = {"thresholds": {"min_recall": {"limit": 0.99, "rationale": "Miss no default."}}}
+
+
+def make_failing_audit(a: TeamWorld) -> AuditRun:
+    """Team A's candidate audited under a configuration it cannot meet (fail or
+    insufficient evidence): the audit the deployment gate now looks at."""
+    engineer = a.people[Role.ML_ENGINEER]
+    audit_config_save(actor=engineer, project=a.project, changes=STRICT_AUDIT, note="Strict.")
+    return make_audit(a.evaluation, engineer)
+
+
+def exception_fields(a: TeamWorld, **changes) -> dict:
+    """A complete exception for team A, owned by its business owner, for 30 days."""
+    return {
+        "finding": "Recall of group F is below the floor.",
+        "conditions": "Every decline for group F is reviewed by an analyst.",
+        "owner": a.people[Role.BUSINESS_OWNER].username,
+        "expires_on": (timezone.localdate() + timedelta(days=30)).isoformat(),
+        **changes,
+    }
+
+
+def grant_exception(a: TeamWorld, auditor) -> AuditRun:
+    """A failing audit of team A's candidate, approved by ``auditor`` as an exception."""
+    audit = make_failing_audit(a)
+    audit_review(
+        actor=auditor,
+        audit=audit,
+        decision="approve",
+        rationale="Accepted while analysts review group F.",
+        exception=exception_fields(a),
+    )
     return audit
 
 

@@ -47,6 +47,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from audits.models import PolicyException
 from audits.services.baselines import baseline_run, baseline_run_request
 from audits.services.fairness import audit_request
 from projects.models import Role
@@ -58,7 +59,13 @@ from tests.authz.deployment_matrix import (
     in_monitoring,
 )
 from tests.data import predictions_csv, sample_csv, sample_frame
-from tests.factories import QUICK_STEPS, WORLD_CRITERIA, make_pack, plan_content
+from tests.factories import (
+    QUICK_STEPS,
+    WORLD_CRITERIA,
+    grant_exception,
+    make_pack,
+    plan_content,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -101,6 +108,7 @@ def api_world(world) -> dict:
     engineer, owner = a.people[Role.ML_ENGINEER], a.people[Role.BUSINESS_OWNER]
     a.pack = make_pack(a)
     deployments = deployments_build(a)
+    exception = PolicyException.objects.get(review__audit=grant_exception(a, world["external"]))
     finished = baseline_run_request(actor=engineer, version=a.version, task="classification")
     baseline_run(run_id=finished.pk)
     queued_audit, _ = audit_request(actor=engineer, evaluation=a.unaudited)
@@ -157,6 +165,7 @@ def api_world(world) -> dict:
             "alerts": {"id": deployments.alert.pk},
             "monitoring-reports": {"id": deployments.report.pk},
             "reviews": {"id": deployments.review.pk},
+            "exceptions": {"id": exception.pk},
         },
     }
 

@@ -15,12 +15,16 @@ class AuditState:
 
     candidate: str = ""  # blank: no model is marked as the candidate
     #: not_evaluated / not_run / queued / running / failed / tampered / waiting / approve /
-    #: request_changes / reject
+    #: exception / exception_expired / no_exception / request_changes / reject
     status: str = "not_run"
     audit_id: int | None = None
     verdict: str = ""  # the audit's own pass / fail / insufficient_evidence / reported
     reviewer: str = ""
     detail: str = ""  # the review's rationale, or what would be audited
+    #: An approval of a failing audit: the last day its exception holds, and its owner;
+    #: status is then exception (holding) or exception_expired.
+    exception_until: str = ""
+    exception_owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ def risks_check(severe_open_risks: Sequence[str], threshold: int) -> Check:
     )
 
 
+#: An audit verdict that an approval may only accept as an exception.
+FAILING_VERDICTS = ("fail", "insufficient_evidence")
+
 AUDIT_WAITING = {
     "not_evaluated": "Evaluate {candidate}, the candidate model, then audit it.",
     "not_run": "Run a fairness audit of {candidate} ({detail}).",
@@ -53,6 +60,11 @@ AUDIT_WAITING = {
     "waiting": "Audit {audit} of {candidate} ({verdict}) waits for an auditor's review.",
     "request_changes": "{reviewer} asked for changes to audit {audit}: {detail}",
     "reject": "{reviewer} rejected audit {audit}: {detail}",
+    "exception_expired": "Audit {audit} of {candidate} ({verdict}) was approved as an exception "
+    "that expired on {until}; fix the finding and audit again, or record a new decision.",
+    "no_exception": "Audit {audit} of {candidate} ({verdict}) was approved by {reviewer} without "
+    "an exception; a failing audit passes only as an exception, with its finding, conditions, "
+    "owner and expiry date: review it again.",
 }
 
 
@@ -66,6 +78,14 @@ def audit_check(audit: AuditState) -> Check:
         return Check(
             name, True, f"Audit {audit.audit_id} of {audit.candidate} approved by {audit.reviewer}."
         )
+    if audit.status == "exception":
+        return Check(
+            name,
+            True,
+            f"Audit {audit.audit_id} of {audit.candidate} ({verdict_text(audit.verdict)}) passed "
+            f"with exception until {audit.exception_until}, owned by {audit.exception_owner}; "
+            f"approved by {audit.reviewer}.",
+        )
     template = AUDIT_WAITING.get(audit.status, "Audit {audit} of {candidate} is {status}.")
     return Check(
         name,
@@ -74,11 +94,16 @@ def audit_check(audit: AuditState) -> Check:
             candidate=audit.candidate,
             audit=audit.audit_id,
             status=audit.status,
-            verdict=audit.verdict.replace("_", " "),
+            verdict=verdict_text(audit.verdict),
+            until=audit.exception_until,
             reviewer=audit.reviewer,
             detail=audit.detail,
         ),
     )
+
+
+def verdict_text(verdict: str) -> str:
+    return verdict.replace("_", " ")
 
 
 PACK_WAITING = {

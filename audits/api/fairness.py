@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiTypes, extend_schema
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiTypes, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
 from audits.analysis.audit_config import MAX_ROWS
 from audits.api.shapes import AuditResultSerializer, AuditThresholdSettingSerializer
-from audits.models import AuditConfig, AuditReview, AuditRun
+from audits.models import AuditConfig, AuditReview, AuditRun, PolicyException
 from audits.reports import audit_csv_response, review_authors
 from audits.services.fairness import audit_config_save, audit_request, audit_review
 from portal import access
@@ -83,14 +84,98 @@ class AuditConfigWriteSerializer(serializers.Serializer):
         return attrs
 
 
+class ExceptionSerializer(serializers.ModelSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="api-exception-detail")
+    project = serializers.CharField(source="project.slug", read_only=True)
+    audit = serializers.IntegerField(source="review.audit_id", read_only=True, allow_null=True)
+    owner = serializers.CharField(source="owner.username", read_only=True)
+    granted_by = serializers.CharField(source="granted_by.username", read_only=True)
+    holds = serializers.SerializerMethodField(
+        help_text="False once the expiry date has passed: the check it excused fails again."
+    )
+
+    class Meta:
+        model = PolicyException
+        fields = [
+            "id",
+            "url",
+            "project",
+            "subject",
+            "audit",
+            "finding",
+            "conditions",
+            "owner",
+            "expires_on",
+            "holds",
+            "granted_by",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_holds(self, exception: PolicyException) -> bool:
+        return exception.holds_on(timezone.localdate())
+
+
+class ExceptionRequestSerializer(serializers.Serializer):
+    """The parts of an exception; the service checks them and says what is missing."""
+
+    finding = serializers.CharField(
+        required=False, allow_blank=True, max_length=LONG_TEXT_MAX, help_text="What fails."
+    )
+    conditions = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=LONG_TEXT_MAX,
+        help_text="The compensating controls it is accepted under.",
+    )
+    owner = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=150,
+        help_text="Username of the project's ML engineer, lead or business owner who owns it.",
+    )
+    expires_on = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text="YYYY-MM-DD, after today: the last day the exception holds.",
+    )
+
+
 class AuditReviewSerializer(serializers.ModelSerializer):
     reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+    exception = serializers.SerializerMethodField()
 
     class Meta:
         model = AuditReview
-        fields = ["id", "decision", "rationale", "result_sha256", "reviewer", "created_at"]
+        fields = [
+            "id",
+            "decision",
+            "rationale",
+            "result_sha256",
+            "reviewer",
+            "created_at",
+            "exception",
+        ]
         read_only_fields = ["id", "result_sha256", "reviewer", "created_at"]
         extra_kwargs = {"rationale": {"max_length": LONG_TEXT_MAX}}
+
+    @extend_schema_field(ExceptionSerializer(allow_null=True))
+    def get_exception(self, review: AuditReview) -> dict | None:
+        exception = audit_selectors.review_exception(review)
+        if exception is None:
+            return None
+        return ExceptionSerializer(exception, context=self.context).data
+
+
+class AuditReviewRequestSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=AuditReview.Decision.choices)
+    rationale = serializers.CharField(max_length=LONG_TEXT_MAX)
+    exception = ExceptionRequestSerializer(
+        required=False,
+        help_text="Required to approve a failing audit (fail or insufficient evidence), "
+        "refused otherwise.",
+    )
 
 
 class AuditSerializer(serializers.ModelSerializer):
@@ -210,18 +295,42 @@ class AuditReviewViewSet(ApiViewSet):
     def list(self, request, pk: int):
         audit = audit_selectors.audit_get(request.user, pk, self.token)
         page = self.paginate_queryset(audit_selectors.audit_reviews(audit))
-        return self.get_paginated_response(AuditReviewSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            AuditReviewSerializer(page, many=True, context={"request": request}).data
+        )
 
-    @extend_schema(request=AuditReviewSerializer, responses={201: AuditReviewSerializer})
+    @extend_schema(request=AuditReviewRequestSerializer, responses={201: AuditReviewSerializer})
     def create(self, request, pk: int):
-        """Approve, reject or request changes, with a rationale; only an independent auditor."""
+        """Approve, reject or request changes, with a rationale; only an independent auditor.
+        A failing audit is approved only as an exception (``exception``)."""
         audit = audit_selectors.audit_get(request.user, pk, self.token)
         access.require_independent_reviewer(
             request.user, audit.project, self.token, authors=review_authors(audit)
         )
-        data = AuditReviewSerializer(data=request.data)
+        data = AuditReviewRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         review = audit_review(
             actor=request.user, audit=audit, token=self.token, **data.validated_data
         )
-        return Response(AuditReviewSerializer(review).data, status=status.HTTP_201_CREATED)
+        context = {"request": request}
+        return Response(
+            AuditReviewSerializer(review, context=context).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ExceptionViewSet(ApiViewSet):
+    serializer_class = ExceptionSerializer
+    queryset = PolicyException.objects.none()
+
+    @extend_schema(responses=ExceptionSerializer(many=True))
+    def list(self, request, project_slug: str):
+        """The project's exceptions, the soonest to expire first."""
+        project = access.access_project(request.user, project_slug, token=self.token)
+        page = self.paginate_queryset(audit_selectors.project_exceptions(project))
+        return self.get_paginated_response(
+            ExceptionSerializer(page, many=True, context={"request": request}).data
+        )
+
+    def retrieve(self, request, pk: int):
+        exception = audit_selectors.exception_get(request.user, pk, self.token)
+        return Response(ExceptionSerializer(exception, context={"request": request}).data)

@@ -57,6 +57,16 @@ urlpatterns += [
         reviews.as_view({"get": "list", "post": "create"}),
         name="api-audit-review-list",
     ),
+    path(
+        "projects/<slug:project_slug>/exceptions/",
+        f.ExceptionViewSet.as_view({"get": "list"}),
+        name="api-exception-list",
+    ),
+    path(
+        "exceptions/<int:pk>/",
+        f.ExceptionViewSet.as_view({"get": "retrieve"}),
+        name="api-exception-detail",
+    ),
 ]
 
 packs = p.PackViewSet

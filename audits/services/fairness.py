@@ -10,7 +10,9 @@ from django.db import IntegrityError, transaction
 from audits.analysis.audit_config import clean_config, default_config
 from audits.analysis.audit_job import audit_columns, content_sha256
 from audits.analysis.fairness import AuditError
+from audits.analysis.gates import FAILING_VERDICTS
 from audits.models import AuditConfig, AuditReview, AuditRun
+from audits.services.exceptions import audit_exception_grant, exception_clean
 from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, column_names, read_columns, read_groups
@@ -232,9 +234,12 @@ def audit_review(
     audit: AuditRun,
     decision: str,
     rationale: str,
+    exception: dict | None = None,
     token: ApiToken | None = None,
 ) -> AuditReview:
-    """Record an auditor's decision on exactly the result they read."""
+    """Record an auditor's decision on exactly the result they read. An approval of a
+    failing audit (fail or insufficient evidence) is an exception: ``exception`` gives its
+    finding, conditions, owner and expiry date, and nothing else may approve it."""
     if decision not in AuditReview.Decision.values:
         raise ApplicationError(
             f"Decide one of {', '.join(AuditReview.Decision.values)}.", code="invalid_decision"
@@ -258,6 +263,7 @@ def audit_review(
                 "The stored result no longer matches its hash; it cannot be approved.",
                 code="result_changed",
             )
+        cleaned = _exception_for(audit, decision, exception)
         review = AuditReview.objects.create(
             audit=audit,
             decision=decision,
@@ -275,6 +281,32 @@ def audit_review(
                 "decision": decision,
                 "rationale": rationale,
                 "result_sha256": audit.result_sha256,
+                "verdict": audit.verdict,
             },
         )
+        if cleaned is not None:
+            audit_exception_grant(actor=actor, review=review, cleaned=cleaned, token=token)
         return review
+
+
+def _exception_for(audit: AuditRun, decision: str, exception: dict | None) -> dict | None:
+    """The exception's fields checked, when ``decision`` on ``audit`` needs one; refuses an
+    approval of a failing audit without one, and an exception nothing needs."""
+    failing = audit.verdict in FAILING_VERDICTS
+    verdict = audit.get_verdict_display()
+    if decision == AuditReview.Decision.APPROVE and failing:
+        if not exception:
+            raise ApplicationError(
+                f"Audit {audit.pk}'s verdict is {verdict}: approve it only as an exception, "
+                "with the finding, the conditions it is accepted under, an owner and an "
+                "expiry date.",
+                code="exception_required",
+            )
+        return exception_clean(audit.config.project, exception)
+    if exception:
+        raise ApplicationError(
+            "An exception qualifies an approval of a failing audit only; audit "
+            f"{audit.pk}'s verdict is {verdict} and the decision is {decision}.",
+            code="exception_not_needed",
+        )
+    return None

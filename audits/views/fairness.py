@@ -11,9 +11,11 @@ from django.views.decorators.http import require_POST
 
 from audits import selectors
 from audits.analysis.audit_config import THRESHOLDS, default_config
+from audits.analysis.gates import FAILING_VERDICTS
 from audits.forms import AuditConfigForm, AuditReviewForm
 from audits.models import AuditRun
 from audits.reports import audit_csv_response, audit_report, review_authors
+from audits.services.exceptions import exception_owners
 from audits.services.fairness import audit_config_save, audit_request, audit_review
 from portal import access
 from portal.exceptions import ApplicationError, Conflict, Forbidden
@@ -95,7 +97,7 @@ def _review_form(user, audit: AuditRun) -> AuditReviewForm | None:
         access.require_independent_reviewer(user, audit.project, authors=review_authors(audit))
     except Forbidden:
         return None
-    return AuditReviewForm()
+    return AuditReviewForm(owners=exception_owners(audit.project))
 
 
 @login_required
@@ -113,6 +115,7 @@ def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "status": {**_status(audit), "shown": audit.is_finished},
         "review_form": _review_form(request.user, audit),
         "is_auditor": access.AUDIT in access.project_perms(request.user, project),
+        "failing_verdicts": FAILING_VERDICTS,
     }
     return render(request, "audits/audit_detail.html", context)
 
@@ -128,12 +131,12 @@ def audit_status(request: HttpRequest, pk: int) -> HttpResponse:
 def audit_review_create(request: HttpRequest, pk: int) -> HttpResponse:
     audit = selectors.audit_get(request.user, pk)
     access.require_independent_reviewer(request.user, audit.project, authors=review_authors(audit))
-    form = AuditReviewForm(request.POST)
+    form = AuditReviewForm(request.POST, owners=exception_owners(audit.project))
     if not form.is_valid():
         messages.error(request, form_errors(form))
         return redirect(audit)
     try:
-        review = audit_review(actor=request.user, audit=audit, **form.cleaned_data)
+        review = audit_review(actor=request.user, audit=audit, **form.review_fields())
     except ApplicationError as exc:
         messages.error(request, exc.detail)
     else:

@@ -97,6 +97,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-audit-detail", "GET"): Expect(own=200),
     ("api-audit-csv", "GET"): Expect(own=200),
     ("api-audit-review-list", "GET"): Expect(own=200),
+    ("api-exception-list", "GET"): Expect(own=200),
+    ("api-exception-detail", "GET"): Expect(own=200),
     # Only an auditor reviews, and none who builds the model (tested in test_audits).
     ("api-audit-review-list", "POST"): Expect(own=REVIEWERS),
     ("api-criteria-list", "GET"): Expect(own=200),
@@ -167,6 +169,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("audit-json", "GET"): Expect(own=200),
     ("audit-csv", "GET"): Expect(own=200),
     ("audit-review-create", "POST"): Expect(own=REVIEWERS_REDIRECT),
+    ("project-exception-list", "GET"): Expect(own=200),
+    ("team-exception-list", "GET"): Expect(own=200),
     ("criteria", "GET"): Expect(own=200),
     ("criteria", "POST"): Expect(own=WRITERS_REDIRECT),
     ("criteria-version", "GET"): Expect(own=200),

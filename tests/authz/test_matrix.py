@@ -15,14 +15,25 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from audits.forms import AuditConfigForm
+from audits.models import PolicyException
 from projects.models import Event, Role
 from projects.services import tokens
 from tests.authz.deployment_matrix import RULES as DEPLOYMENT_RULES
 from tests.authz.matrix import CI_TOKEN_WRITES, MATRIX, NOT_IN_MATRIX, Expect
 from tests.data import predictions_csv, sample_csv, sample_frame
+from tests.factories import grant_exception
 
 ROLES = [Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER]
-TEAM_ROUTES = {"api-team-detail", "team-detail", "membership-add"}
+TEAM_ROUTES = {"api-team-detail", "team-detail", "membership-add", "team-exception-list"}
+
+
+def _exception(a) -> PolicyException:
+    audit = grant_exception(a, a.people[Role.AUDITOR])
+    return PolicyException.objects.get(review__audit=audit)
+
+
+#: Routes whose pk names an object built for the call (in the test's savepoint).
+BUILT = {"api-exception-detail": _exception}
 
 
 def url_routes() -> dict[str, set[str]]:
@@ -73,6 +84,8 @@ def _kwargs(name: str, a) -> dict:
         elif param == "pk":
             if name in PK_OF:
                 kwargs[param] = getattr(a, PK_OF[name]).pk
+            elif name in BUILT:
+                kwargs[param] = BUILT[name](a).pk
             elif "membership" in name:
                 kwargs[param] = a.memberships[Role.VIEWER].pk
             elif "share" in name:
