@@ -37,6 +37,9 @@ class DocumentKind:
     changes: Callable[[SignedDocument, SignedDocument], str]
     #: Evidence this kind adds to the project's (for example the criteria a plan is held to).
     extra_evidence: Callable[[Project], dict[str, Any]] | None = None
+    #: Why ``document`` cannot be approved on this evidence, as (code, sentence), or None:
+    #: criteria that no evidence measures, or reasons still in a template's words.
+    refusal: Callable[[SignedDocument, dict[str, Any]], tuple[str, str] | None] | None = None
 
     def title(self, document: SignedDocument) -> str:
         return f"{self.name[0].upper()}{self.name[1:]} v{document.version}"

@@ -16,7 +16,13 @@ from projects.models import BusinessMeasurement, CriteriaVersion, Event, Role, S
 from projects.services import teams
 from projects.services.criteria import criteria_save
 from projects.services.signoffs import signoff_record
-from tests.factories import WORLD_CRITERIA, UserFactory, build_team, make_evaluation
+from tests.factories import (
+    WORLD_CRITERIA,
+    UserFactory,
+    build_team,
+    make_audit,
+    make_evaluation,
+)
 
 SIGNED = "Success criteria signed off by a business owner and an ML engineer"
 
@@ -91,9 +97,18 @@ def test_a_replaced_evaluation_makes_the_signatures_stale(api, world):
     assert {tuple(s["stale"]) for s in signoffs} == {
         (
             f"evaluation: evaluation {w.evaluation.pk} → evaluation {newer.pk}",
-            f"audit: audit {w.audit.pk} → no audit",
+            f"audit: audit {w.audit.pk} (Pass; approved by external_auditor) → no audit",
         )
     }
+    # The new evaluation has no audit yet: approving its audit criterion now is refused.
+    body = {"role": "business_owner", "decision": "approve"}
+    url = f"/api/v1/criteria-versions/{w.criteria.pk}/signoffs/"
+    refused = api.post(url, body, format="json")
+    assert refused.status_code == 409 and refused.json()["code"] == "no_evidence"
+    assert (
+        "demographic_parity_difference need a finished fairness audit" in refused.json()["detail"]
+    )
+    make_audit(newer, w.people[Role.ML_ENGINEER])
     # Signing again on the new evidence replaces the stale signature.
     response = api.post(
         f"/api/v1/criteria-versions/{w.criteria.pk}/signoffs/",

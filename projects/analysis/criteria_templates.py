@@ -6,6 +6,7 @@ adapts one rather than adopting it unread, so every rationale says what to repla
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .criteria import AT_LEAST, AT_MOST, BETWEEN, BUSINESS, CriteriaError, clean_criteria
@@ -121,3 +122,21 @@ def template_criteria(name: str) -> list[dict[str, Any]]:
     if name not in TEMPLATES:
         raise CriteriaError(f"Unknown template {name!r}; choose from {', '.join(TEMPLATES)}.")
     return clean_criteria(TEMPLATES[name])
+
+
+def _plain(text: str) -> str:
+    return " ".join(str(text).split()).casefold()
+
+
+#: Every template's reasons, as the portal wrote them: a criterion still carrying one was
+#: adopted, not adapted.
+TEMPLATE_RATIONALES = frozenset(_plain(c["rationale"]) for t in TEMPLATES.values() for c in t)
+
+
+def template_rationales(criteria: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The metrics of ``criteria`` whose rationale is still a template's own text."""
+    return [
+        str(c.get("metric"))
+        for c in criteria
+        if _plain(c.get("rationale", "")) in TEMPLATE_RATIONALES
+    ]

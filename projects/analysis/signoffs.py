@@ -12,6 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from projects.analysis.criteria_templates import template_rationales
+
 BUSINESS_OWNER, ML_ENGINEER = "business_owner", "ml_engineer"
 ROLES = (BUSINESS_OWNER, ML_ENGINEER)
 ROLE_LABELS = {BUSINESS_OWNER: "business owner", ML_ENGINEER: "ML engineer"}
@@ -128,3 +130,42 @@ def summarise(signatures: Iterable[Signature]) -> Summary:
         "The business owner's and the ML engineer's approvals must come from two different people.",
         tuple(ROLES),
     )
+
+
+#: Criteria sources measured from the candidate's evidence: the key it needs, and what
+#: that evidence is called.
+EVIDENCE_OF_SOURCE = {
+    "evaluation": ("evaluation", "a finished evaluation of the candidate model"),
+    "baseline": ("evaluation", "a finished evaluation of the candidate model"),
+    "audit": ("audit", "a finished fairness audit of the candidate"),
+}
+
+
+def criteria_refusal(
+    criteria: Iterable[Mapping[str, Any]], evidence: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """Why an approval of ``criteria`` must wait, as (code, sentence), or None: ML criteria
+    that no evidence measures (no candidate evaluation, or no audit for an audit
+    criterion), or rationales still in a template's words."""
+    criteria = list(criteria)
+    lacking: dict[str, list[str]] = {}
+    for criterion in criteria:
+        needed = EVIDENCE_OF_SOURCE.get(criterion.get("source", ""))
+        if needed is not None and not evidence.get(needed[0]):
+            lacking.setdefault(needed[1], []).append(str(criterion.get("metric")))
+    if lacking:
+        parts = [f"{', '.join(metrics)} need {what}" for what, metrics in lacking.items()]
+        return (
+            "no_evidence",
+            "These criteria cannot be approved on no evidence: "
+            + "; ".join(parts)
+            + ". Mark a candidate model and evaluate it first, or reject with a comment.",
+        )
+    adopted = template_rationales(criteria)
+    if adopted:
+        return (
+            "placeholder_rationale",
+            "The reasons for " + ", ".join(adopted) + " are still the template's words; "
+            "write why each target suits this project before anyone approves.",
+        )
+    return None

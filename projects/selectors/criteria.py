@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from projects.analysis.criteria import Measurement, assess, diff, metric_spec
 from projects.analysis.metrics import HIGHER_IS_BETTER, METRIC_LABELS
+from projects.analysis.signoffs import criteria_refusal
 from projects.measures import measured
 from projects.models import (
     ApiToken,
@@ -193,4 +194,5 @@ def criteria_signing_kind() -> DocumentKind:
         current=current,
         in_force=in_force,
         changes=changes,
+        refusal=lambda version, evidence: criteria_refusal(version.criteria, evidence),
     )

@@ -3,16 +3,15 @@ people whose sign-off is wanted."""
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from portal import access
 from portal.exceptions import ApplicationError, Conflict, Forbidden
+from portal.mail import mail_on_commit
 from projects import selectors, signing
 from projects.models import Project
 from projects.models.signing import Signature, SignedDocument
@@ -20,8 +19,6 @@ from projects.services.events import event_record
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
-
-log = logging.getLogger(__name__)
 
 
 def project_lock(project: Project) -> Project:
@@ -85,6 +82,9 @@ def signoff_record(
                 "before you sign.",
                 code="evidence_changed",
             )
+        refusal = kind.refusal(document, evidence) if kind.refusal else None
+        if refusal is not None and decision == Signature.Decision.APPROVE:
+            raise Conflict(refusal[1], code=refusal[0])
         mine = document.signoffs.filter(signed_by=actor, revoked_at__isnull=True).first()
         if mine is not None and mine.evidence_sha256 == digest:
             raise Conflict(
@@ -197,14 +197,5 @@ def signoff_request_notify(document: SignedDocument) -> list[str]:
         f"{author} saved version {document.version} of the {kind.heading} of {project.name}.\n\n"
         f"{document.note}\n\nRead it, the candidate's evidence and sign off:\n{link}\n"
     )
-    messages = [(subject, body, None, [u.email]) for u in people if u.email]
-
-    def send() -> None:
-        try:
-            send_mass_mail(messages)
-        except Exception:  # a mail server down must not undo the saved version
-            log.exception("Could not send the sign-off request for %s", document)
-
-    if messages:
-        transaction.on_commit(send)
+    mail_on_commit(subject, body, people, about=document)
     return [u.username for u in people]

@@ -15,6 +15,7 @@ from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.analysis.criteria import CATALOG, CATEGORIES, COMPARATORS, SOURCES
 from projects.analysis.criteria_templates import TEMPLATES
+from projects.analysis.signoffs import criteria_refusal
 from projects.services.criteria import criteria_from_template, criteria_save
 from projects.services.measurements import measurement_record
 from projects.views.signing import revoke_posted, sign_posted
@@ -49,6 +50,7 @@ def _context(request: HttpRequest, project, version) -> dict:
         "summary": selectors.signoff_summary(version) if version else None,
         "evidence": evidence,
         "evidence_sha256": selectors.evidence_sha256(evidence),
+        "refusal": criteria_refusal(version.criteria, evidence) if version else None,
         "sign_roles": selectors.signoff_roles(request.user, project) if can_sign else [],
         "measurements": selectors.business_measurements(project)[:20],
         "business_metrics": [k for k, spec in CATALOG.items() if "business" in spec.sources],
