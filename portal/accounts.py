@@ -20,6 +20,8 @@ from django.shortcuts import render
 from django.urls import path
 from django.utils import timezone
 
+from portal import sudo
+
 
 def lockout_response(
     request: HttpRequest, original_response: HttpResponse | None, credentials: dict | None
@@ -67,6 +69,7 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 
 
 urlpatterns = [
+    path("confirm-password/", sudo.password_confirm, name="password-confirm"),
     path(
         "password_change/",
         auth_views.PasswordChangeView.as_view(template_name="registration/password_change.html"),

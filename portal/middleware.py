@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from urllib.parse import urlencode, urlsplit
 
+from django.contrib import messages
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from portal.exceptions import ApplicationError, Forbidden, NotFound
+from portal.sudo import PasswordRequired
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +52,20 @@ class ApplicationErrorMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exc: Exception) -> HttpResponse | None:
+        if isinstance(exc, PasswordRequired):
+            return _confirm_then_back(request, exc)
         # 404 and 403 keep Django's own handlers (and templates).
         if not isinstance(exc, ApplicationError) or isinstance(exc, NotFound | Forbidden):
             return None
         return render(request, "error.html", {"error": exc}, status=exc.status)
+
+
+def _confirm_then_back(request: HttpRequest, exc: PasswordRequired) -> HttpResponse:
+    """To the password page, then back to the page whose form asked (nothing was written)."""
+    referer = urlsplit(request.headers.get("Referer", ""))
+    back = referer.path if referer.netloc == request.get_host() and referer.path else "/"
+    messages.info(request, exc.detail.split(" (")[0])
+    return redirect(f"{reverse('password-confirm')}?{urlencode({'next': back})}")
 
 
 class DatabaseUnavailableMiddleware:

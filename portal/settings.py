@@ -479,6 +479,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=60),
     },
 }
+#: Signing, approving, reviewing and exceptions need the password entered this recently.
+SUDO_SECONDS = env_int("SUDO_SECONDS", 15 * 60)
 #: The longest an exception may be granted for, and how long before its expiry its owner
 #: and the person who granted it are reminded.
 EXCEPTION_MAX_DAYS = env_int("EXCEPTION_MAX_DAYS", 365)

@@ -18,6 +18,7 @@ from portal import access
 from portal.api.schema import NOT_READY, json_of
 from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX, validate_json_value
+from portal.sudo import require_recent_password
 from projects import selectors
 from projects.api.datasets import JOB_FIELDS
 
@@ -309,6 +310,7 @@ class AuditReviewViewSet(ApiViewSet):
         )
         data = AuditReviewRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        require_recent_password(request, self.token)
         review = audit_review(
             actor=request.user, audit=audit, token=self.token, **data.validated_data
         )

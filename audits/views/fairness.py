@@ -19,6 +19,7 @@ from audits.services.exceptions import exception_owners
 from audits.services.fairness import audit_config_save, audit_request, audit_review
 from portal import access
 from portal.exceptions import ApplicationError, Conflict, Forbidden
+from portal.sudo import require_recent_password
 from projects import selectors as project_selectors
 from projects.views.projects import form_errors
 
@@ -131,6 +132,7 @@ def audit_status(request: HttpRequest, pk: int) -> HttpResponse:
 def audit_review_create(request: HttpRequest, pk: int) -> HttpResponse:
     audit = selectors.audit_get(request.user, pk)
     access.require_independent_reviewer(request.user, audit.project, authors=review_authors(audit))
+    require_recent_password(request)
     form = AuditReviewForm(request.POST, owners=exception_owners(audit.project))
     if not form.is_valid():
         messages.error(request, form_errors(form))

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from portal import access
 from portal.api.views import ApiViewSet
+from portal.sudo import require_recent_password
 from portal.uploads import refuse_too_large
 from projects import selectors, signing
 from projects.analysis.attachments import ACCEPTED
@@ -133,6 +134,7 @@ class SignatureViewSet(ApiViewSet):
         document = self.document_get(request.user, pk, self.token)
         data = SignOffWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        require_recent_password(request, self.token)
         signoff = signoff_record(
             actor=request.user, document=document, token=self.token, **data.validated_data
         )

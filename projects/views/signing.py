@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.http import HttpRequest
 
 from portal.inputs import check_posted_text
+from portal.sudo import require_recent_password
 from projects.analysis.signoffs import ROLE_LABELS
 from projects.models.signing import Signature, SignedDocument
 from projects.services.signoffs import signoff_record, signoff_revoke
@@ -19,6 +20,7 @@ def sign_posted(request: HttpRequest, document: SignedDocument) -> Signature:
     already, not your role) answers its 4xx page: a signature must never look as if it
     went through."""
     check_posted_text(request.POST, max_lengths={"comment": 4000})
+    require_recent_password(request)
     signoff = signoff_record(
         actor=request.user,
         document=document,

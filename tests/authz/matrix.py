@@ -199,6 +199,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("healthz", "GET"): Expect(own=503, anon=503, public=True),
     # One's own password; an empty form answers with its errors.
     ("password_change", "GET"): Expect(own=200, other=200),
+    # Entering one's password again; an empty form answers with its errors.
+    ("password-confirm", "GET"): Expect(own=200, other=200),
+    ("password-confirm", "POST"): Expect(own=200, other=200),
     ("password_change", "POST"): Expect(own=200, other=200),
     ("password_change_done", "GET"): Expect(own=200, other=200),
     # Reset by email, for people who cannot log in; the reset link here is not valid.
