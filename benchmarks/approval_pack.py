@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -162,6 +163,7 @@ def build(args) -> dict:
     from django.contrib.auth import get_user_model
 
     from audits.analysis.audit_config import default_config
+    from audits.analysis.gates import FAILING_VERDICTS
     from audits.models import RiskItem
     from audits.services.fairness import audit_config_save, audit_request, audit_review, audit_run
     from audits.services.risks import risk_create, risk_starter_import
@@ -336,12 +338,24 @@ def build(args) -> dict:
     audit_config_save(actor=engineer, project=project, changes=config, note="Per CP-12.")
     audit, _ = audit_request(actor=engineer, evaluation=Evaluation.objects.get(pk=evaluation.pk))
     audit_run(run_id=audit.pk)
+    # A failing audit is approved only as an exception, which the pack then shows.
+    audit.refresh_from_db()
+    failing = audit.verdict in FAILING_VERDICTS
     audit_review(
         actor=auditors[0],
         audit=audit,
         decision="approve",
         rationale="Gaps by region are within CP-12 for every group large enough to judge; "
         "the smallest regions are flagged for the next quarter's data.",
+        exception={
+            "finding": "Recall in the smallest regions is under the CP-12 floor.",
+            "conditions": "Declines in those regions go to an underwriter until the next "
+            "quarter's data is audited.",
+            "owner": owners[0].username,
+            "expires_on": (date.today() + timedelta(days=90)).isoformat(),
+        }
+        if failing
+        else None,
     )
 
     risk_starter_import(actor=engineer, project=project)
