@@ -227,6 +227,8 @@ def test_the_review_form_grants_an_exception_or_says_what_is_missing(world):
     browser.force_login(a.people[Role.AUDITOR])
     page = browser.get(f"/audits/{audit.pk}/").content.decode()
     assert "Exception (needed to approve" in page
+    # The top of the report jumps to the form.
+    assert '<a href="#your-review">' in page and '<article id="your-review">' in page
     url = f"/audits/{audit.pk}/reviews/"
     refused = browser.post(url, APPROVE, follow=True).content.decode()
     assert "approve it only as an exception" in refused
