@@ -207,6 +207,45 @@ class AuditRun(Job):
         return reverse("audit-detail", args=[self.pk])
 
 
+class Mitigation(Job):
+    """fairlearn's ThresholdOptimizer run on a failing audit's evaluation: accuracy and
+    disparity before and after, per group thresholds, under demographic parity and under
+    equalized odds. Options for the team to weigh; nothing about the audit changes."""
+
+    task_name = "audits.mitigation_run"
+
+    audit = models.ForeignKey(AuditRun, on_delete=models.PROTECT, related_name="mitigations")
+    #: As :func:`audits.analysis.mitigation.mitigation_columns` makes it, with what it read.
+    result = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # The same audit gives the same options: asking again reuses them; a failed try
+            # may be retried.
+            models.UniqueConstraint(
+                fields=["audit"], condition=~Q(status="failed"), name="mitigation_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"mitigation {self.pk} of audit {self.audit_id}"
+
+    @property
+    def project(self):
+        return self.audit.config.project
+
+    @property
+    def started_by(self):
+        return self.requested_by
+
+    def get_absolute_url(self) -> str:
+        return reverse("audit-detail", args=[self.audit_id]) + "#mitigation"
+
+
 class AuditReview(WriteOnce):
     """An auditor's decision on an audit run, bound to the exact result it read."""
 

@@ -16,6 +16,7 @@ from audits.models import (
     AuditReview,
     AuditRun,
     BaselineRun,
+    Mitigation,
     MonitoringReport,
     PolicyException,
     RiskItem,
@@ -95,6 +96,22 @@ def audit_get(user, pk: int, token: ApiToken | None = None) -> AuditRun:
     if audit is None:
         raise NotFound("No such audit.", unfiltered=AuditRun.objects.filter(pk=pk))
     return audit
+
+
+def mitigation_latest(audit: AuditRun) -> Mitigation | None:
+    """The audit's newest mitigation: the one in use, or the last failed try after it."""
+    return audit.mitigations.select_related("requested_by").order_by("-created_at", "-pk").first()
+
+
+def mitigation_get(user, audit_pk: int, token: ApiToken | None = None) -> Mitigation:
+    """The newest mitigation of an audit the user sees; 404 for an audit they do not see
+    and for one that has none yet."""
+    audit = audit_get(user, audit_pk, token)
+    mitigation = mitigation_latest(audit)
+    if mitigation is None:
+        raise NotFound(f"Audit {audit.pk} has no mitigation options yet; ask for them first.")
+    mitigation.audit = audit  # already fetched with its project
+    return mitigation
 
 
 def audit_runs(project: Project) -> QuerySet[AuditRun]:

@@ -5,6 +5,7 @@ from celery import shared_task
 from audits.services import exceptions
 from audits.services.baselines import baseline_run
 from audits.services.fairness import audit_run
+from audits.services.mitigation import mitigation_run
 from audits.services.monitoring_reports import monitoring_report_render
 from audits.services.packs import pack_render
 
@@ -17,6 +18,11 @@ def baseline_run_task(run_id: int) -> None:
 @shared_task(name="audits.audit_run")
 def audit_run_task(run_id: int) -> None:
     audit_run(run_id=run_id)
+
+
+@shared_task(name="audits.mitigation_run")
+def mitigation_run_task(mitigation_id: int) -> None:
+    mitigation_run(mitigation_id=mitigation_id)
 
 
 @shared_task(name="audits.pack_render")

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from audits.views import exceptions, fairness, monitoring_reports, packs, risks
+from audits.views import exceptions, fairness, mitigation, monitoring_reports, packs, risks
 
 urlpatterns = [
     path("projects/<slug:slug>/risks/", risks.risk_list, name="risk-list"),
@@ -20,6 +20,12 @@ urlpatterns = [
     path("audits/<int:pk>/", fairness.audit_detail, name="audit-detail"),
     path("audits/<int:pk>/status/", fairness.audit_status, name="audit-status"),
     path("audits/<int:pk>/reviews/", fairness.audit_review_create, name="audit-review-create"),
+    path("audits/<int:pk>/mitigation/", mitigation.mitigation_create, name="mitigation-create"),
+    path(
+        "audits/<int:pk>/mitigation/status/",
+        mitigation.mitigation_status,
+        name="mitigation-status",
+    ),
     path("audits/<int:pk>/report.json", fairness.audit_download, {"fmt": "json"}, "audit-json"),
     path("audits/<int:pk>/report.csv", fairness.audit_download, {"fmt": "csv"}, "audit-csv"),
     path("projects/<slug:slug>/approval-packs/", packs.pack_list, name="pack-list"),

@@ -94,6 +94,11 @@ ALLOWED = [
         "an AuditRun's result, followed by the audit.finished event in the same store()",
     ),
     (
+        "audits/services/mitigation.py",
+        "Mitigation.objects.filter(pk=mitigation.pk).update(",
+        "a Mitigation's result, followed by the mitigation.finished event in the same store()",
+    ),
+    (
         "audits/services/monitoring_reports.py",
         "MonitoringReport.objects.filter(pk=report.pk).update(",
         "followed by the monitoring_report.rendered event in the same store()",

@@ -50,6 +50,7 @@ from schemathesis.specs.openapi.checks import (
 from audits.models import PolicyException
 from audits.services.baselines import baseline_run, baseline_run_request
 from audits.services.fairness import audit_request
+from audits.services.mitigation import mitigation_request, mitigation_run
 from projects.models import Role
 from projects.services import exports, tokens
 from tests.authz.deployment_matrix import (
@@ -109,6 +110,10 @@ def api_world(world) -> dict:
     a.pack = make_pack(a)
     deployments = deployments_build(a)
     exception = PolicyException.objects.get(review__audit=grant_exception(a, world["external"]))
+    # The failing audit's mitigation options, computed.
+    mitigated = exception.review.audit
+    mitigation, _ = mitigation_request(actor=engineer, audit=mitigated)
+    mitigation_run(mitigation_id=mitigation.pk)
     finished = baseline_run_request(actor=engineer, version=a.version, task="classification")
     baseline_run(run_id=finished.pk)
     queued_audit, _ = audit_request(actor=engineer, evaluation=a.unaudited)
@@ -127,6 +132,7 @@ def api_world(world) -> dict:
         "a": a,
         "deployments": deployments,
         "queued": {"run": a.run.pk, "audit": queued_audit.pk, "export": queued_export.pk},
+        "mitigated": mitigated.pk,
         "callers": {
             "engineer": {"headers": {"Authorization": f"Token {engineer_key}"}},
             "owner": {"headers": {"Authorization": f"Token {a.token_key}"}},
@@ -408,6 +414,17 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
                     y_pred="prediction",
                 ),
             },
+        ),
+        (
+            "engineer",
+            "GET /api/v1/audits/{id}/mitigation/",
+            {"path_parameters": {"id": api_world["mitigated"]}},
+        ),
+        # Asked for again: the same options (200).
+        (
+            "engineer",
+            "POST /api/v1/audits/{id}/mitigation/",
+            {"path_parameters": {"id": api_world["mitigated"]}},
         ),
         ("engineer", "GET /api/v1/baseline-runs/{id}/", {"path_parameters": {"id": queued["run"]}}),
         ("engineer", "GET /api/v1/audits/{id}/", {"path_parameters": {"id": queued["audit"]}}),

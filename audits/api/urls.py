@@ -1,6 +1,7 @@
 from django.urls import path
 
 from audits.api import fairness as f
+from audits.api import mitigation as m
 from audits.api import monitoring_reports as mr
 from audits.api import packs as p
 from audits.api import views as v
@@ -56,6 +57,11 @@ urlpatterns += [
         "audits/<int:pk>/reviews/",
         reviews.as_view({"get": "list", "post": "create"}),
         name="api-audit-review-list",
+    ),
+    path(
+        "audits/<int:pk>/mitigation/",
+        m.MitigationViewSet.as_view({"get": "retrieve", "post": "create"}),
+        name="api-audit-mitigation",
     ),
     path(
         "projects/<slug:project_slug>/exceptions/",

@@ -145,7 +145,7 @@ def _existing_run(evaluation: Evaluation, config: AuditConfig) -> AuditRun | Non
     )
 
 
-def _sensitive_columns(
+def sensitive_columns(
     evaluation: Evaluation, features: list[str]
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Each sensitive feature from the predictions file, else from the dataset version
@@ -184,7 +184,7 @@ def _audit_work(run: AuditRun, progress: Progress):
         columns = read_columns(
             evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
         )
-        sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features)
+        sensitive, sources = sensitive_columns(evaluation, config.sensitive_features)
         progress(40, "Computing group metrics")
         body = audit_columns(
             evaluation.task,

@@ -17,6 +17,7 @@ from audits.models import AuditRun
 from audits.reports import audit_csv_response, audit_report, review_authors
 from audits.services.exceptions import exception_owners
 from audits.services.fairness import audit_config_save, audit_request, audit_review
+from audits.views.mitigation import mitigation_context
 from portal import access
 from portal.exceptions import ApplicationError, Conflict, Forbidden
 from portal.sudo import require_recent_password
@@ -117,6 +118,7 @@ def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "review_form": _review_form(request.user, audit),
         "is_auditor": access.AUDIT in access.project_perms(request.user, project),
         "failing_verdicts": FAILING_VERDICTS,
+        **mitigation_context(request.user, audit),
     }
     return render(request, "audits/audit_detail.html", context)
 
