@@ -4,14 +4,39 @@ grants and the audit trail stay right whatever page they come from."""
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 
-from projects.models import ApiToken, Event, Membership, Project, Team
+from projects import selectors
+from projects.models import ApiToken, Event, Membership, Profile, Project, Team
 from projects.services import teams
 
 # Team role groups are managed through memberships; editing them by hand would grant
 # rights that no membership, gate or audit event knows about.
 admin.site.unregister(Group)
+
+
+class ProfileInline(admin.StackedInline):
+    """The job title beside the user's name, as packs and trails show them."""
+
+    model = Profile
+    can_delete = False
+    fields = ["job_title"]
+
+
+class PersonAdmin(UserAdmin):
+    inlines = [*UserAdmin.inlines, ProfileInline]
+    list_display = ["username", "first_name", "last_name", "job_title", "email", "is_staff"]
+    list_select_related = ["profile"]
+
+    @admin.display(description="Job title")
+    def job_title(self, user) -> str:
+        return selectors.job_title(user)
+
+
+admin.site.unregister(get_user_model())
+admin.site.register(get_user_model(), PersonAdmin)
 
 
 class MembershipInline(admin.TabularInline):

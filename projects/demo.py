@@ -61,6 +61,29 @@ PEOPLE = [
     ("search_viewer", "search-ranking", Role.VIEWER, False),
 ]
 EXTERNAL_AUDITOR = "external_auditor"
+#: What the demo people are called at work: packs and trails show it beside the username.
+NAMES = {
+    "credit_owner": ("Maria", "Okafor", "Head of Retail Underwriting"),
+    "credit_engineer": ("Tomás", "Lindqvist", "Senior ML Engineer, Credit Risk"),
+    "credit_auditor": ("Priya", "Raman", "Model Risk Validator"),
+    "credit_viewer": ("Jonas", "Weber", "Credit Analyst"),
+    "search_owner": ("Aiko", "Tanaka", "Product Lead, Search"),
+    "search_engineer": ("Lucas", "Moreau", "ML Engineer, Search"),
+    "search_auditor": ("Fatima", "Haddad", "Responsible AI Reviewer"),
+    "search_viewer": ("Sam", "Carter", "Data Analyst"),
+    EXTERNAL_AUDITOR: ("Elena", "Petrova", "External Auditor, Model Risk"),
+}
+#: The credit-default project's statements of use, as its team would write them.
+CREDIT_USE = {
+    "intended_use": "Ranks retail loan applications by the chance of default within 12 "
+    "months, to help the underwriting desk decide which applications need a manual review. "
+    "Underwriters make the decision; the score is one input.",
+    "out_of_scope_use": "Automatic refusal of applications without an underwriter; business "
+    "or mortgage lending; setting interest rates; applicants outside the retail book.",
+    "limitations": "Trained on two years of applications from before the 2026 rate rises. "
+    "Applicants from the islands region are 2 % of the data, so their figures are uncertain. "
+    "Income is missing for about 4 % of applications and imputed.",
+}
 PROJECTS = [
     # slug, team, name, task type, stage, description
     (
@@ -209,6 +232,7 @@ def load_demo() -> list[tuple[str, str, str]]:
                 rollout = canary_under_way(project, **signers)
                 _drift_checked(project, rollout.deployment, signers["engineer"])
             if slug == SHARED_WITH_EXTERNAL:
+                teams.project_update(actor=owner, project=project, **CREDIT_USE)
                 teams.project_share(actor=owner, project=project, role=Role.AUDITOR, user=external)
                 _load_data(project, User.objects.get(username="credit_engineer"))
     return logins
@@ -565,6 +589,9 @@ def _person(User, username: str):
     if created:
         user.set_password(DEMO_PASSWORD)
         user.save()
+        if username in NAMES:
+            first, last, title = NAMES[username]
+            teams.profile_update(actor=user, first_name=first, last_name=last, job_title=title)
     return user
 
 

@@ -31,11 +31,30 @@ class ProjectForm(forms.Form):
         self.fields["team"].queryset = teams if teams is not None else Team.objects.none()
 
 
+def _long_text(label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        help_text=help_text,
+        max_length=LONG_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+    )
+
+
 class ProjectEditForm(forms.Form):
     name = forms.CharField(max_length=120)
     task_type = forms.ChoiceField(choices=Project.TaskType.choices)
     description = forms.CharField(
         max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 5}), required=False
+    )
+    intended_use = _long_text(
+        "Intended use", "Who uses the model's output, for which decision, on which population."
+    )
+    out_of_scope_use = _long_text(
+        "Out-of-scope use", "Uses the model is not built or validated for and must not serve."
+    )
+    limitations = _long_text(
+        "Known limitations", "What the model is known to do badly or not to cover."
     )
 
 
@@ -274,3 +293,13 @@ class EvaluationUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         if versions is not None:
             self.fields["dataset_version"].queryset = versions
+
+
+class ProfileForm(forms.Form):
+    first_name = forms.CharField(max_length=150, required=False)
+    last_name = forms.CharField(max_length=150, required=False)
+    job_title = forms.CharField(
+        max_length=120,
+        required=False,
+        help_text="Shown beside your name in approval packs, sign-off trails and e-mails.",
+    )

@@ -4,6 +4,7 @@ from projects import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("accounts/profile/", views.profile, name="profile"),
     path("projects/new/", views.project_create, name="project-create"),
     path("projects/<slug:slug>/", views.project_detail, name="project-detail"),
     path("projects/<slug:slug>/edit/", views.project_edit, name="project-edit"),

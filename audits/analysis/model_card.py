@@ -375,7 +375,18 @@ def _risk_facts(risk: Mapping[str, Any]) -> str:
 
 
 def _limitations(state: Mapping[str, Any]) -> list[str]:
-    out = []
+    project = state.get("project") or {}
+    # What the team states first, then what the evidence shows.
+    out = [
+        text
+        for text in (
+            _text(project.get("limitations")),
+            f"Out of scope: {_text(project.get('out_of_scope_use'))}"
+            if _text(project.get("out_of_scope_use"))
+            else "",
+        )
+        if text
+    ]
     candidate = state.get("candidate") or {}
     if not candidate:
         out.append("No candidate model is registered, so nothing about a model is measured yet.")
@@ -458,7 +469,7 @@ def _ethical_considerations(state: Mapping[str, Any]) -> list[dict[str, str]]:
 
 def _considerations(state: Mapping[str, Any]) -> dict[str, Any]:
     project = state.get("project") or {}
-    description = _text(project.get("description"))
+    description = _text(project.get("intended_use")) or _text(project.get("description"))
     team = _text(project.get("team"))
     return {
         # The snapshot names no audience; the owning team is the one user it does name.

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from portal.api.schema import json_of
 from portal.inputs import LONG_TEXT_MAX
+from projects import selectors
 from projects.api.shapes import OBJECT
 from projects.models import Event, EventExport, Membership, Project, ProjectShare, Role, Team
 
@@ -19,12 +20,41 @@ class TeamSerializer(serializers.ModelSerializer):
 
 class MembershipSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username", read_only=True)
+    full_name = serializers.SerializerMethodField()
+    job_title = serializers.SerializerMethodField()
     team = serializers.SlugRelatedField(slug_field="slug", read_only=True)
 
     class Meta:
         model = Membership
-        fields = ["id", "team", "username", "role", "is_admin", "created_at"]
+        fields = ["id", "team", "username", "full_name", "job_title", "role", "is_admin"]
+        fields += ["created_at"]
         read_only_fields = fields
+
+    def get_full_name(self, membership: Membership) -> str:
+        return membership.user.get_full_name()
+
+    def get_job_title(self, membership: Membership) -> str:
+        return selectors.job_title(membership.user)
+
+
+class ProfileSerializer(serializers.Serializer):
+    """The caller's own name and job title, as packs and trails show them."""
+
+    username = serializers.CharField(read_only=True)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
+    full_name = serializers.CharField(read_only=True)
+    job_title = serializers.CharField(max_length=120, required=False, allow_blank=True)
+
+    @staticmethod
+    def of(user) -> dict:
+        return {
+            "username": user.get_username(),
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "full_name": user.get_full_name(),
+            "job_title": selectors.job_title(user),
+        }
 
 
 class MembershipCreateSerializer(serializers.Serializer):
@@ -60,6 +90,9 @@ class ProjectSerializer(serializers.ModelSerializer):
             "slug",
             "name",
             "description",
+            "intended_use",
+            "out_of_scope_use",
+            "limitations",
             "task_type",
             "stage",
             "cycle",
@@ -86,6 +119,16 @@ class ProjectCreateSerializer(serializers.Serializer):
 class ProjectUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=120, required=False)
     description = serializers.CharField(required=False, allow_blank=True, max_length=LONG_TEXT_MAX)
+    intended_use = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=LONG_TEXT_MAX,
+        help_text="Who uses the model's output, for which decision; shown in the approval pack.",
+    )
+    out_of_scope_use = serializers.CharField(
+        required=False, allow_blank=True, max_length=LONG_TEXT_MAX
+    )
+    limitations = serializers.CharField(required=False, allow_blank=True, max_length=LONG_TEXT_MAX)
     task_type = serializers.ChoiceField(choices=Project.TaskType.choices, required=False)
 
 

@@ -13,6 +13,11 @@ shares = v.ShareViewSet
 exports = v.EventExportViewSet
 
 urlpatterns = [
+    path(
+        "me/",
+        v.ProfileViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="api-profile",
+    ),
     path("teams/", teams.as_view({"get": "list"}), name="api-team-list"),
     path("teams/<slug:slug>/", teams.as_view({"get": "retrieve"}), name="api-team-detail"),
     path(

@@ -14,7 +14,7 @@ from portal import access
 from portal.api.authentication import WebhookMetadataTokenAuthentication
 from portal.api.schema import NOT_READY
 from portal.api.views import ApiViewSet
-from portal.exceptions import ApplicationError, Conflict
+from portal.exceptions import ApplicationError, Conflict, Forbidden
 from projects import selectors
 from projects.api import serializers as s
 from projects.models import EventExport, Membership, ProjectShare
@@ -287,3 +287,28 @@ class EventExportViewSet(ApiViewSet):
             filename=f"{export.project.slug}-events-{export.pk}.csv",
             content_type="text/csv",
         )
+
+
+class ProfileViewSet(ApiViewSet):
+    serializer_class = s.ProfileSerializer
+
+    @extend_schema(responses=s.ProfileSerializer)
+    def retrieve(self, request):
+        """The caller's name and job title."""
+        return Response(s.ProfileSerializer.of(request.user))
+
+    @extend_schema(request=s.ProfileSerializer, responses=s.ProfileSerializer)
+    def partial_update(self, request):
+        """Change the caller's own name or job title (not with an API token: a token acts
+        for a pipeline, not for the person's identity)."""
+        if self.token is not None:
+            raise Forbidden(
+                "An API token cannot change its owner's profile; sign in to change it.",
+                code="token_not_allowed",
+            )
+        data = s.ProfileSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        current = s.ProfileSerializer.of(request.user)
+        fields = {k: data.validated_data.get(k, current[k]) for k in teams.PROFILE_FIELDS}
+        teams.profile_update(actor=request.user, **fields)
+        return Response(s.ProfileSerializer.of(request.user))

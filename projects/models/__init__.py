@@ -2,6 +2,7 @@ from projects.models.criteria import BusinessMeasurement, CriteriaVersion, SignO
 from projects.models.datasets import Dataset, DatasetLineage, DatasetVersion
 from projects.models.evaluations import Baseline, Evaluation, Metric, ModelVersion
 from projects.models.events import Event, EventExport, EventHead
+from projects.models.people import Profile
 from projects.models.teams import (
     Membership,
     Project,
@@ -30,6 +31,7 @@ __all__ = [
     "Membership",
     "Metric",
     "ModelVersion",
+    "Profile",
     "Project",
     "ProjectGroupObjectPermission",
     "ProjectShare",

@@ -77,6 +77,11 @@ class Project(models.Model):
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
+    #: What the model is for, what it must not be used for, and what it is known not to do:
+    #: the approval pack's decision memo and the model card state them.
+    intended_use = models.TextField(blank=True)
+    out_of_scope_use = models.TextField(blank=True)
+    limitations = models.TextField(blank=True)
     task_type = models.CharField(max_length=20, choices=TaskType, default=TaskType.CLASSIFICATION)
     stage = models.CharField(max_length=20, choices=Stage, default=Stage.PROTOTYPING, db_index=True)
     #: Each return from monitoring to prototyping starts a new cycle; evidence of earlier

@@ -7,7 +7,43 @@ from django.db.models import QuerySet
 
 from portal import access
 from portal.exceptions import NotFound
-from projects.models import ApiToken, Membership, Project, ProjectShare, Team
+from projects.models import ApiToken, Membership, Profile, Project, ProjectShare, Team
+
+
+def job_title(user) -> str:
+    try:
+        return user.profile.job_title
+    except Profile.DoesNotExist:
+        return ""
+
+
+def person(user) -> dict[str, str]:
+    """How a user is named to others: username, full name (the username when none is
+    set) and job title ("" when none)."""
+    return {
+        "username": user.get_username(),
+        "name": user.get_full_name() or user.get_username(),
+        "title": job_title(user),
+    }
+
+
+def person_label(user) -> str:
+    """ "Ada Lovelace (ada), Head of Credit Risk": the name with the username beside, for
+    trails and e-mails."""
+    who = person(user)
+    label = who["name"] if who["name"] == who["username"] else f"{who['name']} ({who['username']})"
+    return f"{label}, {who['title']}" if who["title"] else label
+
+
+def people_named(usernames) -> dict[str, dict[str, str]]:
+    """The name and title of each of ``usernames`` that has either, by username."""
+    users = get_user_model().objects.filter(username__in=set(usernames)).select_related("profile")
+    out = {}
+    for user in users:
+        who = person(user)
+        if who["name"] != who["username"] or who["title"]:
+            out[who["username"]] = {"name": who["name"], "title": who["title"]}
+    return out
 
 
 def project_list(user, token: ApiToken | None = None) -> QuerySet[Project]:
@@ -41,7 +77,12 @@ def team_list(user, token: ApiToken | None = None) -> QuerySet[Team]:
 
 
 def team_members(team: Team) -> QuerySet[Membership]:
-    return team.memberships.select_related("user").order_by("user__username")
+    return team.memberships.select_related("user", "user__profile").order_by("user__username")
+
+
+def memberships_of(user) -> QuerySet[Membership]:
+    """The user's own memberships: the roles they hold, team by team."""
+    return Membership.objects.filter(user=user).select_related("team").order_by("team__name")
 
 
 def membership_get(user, pk: int, token: ApiToken | None = None) -> Membership:

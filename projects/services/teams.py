@@ -9,7 +9,7 @@ from django.db import transaction
 
 from portal import access
 from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
-from projects.models import Membership, Project, ProjectShare, Role, Team
+from projects.models import Membership, Profile, Project, ProjectShare, Role, Team
 from projects.services.events import changes_record, event_record
 
 if TYPE_CHECKING:
@@ -159,7 +159,14 @@ def project_create(
     return project
 
 
-EDITABLE_PROJECT_FIELDS = ("name", "description", "task_type")
+EDITABLE_PROJECT_FIELDS = (
+    "name",
+    "description",
+    "task_type",
+    "intended_use",
+    "out_of_scope_use",
+    "limitations",
+)
 
 
 def project_update(*, actor, project: Project, token: ApiToken | None = None, **changes) -> Project:
@@ -223,3 +230,38 @@ def share_revoke(*, actor, share: ProjectShare) -> None:
             },
         )
         share.delete()
+
+
+PROFILE_FIELDS = ("first_name", "last_name", "job_title")
+
+
+def profile_update(*, actor, first_name: str, last_name: str, job_title: str) -> bool:
+    """Set the actor's own name and job title; False when nothing changed. Recorded on the
+    portal's chain: the names packs and trails show are part of the record."""
+    user_model = get_user_model()
+    with transaction.atomic():
+        user = user_model.objects.select_for_update().get(pk=actor.pk)
+        profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
+        before = {
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "job_title": profile.job_title,
+        }
+        after = {"first_name": first_name, "last_name": last_name, "job_title": job_title}
+        changed = {k: v for k, v in after.items() if before[k] != v}
+        if not changed:
+            return False
+        user.first_name, user.last_name = first_name, last_name
+        user.save(update_fields=["first_name", "last_name"])
+        profile.job_title = job_title
+        profile.save(update_fields=["job_title"])
+        event_record(
+            actor=user,
+            verb="user.profile_updated",
+            target=profile,
+            payload={"before": {k: before[k] for k in changed}, "after": changed},
+        )
+    # The caller's user object serves the rest of the request: show it the new values.
+    actor.first_name, actor.last_name = first_name, last_name
+    actor.profile = profile
+    return True

@@ -3,4 +3,5 @@
 from projects.views.criteria import *  # noqa: F403
 from projects.views.datasets import *  # noqa: F403
 from projects.views.evaluations import *  # noqa: F403
+from projects.views.people import *  # noqa: F403
 from projects.views.projects import *  # noqa: F403

@@ -111,6 +111,9 @@ def project_edit(request: HttpRequest, slug: str) -> HttpResponse:
         "name": project.name,
         "task_type": project.task_type,
         "description": project.description,
+        "intended_use": project.intended_use,
+        "out_of_scope_use": project.out_of_scope_use,
+        "limitations": project.limitations,
     }
     form = forms.ProjectEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
