@@ -25,7 +25,12 @@ from django.db.models import Prefetch
 
 from audits.models import AuditReview, AuditRun, RiskItem
 from audits.previous_cycle import previous_cycle_state
-from audits.selectors import audit_reviews, candidate_audit, review_exception
+from audits.selectors import (
+    audit_reviews,
+    candidate_audit,
+    mitigation_latest,
+    review_exception,
+)
 from deployments import selectors as deployment_selectors
 from deployments.analysis.plan import plan_against_criteria
 from deployments.models import Analysis, Deployment, DeploymentPlan, RolloutMove
@@ -44,8 +49,13 @@ def _user(user) -> str | None:
     return user.username if user else None
 
 
+#: The project's statements of use; each goes in the state only once written, so a
+#: pack of a project without them keeps its hash.
+USE_FIELDS = ("intended_use", "out_of_scope_use", "limitations")
+
+
 def _project(project: Project) -> dict[str, Any]:
-    return {
+    shown = {
         "slug": project.slug,
         "name": project.name,
         "team": project.team.name,
@@ -55,6 +65,10 @@ def _project(project: Project) -> dict[str, Any]:
         "ml_engineers": selectors.people_in_role(project, Role.ML_ENGINEER),
         "auditors": selectors.people_in_role(project, Role.AUDITOR),
     }
+    for field in USE_FIELDS:
+        if getattr(project, field):
+            shown[field] = getattr(project, field)
+    return shown
 
 
 def _gate(project: Project, target: str = DEPLOYMENT) -> dict[str, Any]:
@@ -261,7 +275,7 @@ def _audit(project: Project) -> dict[str, Any] | None:
     audit: AuditRun | None = candidate_audit(project)
     if audit is None:
         return None
-    return {
+    shown = {
         "id": audit.pk,
         "verdict": audit.verdict,
         "config_version": audit.config.version,
@@ -269,6 +283,11 @@ def _audit(project: Project) -> dict[str, Any] | None:
         "result": audit.result,
         "reviews": [_review(r) for r in reversed(list(audit_reviews(audit)))],
     }
+    mitigation = mitigation_latest(audit)
+    # Only once the options are computed: the pack shows what the team decided from.
+    if mitigation is not None and mitigation.status == mitigation.Status.SUCCEEDED:
+        shown["mitigation"] = mitigation.result
+    return shown
 
 
 def _review(review: AuditReview) -> dict[str, Any]:
@@ -452,6 +471,20 @@ def _deployment(project: Project) -> dict[str, Any] | None:
     }
 
 
+def _usernames(state: dict[str, Any]) -> set[str]:
+    """Everyone the decision rests on: the project's people, signers, reviewers and the
+    owners of exceptions."""
+    project = state["project"]
+    names = {*project["business_owners"], *project["ml_engineers"], *project["auditors"]}
+    trails = [state["signoffs"], (state["deployment"] or {}).get("signoffs") or []]
+    names |= {row["user"] for trail in trails for row in trail}
+    for review in (state["audit"] or {}).get("reviews") or []:
+        names.add(review["reviewer"])
+        if "exception" in review:
+            names |= {review["exception"]["owner"], review["exception"]["granted_by"]}
+    return names
+
+
 def pack_state(project: Project) -> dict[str, Any]:
     """Everything the approval pack shows, as JSON; nothing that depends on when it is read."""
     candidate = _candidate(project)
@@ -470,6 +503,11 @@ def pack_state(project: Project) -> dict[str, Any]:
         # None until the candidate model has a deployment in this cycle: then the go-live case.
         "deployment": _deployment(project),
     }
+    people = selectors.people_named(_usernames(state))
+    if people:
+        # How the people the state names read: full name and job title. Only when someone
+        # has either, so packs of projects whose people have neither keep their hash.
+        state["people"] = people
     if project.cycle > 1:
         # From the second cycle on, the state names its cycle, so no pack of an earlier one
         # matches it, and carries the monitoring evidence that led back here. Left out in the

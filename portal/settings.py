@@ -334,6 +334,14 @@ EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "stagegate@localhost")
 #: The portal's address, for links in emails and packs.
 SITE_URL = env_str("SITE_URL", f"http://{env_str('HOST', '127.0.0.1')}:{env_str('PORT', '8000')}")
+#: The key and certificate (PEM) the portal signs approval packs with (PAdES). Production
+#: sets both; `make run` generates a self-signed pair here for local use
+#: (`manage.py pack_signing_key`).
+PACK_SIGNING_KEY = Path(env_str("PACK_SIGNING_KEY", str(VAR_DIR / "pack-signing" / "key.pem")))
+PACK_SIGNING_CERT = Path(
+    env_str("PACK_SIGNING_CERT", str(VAR_DIR / "pack-signing" / "certificate.pem"))
+)
+PACK_SIGNING_KEY_PASSPHRASE = env_str("PACK_SIGNING_KEY_PASSPHRASE", "")
 
 # --- REST API -----------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -518,5 +526,7 @@ LOGGING = {
         "weasyprint": {"level": "ERROR"},
         # axes announces itself on every start, management commands included.
         "axes.apps": {"level": "WARNING"},
+        # pikepdf announces its logging bridge on first use.
+        "pikepdf": {"level": "WARNING"},
     },
 }

@@ -40,6 +40,15 @@ def _private_cache():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _pack_signing_key():
+    """Packs are signed: the run's self-signed key, made once in its var folder (where the
+    worker processes the integration tests start find it too)."""
+    from audits.services.pack_signing import signing_key_ensure
+
+    signing_key_ensure()
+
+
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 

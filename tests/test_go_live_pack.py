@@ -14,7 +14,7 @@ from pypdf import PdfReader
 
 from audits.models import ApprovalPack
 from audits.rollout_charts import CHART_POINTS, MAX_CHARTED, charted_analyses
-from audits.services.packs import pack_html, render_pdf
+from audits.services.packs import pack_html, render_pdf, snapshot_attachment
 from audits.snapshot import pack_state, state_sha256
 from deployments.models import Analysis, Rollout
 from deployments.services.metrics import metrics_push
@@ -131,7 +131,8 @@ def test_it_puts_the_plan_its_signoffs_the_rollout_and_the_monitoring_spec_in_th
         assert shown in text, f"the pack does not show {shown!r}"
     assert plan.content_sha256 in bare
     # Its sign-offs: who, role, decision, and that they still count.
-    trail = text[text.index("Sign-offs of the plan") : text.index("Rollout history", 2000)]
+    start = text.index("Sign-offs of the plan")
+    trail = text[start : text.index("Rollout history", start)]
     for person in (w.people[Role.BUSINESS_OWNER], w.people[Role.ML_ENGINEER]):
         assert person.username in trail
     assert trail.count("Approved") == 2 and trail.count("Current") == 2
@@ -232,11 +233,14 @@ def test_a_go_live_pack_renders_to_the_same_bytes_again(live):
     w, *_ = live
     pack = make_pack(w)
     assert pack_html(pack.snapshot, pack.pk, pack.snapshot_sha256) == pack.html
-    first, pages = render_pdf(pack.html)
-    second, _ = render_pdf(pack.html)
+    first, pages = render_pdf(pack.html, None, [snapshot_attachment(pack)])
+    second, _ = render_pdf(pack.html, None, [snapshot_attachment(pack)])
     assert first == second
     assert pages == pack.pages
-    assert hashlib.sha256(first).hexdigest() == pack.pdf_sha256
+    with pack.pdf.open("rb") as stored:
+        signed = stored.read()
+    assert signed[: len(first)] == first  # the signature is a revision appended to the layout
+    assert hashlib.sha256(signed).hexdigest() == pack.pdf_sha256
 
 
 def test_the_state_is_the_same_read_twice_and_late_points_leave_the_pack_current(live):

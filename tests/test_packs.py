@@ -11,7 +11,13 @@ import pytest
 
 from audits.models import ApprovalPack
 from audits.services import packs
-from audits.services.packs import pack_html, pack_render, render_pdf, static_root
+from audits.services.packs import (
+    pack_html,
+    pack_render,
+    render_pdf,
+    snapshot_attachment,
+    static_root,
+)
 from audits.snapshot import pack_state, state_sha256
 from projects import selectors
 from projects.analysis.criteria import content_sha256
@@ -233,14 +239,16 @@ def test_the_same_snapshot_renders_to_the_same_bytes(packed_world):
     assert pack_html(pack.snapshot, pack.pk, pack.snapshot_sha256) == pack.html
     with pack.pdf.open("rb") as stored:
         before = stored.read()
-    first, pages = render_pdf(pack.html)
-    second, _ = render_pdf(pack.html)
+    first, pages = render_pdf(pack.html, None, [snapshot_attachment(pack)])
+    second, _ = render_pdf(pack.html, None, [snapshot_attachment(pack)])
     assert pages == pack.pages
     assert first == second, f"two renders differ: {_first_difference(first, second)}"
-    assert first == before, (
+    # The stored file is the layout with the portal's signature appended as a revision.
+    assert before[: len(first)] == first, (
         f"a render differs from the stored PDF: {_first_difference(first, before)}"
     )
-    assert hashlib.sha256(first).hexdigest() == pack.pdf_sha256
+    assert len(before) > len(first)
+    assert hashlib.sha256(before).hexdigest() == pack.pdf_sha256
 
 
 def test_the_pack_keeps_its_snapshot_and_the_model_card_comes_from_the_same_state(
@@ -282,7 +290,7 @@ def test_a_pack_that_fails_to_render_is_recorded_and_not_reused(api, world, monk
     w = world["a"]
     api = _as(api, w.people[Role.BUSINESS_OWNER])
 
-    def broken(html, refused=None):
+    def broken(html, refused=None, attachments=None):
         raise ValueError("layout broke")
 
     monkeypatch.setattr(packs, "render_pdf", broken)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 #: Rendered only into PDFs by WeasyPrint, never served to a browser: its inline
 #: styles meet no Content-Security-Policy.
-PDF_ONLY_TEMPLATES = {"packs/pack.html", "packs/monitoring_report.html"}
+PDF_ONLY_TEMPLATES = {"packs/pack.html", "packs/_memo.html", "packs/monitoring_report.html"}
 
 
 def _policy(header: str) -> dict[str, list[str]]:

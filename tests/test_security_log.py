@@ -21,7 +21,7 @@ from django.urls import reverse
 from portal.logs import JsonFormatter
 from projects.models import Role
 from projects.services import tokens
-from tests.authz.matrix import CI_TOKEN_WRITES, MATRIX
+from tests.authz.matrix import CALLER_ROUTES, CI_TOKEN_WRITES, MATRIX
 from tests.authz.test_matrix import _body, _call, _expected, _kwargs
 
 SECURITY = "stagegate.security"
@@ -78,6 +78,8 @@ def _wanted(name: str, method: str, who: str) -> int:
         return _expected(expect.other, Role.VIEWER)
     if who == "own token":
         return 200 if method == "GET" else CI_TOKEN_WRITES.get((name, method), 403)
+    if (name, method) in CALLER_ROUTES:
+        return CALLER_ROUTES[(name, method)]
     return 200 if (name, method) in NO_TEAM else 404  # another team's token
 
 

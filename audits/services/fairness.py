@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import IntegrityError, transaction
@@ -145,7 +146,7 @@ def _existing_run(evaluation: Evaluation, config: AuditConfig) -> AuditRun | Non
     )
 
 
-def sensitive_columns(
+def _sensitive_columns(
     evaluation: Evaluation, features: list[str]
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     """Each sensitive feature from the predictions file, else from the dataset version
@@ -175,24 +176,50 @@ def sensitive_columns(
     return columns, sources
 
 
+@dataclass(frozen=True)
+class AuditInputs:
+    """What an audit (and its mitigation) reads of an evaluation: the mapped columns and
+    the configuration's sensitive features, with where each came from."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    y_score: np.ndarray | None
+    sensitive: dict[str, Any]
+    sources: dict[str, str]
+
+
+def audit_inputs(evaluation: Evaluation, config: AuditConfig) -> AuditInputs:
+    """Read an evaluation's labels, predictions and scores (when mapped), and the audit's
+    sensitive columns; DataError or AuditError when the files do not hold them."""
+    mapping = evaluation.mapping
+    wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score") if k in mapping]
+    columns = read_columns(
+        evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
+    )
+    sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features)
+    return AuditInputs(
+        y_true=columns[mapping["y_true"]],
+        y_pred=columns[mapping["y_pred"]],
+        y_score=columns[mapping["y_score"]] if "y_score" in mapping else None,
+        sensitive=sensitive,
+        sources=sources,
+    )
+
+
 def _audit_work(run: AuditRun, progress: Progress):
     evaluation, config = run.evaluation, run.config
-    mapping = evaluation.mapping
     progress(5, "Reading predictions")
     try:
-        wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score") if k in mapping]
-        columns = read_columns(
-            evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
-        )
-        sensitive, sources = sensitive_columns(evaluation, config.sensitive_features)
+        inputs = audit_inputs(evaluation, config)
+        sources = inputs.sources
         progress(40, "Computing group metrics")
         body = audit_columns(
             evaluation.task,
-            columns[mapping["y_true"]],
-            columns[mapping["y_pred"]],
-            sensitive,
+            inputs.y_true,
+            inputs.y_pred,
+            inputs.sensitive,
             config.as_dict(),
-            y_score=columns[mapping["y_score"]] if "y_score" in mapping else None,
+            y_score=inputs.y_score,
         )
     except (AuditError, DataError) as exc:
         raise ApplicationError(str(exc), code="bad_data") from None

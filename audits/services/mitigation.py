@@ -11,12 +11,11 @@ from audits.analysis.fairness import AuditError
 from audits.analysis.gates import FAILING_VERDICTS
 from audits.analysis.mitigation import mitigation_columns
 from audits.models import AuditRun, Mitigation
-from audits.services.fairness import sensitive_columns
+from audits.services.fairness import audit_inputs
 from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
-from projects.analysis.tabular import DataError, read_columns
+from projects.analysis.tabular import DataError
 from projects.services.events import event_record, job_failed_record
-from projects.services.uploads import read_limits
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -93,22 +92,18 @@ def _mitigation_work(mitigation: Mitigation, progress: Progress):
         "config__project__team", "evaluation__model_version", "evaluation__dataset_version"
     ).get(pk=mitigation.audit_id)
     evaluation, config = audit.evaluation, audit.config
-    mapping = evaluation.mapping
     progress(5, "Reading predictions and scores")
     try:
-        wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score") if k in mapping]
-        columns = read_columns(
-            evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
-        )
-        # The audit's own sensitive features, read from where the audit read them.
-        sensitive, sources = sensitive_columns(evaluation, config.sensitive_features)
+        # The audit's own columns and sensitive features, read from where the audit read them.
+        inputs = audit_inputs(evaluation, config)
+        sources = inputs.sources
         progress(30, "Running ThresholdOptimizer")
         body = mitigation_columns(
             evaluation.task,
-            columns[mapping["y_true"]],
-            columns[mapping["y_pred"]],
-            columns[mapping["y_score"]] if "y_score" in mapping else None,
-            sensitive,
+            inputs.y_true,
+            inputs.y_pred,
+            inputs.y_score,
+            inputs.sensitive,
             config.as_dict(),
         )
     except (AuditError, DataError) as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import gc
 import hashlib
+import json
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,9 +18,13 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from audits.analysis.fetch import static_fetcher
+from audits.analysis.memo import decision_memo
+from audits.analysis.mitigation_charts import tradeoff_svg
+from audits.analysis.pack_file import SNAPSHOT_NAME, pack_sign
 from audits.models import ApprovalPack
 from audits.reports import LABELS, result_report
 from audits.rollout_charts import analysis_charts, chart_series
+from audits.services.pack_signing import signing_identity, signing_passphrase
 from audits.snapshot import pack_state, state_sha256
 from deployments.analysis.plan import monitoring_gaps, plan_summary
 from deployments.models import RolloutMove
@@ -55,6 +61,7 @@ SOFTWARE = (
     ("PyArrow", "pyarrow"),
     ("scikit-learn", "scikit-learn"),
     ("WeasyPrint", "weasyprint"),
+    ("pyHanko", "pyhanko"),
 )
 
 
@@ -153,7 +160,12 @@ def _audit(audit: dict[str, Any] | None) -> dict[str, Any] | None:
         feature["columns"] = [feature["columns"][i] for i in keep]
         for group in feature["groups"]:
             group["cells"] = [group["cells"][i] for i in keep]
-    return {**audit, "report": report}
+    mitigation = audit.get("mitigation")
+    return {
+        **audit,
+        "report": report,
+        "mitigation_svg": tradeoff_svg(mitigation, width=620) if mitigation else "",
+    }
 
 
 def _go_live(deployment: dict[str, Any] | None, charts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -191,6 +203,14 @@ def _go_live(deployment: dict[str, Any] | None, charts: list[dict[str, Any]]) ->
     }
 
 
+def _monitoring_rows(deployment: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The monitoring part of the plan in force, as the memo shows it."""
+    plan = (deployment or {}).get("plan")
+    if not plan:
+        return []
+    return [row for row in plan_summary(plan["content"]) if row[0] in ("Monitoring", "Notify")]
+
+
 def pack_context(snapshot: dict[str, Any], pack_id: int, snapshot_sha256: str) -> dict[str, Any]:
     """What the pack template needs: the snapshot, and the charts drawn from it."""
     state = snapshot["state"]
@@ -207,6 +227,8 @@ def pack_context(snapshot: dict[str, Any], pack_id: int, snapshot_sha256: str) -
         "go_live": _go_live(state.get("deployment"), snapshot.get("charts", [])),
         "labels": LABELS,
         "current_signoffs": [s for s in signoffs if not s["revoked_at"] and not s["stale"]],
+        "memo": decision_memo(state),
+        "monitoring_rows": _monitoring_rows(state.get("deployment")),
     }
 
 
@@ -255,8 +277,16 @@ def _keep_font_timestamps() -> None:
         module.TTFont = keeping
 
 
-def render_pdf(html: str, refused: list[str] | None = None) -> tuple[bytes, int]:
-    """Lay ``html`` out with WeasyPrint; the same HTML gives the same bytes."""
+#: Every document the portal renders is archival: PDF/A-3b (which may carry the
+#: machine-readable evidence as associated files) and tagged, for screen readers.
+PDF_OPTIONS = {"pdf_variant": "pdf/a-3b", "pdf_tags": True}
+
+
+def render_pdf(
+    html: str, refused: list[str] | None = None, attachments: list | None = None
+) -> tuple[bytes, int]:
+    """Lay ``html`` out with WeasyPrint as PDF/A-3b, tagged, with ``attachments``
+    (WeasyPrint ``Attachment`` objects); the same input gives the same bytes."""
     try:
         from weasyprint import HTML  # loads system libraries; only workers need it
     except OSError as exc:
@@ -277,19 +307,51 @@ def render_pdf(html: str, refused: list[str] | None = None) -> tuple[bytes, int]
         document = HTML(
             string=html, base_url=root.as_uri() + "/", url_fetcher=static_fetcher(root, refused)
         ).render()
-        return document.write_pdf(), len(document.pages)
+        pdf = document.write_pdf(attachments=attachments or [], **PDF_OPTIONS)
+        return pdf, len(document.pages)
     finally:
         if collecting:
             gc.enable()
         gc.collect()
 
 
+def snapshot_bytes(snapshot: dict[str, Any]) -> bytes:
+    """The snapshot as the pack carries it: canonical JSON, whose parse hashes back to the
+    pack's snapshot_sha256."""
+    return json.dumps(snapshot, sort_keys=True, separators=(",", ":"), allow_nan=False).encode()
+
+
+def snapshot_attachment(pack: ApprovalPack):
+    from weasyprint import Attachment
+
+    # Dated by the request, not the clock, so the same pack lays out the same bytes.
+    when = datetime.fromisoformat(pack.snapshot["meta"]["requested_at"])
+    return Attachment(
+        string=snapshot_bytes(pack.snapshot),
+        name=SNAPSHOT_NAME,
+        description=f"The snapshot of approval pack {pack.pk}: the evidence it shows, as JSON",
+        relationship="Data",
+        created=when,
+        modified=when,
+    )
+
+
 def _render_work(pack: ApprovalPack, progress: Progress):
+    key, cert = signing_identity()  # before the work: a missing key fails the job at once
     progress(5, "Laying out the pack")
     html = pack_html(pack.snapshot, pack.pk, pack.snapshot_sha256)
     progress(20, "Rendering the PDF")
     refused: list[str] = []
-    pdf, pages = render_pdf(html, refused)
+    pdf, pages = render_pdf(html, refused, [snapshot_attachment(pack)])
+    progress(90, "Signing the PDF")
+    pdf = pack_sign(
+        pdf,
+        key_path=key,
+        cert_path=cert,
+        key_passphrase=signing_passphrase(),
+        reason=f"Approval pack {pack.pk} of {pack.project.name}, as rendered by Stagegate",
+        location=settings.SITE_URL,
+    )
     digest = hashlib.sha256(pdf).hexdigest()
 
     def store() -> None:

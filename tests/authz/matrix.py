@@ -41,6 +41,9 @@ REVIEWERS_REDIRECT = roles(403, 403, 302, 403)
 MATRIX: dict[tuple[str, str], Expect] = {
     # --- REST API ---------------------------------------------------------------------
     ("api-team-list", "GET"): Expect(own=200, other=200),
+    # Everyone reads and changes only their own profile.
+    ("api-profile", "GET"): Expect(own=200, other=200),
+    ("api-profile", "PATCH"): Expect(own=200, other=200),
     ("api-team-detail", "GET"): Expect(own=200),
     ("api-membership-list", "GET"): Expect(own=200),
     ("api-membership-list", "POST"): Expect(own=roles(201, 403, 403, 403)),
@@ -101,6 +104,10 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-exception-detail", "GET"): Expect(own=200),
     # Only an auditor reviews, and none who builds the model (tested in test_audits).
     ("api-audit-review-list", "POST"): Expect(own=REVIEWERS),
+    # A failing audit's mitigation options: asked for by whoever may ask for an audit; the
+    # built audit has them already, so asking again reuses them (200).
+    ("api-audit-mitigation", "GET"): Expect(own=200),
+    ("api-audit-mitigation", "POST"): Expect(own=WRITERS),
     ("api-criteria-list", "GET"): Expect(own=200),
     ("api-criteria-list", "POST"): Expect(own=CREATED_BY_WRITERS),
     ("api-criteria-version-detail", "GET"): Expect(own=200),
@@ -169,6 +176,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("audit-json", "GET"): Expect(own=200),
     ("audit-csv", "GET"): Expect(own=200),
     ("audit-review-create", "POST"): Expect(own=REVIEWERS_REDIRECT),
+    ("mitigation-create", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("mitigation-status", "GET"): Expect(own=200),
     ("project-exception-list", "GET"): Expect(own=200),
     ("team-exception-list", "GET"): Expect(own=200),
     ("criteria", "GET"): Expect(own=200),
@@ -199,6 +208,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("healthz", "GET"): Expect(own=503, anon=503, public=True),
     # One's own password; an empty form answers with its errors.
     ("password_change", "GET"): Expect(own=200, other=200),
+    # One's own name and job title; the empty matrix form saves blanks and redirects.
+    ("profile", "GET"): Expect(own=200, other=200),
+    ("profile", "POST"): Expect(own=302, other=302),
     # Entering one's password again; an empty form answers with its errors.
     ("password-confirm", "GET"): Expect(own=200, other=200),
     ("password-confirm", "POST"): Expect(own=200, other=200),
@@ -224,4 +236,11 @@ CI_TOKEN_WRITES: dict[tuple[str, str], int] = {
     ("api-event-export-list", "POST"): 202,
     # A webhook's POST only reads the gate.
     ("api-project-gates", "POST"): 200,
+}
+
+#: Routes about the caller, not a team: any token gets the same answer, whichever team
+#: it is bound to (a token reads its owner's profile and never changes it).
+CALLER_ROUTES: dict[tuple[str, str], int] = {
+    ("api-profile", "GET"): 200,
+    ("api-profile", "PATCH"): 403,
 }

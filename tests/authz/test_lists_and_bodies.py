@@ -39,6 +39,7 @@ from audits.models import (
     AuditReview,
     AuditRun,
     BaselineRun,
+    Mitigation,
     MonitoringReport,
     PolicyException,
     RiskItem,
@@ -82,6 +83,7 @@ from tests.factories import (
     UserFactory,
     grant_exception,
     make_audit,
+    make_failing_audit,
 )
 
 pytestmark = pytest.mark.django_db
@@ -99,6 +101,11 @@ HYPOTHESIS = settings(
 )
 #: Each write endpoint gets a few examples of its own (26 of them, about 200 calls).
 PER_ENDPOINT = settings(HYPOTHESIS, max_examples=8)
+
+
+def _failing_audit(w: TeamWorld) -> None:
+    """A failing audit of the team's candidate: one that mitigation options are for."""
+    w.extra["failing_audit"] = make_failing_audit(w)
 
 
 def _waiting(w: TeamWorld) -> None:
@@ -739,7 +746,15 @@ def _write_cases() -> dict[tuple[str, str], Write]:
             lambda w: {"slug": w.project.slug},
             lambda w, n: {"name": "Renamed"},
             _same("project", Project),
-            {"name", "description", "task_type"},
+            {"name", "description", "task_type", "intended_use", "out_of_scope_use", "limitations"},
+        ),
+        # One's own profile: never staff, superuser, username or password.
+        ("api-profile", "PATCH"): Write(
+            MLE,
+            lambda w: {},
+            lambda w, n: {"job_title": "Analyst"},
+            lambda w, answer: User.objects.get(username=answer["username"]),
+            {"first_name", "last_name", "job_title"},
         ),
         ("api-project-gates", "POST"): Write(
             MLE,
@@ -847,6 +862,13 @@ def _write_cases() -> dict[tuple[str, str], Write]:
         ),
         ("api-audit-list", "POST"): Write(
             MLE, lambda w: {"pk": w.unaudited.pk}, lambda w, n: {}, _created(AuditRun)
+        ),
+        ("api-audit-mitigation", "POST"): Write(
+            MLE,
+            lambda w: {"pk": w.extra["failing_audit"].pk},
+            lambda w, n: {},
+            _created(Mitigation),
+            setup=_failing_audit,
         ),
         ("api-audit-review-list", "POST"): Write(
             AUD,

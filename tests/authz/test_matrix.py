@@ -15,13 +15,14 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from audits.forms import AuditConfigForm
-from audits.models import PolicyException
+from audits.models import AuditRun, PolicyException
+from audits.services.mitigation import mitigation_request, mitigation_run
 from projects.models import Event, Role
 from projects.services import tokens
 from tests.authz.deployment_matrix import RULES as DEPLOYMENT_RULES
-from tests.authz.matrix import CI_TOKEN_WRITES, MATRIX, NOT_IN_MATRIX, Expect
+from tests.authz.matrix import CALLER_ROUTES, CI_TOKEN_WRITES, MATRIX, NOT_IN_MATRIX, Expect
 from tests.data import predictions_csv, sample_csv, sample_frame
-from tests.factories import grant_exception
+from tests.factories import grant_exception, make_failing_audit
 
 ROLES = [Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER]
 TEAM_ROUTES = {"api-team-detail", "team-detail", "membership-add", "team-exception-list"}
@@ -32,8 +33,22 @@ def _exception(a) -> PolicyException:
     return PolicyException.objects.get(review__audit=audit)
 
 
+def _mitigated(a) -> AuditRun:
+    """A failing audit of team A's candidate, with its mitigation options computed."""
+    audit = make_failing_audit(a)
+    mitigation, _ = mitigation_request(actor=a.people[Role.ML_ENGINEER], audit=audit)
+    mitigation_run(mitigation_id=mitigation.pk)
+    return audit
+
+
 #: Routes whose pk names an object built for the call (in the test's savepoint).
-BUILT = {"api-exception-detail": _exception}
+BUILT = {
+    "api-exception-detail": _exception,
+    "api-audit-mitigation": _mitigated,
+    # Asked for here: the world's own audit passes, so it has no options to offer.
+    "mitigation-create": make_failing_audit,
+    "mitigation-status": _mitigated,
+}
 
 
 def url_routes() -> dict[str, set[str]]:
@@ -254,6 +269,8 @@ def _body(name: str, a) -> dict:
         "membership-add": {"username": "newcomer", "role": "viewer"},
         "membership-change": {"role": "auditor"},
         "token-list": {"name": "t", "scopes": ["read"], "days": 30},
+        "profile": {"first_name": "Ada", "last_name": "Lovelace", "job_title": "Analyst"},
+        "api-profile": {"job_title": "Analyst"},
     }.get(name, {})
 
 
@@ -366,6 +383,7 @@ def test_route_permissions_for_a_read_only_ci_token(matrix_world, db, name, meth
             ("api-docs", "GET"),
         }
         wanted = 200 if (name, method) in lists else 404
+        wanted = CALLER_ROUTES.get((name, method), wanted)
         if (name, method) == ("api-project-list", "POST"):
             wanted = 404  # team A is not visible to team B's token
     url = reverse(name, kwargs=_kwargs(name, a))

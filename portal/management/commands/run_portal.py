@@ -31,6 +31,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         host, port = options["host"], options["port"]
         call_command("migrate", interactive=False, verbosity=0)
+        # Packs are signed; locally with a self-signed certificate made once into var/.
+        call_command("pack_signing_key", verbosity=0)
         logins = []
         if not options["no_demo"]:
             from projects.demo import load_demo
