@@ -138,16 +138,10 @@ class AuditConfigForm(forms.Form):
         }, data["note"]
 
 
-class AuditReviewForm(forms.Form):
-    """A review; for a failing audit, also the exception an approval needs (the service
-    checks its parts and says what is missing)."""
+class ExceptionForm(forms.Form):
+    """The parts of an exception (the service checks them and says what is missing);
+    ``owners`` are the people who may own it."""
 
-    decision = forms.ChoiceField(choices=AuditReview.Decision.choices, widget=forms.RadioSelect)
-    rationale = forms.CharField(
-        max_length=LONG_TEXT_MAX,
-        widget=forms.Textarea(attrs={"rows": 4}),
-        help_text="Why: what you checked, what convinced you, what must change.",
-    )
     finding = forms.CharField(
         required=False,
         max_length=LONG_TEXT_MAX,
@@ -173,16 +167,30 @@ class AuditReviewForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["owner"].choices = [("", "—")] + [(u.username, u.username) for u in owners]
 
-    def review_fields(self) -> dict:
-        """The service's arguments: the exception only when any part of it was given."""
-        data = self.cleaned_data
-        exception = {k: data.get(k) for k in self.EXCEPTION_FIELDS}
-        given = any(v not in (None, "") for v in exception.values())
-        return {
-            "decision": data["decision"],
-            "rationale": data["rationale"],
-            "exception": exception if given else None,
-        }
+    def exception(self) -> dict | None:
+        """The exception's parts, or None when none was given."""
+        exception = {k: self.cleaned_data.get(k) for k in self.EXCEPTION_FIELDS}
+        return exception if any(v not in (None, "") for v in exception.values()) else None
 
     def exception_parts(self) -> list:
         return [self[name] for name in self.EXCEPTION_FIELDS]
+
+
+class AuditReviewForm(ExceptionForm):
+    """A review; for a failing audit, also the exception an approval needs."""
+
+    decision = forms.ChoiceField(choices=AuditReview.Decision.choices, widget=forms.RadioSelect)
+    rationale = forms.CharField(
+        max_length=LONG_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text="Why: what you checked, what convinced you, what must change.",
+    )
+
+    def review_fields(self) -> dict:
+        """The service's arguments: the exception only when any part of it was given."""
+        data = self.cleaned_data
+        return {
+            "decision": data["decision"],
+            "rationale": data["rationale"],
+            "exception": self.exception(),
+        }

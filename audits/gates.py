@@ -1,16 +1,14 @@
 """What audits contributes to the lifecycle gates, registered when the app starts
-(``AuditsConfig.ready``): no open severe risk, the candidate's audit approved, the approval
+(``AuditsConfig.ready``): the risk register decided, the candidate's audit approved, the approval
 pack current, and the trained baselines among the baselines on record."""
 
 from __future__ import annotations
 
-from django.conf import settings
-
-from audits.analysis.gates import audit_check, pack_check, risks_check
+from audits.analysis.gates import audit_check, pack_check, register_check
 from audits.selectors import (
     audit_gate_state,
     pack_gate_state,
-    severe_open_risks,
+    risk_register_state,
     trained_baseline_names,
 )
 from projects.analysis.gates import DEPLOYMENT, MONITORING, Check
@@ -21,9 +19,8 @@ baseline_source(trained_baseline_names)
 
 
 @gate_check(DEPLOYMENT, order=50)
-def no_severe_risk_open(project: Project, context: GateContext) -> list[Check]:
-    threshold = settings.RISK_GATE_SEVERITY
-    return [risks_check(severe_open_risks(project, threshold), threshold)]
+def risk_register_decided(project: Project, context: GateContext) -> list[Check]:
+    return [register_check(risk_register_state(project))]
 
 
 @gate_check(DEPLOYMENT, order=60)

@@ -286,6 +286,7 @@ class PolicyException(WriteOnce):
 
     class Subject(models.TextChoices):
         AUDIT = "audit", "Fairness audit"
+        RISK = "risk", "High risk accepted"
 
     project = models.ForeignKey(
         "projects.Project", on_delete=models.PROTECT, related_name="exceptions"
@@ -294,6 +295,10 @@ class PolicyException(WriteOnce):
     #: The approval that this exception qualifies (for an audit).
     review = models.OneToOneField(
         AuditReview, on_delete=models.PROTECT, null=True, related_name="exception"
+    )
+    #: The high or critical risk a business owner accepted with this exception.
+    risk = models.ForeignKey(
+        RiskItem, on_delete=models.PROTECT, null=True, blank=True, related_name="exceptions"
     )
     finding = models.TextField()
     conditions = models.TextField()
@@ -315,6 +320,10 @@ class PolicyException(WriteOnce):
                 condition=~Q(subject="audit") | Q(review__isnull=False),
                 name="exception_audit_review",
             ),
+            models.CheckConstraint(
+                condition=~Q(subject="risk") | Q(risk__isnull=False),
+                name="exception_risk_item",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -328,7 +337,16 @@ class PolicyException(WriteOnce):
         return self.holds_on(timezone.localdate())
 
     def get_absolute_url(self) -> str:
+        if self.subject == self.Subject.RISK:
+            return reverse("risk-list", args=[self.project.slug]) + f"#risk-{self.risk_id}"
         return reverse("audit-detail", args=[self.review.audit_id])
+
+    @property
+    def about(self) -> str:
+        """What it excuses, in a few words: "audit 4 (fail)", "risk “Target leakage”"."""
+        if self.subject == self.Subject.RISK:
+            return f"risk “{self.risk.title}”"
+        return f"audit {self.review.audit_id} ({self.review.audit.get_verdict_display()})"
 
 
 def pack_upload_to(pack: ApprovalPack, filename: str) -> str:

@@ -8,8 +8,9 @@ from datetime import date
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from audits.analysis.audit_config import THRESHOLD_SPECS, placeholder_thresholds
 from audits.analysis.audit_job import content_sha256
-from audits.analysis.gates import FAILING_VERDICTS, AuditState, PackState
+from audits.analysis.gates import FAILING_VERDICTS, AuditState, PackState, RegisterRow
 from audits.models import (
     ApprovalPack,
     AuditConfig,
@@ -67,13 +68,33 @@ def risk_get(user, pk: int, token: ApiToken | None = None) -> RiskItem:
     return risk
 
 
-def severe_open_risks(project: Project, threshold: int) -> list[str]:
-    """Titles of the open risks at or above ``threshold`` in severity, oldest first."""
-    return [
-        risk.title
-        for risk in project.risks.filter(status=RiskItem.Status.OPEN).order_by("created_at")
-        if risk.severity >= threshold
-    ]
+def risk_exceptions(project: Project) -> dict[int, PolicyException]:
+    """The newest exception of each risk of ``project`` that has one, by risk id."""
+    newest: dict[int, PolicyException] = {}
+    rows = PolicyException.objects.filter(project=project, subject=PolicyException.Subject.RISK)
+    for exception in rows.select_related("owner", "granted_by").order_by("created_at", "pk"):
+        newest[exception.risk_id] = exception
+    return newest
+
+
+def risk_register_state(project: Project, today: date | None = None) -> list[RegisterRow]:
+    """The register as the gate judges it, oldest risk first."""
+    today = today or timezone.localdate()
+    exceptions = risk_exceptions(project)
+    rows = []
+    for risk in project.risks.order_by("created_at", "pk"):
+        exception = exceptions.get(risk.pk)
+        rows.append(
+            RegisterRow(
+                title=risk.title,
+                band=risk.severity_band,
+                status=risk.status,
+                owner=risk.owner,
+                exception_until=exception.expires_on.isoformat() if exception else "",
+                exception_holds=exception.holds_on(today) if exception else False,
+            )
+        )
+    return rows
 
 
 def risk_list(project: Project) -> list[RiskItem]:
@@ -152,6 +173,18 @@ def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
 
 
 def audit_gate_state(project: Project, today: date | None = None) -> AuditState:
+    """Where the candidate's audit stands (:func:`_audit_state`), and which thresholds of the
+    current configuration still carry the portal's default rationale."""
+    config = audit_config_current(project)
+    state = _audit_state(project, config, today)
+    placeholders = placeholder_thresholds(config.as_dict()) if config is not None else []
+    if not placeholders:
+        return state
+    labels = tuple(THRESHOLD_SPECS[name].label for name in placeholders)
+    return replace(state, config_version=config.version, placeholders=labels)
+
+
+def _audit_state(project: Project, config, today: date | None = None) -> AuditState:
     """Where the candidate model's fairness audit stands, for the deployment gate.
 
     The candidate is the model version the team marked; its newest finished evaluation
@@ -165,7 +198,6 @@ def audit_gate_state(project: Project, today: date | None = None) -> AuditState:
     evaluation = selectors.newest_evaluation(model)
     if evaluation is None:
         return AuditState(candidate, "not_evaluated")
-    config = audit_config_current(project)
     audit = (
         AuditRun.objects.filter(evaluation=evaluation, config=config)
         .order_by("-created_at")
@@ -313,7 +345,7 @@ def monitoring_reports_of(deployment) -> QuerySet[MonitoringReport]:
 def project_exceptions(project: Project) -> QuerySet[PolicyException]:
     """Every exception granted on ``project``, the soonest to expire first."""
     return PolicyException.objects.filter(project=project).select_related(
-        "project", "owner", "granted_by", "review__audit"
+        "project", "owner", "granted_by", "review__audit", "risk"
     )
 
 
@@ -321,7 +353,7 @@ def exceptions_visible(user, token: ApiToken | None = None) -> QuerySet[PolicyEx
     """Every exception on a project the caller sees, the soonest to expire first."""
     return PolicyException.objects.filter(
         project__in=selectors.project_list(user, token)
-    ).select_related("project__team", "owner", "granted_by", "review__audit")
+    ).select_related("project__team", "owner", "granted_by", "review__audit", "risk")
 
 
 def exception_get(user, pk: int, token: ApiToken | None = None) -> PolicyException:

@@ -30,6 +30,7 @@ from audits.selectors import (
     candidate_audit,
     mitigation_latest,
     review_exception,
+    risk_exceptions,
 )
 from deployments import selectors as deployment_selectors
 from deployments.analysis.plan import plan_against_criteria
@@ -301,19 +302,24 @@ def _review(review: AuditReview) -> dict[str, Any]:
     exception = review_exception(review)
     # Only when there is one: a pack of a review without one keeps its snapshot.
     if exception is not None:
-        shown["exception"] = {
-            "id": exception.pk,
-            "finding": exception.finding,
-            "conditions": exception.conditions,
-            "owner": exception.owner.username,
-            "expires_on": exception.expires_on.isoformat(),
-            "granted_by": exception.granted_by.username,
-        }
+        shown["exception"] = _exception(exception)
     return shown
+
+
+def _exception(exception) -> dict[str, Any]:
+    return {
+        "id": exception.pk,
+        "finding": exception.finding,
+        "conditions": exception.conditions,
+        "owner": exception.owner.username,
+        "expires_on": exception.expires_on.isoformat(),
+        "granted_by": exception.granted_by.username,
+    }
 
 
 def _risks(project: Project) -> list[dict[str, Any]]:
     risks = RiskItem.objects.filter(project=project).order_by("-likelihood", "title", "pk")
+    exceptions = risk_exceptions(project)
     rows = [
         {
             "title": r.title,
@@ -327,6 +333,8 @@ def _risks(project: Project) -> list[dict[str, Any]]:
             "mitigation": r.mitigation,
             "rationale": r.rationale,
             "audit_checks": r.audit_checks,
+            # Only for a risk accepted as an exception, so other registers keep their hash.
+            **({"exception": _exception(exceptions[r.pk])} if r.pk in exceptions else {}),
         }
         for r in risks
     ]
@@ -478,10 +486,11 @@ def _usernames(state: dict[str, Any]) -> set[str]:
     names = {*project["business_owners"], *project["ml_engineers"], *project["auditors"]}
     trails = [state["signoffs"], (state["deployment"] or {}).get("signoffs") or []]
     names |= {row["user"] for trail in trails for row in trail}
-    for review in (state["audit"] or {}).get("reviews") or []:
-        names.add(review["reviewer"])
-        if "exception" in review:
-            names |= {review["exception"]["owner"], review["exception"]["granted_by"]}
+    excepted = [r for r in (state["audit"] or {}).get("reviews") or [] if "exception" in r]
+    excepted += [r for r in state["risks"] if "exception" in r]
+    names |= {r["reviewer"] for r in (state["audit"] or {}).get("reviews") or []}
+    for row in excepted:
+        names |= {row["exception"]["owner"], row["exception"]["granted_by"]}
     return names
 
 

@@ -284,8 +284,6 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 2 << 30)
 UPLOAD_MAX_EXPANDED_BYTES = env_int("UPLOAD_MAX_EXPANDED_BYTES", 8 << 30)
 UPLOAD_MAX_ROWS = env_int("UPLOAD_MAX_ROWS", 50_000_000)
 UPLOAD_MAX_LINE_BYTES = env_int("UPLOAD_MAX_LINE_BYTES", 1 << 20)
-#: Open risks at or above this severity (likelihood x impact, 1-25) block deployment.
-RISK_GATE_SEVERITY = env_int("RISK_GATE_SEVERITY", 15)
 
 # Live metrics for rollout analyses. A plan may name its own Prometheus only under one of
 # these prefixes: the server must not be pointed at arbitrary hosts.

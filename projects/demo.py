@@ -15,7 +15,7 @@ from audits.analysis.audit_config import default_config
 from audits.services.baselines import baseline_run_request
 from audits.services.fairness import audit_config_save, audit_request, audit_review, audit_run
 from audits.services.packs import pack_render, pack_request
-from audits.services.risks import risk_starter_import
+from audits.services.risks import risk_starter_import, risk_update
 from deployments.demo import (
     DRIFT_DAY,
     MONTH_DAYS,
@@ -73,6 +73,36 @@ NAMES = {
     "search_viewer": ("Sam", "Carter", "Data Analyst"),
     EXTERNAL_AUDITOR: ("Elena", "Petrova", "External Auditor, Model Risk"),
 }
+#: Why each audit limit in use suits the demo teams: the gate refuses the portal's defaults.
+AUDIT_REASONS = {
+    "equalized_odds_difference": {
+        "limit": 0.1,
+        "rationale": "Base rates differ between groups, so error rates must match too; ten "
+        "points is what the model-risk committee accepted for the previous system.",
+    },
+    "min_group_size": {
+        "limit": 30,
+        "rationale": "Below 30 applicants a group's rates move by more than ten points with "
+        "a handful of decisions; such groups are reviewed by hand instead.",
+    },
+    "max_interval_width": {
+        "limit": 0.3,
+        "rationale": "A rate known only to within 30 points cannot show a ten-point gap; "
+        "collect more data for that group first.",
+    },
+}
+DEMO_AUDIT = {
+    "thresholds": {
+        "demographic_parity_difference": {
+            "limit": 0.1,
+            "rationale": "Selection rates within ten points across groups, the company's "
+            "fair-treatment standard for customer-facing models.",
+        },
+        **AUDIT_REASONS,
+    }
+}
+#: The starter risk the credit demo leaves open, for its business owner to decide.
+OPEN_DEMO_RISK = "group-performance-gap"
 #: The credit-default project's statements of use, as its team would write them.
 CREDIT_USE = {
     "intended_use": "Ranks retail loan applications by the chance of default within 12 "
@@ -341,6 +371,15 @@ def _load_data(project: Project, engineer) -> None:
     )
     baseline_run_request(actor=engineer, version=v3)
     risk_starter_import(actor=engineer, project=project)
+    # Decided, all but the group gap the audit is about: the business owner decides that one.
+    for risk in project.risks.all():
+        left_open = risk.starter_key == OPEN_DEMO_RISK
+        risk_update(
+            actor=engineer,
+            risk=risk,
+            owner=f"{engineer.get_full_name()} ({engineer.username})",
+            **({} if left_open else {"status": "mitigated"}),
+        )
     model = evaluations.model_register(
         actor=engineer,
         project=project,
@@ -372,6 +411,7 @@ def _load_data(project: Project, engineer) -> None:
         "Credit policy CP-12: approval rates may differ by at most 10 points between groups "
         "of applicants unless explained by affordability, reviewed each quarter."
     )
+    config["thresholds"].update(AUDIT_REASONS)
     config["thresholds"]["min_recall"] = {
         "limit": 0.6,
         "rationale": "A missed default costs about five times a wrongly refused loan; the "
@@ -446,6 +486,12 @@ def _gate_evidence(project: Project, prefix: str) -> None:
     )
     evaluations.evaluation_run(evaluation_id=evaluation.pk)
     evaluations.model_mark_candidate(actor=engineer, model=model)
+    audit_config_save(
+        actor=engineer,
+        project=project,
+        changes={**DEMO_AUDIT, "sensitive_features": ["sex"]},
+        note="The team's reasons for each limit.",
+    )
     audit, _ = audit_request(actor=engineer, evaluation=Evaluation.objects.get(pk=evaluation.pk))
     audit_run(run_id=audit.pk)
     audit_review(
@@ -454,6 +500,15 @@ def _gate_evidence(project: Project, prefix: str) -> None:
         decision="approve",
         rationale="Error rates by sex are within the limits; reviewed with the team lead.",
     )
+    # The register considered and decided: each common failure mode owned and mitigated.
+    risk_starter_import(actor=engineer, project=project)
+    for risk in project.risks.all():
+        risk_update(
+            actor=engineer,
+            risk=risk,
+            owner=f"{engineer.get_full_name()} ({engineer.username})",
+            status="mitigated",
+        )
     metric, comparator, target = ("mae", "<=", 50.0) if regression else ("accuracy", ">=", 0.85)
     evaluations.baseline_record(
         actor=engineer,

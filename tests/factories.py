@@ -143,6 +143,26 @@ def make_audit(evaluation: Evaluation, actor) -> AuditRun:
 
 
 #: A recall floor no model of the test data reaches: an audit under it fails.
+#: The world's audit settings, each limit in use with the team's own reason (a configuration
+#: still carrying the portal's default rationales backs no gate).
+WORLD_AUDIT = {
+    "sensitive_features": ["sex"],
+    "thresholds": {
+        "demographic_parity_difference": {
+            "limit": 0.1,
+            "rationale": "Credit policy CP-12: approval rates within ten points across groups.",
+        },
+        "equalized_odds_difference": {
+            "limit": 0.1,
+            "rationale": "Error rates within ten points, as the regulator's guidance asks.",
+        },
+        "min_group_size": {"limit": 30, "rationale": "Smaller groups are too noisy to judge."},
+        "max_interval_width": {
+            "limit": 0.3,
+            "rationale": "Wider intervals decide nothing; collect more rows instead.",
+        },
+    },
+}
 STRICT_AUDIT = {"thresholds": {"min_recall": {"limit": 0.99, "rationale": "Miss no default."}}}
 
 
@@ -235,6 +255,7 @@ def build_team(prefix: str, outsider, *, with_pack: bool = False) -> TeamWorld:
     evaluations.model_mark_candidate(actor=engineer, model=model)
     # Registered, never put forward: something to mark as candidate.
     spare = evaluations.model_register(actor=engineer, project=project, name="scorer", version="0")
+    # Decided, with an owner: the gate into deployment asks that of every risk.
     risk = risk_create(
         actor=engineer,
         project=project,
@@ -242,7 +263,11 @@ def build_team(prefix: str, outsider, *, with_pack: bool = False) -> TeamWorld:
         category="leakage",
         likelihood=2,
         impact=3,
+        owner="Credit data office",
+        status="mitigated",
+        mitigation="Features are cut off at the application date; checked in review.",
     )
+    audit_config_save(actor=engineer, project=project, changes=WORLD_AUDIT, note="Our reasons.")
     audit = make_audit(evaluation, engineer)
     # Approved by the outside auditor, so the world's project passes its deployment gate.
     audit_review(actor=outsider, audit=audit, decision="approve", rationale="Gaps are small.")

@@ -19,7 +19,7 @@ from projects.models import Event, Role
 from projects.services import evaluations
 from projects.services.uploads import upload_from_bytes
 from tests.data import predictions_csv, sample_frame
-from tests.factories import make_audit
+from tests.factories import WORLD_AUDIT, make_audit
 
 
 def _as(api, user):
@@ -297,7 +297,7 @@ def test_the_report_page_shows_verdicts_rationales_groups_and_charts(client, wor
     assert page.status_code == 200
     text = page.content.decode()
     assert "Demographic-parity difference" in text
-    assert "Portal default. A gap of ten percentage points" in text  # the rationale
+    assert WORLD_AUDIT["thresholds"]["demographic_parity_difference"]["rationale"] in text
     assert text.count("<svg") >= 4  # the rate charts of the feature
     assert "Waiting for an auditor" in text
     assert "Your review" not in text  # a viewer does not review

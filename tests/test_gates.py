@@ -23,7 +23,7 @@ INTO_DEPLOYMENT = [
     *PEOPLE,
     "Datasets registered with a labeling strategy",
     "A baseline on record",
-    "No open risk of severity 15 or more",
+    "Risk register decided: owners, statuses, high risks mitigated or excepted",
     "Fairness audit of the candidate model approved",
     "Success criteria signed off by a business owner and an ML engineer",
     "Every ML criterion met by the candidate",

@@ -181,3 +181,17 @@ def test_without_a_signing_key_the_render_fails_with_what_to_do(world, settings,
     pack_render(pack_id=pack.pk)
     pack.refresh_from_db()
     assert pack.status == "succeeded", pack.error
+
+
+def test_the_check_works_where_an_event_loop_runs(packed_world):
+    """pyHanko runs its own loop; an async caller (a browser driver, an ASGI view) has one."""
+    import asyncio
+
+    from django.conf import settings
+
+    pdf = _stored(_pack(packed_world))
+
+    async def inside() -> bool:
+        return signature_check(pdf, settings.PACK_SIGNING_CERT).ok
+
+    assert asyncio.run(inside())

@@ -213,3 +213,12 @@ def test_statements_of_use_are_edited_on_the_project_page(world):
     page = client.get(f"/projects/{a.project.slug}/").content.decode()
     for text in USE.values():
         assert text in page
+
+
+def test_the_signoff_trail_shows_names_and_titles_beside_usernames(world):
+    a = world["a"]
+    owner = a.people[Role.BUSINESS_OWNER]
+    teams.profile_update(actor=owner, first_name="Maria", last_name="Okafor", job_title="Head")
+    client = _logged_in(a.people[Role.VIEWER])
+    page = client.get(f"/criteria-versions/{a.criteria.pk}/").content.decode()
+    assert f"Maria Okafor ({owner.username}), Head" in page

@@ -60,7 +60,7 @@ def test_it_refuses_a_risk_change_that_breaks_the_rules(auditor_api, world, body
     assert response.status_code == 400
     assert response.json()["code"] == code
     risk.refresh_from_db()
-    assert risk.status == "open" and risk.likelihood == 2
+    assert risk.status == "mitigated" and risk.likelihood == 2
 
 
 def test_it_accepts_a_risk_with_its_rationale_and_records_the_change(auditor_api, world):
@@ -69,7 +69,7 @@ def test_it_accepts_a_risk_with_its_rationale_and_records_the_change(auditor_api
     response = auditor_api.patch(f"/api/v1/risks/{risk.pk}/", body, format="json")
     assert response.status_code == 200, response.json()
     event = Event.objects.filter(verb="risk.updated").latest("seq")
-    assert event.payload["before"] == {"status": "open", "rationale": ""}
+    assert event.payload["before"] == {"status": "mitigated", "rationale": ""}
     assert event.payload["after"]["status"] == "accepted"
 
 
@@ -92,16 +92,17 @@ def test_the_register_page_shows_severity_and_the_starter_button(client, world):
     )
 
 
-def test_a_severe_open_risk_holds_the_gate_until_it_is_handled(auditor_api, world):
+def test_an_open_risk_holds_the_gate_until_it_is_handled(auditor_api, world):
     a = world["a"]
     gates = f"/api/v1/projects/{a.project.slug}/gates/"
 
     def risk_check() -> dict:
         body = auditor_api.get(gates).json()
-        return next(c for c in body["checks"] if c["name"].startswith("No open risk"))
+        return next(c for c in body["checks"] if c["name"].startswith("Risk register decided"))
 
     assert risk_check()["passed"]
-    auditor_api.patch(f"/api/v1/risks/{a.risk.pk}/", {"likelihood": 4, "impact": 4}, format="json")
+    reopened = {"likelihood": 4, "impact": 4, "status": "open"}
+    auditor_api.patch(f"/api/v1/risks/{a.risk.pk}/", reopened, format="json")
     check = risk_check()
     assert not check["passed"] and "Target leakage" in check["detail"]
     auditor_api.patch(

@@ -83,6 +83,25 @@ THRESHOLDS = (
     ),
 )
 THRESHOLD_SPECS = {spec.name: spec for spec in THRESHOLDS}
+#: How the portal's own rationales begin: text that says the team has not given its reason.
+PLACEHOLDER_OPENINGS = ("Portal default.", "Off by default.")
+
+
+def placeholder_thresholds(config: Mapping[str, Any]) -> list[str]:
+    """The thresholds in use (with a limit) whose rationale is still the portal's own
+    default text, in THRESHOLDS order: a configuration with any cannot back a gate."""
+    thresholds = config.get("thresholds") or {}
+    out = []
+    for spec in THRESHOLDS:
+        entry = thresholds.get(spec.name) or {}
+        rationale = str(entry.get("rationale") or "").strip()
+        if entry.get("limit") is not None and (
+            rationale == spec.rationale or rationale.startswith(PLACEHOLDER_OPENINGS)
+        ):
+            out.append(spec.name)
+    return out
+
+
 #: The largest row count a setting may name (a database integer holds it everywhere).
 MAX_ROWS = 10**9
 #: The thresholds that judge the model (not how groups are judged): a risk can be watched

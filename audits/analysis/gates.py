@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from audits.analysis.risks import HIGH_BANDS
 from projects.analysis.gates import Check
 
 
@@ -25,6 +26,10 @@ class AuditState:
     #: status is then exception (holding) or exception_expired.
     exception_until: str = ""
     exception_owner: str = ""
+    #: The current audit configuration's version, and the labels of its thresholds in use
+    #: that still carry the portal's default rationale (none may, for a gate).
+    config_version: int | None = None
+    placeholders: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,15 +41,66 @@ class PackState:
     pack_id: int | None = None
 
 
-def risks_check(severe_open_risks: Sequence[str], threshold: int) -> Check:
-    """``severe_open_risks``: titles of the open risks at or above ``threshold`` (1-25)."""
-    return Check(
-        f"No open risk of severity {threshold} or more",
-        not severe_open_risks,
-        "Mitigate or accept (with a rationale): " + "; ".join(severe_open_risks)
-        if severe_open_risks
-        else "Every severe risk is mitigated or accepted.",
-    )
+@dataclass(frozen=True)
+class RegisterRow:
+    """One risk of the register as the gate judges it."""
+
+    title: str
+    band: str  # low / medium / high / critical
+    status: str  # open / mitigated / accepted
+    owner: str = ""
+    #: For an accepted high or critical risk: the last day of its newest exception ("" for
+    #: none) and whether it still holds.
+    exception_until: str = ""
+    exception_holds: bool = False
+
+
+def _titles(rows: Sequence[RegisterRow]) -> str:
+    return "; ".join(r.title for r in rows)
+
+
+def register_check(rows: Sequence[RegisterRow]) -> Check:
+    """The register is considered (not empty), every risk has an owner and is decided
+    (mitigated or accepted), and a high or critical risk is accepted only under an
+    exception that still holds."""
+    name = "Risk register decided: owners, statuses, high risks mitigated or excepted"
+    if not rows:
+        return Check(
+            name,
+            False,
+            "The register is empty: pull in the starter list of common failure modes, add "
+            "the project's own, and decide each.",
+        )
+    problems = []
+    unowned = [r for r in rows if not r.owner.strip()]
+    if unowned:
+        problems.append(f"Name an owner for: {_titles(unowned)}")
+    undecided = [r for r in rows if r.status == "open"]
+    if undecided:
+        problems.append(f"Mitigate or accept: {_titles(undecided)}")
+    accepted_high = [r for r in rows if r.status == "accepted" and r.band in HIGH_BANDS]
+    unexcused = [r for r in accepted_high if not r.exception_until]
+    if unexcused:
+        problems.append(
+            "A business owner accepts a high or critical risk only as an exception, with its "
+            f"conditions, owner and expiry: {_titles(unexcused)}"
+        )
+    expired = [r for r in accepted_high if r.exception_until and not r.exception_holds]
+    if expired:
+        problems.append(
+            "The exception expired; mitigate the risk or record a new decision: "
+            + "; ".join(f"{r.title} (on {r.exception_until})" for r in expired)
+        )
+    if problems:
+        return Check(name, False, ". ".join(problems) + ".")
+    excused = [r for r in accepted_high if r.exception_holds]
+    detail = f"All {len(rows)} risks have an owner and are mitigated or accepted."
+    if excused:
+        detail += " Accepted as exceptions: " + "; ".join(
+            f"{r.title} until {r.exception_until}" for r in excused
+        )
+        detail += "."
+    return Check(name, True, detail)
 
 
 #: An audit verdict that an approval may only accept as an exception.
@@ -73,6 +129,14 @@ def audit_check(audit: AuditState) -> Check:
     if not audit.candidate:
         return Check(
             name, False, "Mark a model version as the candidate; its audit is what gets approved."
+        )
+    if audit.placeholders:
+        return Check(
+            name,
+            False,
+            f"Audit configuration v{audit.config_version} keeps the portal's default rationale "
+            f"for: {'; '.join(audit.placeholders)}. Write why each limit suits this project "
+            "under Audit settings, then audit the candidate again and have it reviewed.",
         )
     if audit.status == "approve":
         return Check(

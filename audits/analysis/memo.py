@@ -97,18 +97,19 @@ def _opinion(state: Mapping[str, Any], people) -> dict[str, Any] | None:
 
 
 def _exceptions(state: Mapping[str, Any], people) -> list[dict[str, Any]]:
-    out = []
-    for review in (state.get("audit") or {}).get("reviews") or []:
-        exception = review.get("exception")
-        if exception:
-            out.append(
-                {
-                    "subject": f"Fairness audit {state['audit'].get('id')}",
-                    **exception,
-                    "owner_who": _who(people, exception.get("owner")),
-                }
-            )
-    return out
+    """Every exception the decision rests on: the audit's, then each excepted risk's."""
+    subjects = [
+        (f"Fairness audit {state['audit'].get('id')}", review.get("exception"))
+        for review in (state.get("audit") or {}).get("reviews") or []
+    ]
+    subjects += [
+        (f"Risk “{risk.get('title')}”", risk.get("exception")) for risk in state.get("risks") or []
+    ]
+    return [
+        {"subject": subject, **exception, "owner_who": _who(people, exception.get("owner"))}
+        for subject, exception in subjects
+        if exception
+    ]
 
 
 def _summary(state: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,8 +14,10 @@ features. It reads structure, not colour profiles or glyph widths.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +30,17 @@ FIELD_NAME = "Stagegate"
 
 class PackFileError(ValueError):
     """The file cannot be read as a pack at all (not a PDF, or broken beyond parsing)."""
+
+
+def _outside_event_loop(fn, *args, **kwargs):
+    """Call ``fn`` where no asyncio loop runs: pyHanko's sync API runs its own loop, which
+    fails inside a running one (an async server, a browser driver's thread)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 def _quiet_pyhanko():
@@ -124,7 +137,7 @@ def pack_sign(
         docmdp_permissions=MDPPerm.NO_CHANGES,
     )
     writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
-    return signers.PdfSigner(meta, signer).sign_pdf(writer).getvalue()
+    return _outside_event_loop(signers.PdfSigner(meta, signer).sign_pdf, writer).getvalue()
 
 
 # --- checking -------------------------------------------------------------------------------
@@ -161,7 +174,7 @@ def signature_check(pdf: bytes, cert_path: Path) -> SignatureCheck:
     trusted = load_cert_from_pemder(str(cert_path))
     context = ValidationContext(trust_roots=[trusted])
     try:
-        status = validate_pdf_signature(signatures[0], context)
+        status = _outside_event_loop(validate_pdf_signature, signatures[0], context)
     except Exception as exc:  # pyHanko raises many kinds on a mangled signature
         return SignatureCheck(False, f"The signature cannot be checked: {exc}")
     signer = status.signing_cert.subject.human_friendly if status.signing_cert else ""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 CATEGORIES = (
@@ -35,6 +37,35 @@ def severity_band(score: int) -> str:
     if score >= 5:
         return "medium"
     return "low"
+
+
+#: Bands a business owner may accept only as an exception.
+HIGH_BANDS = ("high", "critical")
+BANDS = ("low", "medium", "high", "critical")
+
+
+def is_high(likelihood: int, impact: int) -> bool:
+    return severity_band(severity(likelihood, impact)) in HIGH_BANDS
+
+
+def heat_map(cells: Iterable[tuple[int, int]]) -> list[dict]:
+    """The likelihood-by-impact matrix of a register: rows from impact 5 down to 1, each
+    with five cells (likelihood 1 to 5) holding how many risks sit there and the band."""
+    counts = Counter(cells)
+    return [
+        {
+            "impact": impact,
+            "cells": [
+                {
+                    "likelihood": likelihood,
+                    "count": counts.get((likelihood, impact), 0),
+                    "band": severity_band(severity(likelihood, impact)),
+                }
+                for likelihood in SCALE
+            ],
+        }
+        for impact in reversed(SCALE)
+    ]
 
 
 @dataclass(frozen=True)

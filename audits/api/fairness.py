@@ -89,6 +89,7 @@ class ExceptionSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-exception-detail")
     project = serializers.CharField(source="project.slug", read_only=True)
     audit = serializers.IntegerField(source="review.audit_id", read_only=True, allow_null=True)
+    risk = serializers.IntegerField(source="risk_id", read_only=True, allow_null=True)
     owner = serializers.CharField(source="owner.username", read_only=True)
     granted_by = serializers.CharField(source="granted_by.username", read_only=True)
     holds = serializers.SerializerMethodField(
@@ -103,6 +104,7 @@ class ExceptionSerializer(serializers.ModelSerializer):
             "project",
             "subject",
             "audit",
+            "risk",
             "finding",
             "conditions",
             "owner",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from audits import selectors as audit_selectors
 from audits.analysis.audit_config import WATCHING_CHECKS
+from audits.api.fairness import ExceptionRequestSerializer, ExceptionSerializer
 from audits.api.shapes import BaselineResultSerializer
 from audits.models import BaselineRun, RiskItem
 from audits.services.baselines import baseline_run_request
@@ -16,6 +17,7 @@ from portal import access
 from portal.api.schema import json_of
 from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX
+from portal.sudo import require_recent_password
 from projects import selectors
 from projects.api.datasets import JOB_FIELDS
 
@@ -107,6 +109,15 @@ class RiskSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(
         source="created_by.username", default=None, allow_null=True, read_only=True
     )
+    exception = ExceptionRequestSerializer(
+        write_only=True,
+        required=False,
+        help_text="To accept a high or critical risk (a business owner, with the status "
+        "accepted): the finding, conditions, owner and expiry date of the exception.",
+    )
+    accepted_as_exception = serializers.SerializerMethodField(
+        help_text="The risk's newest exception, if a business owner accepted it as one."
+    )
 
     class Meta:
         model = RiskItem
@@ -115,6 +126,8 @@ class RiskSerializer(serializers.ModelSerializer):
             "id",
             "project",
             *RISK_FIELDS,
+            "exception",
+            "accepted_as_exception",
             "severity",
             "severity_band",
             "starter_key",
@@ -128,6 +141,11 @@ class RiskSerializer(serializers.ModelSerializer):
             for name in ("description", "mitigation", "rationale")
         }
         validators = []  # the service checks the rules and answers with their codes
+
+    @extend_schema_field(ExceptionSerializer(allow_null=True))
+    def get_accepted_as_exception(self, risk: RiskItem) -> dict | None:
+        newest = risk.exceptions.order_by("-created_at", "-pk").first()
+        return ExceptionSerializer(newest, context=self.context).data if newest else None
 
 
 class RiskViewSet(ApiViewSet):
@@ -147,6 +165,8 @@ class RiskViewSet(ApiViewSet):
         access.require_any_project_perm(request.user, project, access.EDIT_RISKS, self.token)
         data = RiskSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
+        if "exception" in data.validated_data:
+            require_recent_password(request, self.token)
         risk = risk_create(
             actor=request.user, project=project, token=self.token, **data.validated_data
         )
@@ -163,6 +183,8 @@ class RiskViewSet(ApiViewSet):
         access.require_any_project_perm(request.user, risk.project, access.EDIT_RISKS, self.token)
         data = RiskSerializer(risk, data=request.data, partial=True, context={"request": request})
         data.is_valid(raise_exception=True)
+        if "exception" in data.validated_data:
+            require_recent_password(request, self.token)
         risk = risk_update(actor=request.user, risk=risk, token=self.token, **data.validated_data)
         return Response(RiskSerializer(risk, context={"request": request}).data)
 

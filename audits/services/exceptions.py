@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from audits.models import AuditReview, PolicyException
+from audits.models import AuditReview, PolicyException, RiskItem
 from portal import access
 from portal.exceptions import ApplicationError
 from portal.inputs import LONG_TEXT_MAX
@@ -92,18 +92,20 @@ def exception_clean(project: Project, fields: dict, today: date | None = None) -
     return {"finding": finding, "conditions": conditions, "owner": owner, "expires_on": expires_on}
 
 
-def audit_exception_grant(
-    *, actor, review: AuditReview, cleaned: dict, token: ApiToken | None = None
+def exception_grant(
+    *,
+    actor,
+    project: Project,
+    subject: str,
+    cleaned: dict,
+    about: dict,
+    token: ApiToken | None = None,
+    **target,
 ) -> PolicyException:
-    """Record the exception that qualifies ``review`` (an approval of a failing audit),
-    inside the caller's transaction, with its event."""
-    project = review.audit.config.project
+    """Record an exception (``target``: the review, risk or criterion it qualifies) inside
+    the caller's transaction, with its event; ``about`` says what it excuses."""
     exception = PolicyException.objects.create(
-        project=project,
-        subject=PolicyException.Subject.AUDIT,
-        review=review,
-        granted_by=actor,
-        **cleaned,
+        project=project, subject=subject, granted_by=actor, **target, **cleaned
     )
     event_record(
         actor=actor,
@@ -112,9 +114,8 @@ def audit_exception_grant(
         project=project,
         token=token,
         payload={
-            "subject": exception.subject,
-            "audit": review.audit_id,
-            "verdict": review.audit.verdict,
+            "subject": subject,
+            **about,
             "finding": exception.finding,
             "conditions": exception.conditions,
             "owner": exception.owner.username,
@@ -122,6 +123,36 @@ def audit_exception_grant(
         },
     )
     return exception
+
+
+def audit_exception_grant(
+    *, actor, review: AuditReview, cleaned: dict, token: ApiToken | None = None
+) -> PolicyException:
+    """The exception that qualifies ``review``, an approval of a failing audit."""
+    return exception_grant(
+        actor=actor,
+        project=review.audit.config.project,
+        subject=PolicyException.Subject.AUDIT,
+        cleaned=cleaned,
+        about={"audit": review.audit_id, "verdict": review.audit.verdict},
+        token=token,
+        review=review,
+    )
+
+
+def risk_exception_grant(
+    *, actor, risk: RiskItem, cleaned: dict, token: ApiToken | None = None
+) -> PolicyException:
+    """The exception under which a business owner accepts a high or critical risk."""
+    return exception_grant(
+        actor=actor,
+        project=risk.project,
+        subject=PolicyException.Subject.RISK,
+        cleaned=cleaned,
+        about={"risk": risk.pk, "title": risk.title, "severity": risk.severity},
+        token=token,
+        risk=risk,
+    )
 
 
 # --- Reminders and expiry --------------------------------------------------------------
@@ -136,6 +167,7 @@ def _recorded(verb: str, exception: PolicyException) -> bool:
 def _describe(exception: PolicyException) -> str:
     link = settings.SITE_URL.rstrip("/") + exception.get_absolute_url()
     return (
+        f"Exception for {exception.about}.\n\n"
         f"Finding: {exception.finding}\n\nConditions: {exception.conditions}\n\n"
         f"Owner: {exception.owner.username}. Granted by {exception.granted_by.username}.\n\n"
         f"{link}\n"
@@ -150,7 +182,7 @@ def exceptions_remind(today: date | None = None) -> dict[str, int]:
     soon = today + timedelta(days=settings.EXCEPTION_REMIND_DAYS)
     counts = {"reminded": 0, "expired": 0}
     candidates = PolicyException.objects.filter(expires_on__lte=soon).select_related(
-        "project", "owner", "granted_by", "review"
+        "project", "owner", "granted_by", "review__audit", "risk"
     )
     for exception in candidates:
         expired = not exception.holds_on(today)

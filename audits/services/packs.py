@@ -21,6 +21,7 @@ from audits.analysis.fetch import static_fetcher
 from audits.analysis.memo import decision_memo
 from audits.analysis.mitigation_charts import tradeoff_svg
 from audits.analysis.pack_file import SNAPSHOT_NAME, pack_sign
+from audits.analysis.risks import heat_map
 from audits.models import ApprovalPack
 from audits.reports import LABELS, result_report
 from audits.rollout_charts import analysis_charts, chart_series
@@ -228,6 +229,9 @@ def pack_context(snapshot: dict[str, Any], pack_id: int, snapshot_sha256: str) -
         "labels": LABELS,
         "current_signoffs": [s for s in signoffs if not s["revoked_at"] and not s["stale"]],
         "memo": decision_memo(state),
+        # Names and titles by username; packs of states before people had them have none.
+        "people": state.get("people") or {},
+        "heat": heat_map((r["likelihood"], r["impact"]) for r in state["risks"]),
         "monitoring_rows": _monitoring_rows(state.get("deployment")),
     }
 

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 from django.db import transaction
 
 from audits.analysis.audit_config import WATCHING_CHECKS
-from audits.analysis.risks import SCALE, STARTER_RISKS
+from audits.analysis.risks import SCALE, STARTER_RISKS, is_high
 from audits.analysis.risks import severity as severity_of
 from audits.models import RiskItem
-from portal.exceptions import ApplicationError
+from audits.services.exceptions import exception_clean, risk_exception_grant
+from portal import access
+from portal.exceptions import ApplicationError, Forbidden
 from projects.models import Project
 from projects.services.events import changes_record, event_record
 
@@ -50,8 +52,49 @@ def _check_risk(fields: dict) -> None:
         )
 
 
-def risk_create(*, actor, project: Project, token: ApiToken | None = None, **fields) -> RiskItem:
+def _exception_needed(
+    actor, project: Project, fields: dict, exception: dict | None, holding: bool, token
+) -> dict | None:
+    """The cleaned exception a write must grant, or None. Accepting a high or critical risk
+    takes a business owner and an exception, unless one holds for the risk already; an
+    exception anywhere else is refused, so nothing is granted by mistake."""
+    needed = fields.get("status") == RiskItem.Status.ACCEPTED and is_high(
+        fields["likelihood"], fields["impact"]
+    )
+    if not needed or (holding and exception is None):
+        if exception is not None:
+            raise ApplicationError(
+                "An exception is for accepting a high or critical risk; this risk is "
+                f"{'not accepted' if fields.get('status') != 'accepted' else 'not high'}.",
+                code="exception_not_needed",
+            )
+        return None
+    if not access.has_project_perm(actor, project, access.SIGN_BUSINESS, token):
+        raise Forbidden(
+            "Only a business owner of the project accepts a high or critical risk, as an "
+            "exception.",
+            code="business_owner_only",
+        )
+    if exception is None:
+        raise ApplicationError(
+            "A high or critical risk is accepted only as an exception: give its finding, "
+            "conditions (the compensating controls), an owner and the last day it holds.",
+            code="exception_required",
+        )
+    return exception_clean(project, exception)
+
+
+def risk_create(
+    *,
+    actor,
+    project: Project,
+    token: ApiToken | None = None,
+    exception: dict | None = None,
+    **fields,
+) -> RiskItem:
     _check_risk(fields)
+    whole = {"likelihood": 3, "impact": 3, **fields}
+    cleaned = _exception_needed(actor, project, whole, exception, False, token)
     with transaction.atomic():
         risk = RiskItem.objects.create(project=project, created_by=actor, **fields)
         event_record(
@@ -62,21 +105,32 @@ def risk_create(*, actor, project: Project, token: ApiToken | None = None, **fie
             token=token,
             payload={**fields, "severity": risk.severity},
         )
+        if cleaned is not None:
+            risk_exception_grant(actor=actor, risk=risk, cleaned=cleaned, token=token)
         return risk
 
 
-def risk_update(*, actor, risk: RiskItem, token: ApiToken | None = None, **changes) -> RiskItem:
+def risk_update(
+    *,
+    actor,
+    risk: RiskItem,
+    token: ApiToken | None = None,
+    exception: dict | None = None,
+    **changes,
+) -> RiskItem:
     with transaction.atomic():
         risk = (
             RiskItem.objects.select_for_update(no_key=True, of=("self",))
             .select_related("project")
             .get(pk=risk.pk)
         )
-        # The rule about accepting is checked on the row as it will be.
-        _check_risk({**{k: getattr(risk, k) for k in RISK_FIELDS}, **changes})
-        severity = severity_of(
-            changes.get("likelihood", risk.likelihood), changes.get("impact", risk.impact)
-        )
+        # The rules about accepting are checked on the row as it will be.
+        after = {**{k: getattr(risk, k) for k in RISK_FIELDS}, **changes}
+        _check_risk(after)
+        newest = risk.exceptions.order_by("-created_at", "-pk").first()
+        holding = newest is not None and newest.holds
+        cleaned = _exception_needed(actor, risk.project, after, exception, holding, token)
+        severity = severity_of(after["likelihood"], after["impact"])
         changes_record(
             actor=actor,
             target=risk,
@@ -86,6 +140,8 @@ def risk_update(*, actor, risk: RiskItem, token: ApiToken | None = None, **chang
             token=token,
             payload={"severity": severity},
         )
+        if cleaned is not None:
+            risk_exception_grant(actor=actor, risk=risk, cleaned=cleaned, token=token)
         return risk
 
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from audits import selectors
-from audits.analysis.audit_config import THRESHOLDS, default_config
+from audits.analysis.audit_config import THRESHOLDS, default_config, placeholder_thresholds
 from audits.analysis.gates import FAILING_VERDICTS
 from audits.forms import AuditConfigForm, AuditReviewForm
 from audits.models import AuditRun
@@ -57,6 +57,7 @@ def audit_settings(request: HttpRequest, slug: str) -> HttpResponse:
             {"spec": specs[name], **entry} for name, entry in config["thresholds"].items()
         ],
         "config": config,
+        "placeholders": [specs[name].label for name in placeholder_thresholds(config)],
         "versions": selectors.audit_configs(project),
         "audits": selectors.audit_runs(project),
         "form": form if _may_configure(request.user, project) else None,

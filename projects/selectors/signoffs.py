@@ -94,7 +94,7 @@ def signoff_rows(
     current = current or signing.kind_of(document).current(document)
     evidence_now = evidence_now if evidence_now is not None else document_evidence(document)
     rows = []
-    for signoff in document.signoffs.select_related("signed_by", "revoked_by"):
+    for signoff in document.signoffs.select_related("signed_by__profile", "revoked_by"):
         stale = [] if signoff.revoked_at else signoff_staleness(signoff, current, evidence_now)
         rows.append({"signoff": signoff, "stale": stale})
     return rows

@@ -77,3 +77,20 @@ def iso_time(value: str | None) -> str:
     if len(value) <= 10:
         return moment.date().isoformat()
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@register.filter
+def person(user) -> str:
+    """A user as others see them: "Maria Okafor (maria), Head of Underwriting"."""
+    from projects.selectors import person_label
+
+    return person_label(user) if user is not None else ""
+
+
+@register.filter
+def named(username: str | None, people: dict | None) -> str:
+    """A username of a pack's state with the name its ``people`` map gives it, as
+    "Maria Okafor (maria)"; the bare username when the map has none."""
+    known = (people or {}).get(username) or {}
+    name = known.get("name")
+    return f"{name} ({username})" if name and name != username else str(username or "")
