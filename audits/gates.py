@@ -7,15 +7,17 @@ from __future__ import annotations
 from audits.analysis.gates import audit_check, pack_check, register_check
 from audits.selectors import (
     audit_gate_state,
+    criterion_exception_facts,
     pack_gate_state,
     risk_register_state,
     trained_baseline_names,
 )
 from projects.analysis.gates import DEPLOYMENT, MONITORING, Check
-from projects.gates import GateContext, baseline_source, gate_check
+from projects.gates import GateContext, baseline_source, criterion_exception_source, gate_check
 from projects.models import Project
 
 baseline_source(trained_baseline_names)
+criterion_exception_source(criterion_exception_facts)
 
 
 @gate_check(DEPLOYMENT, order=50)

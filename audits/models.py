@@ -287,6 +287,7 @@ class PolicyException(WriteOnce):
     class Subject(models.TextChoices):
         AUDIT = "audit", "Fairness audit"
         RISK = "risk", "High risk accepted"
+        CRITERION = "criterion", "Unmet criterion accepted"
 
     project = models.ForeignKey(
         "projects.Project", on_delete=models.PROTECT, related_name="exceptions"
@@ -300,6 +301,16 @@ class PolicyException(WriteOnce):
     risk = models.ForeignKey(
         RiskItem, on_delete=models.PROTECT, null=True, blank=True, related_name="exceptions"
     )
+    #: The criteria version and the criterion ("metric/source") a business owner accepted
+    #: unmet with this exception.
+    criteria_version = models.ForeignKey(
+        "projects.CriteriaVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exceptions",
+    )
+    criterion = models.CharField(max_length=120, blank=True)
     finding = models.TextField()
     conditions = models.TextField()
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -324,6 +335,11 @@ class PolicyException(WriteOnce):
                 condition=~Q(subject="risk") | Q(risk__isnull=False),
                 name="exception_risk_item",
             ),
+            models.CheckConstraint(
+                condition=~Q(subject="criterion")
+                | (Q(criteria_version__isnull=False) & ~Q(criterion="")),
+                name="exception_criterion",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -339,6 +355,8 @@ class PolicyException(WriteOnce):
     def get_absolute_url(self) -> str:
         if self.subject == self.Subject.RISK:
             return reverse("risk-list", args=[self.project.slug]) + f"#risk-{self.risk_id}"
+        if self.subject == self.Subject.CRITERION:
+            return reverse("criteria-version", args=[self.criteria_version_id])
         return reverse("audit-detail", args=[self.review.audit_id])
 
     @property
@@ -346,6 +364,8 @@ class PolicyException(WriteOnce):
         """What it excuses, in a few words: "audit 4 (fail)", "risk “Target leakage”"."""
         if self.subject == self.Subject.RISK:
             return f"risk “{self.risk.title}”"
+        if self.subject == self.Subject.CRITERION:
+            return f"criterion {self.criterion} of criteria v{self.criteria_version.version}"
         return f"audit {self.review.audit_id} ({self.review.audit.get_verdict_display()})"
 
 

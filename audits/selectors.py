@@ -77,6 +77,26 @@ def risk_exceptions(project: Project) -> dict[int, PolicyException]:
     return newest
 
 
+def criterion_exceptions_newest(version) -> dict[str, PolicyException]:
+    """The newest exception of each criterion of a criteria version, by criterion key."""
+    newest: dict[str, PolicyException] = {}
+    rows = PolicyException.objects.filter(
+        criteria_version=version, subject=PolicyException.Subject.CRITERION
+    )
+    for exception in rows.select_related("owner", "granted_by").order_by("created_at", "pk"):
+        newest[exception.criterion] = exception
+    return newest
+
+
+def criterion_exception_facts(version, today: date | None = None) -> dict[str, tuple[str, bool]]:
+    """For the gate: each excepted criterion's last day, and whether it holds ``today``."""
+    today = today or timezone.localdate()
+    return {
+        key: (e.expires_on.isoformat(), e.holds_on(today))
+        for key, e in criterion_exceptions_newest(version).items()
+    }
+
+
 def risk_register_state(project: Project, today: date | None = None) -> list[RegisterRow]:
     """The register as the gate judges it, oldest risk first."""
     today = today or timezone.localdate()

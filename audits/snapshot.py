@@ -28,6 +28,7 @@ from audits.previous_cycle import previous_cycle_state
 from audits.selectors import (
     audit_reviews,
     candidate_audit,
+    criterion_exceptions_newest,
     mitigation_latest,
     review_exception,
     risk_exceptions,
@@ -37,7 +38,7 @@ from deployments.analysis.plan import plan_against_criteria
 from deployments.models import Analysis, Deployment, DeploymentPlan, RolloutMove
 from projects import selectors
 from projects.analysis.criteria import content_sha256
-from projects.analysis.gates import DEPLOYMENT, MONITORING
+from projects.analysis.gates import DEPLOYMENT, MONITORING, criterion_key
 from projects.models import Dataset, Project, Role
 from projects.models.signing import SignedDocument
 
@@ -89,8 +90,10 @@ def _criteria(project: Project) -> dict[str, Any] | None:
     if version is None:
         return None
     rows = []
+    exceptions = criterion_exceptions_newest(version)
     for row in selectors.criteria_assessment(version):
         criterion, outcome = row["criterion"], row["outcome"]
+        excepted = exceptions.get(criterion_key(criterion["metric"], criterion["source"]))
         rows.append(
             {
                 "metric": criterion["metric"],
@@ -104,6 +107,8 @@ def _criteria(project: Project) -> dict[str, Any] | None:
                 "evidence": row["evidence"],
                 "baseline": row["baseline"],
                 "rationale": criterion["rationale"],
+                # Only for a criterion accepted unmet, so other states keep their hash.
+                **({"exception": _exception(excepted)} if excepted else {}),
             }
         )
     return {
@@ -488,6 +493,7 @@ def _usernames(state: dict[str, Any]) -> set[str]:
     names |= {row["user"] for trail in trails for row in trail}
     excepted = [r for r in (state["audit"] or {}).get("reviews") or [] if "exception" in r]
     excepted += [r for r in state["risks"] if "exception" in r]
+    excepted += [r for r in (state["criteria"] or {}).get("rows") or [] if "exception" in r]
     names |= {r["reviewer"] for r in (state["audit"] or {}).get("reviews") or []}
     for row in excepted:
         names |= {row["exception"]["owner"], row["exception"]["granted_by"]}

@@ -17,6 +17,11 @@ urlpatterns = [
     path(
         "teams/<slug:slug>/exceptions/", exceptions.team_exception_list, name="team-exception-list"
     ),
+    path(
+        "criteria-versions/<int:pk>/exceptions/",
+        exceptions.criterion_exception_create,
+        name="criterion-exception-create",
+    ),
     path("audits/<int:pk>/", fairness.audit_detail, name="audit-detail"),
     path("audits/<int:pk>/status/", fairness.audit_status, name="audit-status"),
     path("audits/<int:pk>/reviews/", fairness.audit_review_create, name="audit-review-create"),

@@ -109,3 +109,24 @@ def baseline_source(fn: _Source) -> _Source:
 
 def baseline_sources() -> list[BaselineSource]:
     return list(_baseline_sources)
+
+
+#: ``fn(criteria_version) -> {criterion key: (last day, holds today)}``: the newest
+#: exception under which a business owner accepted each unmet criterion (audits keeps them).
+CriterionExceptions = Callable[[object], dict[str, tuple[str, bool]]]
+_criterion_exception_sources: list[CriterionExceptions] = []
+
+
+def criterion_exception_source(fn: CriterionExceptions) -> CriterionExceptions:
+    """Register where exceptions to unmet criteria are kept."""
+    _criterion_exception_sources[:] = [
+        s for s in _criterion_exception_sources if _name(s) != _name(fn)
+    ] + [fn]
+    return fn
+
+
+def criterion_exceptions(version) -> dict[str, tuple[str, bool]]:
+    found: dict[str, tuple[str, bool]] = {}
+    for source in _criterion_exception_sources:
+        found.update(source(version))
+    return found

@@ -97,10 +97,14 @@ def _opinion(state: Mapping[str, Any], people) -> dict[str, Any] | None:
 
 
 def _exceptions(state: Mapping[str, Any], people) -> list[dict[str, Any]]:
-    """Every exception the decision rests on: the audit's, then each excepted risk's."""
+    """Every exception the decision rests on: the audit's, each unmet criterion's, each risk's."""
     subjects = [
         (f"Fairness audit {state['audit'].get('id')}", review.get("exception"))
         for review in (state.get("audit") or {}).get("reviews") or []
+    ]
+    subjects += [
+        (f"Criterion {row.get('label')} {row.get('target')}", row.get("exception"))
+        for row in (state.get("criteria") or {}).get("rows") or []
     ]
     subjects += [
         (f"Risk “{risk.get('title')}”", risk.get("exception")) for risk in state.get("risks") or []

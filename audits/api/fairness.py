@@ -13,6 +13,7 @@ from audits.analysis.audit_config import MAX_ROWS
 from audits.api.shapes import AuditResultSerializer, AuditThresholdSettingSerializer
 from audits.models import AuditConfig, AuditReview, AuditRun, PolicyException
 from audits.reports import audit_csv_response, review_authors
+from audits.services.exceptions import criterion_exception_grant, require_business_owner
 from audits.services.fairness import audit_config_save, audit_request, audit_review
 from portal import access
 from portal.api.schema import NOT_READY, json_of
@@ -90,6 +91,9 @@ class ExceptionSerializer(serializers.ModelSerializer):
     project = serializers.CharField(source="project.slug", read_only=True)
     audit = serializers.IntegerField(source="review.audit_id", read_only=True, allow_null=True)
     risk = serializers.IntegerField(source="risk_id", read_only=True, allow_null=True)
+    criteria_version = serializers.IntegerField(
+        source="criteria_version_id", read_only=True, allow_null=True
+    )
     owner = serializers.CharField(source="owner.username", read_only=True)
     granted_by = serializers.CharField(source="granted_by.username", read_only=True)
     holds = serializers.SerializerMethodField(
@@ -105,6 +109,8 @@ class ExceptionSerializer(serializers.ModelSerializer):
             "subject",
             "audit",
             "risk",
+            "criteria_version",
+            "criterion",
             "finding",
             "conditions",
             "owner",
@@ -142,6 +148,13 @@ class ExceptionRequestSerializer(serializers.Serializer):
         allow_blank=True,
         max_length=40,
         help_text="YYYY-MM-DD, after today: the last day the exception holds.",
+    )
+
+
+class CriterionExceptionRequestSerializer(ExceptionRequestSerializer):
+    criterion = serializers.CharField(
+        max_length=120,
+        help_text="The unmet criterion, as metric/source: roc_auc/evaluation, f1/baseline.",
     )
 
 
@@ -338,3 +351,25 @@ class ExceptionViewSet(ApiViewSet):
     def retrieve(self, request, pk: int):
         exception = audit_selectors.exception_get(request.user, pk, self.token)
         return Response(ExceptionSerializer(exception, context={"request": request}).data)
+
+    @extend_schema(
+        request=CriterionExceptionRequestSerializer, responses={201: ExceptionSerializer}
+    )
+    def criterion(self, request, pk: int):
+        """A business owner accepts an unmet criterion of the criteria in force as an
+        exception (a signed-in session asks for the password within 15 minutes)."""
+        version = selectors.criteria_version_get(request.user, pk, self.token)
+        require_business_owner(request.user, version.project, "an unmet criterion", self.token)
+        data = CriterionExceptionRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        require_recent_password(request, self.token)
+        fields = dict(data.validated_data)
+        exception = criterion_exception_grant(
+            actor=request.user,
+            version=version,
+            criterion=fields.pop("criterion"),
+            exception=fields,
+            token=self.token,
+        )
+        body = ExceptionSerializer(exception, context={"request": request}).data
+        return self.located(body, status.HTTP_201_CREATED)

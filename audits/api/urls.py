@@ -73,6 +73,11 @@ urlpatterns += [
         f.ExceptionViewSet.as_view({"get": "retrieve"}),
         name="api-exception-detail",
     ),
+    path(
+        "criteria-versions/<int:pk>/exceptions/",
+        f.ExceptionViewSet.as_view({"post": "criterion"}),
+        name="api-criterion-exception",
+    ),
 ]
 
 packs = p.PackViewSet

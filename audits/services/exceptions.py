@@ -12,11 +12,14 @@ from django.utils import timezone
 
 from audits.models import AuditReview, PolicyException, RiskItem
 from portal import access
-from portal.exceptions import ApplicationError
+from portal.exceptions import ApplicationError, Conflict, Forbidden
 from portal.inputs import LONG_TEXT_MAX
 from portal.mail import mail_on_commit
-from projects.models import Event, Project
+from projects import selectors as project_selectors
+from projects.analysis.gates import criterion_key
+from projects.models import CriteriaVersion, Event, Project
 from projects.services.events import event_record
+from projects.services.signoffs import project_lock
 
 if TYPE_CHECKING:
     from projects.models import ApiToken
@@ -155,6 +158,82 @@ def risk_exception_grant(
     )
 
 
+def require_business_owner(actor, project: Project, what: str, token=None) -> None:
+    """Only a business owner of the project accepts ``what`` as an exception (403)."""
+    if not access.has_project_perm(actor, project, access.SIGN_BUSINESS, token):
+        raise Forbidden(
+            f"Only a business owner of the project accepts {what}, as an exception.",
+            code="business_owner_only",
+        )
+
+
+def criterion_exception_grant(
+    *,
+    actor,
+    version: CriteriaVersion,
+    criterion: str,
+    exception: dict,
+    token: ApiToken | None = None,
+) -> PolicyException:
+    """A business owner accepts an unmet criterion of the criteria in force as an exception.
+    ``criterion`` names it as "metric/source" (as the gate and the API show it)."""
+    project = version.project
+    require_business_owner(actor, project, "an unmet criterion", token)
+    cleaned = exception_clean(project, exception or {})
+    with transaction.atomic():
+        project = project_lock(project)
+        current = project_selectors.criteria_current(project)
+        if current is None or current.pk != version.pk:
+            raise Conflict(
+                f"Criteria v{version.version} are not the ones in force; accept a criterion of "
+                "the current version.",
+                code="not_current",
+            )
+        row = next(
+            (
+                r
+                for r in project_selectors.criteria_assessment(version)
+                if criterion_key(r["criterion"]["metric"], r["criterion"]["source"]) == criterion
+            ),
+            None,
+        )
+        if row is None:
+            raise ApplicationError(
+                f"Criteria v{version.version} have no criterion {criterion[:120]!r}; name it as "
+                "metric/source, e.g. roc_auc/evaluation.",
+                code="unknown_criterion",
+            )
+        if row["outcome"].status != "not_met":
+            raise ApplicationError(
+                f"{row['label']} is {row['outcome'].status.replace('_', ' ')}: only an unmet "
+                "criterion is accepted as an exception.",
+                code="exception_not_needed",
+            )
+        held = PolicyException.objects.filter(
+            criteria_version=version, criterion=criterion, expires_on__gte=timezone.localdate()
+        ).first()
+        if held is not None:
+            raise Conflict(
+                f"{row['label']} is accepted as an exception until {held.expires_on} already.",
+                code="excepted_already",
+            )
+        return exception_grant(
+            actor=actor,
+            project=project,
+            subject=PolicyException.Subject.CRITERION,
+            cleaned=cleaned,
+            about={
+                "criteria_version": version.version,
+                "criterion": criterion,
+                "label": f"{row['label']} {row['outcome'].target_text}",
+                "value": row["outcome"].value,
+            },
+            token=token,
+            criteria_version=version,
+            criterion=criterion,
+        )
+
+
 # --- Reminders and expiry --------------------------------------------------------------
 def _recorded(verb: str, exception: PolicyException) -> bool:
     return Event.objects.filter(
@@ -182,7 +261,7 @@ def exceptions_remind(today: date | None = None) -> dict[str, int]:
     soon = today + timedelta(days=settings.EXCEPTION_REMIND_DAYS)
     counts = {"reminded": 0, "expired": 0}
     candidates = PolicyException.objects.filter(expires_on__lte=soon).select_related(
-        "project", "owner", "granted_by", "review__audit", "risk"
+        "project", "owner", "granted_by", "review__audit", "risk", "criteria_version"
     )
     for exception in candidates:
         expired = not exception.holds_on(today)

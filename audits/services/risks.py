@@ -10,9 +10,12 @@ from audits.analysis.audit_config import WATCHING_CHECKS
 from audits.analysis.risks import SCALE, STARTER_RISKS, is_high
 from audits.analysis.risks import severity as severity_of
 from audits.models import RiskItem
-from audits.services.exceptions import exception_clean, risk_exception_grant
-from portal import access
-from portal.exceptions import ApplicationError, Forbidden
+from audits.services.exceptions import (
+    exception_clean,
+    require_business_owner,
+    risk_exception_grant,
+)
+from portal.exceptions import ApplicationError
 from projects.models import Project
 from projects.services.events import changes_record, event_record
 
@@ -69,12 +72,7 @@ def _exception_needed(
                 code="exception_not_needed",
             )
         return None
-    if not access.has_project_perm(actor, project, access.SIGN_BUSINESS, token):
-        raise Forbidden(
-            "Only a business owner of the project accepts a high or critical risk, as an "
-            "exception.",
-            code="business_owner_only",
-        )
+    require_business_owner(actor, project, "a high or critical risk", token)
     if exception is None:
         raise ApplicationError(
             "A high or critical risk is accepted only as an exception: give its finding, "

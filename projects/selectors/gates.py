@@ -17,13 +17,20 @@ from projects.analysis.gates import (
     GateResult,
     baseline_check,
     criteria_checks,
+    criterion_key,
     datasets_check,
     description_check,
     next_stage,
     people_checks,
     reason_check,
 )
-from projects.gates import GateContext, baseline_sources, gate_check, gate_checks
+from projects.gates import (
+    GateContext,
+    baseline_sources,
+    criterion_exceptions,
+    gate_check,
+    gate_checks,
+)
 from projects.models import Dataset, Project, Role
 from projects.selectors.criteria import criteria_assessment, criteria_current
 from projects.selectors.signoffs import signoff_summary
@@ -91,16 +98,22 @@ def criteria_state(project: Project) -> CriteriaState:
     if version is None:
         return CriteriaState()
     summary = signoff_summary(version)
-    ml = tuple(
-        (
-            f"{row['label']} {row['outcome'].target_text}",
-            row["outcome"].status,
-            row["outcome"].detail or row["outcome"].status.replace("_", " "),
+    rows = [row for row in criteria_assessment(version) if row["criterion"]["category"] == ML]
+    exceptions = criterion_exceptions(version)
+    ml, excepted = [], {}
+    for row in rows:
+        text = f"{row['label']} {row['outcome'].target_text}"
+        ml.append(
+            (
+                text,
+                row["outcome"].status,
+                row["outcome"].detail or row["outcome"].status.replace("_", " "),
+            )
         )
-        for row in criteria_assessment(version)
-        if row["criterion"]["category"] == ML
-    )
-    return CriteriaState(version.version, summary.passed, summary.detail, ml)
+        key = criterion_key(row["criterion"]["metric"], row["criterion"]["source"])
+        if key in exceptions:
+            excepted[text] = exceptions[key]
+    return CriteriaState(version.version, summary.passed, summary.detail, tuple(ml), excepted)
 
 
 # --- Projects' checks (audits registers 50 risks, 60 audit, 90 pack) ----------------------

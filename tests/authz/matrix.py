@@ -41,6 +41,8 @@ REVIEWERS_REDIRECT = roles(403, 403, 302, 403)
 MATRIX: dict[tuple[str, str], Expect] = {
     # --- REST API ---------------------------------------------------------------------
     ("api-team-list", "GET"): Expect(own=200, other=200),
+    # A business owner accepts an unmet criterion (the world's criteria are all met: 400).
+    ("api-criterion-exception", "POST"): Expect(own=roles(400, 403, 403, 403)),
     # Everyone reads and changes only their own profile.
     ("api-profile", "GET"): Expect(own=200, other=200),
     ("api-profile", "PATCH"): Expect(own=200, other=200),
@@ -208,6 +210,9 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("healthz", "GET"): Expect(own=503, anon=503, public=True),
     # One's own password; an empty form answers with its errors.
     ("password_change", "GET"): Expect(own=200, other=200),
+    # A business owner accepts an unmet criterion from the criteria page; the page says why
+    # not (the world's criteria are all met), others are refused.
+    ("criterion-exception-create", "POST"): Expect(own=roles(302, 403, 403, 403)),
     # One's own name and job title; the empty matrix form saves blanks and redirects.
     ("profile", "GET"): Expect(own=200, other=200),
     ("profile", "POST"): Expect(own=302, other=302),

@@ -18,7 +18,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import pytest
 from django.apps import apps
@@ -27,6 +27,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models, transaction
 from django.db.models import QuerySet
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 from guardian.shortcuts import get_objects_for_user
 from hypothesis import HealthCheck, given, settings
@@ -502,6 +503,19 @@ def _predictions(n: int = 0) -> SimpleUploadedFile:
 
 
 REFERENCES: dict[tuple[str, str, str], Reference] = {
+    # The owner of an exception: another team's business owner is nobody on this project.
+    ("api-criterion-exception", "POST", "owner"): Reference(
+        BO,
+        lambda a: {"pk": a.criteria.pk},
+        lambda a, ref: {
+            "criterion": "f1/evaluation",
+            "finding": "F1 below target.",
+            "conditions": "Analysts review flagged cases.",
+            "owner": ref,
+            "expires_on": (timezone.localdate() + timedelta(days=30)).isoformat(),
+        },
+        lambda b: [b.people[BO].username],
+    ),
     ("api-version-list", "POST", "parents"): Reference(
         MLE,
         lambda a: {"pk": a.dataset.pk},
@@ -716,6 +730,14 @@ def _new_criteria(w: TeamWorld) -> None:
     )
 
 
+def _unmet_criteria(w: TeamWorld) -> None:
+    # A version asking an F1 the candidate does not reach: one unmet criterion to accept.
+    stricter = [{**WORLD_CRITERIA[0], "target": 0.95}, *WORLD_CRITERIA[1:]]
+    w.extra["unmet_criteria"] = criteria_save(
+        actor=w.people[MLE], project=w.project, criteria=stricter
+    )
+
+
 def _write_cases() -> dict[tuple[str, str], Write]:
     risk = {"title": "Leak", "category": "leakage", "likelihood": 2, "impact": 3}
     return {
@@ -891,6 +913,20 @@ def _write_cases() -> dict[tuple[str, str], Write]:
             _created(SignOff),
             {"role", "decision", "comment", "evidence_sha256"},
             setup=_new_criteria,
+        ),
+        ("api-criterion-exception", "POST"): Write(
+            BO,
+            lambda w: {"pk": w.extra["unmet_criteria"].pk},
+            lambda w, n: {
+                "criterion": "f1/evaluation",
+                "finding": "F1 is 0.87, below 0.95.",
+                "conditions": "Analysts review every flagged case.",
+                "owner": w.people[BO].username,
+                "expires_on": (timezone.localdate() + timedelta(days=30)).isoformat(),
+            },
+            _created(PolicyException),
+            {"criterion", "finding", "conditions", "owner", "expires_on"},
+            setup=_unmet_criteria,
         ),
         ("api-signoff-revoke", "POST"): Write(
             BO,

@@ -153,6 +153,8 @@ PK_OF = {
     "criteria-version": "criteria",
     "api-signoff-list": "criteria",
     "signoff-create": "criteria",
+    "api-criterion-exception": "criteria",
+    "criterion-exception-create": "criteria",
     "api-signoff-detail": "signoff",
     "api-signoff-revoke": "signoff",
     "signoff-revoke": "signoff",
@@ -164,7 +166,9 @@ PK_OF = {
     "pack-pdf": "pack",
 }
 #: Asking for a pack of a state that has one reuses it: nothing new is written.
-REUSES = {("pack-create", "POST")}
+#: Allowed posts that may write nothing: a pack of the same state is reused; the world's
+#: criteria are all met, so there is no unmet one to accept (the page says so).
+REUSES = {("pack-create", "POST"), ("criterion-exception-create", "POST")}
 
 
 def _route_params(name: str) -> list[str]:
