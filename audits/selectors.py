@@ -192,6 +192,33 @@ def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
     )
 
 
+def audit_superseded(audit: AuditRun) -> str:
+    """Why the gate no longer looks at ``audit`` ("" while it does): a newer configuration,
+    a newer evaluation of the model, or another candidate model."""
+    project = audit.config.project
+    current = audit_config_current(project)
+    if current is not None and current.pk != audit.config_id:
+        return f"audit configuration v{current.version} replaced v{audit.config.version}"
+    model = selectors.candidate_model(project)
+    if model is None or model.pk != audit.evaluation.model_version_id:
+        return f"{model} is the candidate now" if model else "no model is the candidate"
+    newest = selectors.newest_evaluation(model)
+    if newest is not None and newest.pk != audit.evaluation_id:
+        return f"evaluation {newest.pk} is newer than evaluation {audit.evaluation_id}"
+    return ""
+
+
+def reviewed_by(user, limit: int = 50) -> QuerySet[AuditReview]:
+    """The user's own reviews on projects they still see, newest first."""
+    return (
+        AuditReview.objects.filter(
+            reviewer=user, audit__config__project__in=selectors.project_list(user)
+        )
+        .select_related("audit__config__project", "audit__evaluation__model_version")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+
+
 def audit_gate_state(project: Project, today: date | None = None) -> AuditState:
     """Where the candidate's audit stands (:func:`_audit_state`), and which thresholds of the
     current configuration still carry the portal's default rationale."""

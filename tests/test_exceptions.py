@@ -17,6 +17,7 @@ from audits.selectors import audit_gate_state
 from audits.services.exceptions import exceptions_remind
 from audits.snapshot import pack_state
 from projects.models import Event, Role
+from projects.services import teams
 from tests.factories import exception_fields, grant_exception, make_failing_audit
 
 pytestmark = pytest.mark.django_db
@@ -164,6 +165,7 @@ def test_owners_are_reminded_once_and_expiry_is_recorded_once(world, settings):
     for person in (owner, auditor):
         person.email = f"{person.username}@example.com"
         person.save(update_fields=["email"])
+    teams.profile_update(actor=owner, first_name="Maria", last_name="Okafor", job_title="Head")
     grant_exception(a, auditor)
     exception = PolicyException.objects.get()
     mail.outbox.clear()
@@ -176,6 +178,8 @@ def test_owners_are_reminded_once_and_expiry_is_recorded_once(world, settings):
     recipients = sorted(m.to[0] for m in mail.outbox)
     assert recipients == sorted([owner.email, auditor.email])
     assert "expires on" in mail.outbox[0].subject and exception.finding in mail.outbox[0].body
+    # People by name and title, the username beside.
+    assert f"Owner: Maria Okafor ({owner.username}), Head." in mail.outbox[0].body
     assert _run_committed(lambda: exceptions_remind(soon)) == {"reminded": 0, "expired": 0}
 
     after = exception.expires_on + timedelta(days=1)

@@ -248,7 +248,8 @@ def _describe(exception: PolicyException) -> str:
     return (
         f"Exception for {exception.about}.\n\n"
         f"Finding: {exception.finding}\n\nConditions: {exception.conditions}\n\n"
-        f"Owner: {exception.owner.username}. Granted by {exception.granted_by.username}.\n\n"
+        f"Owner: {project_selectors.person_label(exception.owner)}. "
+        f"Granted by {project_selectors.person_label(exception.granted_by)}.\n\n"
         f"{link}\n"
     )
 

@@ -164,5 +164,9 @@ def audit_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 
 @login_required
 def audit_inbox(request: HttpRequest) -> HttpResponse:
-    audits = selectors.audit_inbox(request.user)
-    return render(request, "audits/audit_inbox.html", {"audits": audits})
+    audits = list(selectors.audit_inbox(request.user))
+    for audit in audits:
+        # Still listed, so nothing waits unseen, but marked: the gate no longer looks at it.
+        audit.superseded = selectors.audit_superseded(audit)
+    context = {"audits": audits, "reviewed": selectors.reviewed_by(request.user)}
+    return render(request, "audits/audit_inbox.html", context)

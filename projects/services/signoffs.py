@@ -192,7 +192,7 @@ def signoff_request_notify(document: SignedDocument) -> list[str]:
     subject = (
         f"[Stagegate] {project.name}: {kind.heading} v{document.version} {waits} for your sign-off"
     )
-    author = document.created_by.username if document.created_by else "Someone"
+    author = selectors.person_label(document.created_by) if document.created_by else "Someone"
     body = (
         f"{author} saved version {document.version} of the {kind.heading} of {project.name}.\n\n"
         f"{document.note}\n\nRead it, the candidate's evidence and sign off:\n{link}\n"

@@ -1,6 +1,7 @@
-"""The decision, walked in Chromium: an auditor approves a failing audit as an exception,
-the business owner's gate shows it with its date, and the pack a real worker renders opens
-with the decision memo, signed by the portal."""
+"""The decision, walked in Chromium: the ML engineer has the worker compute mitigation
+options for a failing audit, an auditor approves it as an exception, the business owner's
+gate shows it with its date, and the pack a real worker renders opens with the decision
+memo, signed by the portal."""
 
 from __future__ import annotations
 
@@ -61,6 +62,20 @@ def test_a_failing_audit_is_approved_as_an_exception_and_the_pack_reads_as_a_mem
     _team, audit = failing
     until = (timezone.localdate() + timedelta(days=45)).isoformat()
 
+    # The ML engineer asks what ThresholdOptimizer would trade; the worker computes it.
+    _log_in(page, live_server, "a_ml_engineer")
+    page.goto(f"{live_server.url}/audits/{audit.pk}/")
+    page.click("text=Compute mitigation options")
+    page.wait_for_load_state()
+    section = page.locator("section[aria-labelledby=mitigation]")
+    section.locator(".badge.status-succeeded").wait_for(timeout=120_000)
+    page.reload()
+    shown = section.inner_text()
+    assert "Demographic parity" in shown and "Equalized odds" in shown
+    assert section.locator("svg").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "audit-mitigation.png"), full_page=True)
+    _log_out(page)
+
     _log_in(page, live_server, "a_auditor")
     page.goto(f"{live_server.url}/audits/{audit.pk}/")
     page.click("a[href='#your-review']")
@@ -119,6 +134,8 @@ def test_a_failing_audit_is_approved_as_an_exception_and_the_pack_reads_as_a_mem
         "Signatures",
     ):
         assert shown in memo, f"the memo does not show {shown!r}"
+    whole = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, check=True)
+    assert "Mitigation options (fairlearn ThresholdOptimizer)" in whole.stdout.decode()
     if shutil.which("pdftoppm"):
         subprocess.run(
             ["pdftoppm", "-png", "-r", "50", str(pdf), str(ARTIFACTS / "decision-pack")],

@@ -66,6 +66,8 @@ def test_a_backup_restored_into_an_empty_database_verifies(tmp_path):
     _run([*psql, f"CREATE DATABASE {name}"], env)
     try:
         _run([*manage, "migrate", "--no-input"], env)
+        # Packs are signed: this installation's key, as an operator provides one.
+        _run([*manage, "pack_signing_key"], env)
         key = _run([*manage, "shell", "-c", BUILD], env).split("KEY ")[1].strip()
         before = _run([*manage, "verify_events"], env)
 
