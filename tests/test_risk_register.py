@@ -147,6 +147,11 @@ def test_a_high_risk_is_accepted_only_by_a_business_owner_as_an_exception(api, w
     edited = owner.patch(url, {"mitigation": "Dropped postcode."}, format="json")
     assert edited.status_code == 200, edited.json()
     assert PolicyException.objects.filter(risk_id=risk["id"]).count() == 1
+    # A second exception while the first holds is refused: saves do not pile up grants.
+    again = owner.patch(url, {**accept, "exception": _exception(a)}, format="json")
+    assert again.status_code == 409 and again.json()["code"] == "excepted_already"
+    assert until in again.json()["detail"]
+    assert PolicyException.objects.filter(risk_id=risk["id"]).count() == 1
 
     # After the expiry date the check fails again.
     later = timezone.localdate() + timedelta(days=61)

@@ -15,7 +15,7 @@ from audits.services.exceptions import (
     require_business_owner,
     risk_exception_grant,
 )
-from portal.exceptions import ApplicationError
+from portal.exceptions import ApplicationError, Conflict
 from projects.models import Project
 from projects.services.events import changes_record, event_record
 
@@ -56,15 +56,22 @@ def _check_risk(fields: dict) -> None:
 
 
 def _exception_needed(
-    actor, project: Project, fields: dict, exception: dict | None, holding: bool, token
+    actor, project: Project, fields: dict, exception: dict | None, holding, token
 ) -> dict | None:
     """The cleaned exception a write must grant, or None. Accepting a high or critical risk
     takes a business owner and an exception, unless one holds for the risk already; an
-    exception anywhere else is refused, so nothing is granted by mistake."""
+    exception anywhere else is refused, so nothing is granted by mistake. ``holding`` is
+    the risk's exception in force, if any: a second one while it holds is refused, as for
+    criteria, so repeated saves do not pile up grants."""
     needed = fields.get("status") == RiskItem.Status.ACCEPTED and is_high(
         fields["likelihood"], fields["impact"]
     )
-    if not needed or (holding and exception is None):
+    if needed and holding is not None and exception is not None:
+        raise Conflict(
+            f"This risk is accepted as an exception until {holding.expires_on} already.",
+            code="excepted_already",
+        )
+    if not needed or (holding is not None and exception is None):
         if exception is not None:
             raise ApplicationError(
                 "An exception is for accepting a high or critical risk; this risk is "
@@ -92,7 +99,7 @@ def risk_create(
 ) -> RiskItem:
     _check_risk(fields)
     whole = {"likelihood": 3, "impact": 3, **fields}
-    cleaned = _exception_needed(actor, project, whole, exception, False, token)
+    cleaned = _exception_needed(actor, project, whole, exception, None, token)
     with transaction.atomic():
         risk = RiskItem.objects.create(project=project, created_by=actor, **fields)
         event_record(
@@ -126,7 +133,7 @@ def risk_update(
         after = {**{k: getattr(risk, k) for k in RISK_FIELDS}, **changes}
         _check_risk(after)
         newest = risk.exceptions.order_by("-created_at", "-pk").first()
-        holding = newest is not None and newest.holds
+        holding = newest if newest is not None and newest.holds else None
         cleaned = _exception_needed(actor, risk.project, after, exception, holding, token)
         severity = severity_of(after["likelihood"], after["impact"])
         changes_record(
