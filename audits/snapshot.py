@@ -39,7 +39,7 @@ from deployments.models import Analysis, Deployment, DeploymentPlan, RolloutMove
 from projects import selectors
 from projects.analysis.criteria import content_sha256
 from projects.analysis.gates import DEPLOYMENT, MONITORING, criterion_key
-from projects.models import Dataset, Project, Role
+from projects.models import Dataset, DatasetVersion, Evaluation, Project, Role
 from projects.models.signing import SignedDocument
 
 
@@ -166,31 +166,46 @@ def _candidate(project: Project) -> dict[str, Any] | None:
     if model is None:
         return None
     evaluation = selectors.newest_evaluation(model)
-    return {
-        "model": {
-            "id": model.pk,
-            "name": model.name,
-            "version": model.version,
-            "framework": model.framework,
-            "code_commit": model.code_commit,
-            "artifact_uri": model.artifact_uri,
-            "parameters": model.parameters,
-            "registered_by": _user(model.created_by),
-            "registered_at": _when(model.created_at),
-        },
-        "evaluation": {
-            "id": evaluation.pk,
-            "sha256": evaluation.sha256,
-            "dataset_version": str(evaluation.dataset_version),
-            "dataset_version_id": evaluation.dataset_version_id,
-            "rows": evaluation.rows,
-            "task": evaluation.task,
-            "metrics": evaluation.metrics,
-            "evaluated_at": _when(evaluation.finished_at),
-        }
-        if evaluation
-        else None,
+    shown = {
+        "id": model.pk,
+        "name": model.name,
+        "version": model.version,
+        "framework": model.framework,
+        "code_commit": model.code_commit,
+        "artifact_uri": model.artifact_uri,
+        "parameters": model.parameters,
+        "registered_by": _user(model.created_by),
+        "registered_at": _when(model.created_at),
     }
+    if model.training_data_id is not None:
+        # Only once recorded, so packs of models registered without it keep their hash.
+        training = DatasetVersion.objects.select_related("dataset").get(pk=model.training_data_id)
+        shown["training_data"] = str(training)
+        shown["training_data_id"] = training.pk
+    return {"model": shown, "evaluation": _evaluation(project, evaluation) if evaluation else None}
+
+
+def _evaluation(project: Project, evaluation: Evaluation) -> dict[str, Any]:
+    shown = {
+        "id": evaluation.pk,
+        "sha256": evaluation.sha256,
+        "dataset_version": str(evaluation.dataset_version),
+        "dataset_version_id": evaluation.dataset_version_id,
+        "rows": evaluation.rows,
+        "task": evaluation.task,
+        "metrics": evaluation.metrics,
+        "evaluated_at": _when(evaluation.finished_at),
+    }
+    # The flags go in only when raised, so the states of evaluations without them keep
+    # their hash: on training data (or derived from it), and below the best baseline on the
+    # primary metric (the first ML criterion of the current criteria, in written order).
+    overlap = selectors.on_training_data([evaluation])[evaluation.pk]
+    if overlap:
+        shown["on_training_data"] = overlap
+    standing = selectors.evaluation_baseline_standing(evaluation, project)
+    if standing.below:
+        shown["below_baseline"] = asdict(standing)
+    return shown
 
 
 def _datasets(project: Project) -> list[dict[str, Any]]:
@@ -235,8 +250,6 @@ def _datasets(project: Project) -> list[dict[str, Any]]:
 def _lineage(candidate: dict[str, Any] | None) -> dict[str, Any] | None:
     if not candidate or not candidate["evaluation"]:
         return None
-    from projects.models import DatasetVersion
-
     version = DatasetVersion.objects.get(pk=candidate["evaluation"]["dataset_version_id"])
     graph = selectors.lineage_graph(version)
     return {

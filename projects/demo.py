@@ -297,9 +297,10 @@ def loan_applications(rows: int, seed: int) -> pd.DataFrame:
 
 
 def _load_data(project: Project, engineer) -> None:
-    """Three versions with lineage, two recorded baselines, a queued baseline run, a model
-    evaluated against the data (profiles and metrics computed here, not by a worker), an
-    audit configuration and a queued fairness audit."""
+    """Three versions of training data with lineage, a held-out test set from another month,
+    two recorded baselines, a queued baseline run, a model trained on the one and evaluated
+    on the other (profiles and metrics computed here, not by a worker), an audit
+    configuration and a queued fairness audit."""
     common = {
         "label_column": "defaulted",
         "sensitive_columns": ["sex"],
@@ -329,7 +330,7 @@ def _load_data(project: Project, engineer) -> None:
         description="Bureau scores for applicants; contract under negotiation.",
         source="External credit bureau",
     )
-    frame = loan_applications(3000, seed=7)
+    frame = loan_applications(3000, seed=8)
     v1 = _version(
         raw, engineer, frame, source_uri="los://exports/2026-10", collected_by="Data office"
     )
@@ -351,6 +352,27 @@ def _load_data(project: Project, engineer) -> None:
         transformation="Kept applicants aged 21 and over, as the lending policy does.",
         code_reference="git:7a0b3f1",
     )
+    # Held out: the next month's applications, cleaned the same way, never trained on.
+    later = loan_applications(3000, seed=7)
+    later = later.drop_duplicates(subset=["email"]).iloc[:2800]
+    data = later[later["age"] >= 21]
+    holdout = _version(
+        datasets.dataset_create(
+            actor=engineer,
+            project=project,
+            name="loan-applications-holdout",
+            purpose="test",
+            description="November's applications, held out to judge models on.",
+            **common,
+        ),
+        engineer,
+        data,
+        source_uri="los://exports/2026-11",
+        collected_by="Data office",
+        transformation="November's export, deduplicated and kept to applicants aged 21 and "
+        "over with the training data's pipeline.",
+        code_reference="git:7a0b3f1",
+    )
     evaluations.baseline_record(
         actor=engineer,
         project=project,
@@ -369,7 +391,7 @@ def _load_data(project: Project, engineer) -> None:
         value=0.69,
         evidence="Monitoring report Q3.",
     )
-    baseline_run_request(actor=engineer, version=v3)
+    baseline_run_request(actor=engineer, version=holdout)
     risk_starter_import(actor=engineer, project=project)
     # Decided, all but the group gap the audit is about: the business owner decides that one.
     for risk in project.risks.all():
@@ -388,8 +410,8 @@ def _load_data(project: Project, engineer) -> None:
         framework="scikit-learn",
         code_commit="7a0b3f1",
         parameters={"max_iter": 200, "learning_rate": 0.05},
+        training_data=v3.pk,
     )
-    data = deduplicated[deduplicated["age"] >= 21]
     rng = np.random.default_rng(3)
     truth = data["defaulted"].to_numpy()
     score = np.clip(0.25 + 0.35 * truth + rng.normal(0, 0.2, len(truth)), 0.01, 0.99)
@@ -399,7 +421,7 @@ def _load_data(project: Project, engineer) -> None:
     evaluation = evaluations.evaluation_upload(
         actor=engineer,
         model=model,
-        dataset_version=v3,
+        dataset_version=holdout,
         upload=upload_from_bytes("gbm-scorer-1.0.0.csv", predictions.to_csv(index=False).encode()),
         mapping={"y_true": "defaulted", "y_pred": "predicted", "y_score": "score"},
     )
@@ -453,19 +475,44 @@ def _gate_evidence(project: Project, prefix: str) -> None:
         # performance in production is estimated against.
         model_out = scored(len(frame), seed=5)
         frame["target"] = model_out["outcome"].to_numpy()
+    described = {
+        "label_column": "target",
+        "sensitive_columns": ["sex"],
+        "personal_data_columns": ["email"],
+        "labeling_strategy": Dataset.Labeling.PROGRAMMATIC,
+    }
+    # The model learns from older applications and is judged on a later, held-out stretch.
+    training_frame = loan_applications(2400, seed=12)
+    if regression:
+        training_frame["target"] = (training_frame["debt_ratio"] * 1000).round(2)
+    else:
+        training_frame["target"] = scored(len(training_frame), seed=6)["outcome"].to_numpy()
+    training = _version(
+        datasets.dataset_create(
+            actor=engineer,
+            project=project,
+            name="training-history",
+            purpose="training",
+            **described,
+        ),
+        engineer,
+        training_frame,
+    )
     dataset = datasets.dataset_create(
         actor=engineer,
         project=project,
         name="history",
-        purpose="training",
-        label_column="target",
-        sensitive_columns=["sex"],
-        personal_data_columns=["email"],
-        labeling_strategy=Dataset.Labeling.PROGRAMMATIC,
+        purpose="test",
+        description="The latest stretch of history, held out from training.",
+        **described,
     )
     version = _version(dataset, engineer, frame)
     model = evaluations.model_register(
-        actor=engineer, project=project, name="current", version="1.0.0"
+        actor=engineer,
+        project=project,
+        name="current",
+        version="1.0.0",
+        training_data=training.pk,
     )
     rng = np.random.default_rng(5)
     mapping = {"y_true": "target", "y_pred": "predicted", "sensitive": ["sex"]}
@@ -545,8 +592,9 @@ def _gate_evidence(project: Project, prefix: str) -> None:
 
 
 def _drift_checked(project: Project, deployment, engineer) -> None:
-    """A week of the canary's logged applications, checked against the training history:
-    richer applicants with more debt come in, so income and debt ratio drift."""
+    """A week of the canary's logged applications, checked against the held-out history the
+    model was evaluated on: richer applicants with more debt come in, so income and debt
+    ratio drift."""
     reference = DatasetVersion.objects.filter(
         dataset__project=project, dataset__name="history"
     ).latest("pk")
@@ -573,7 +621,7 @@ def _drift_checked(project: Project, deployment, engineer) -> None:
 
 def _weekly_drift(project: Project, deployment, engineer) -> None:
     """Each week of the month, its logged requests and the model's scores as a production
-    period, checked for drift against the training history when it ends. From mid-month
+    period, checked for drift against the held-out history when it ends. From mid-month
     incomes rise and debt ratios with them, so the later checks find drift, and more
     requests sit near the decision line, so the estimated ROC AUC slides. The outcomes of
     the first three weeks have arrived and confirm it; the last week's are still to come."""

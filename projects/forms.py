@@ -270,12 +270,46 @@ class ModelVersionForm(forms.Form):
     code_commit = forms.CharField(max_length=100, required=False)
     framework = forms.CharField(max_length=100, required=False)
     parameters = JSONObjectField(required=False, initial=dict, help_text="A JSON object.")
+    training_data = forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.none(),
+        required=False,
+        help_text="The dataset version the model was trained on. The gate into deployment "
+        "asks for it, and that the candidate is evaluated on validation or test data that is "
+        "neither this version nor derived from it.",
+        error_messages={
+            "invalid_choice": "Dataset version %(value)s is not one of this project's; choose "
+            "the version the model was trained on."
+        },
+    )
+
+    def __init__(self, *args, versions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if versions is not None:
+            self.fields["training_data"].queryset = versions
 
     def clean_parameters(self) -> dict:
         value = self.cleaned_data["parameters"] or {}
         if not isinstance(value, dict):
             raise forms.ValidationError("Give the parameters as a JSON object.")
         return value
+
+
+class TrainingDataForm(forms.Form):
+    """The training data of a model registered without it, recorded once."""
+
+    training_data = forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.none(),
+        help_text="The dataset version the model was trained on; it cannot be changed after.",
+        error_messages={
+            "invalid_choice": "Dataset version %(value)s is not one of this project's; choose "
+            "the version the model was trained on."
+        },
+    )
+
+    def __init__(self, *args, versions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if versions is not None:
+            self.fields["training_data"].queryset = versions
 
 
 class EvaluationUploadForm(forms.Form):

@@ -40,6 +40,7 @@ urlpatterns = [
         name="measurement-attachment",
     ),
     path("models/<int:pk>/candidate/", views.model_candidate, name="model-candidate"),
+    path("models/<int:pk>/training-data/", views.model_training_data, name="model-training-data"),
     path("teams/<slug:slug>/", views.team_detail, name="team-detail"),
     path("teams/<slug:slug>/members/", views.membership_add, name="membership-add"),
     path("memberships/<int:pk>/", views.membership_change, name="membership-change"),

@@ -97,6 +97,8 @@ class TeamWorld:
     #: A business figure with an attachment.
     measurement: BusinessMeasurement | None = None
     pack: ApprovalPack | None = None
+    #: The version ``model`` was trained on, of a training dataset; ``version`` is test data.
+    training: DatasetVersion | None = None
     extra: dict = field(default_factory=dict)
 
 
@@ -244,11 +246,20 @@ def build_team(prefix: str, outsider, *, with_pack: bool = False) -> TeamWorld:
     export.refresh_from_db()
     _, key = tokens.token_create(user=owner, name="ci", scopes=["read", "write", "transition"])
     engineer = people[Role.ML_ENGINEER]
-    dataset = make_dataset(project, engineer)
+    # The candidate learns from its own training data and is judged on test data that is
+    # neither that data nor derived from it, as the gate into deployment asks.
+    dataset = make_dataset(project, engineer, purpose=Dataset.Purpose.TEST)
     version = make_version(dataset, engineer)
+    training = make_version(
+        make_dataset(project, engineer, "loans-train", purpose=Dataset.Purpose.TRAINING),
+        engineer,
+        sample_csv(seed=5),
+    )
     # Requested, not run: training takes seconds, and most tests only need the row.
     run = baseline_run_request(actor=engineer, version=version)
-    model = evaluations.model_register(actor=engineer, project=project, name="scorer", version="1")
+    model = evaluations.model_register(
+        actor=engineer, project=project, name="scorer", version="1", training_data=training.pk
+    )
     # An older evaluation nobody audited; the newer one below is the candidate model's.
     unaudited = make_evaluation(model, version, engineer)
     evaluation = make_evaluation(model, version, engineer)
@@ -313,6 +324,7 @@ def build_team(prefix: str, outsider, *, with_pack: bool = False) -> TeamWorld:
         spare,
         signoff,
         measurement,
+        training=training,
     )
     if with_pack:
         world.pack = make_pack(world)

@@ -166,7 +166,7 @@ def test_it_refuses_model_parameters_it_cannot_store_on_the_page(client, world, 
     response = client.post(
         "/projects/a-project/models/", {"name": "odd", "version": "9", "parameters": parameters}
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "errorlist" in response.content.decode()
     assert not ModelVersion.objects.filter(name="odd").exists()
 

@@ -27,6 +27,8 @@ INTO_DEPLOYMENT = [
     "Fairness audit of the candidate model approved",
     "Success criteria signed off by a business owner and an ML engineer",
     "Every ML criterion met by the candidate",
+    "Candidate evaluated on validation or test data independent of its training data",
+    "Candidate against the best baseline on the primary metric",
     "Approval pack rendered for exactly this state",
 ]
 

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from projects.analysis.rigor import INDEPENDENCE
+
 #: How stored decisions read in a sentence.
 DECIDED = {"approve": "approved", "reject": "rejected", "request_changes": "changes requested"}
 #: The roles that sign success criteria, as sign-off trails name them.
@@ -128,7 +130,21 @@ def _summary(state: Mapping[str, Any]) -> dict[str, Any]:
         for r in risks
         if r.get("band") in ("critical", "high") and str(r.get("status")).lower() == "open"
     ]
+    evaluation = (state.get("candidate") or {}).get("evaluation") or {}
+    named = {c.get("name"): c for c in checks}
     return {
+        "evaluation": evaluation,
+        # Raised flags on the candidate's evaluation (the state holds them only when raised).
+        "evaluation_flags": [
+            *(
+                [f"Evaluated on training data: {evaluation['on_training_data']}."]
+                if evaluation.get("on_training_data")
+                else []
+            ),
+            *([evaluation["below_baseline"]["detail"]] if evaluation.get("below_baseline") else []),
+        ],
+        # The gate's word on the evaluated data; states taken before the rule have none.
+        "independence": named.get(INDEPENDENCE),
         "gate_passed": bool(gate.get("passed")),
         "checks_passed": sum(1 for c in checks if c.get("passed")),
         "checks": len(checks),

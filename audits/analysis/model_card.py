@@ -231,7 +231,7 @@ def _lineage_parents(lineage: Mapping[str, Any] | None) -> dict[str, list[str]]:
 
 
 def _dataset(
-    dataset: Mapping[str, Any], evaluated: str, parents: Mapping[str, list[str]]
+    dataset: Mapping[str, Any], evaluated: str, parents: Mapping[str, list[str]], trained: str = ""
 ) -> dict[str, Any]:
     name = _text(dataset.get("name"))
     versions = sorted(dataset.get("versions") or [], key=lambda v: v.get("number") or 0)
@@ -247,6 +247,8 @@ def _dataset(
             facts.append(f"made from {', '.join(parents[label])}")
         if label == evaluated:
             facts.append("the evaluation set")
+        if label == trained:
+            facts.append("the model's training data")
         how = _clause(v.get("transformation"))
         described.append(f"v{v.get('number')} ({', '.join(facts)})" + (f": {how}" if how else ""))
     labelling = _sentence(
@@ -307,7 +309,12 @@ def _model_parameters(state: Mapping[str, Any]) -> dict[str, Any]:
         output = f"A predicted value of {label}." if label else "A predicted number."
     return {
         "model_architecture": _architecture(candidate.get("model") or {}),
-        "data": [_dataset(d, evaluated, parents) for d in datasets],
+        "data": [
+            _dataset(
+                d, evaluated, parents, _text((candidate.get("model") or {}).get("training_data"))
+            )
+            for d in datasets
+        ],
         "output_format": output,
     }
 
@@ -394,6 +401,11 @@ def _limitations(state: Mapping[str, Any]) -> list[str]:
         out.append("The candidate model has no evaluation on record.")
     elif not state.get("audit"):
         out.append("No fairness audit of the candidate model is on record.")
+    evaluation = candidate.get("evaluation") or {}
+    if evaluation.get("on_training_data"):
+        out.append(f"Evaluated on training data: {_text(evaluation['on_training_data'])}.")
+    if evaluation.get("below_baseline"):
+        out.append(_text(evaluation["below_baseline"].get("detail")))
     for risk in _risks(state):
         if str(risk.get("status", "")).lower() == "open":
             facts = _risk_facts(risk)

@@ -112,6 +112,9 @@ def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "audit": audit,
         "project": project,
         "evaluation": audit.evaluation,
+        "on_training_data": project_selectors.on_training_data([audit.evaluation])[
+            audit.evaluation_id
+        ],
         "report": audit_report(audit, selectors.risks_watched(project)),
         "reviews": reviews,
         "latest_review": reviews[0] if reviews else None,

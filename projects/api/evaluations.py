@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -12,6 +12,7 @@ from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX, validate_json_value
 from portal.uploads import refuse_too_large
 from projects import selectors
+from projects.analysis.rigor import EvaluatedData, independence_check, training_overlap
 from projects.api.datasets import JOB_FIELDS, upload_fields
 from projects.api.shapes import METRICS, EvaluationMappingSerializer
 from projects.models import Baseline, Evaluation, ModelVersion
@@ -45,6 +46,16 @@ class ModelSerializer(serializers.ModelSerializer):
     project = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     evaluations = serializers.HyperlinkedIdentityField(view_name="api-evaluation-list")
     is_candidate = serializers.SerializerMethodField()
+    training_data = serializers.IntegerField(
+        source="training_data_id",
+        required=False,
+        allow_null=True,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Id of the project's dataset version the model was trained on. The gate "
+        "into deployment asks for it, and that the candidate is evaluated on validation or "
+        "test data that is neither this version nor derived from it.",
+    )
 
     class Meta:
         model = ModelVersion
@@ -58,6 +69,7 @@ class ModelSerializer(serializers.ModelSerializer):
             "code_commit",
             "framework",
             "parameters",
+            "training_data",
             "created_at",
             "evaluations",
             "is_candidate",
@@ -71,12 +83,36 @@ class ModelSerializer(serializers.ModelSerializer):
         return model.project.candidate_model_id == model.pk
 
 
+class TrainingDataSerializer(serializers.Serializer):
+    training_data = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="Id of the project's dataset version the model was trained on; recorded "
+        "once, for a model registered without it.",
+    )
+
+
+class BaselineStandingSerializer(serializers.Serializer):
+    """An evaluation's value of the primary metric (the first ML criterion of the current
+    criteria version, in written order) beside the best baseline's."""
+
+    metric = serializers.CharField(help_text="Blank when no criteria name a primary metric.")
+    label = serializers.CharField()
+    value = serializers.FloatField(allow_null=True)
+    baseline = serializers.CharField(help_text="The best baseline's name.")
+    baseline_value = serializers.FloatField(allow_null=True)
+    below = serializers.BooleanField(help_text="The evaluation is worse than the best baseline.")
+    detail = serializers.CharField()
+
+
 class EvaluationSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="api-evaluation-detail")
     model = serializers.PrimaryKeyRelatedField(source="model_version", read_only=True)
     dataset_version = serializers.PrimaryKeyRelatedField(read_only=True)
     mapping = json_of(EvaluationMappingSerializer, read_only=True)
     metrics = json_of(METRICS, read_only=True)
+    on_training_data = serializers.SerializerMethodField()
+    data_independence = serializers.SerializerMethodField()
 
     class Meta:
         model = Evaluation
@@ -94,20 +130,53 @@ class EvaluationSerializer(serializers.ModelSerializer):
             "task",
             "rows",
             "metrics",
+            "on_training_data",
+            "data_independence",
         ]
         read_only_fields = fields
+
+    def _evaluated(self, evaluation: Evaluation) -> EvaluatedData:
+        # A list view puts every row's data in the context at once (a few queries for all).
+        known = self.context.setdefault("evaluated_data", {})
+        if evaluation.pk not in known:
+            known.update(selectors.evaluated_data([evaluation]))
+        return known[evaluation.pk]
+
+    def get_on_training_data(self, evaluation: Evaluation) -> bool:
+        """The evaluation is on training data: the model's training version, a version
+        derived from it by lineage, or a version of a dataset whose purpose is training."""
+        return bool(training_overlap(self._evaluated(evaluation)))
+
+    def get_data_independence(self, evaluation: Evaluation) -> str:
+        """In plain words, naming the versions: why the evaluation is on training data, or
+        that it is on held-out data independent of the model's training data, or that the
+        training data is not recorded."""
+        return independence_check(self._evaluated(evaluation)).detail
 
 
 class EvaluationDetailSerializer(EvaluationSerializer):
     comparison = serializers.SerializerMethodField()
+    baseline_standing = serializers.SerializerMethodField()
 
     class Meta(EvaluationSerializer.Meta):
-        fields = [*EvaluationSerializer.Meta.fields, "comparison"]
+        fields = [*EvaluationSerializer.Meta.fields, "comparison", "baseline_standing"]
         read_only_fields = fields
 
     def get_comparison(self, evaluation: Evaluation) -> list[dict]:
         """Per metric: this model's value beside every baseline of the project."""
         return selectors.evaluation_comparison(evaluation)
+
+    @extend_schema_field(BaselineStandingSerializer(allow_null=True))
+    def get_baseline_standing(self, evaluation: Evaluation) -> dict | None:
+        """The stored value of the primary metric (the first ML criterion of the current
+        criteria version, in written order) beside the best baseline's; null until the
+        evaluation has succeeded."""
+        if evaluation.status != Evaluation.Status.SUCCEEDED:
+            return None
+        standing = selectors.evaluation_baseline_standing(
+            evaluation, evaluation.model_version.project
+        )
+        return BaselineStandingSerializer(standing).data
 
 
 class EvaluationUploadSerializer(serializers.Serializer):
@@ -159,14 +228,34 @@ class ModelViewSet(ApiViewSet):
         project = access.access_project(request.user, project_slug, access.CHANGE, self.token)
         data = ModelSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
         model = evaluations.model_register(
-            actor=request.user, project=project, token=self.token, **data.validated_data
+            actor=request.user,
+            project=project,
+            token=self.token,
+            training_data=fields.pop("training_data_id", None),
+            **fields,
         )
         body = ModelSerializer(model, context={"request": request}).data
         return self.located(body, status.HTTP_201_CREATED)
 
     def retrieve(self, request, pk: int):
         model = selectors.model_get(request.user, pk, self.token)
+        return Response(ModelSerializer(model, context={"request": request}).data)
+
+    @extend_schema(request=TrainingDataSerializer, responses=ModelSerializer)
+    def partial_update(self, request, pk: int):
+        """Record the training data of a model registered without it, once (409 after)."""
+        model = selectors.model_get(request.user, pk, self.token)
+        access.require_project_perm(request.user, model.project, access.CHANGE, self.token)
+        data = TrainingDataSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        model = evaluations.model_training_data_record(
+            actor=request.user,
+            model=model,
+            training_data=data.validated_data["training_data"],
+            token=self.token,
+        )
         return Response(ModelSerializer(model, context={"request": request}).data)
 
     @extend_schema(request=None, responses=ModelSerializer)
@@ -187,7 +276,8 @@ class EvaluationViewSet(ApiViewSet):
     def list(self, request, pk: int):
         model = selectors.model_get(request.user, pk, self.token)
         page = self.paginate_queryset(model.evaluations.all())
-        data = EvaluationSerializer(page, many=True, context={"request": request}).data
+        context = {"request": request, "evaluated_data": selectors.evaluated_data(page)}
+        data = EvaluationSerializer(page, many=True, context=context).data
         return self.get_paginated_response(data)
 
     @extend_schema(

@@ -102,7 +102,11 @@ urlpatterns = [
         ModelViewSet.as_view({"get": "list", "post": "create"}),
         name="api-model-list",
     ),
-    path("models/<int:pk>/", ModelViewSet.as_view({"get": "retrieve"}), name="api-model-detail"),
+    path(
+        "models/<int:pk>/",
+        ModelViewSet.as_view({"get": "retrieve", "patch": "partial_update"}),
+        name="api-model-detail",
+    ),
     path(
         "models/<int:pk>/candidate/",
         ModelViewSet.as_view({"post": "candidate"}),

@@ -63,6 +63,16 @@ class ModelVersion(models.Model):
     code_commit = models.CharField(max_length=100, blank=True)
     framework = models.CharField(max_length=100, blank=True)
     parameters = models.JSONField(default=dict, blank=True)
+    #: The dataset version the model learnt from, a version of the same project (checked in
+    #: projects.services.evaluations.model_register): the gate into deployment asks that
+    #: the candidate is evaluated on data that is neither this version nor derived from it.
+    training_data = models.ForeignKey(
+        "projects.DatasetVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="trained_models",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )

@@ -47,7 +47,12 @@ def version_get(user, pk: int, token: ApiToken | None = None) -> DatasetVersion:
 
 def model_get(user, pk: int, token: ApiToken | None = None) -> ModelVersion:
     return _visible(
-        ModelVersion.objects.select_related("project__team"), "project", user, pk, token, "model"
+        ModelVersion.objects.select_related("project__team", "training_data__dataset"),
+        "project",
+        user,
+        pk,
+        token,
+        "model",
     )
 
 

@@ -1,8 +1,8 @@
 """The lifecycle gates: projects' own checks, and the gate assembled from every app's.
 
 Each app registers the checks it owns (``projects.gates.gate_check``); projects' are here:
-description, people, data, baselines, criteria and reasons. Audits adds risks, the
-candidate's audit and the approval pack from ``audits/gates.py``.
+description, people, data, baselines, criteria, evaluation rigor and reasons. Audits adds
+risks, the candidate's audit and the approval pack from ``audits/gates.py``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from projects.analysis.gates import (
     people_checks,
     reason_check,
 )
+from projects.analysis.rigor import baseline_standing_check, independence_check
 from projects.gates import (
     GateContext,
     baseline_sources,
@@ -33,6 +34,7 @@ from projects.gates import (
 )
 from projects.models import Dataset, Project, Role
 from projects.selectors.criteria import criteria_assessment, criteria_current
+from projects.selectors.rigor import candidate_baseline_standing, candidate_evaluated_data
 from projects.selectors.signoffs import signoff_summary
 from projects.selectors.teams import people_in_role
 
@@ -142,6 +144,16 @@ def baseline_on_record(project: Project, context: GateContext) -> list[Check]:
 @gate_check(DEPLOYMENT, order=70)
 def criteria_signed_and_met(project: Project, context: GateContext) -> list[Check]:
     return criteria_checks(criteria_state(project))
+
+
+@gate_check(DEPLOYMENT, order=75)
+def candidate_evaluated_rigorously(project: Project, context: GateContext) -> list[Check]:
+    """The candidate judged on held-out data that is not its training data nor derived from
+    it; and, as a flag that holds nothing, where it stands against the best baseline."""
+    return [
+        independence_check(candidate_evaluated_data(project)),
+        baseline_standing_check(candidate_baseline_standing(project)),
+    ]
 
 
 @gate_check(PROTOTYPING, order=10)

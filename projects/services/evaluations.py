@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from django.db import transaction
 
-from portal.exceptions import ApplicationError, unique_or_conflict
+from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.metrics import MetricError, compute_metrics, detect_task
 from projects.analysis.pairing import check_row_ids
@@ -85,25 +85,101 @@ def baseline_record(
         return baseline
 
 
+def _training_data(project: Project, version_id: int | None) -> DatasetVersion | None:
+    """The project's dataset version ``version_id``, the data a model learnt from. Another
+    project's version and one that does not exist get the same answer, so an id reveals
+    nothing of another team's data."""
+    if version_id is None:
+        return None
+    found = (
+        DatasetVersion.objects.filter(pk=version_id, dataset__project=project)
+        .select_related("dataset")
+        .first()
+    )
+    if found is None:
+        raise ApplicationError(
+            f"No dataset version {version_id} in project {project.slug}: training_data must "
+            "be the id of a version of this project's data, the one the model was trained on.",
+            code="invalid_training_data",
+        )
+    if found.status == DatasetVersion.Status.FAILED:
+        raise ApplicationError(
+            f"{found} failed to load; it cannot be a model's training data.",
+            code="invalid_training_data",
+        )
+    return found
+
+
 def model_register(
-    *, actor, project: Project, name: str, version: str, token: ApiToken | None = None, **fields
+    *,
+    actor,
+    project: Project,
+    name: str,
+    version: str,
+    training_data: int | None = None,
+    token: ApiToken | None = None,
+    **fields,
 ) -> ModelVersion:
+    """Register a model version; ``training_data`` is the id of the project's dataset
+    version it was trained on (the gate into deployment asks for it)."""
     if not isinstance(fields.get("parameters", {}), dict):
         raise ApplicationError("parameters must be an object.", code="invalid")
+    training = _training_data(project, training_data)
     with unique_or_conflict(
         f"{name} {version} is registered already; give the new one another version.",
         "version_taken",
     ):
         model = ModelVersion.objects.create(
-            project=project, name=name, version=version, created_by=actor, **fields
+            project=project,
+            name=name,
+            version=version,
+            training_data=training,
+            created_by=actor,
+            **fields,
         )
+        trained_on = {
+            "training_data": training.pk if training else None,
+            "training_data_version": str(training) if training else None,
+        }
         event_record(
             actor=actor,
             verb="model.registered",
             target=model,
             project=project,
             token=token,
-            payload={"name": name, "version": version, **fields},
+            payload={"name": name, "version": version, **fields, **trained_on},
+        )
+        return model
+
+
+def model_training_data_record(
+    *, actor, model: ModelVersion, training_data: int, token: ApiToken | None = None
+) -> ModelVersion:
+    """Record the training data of a model registered without it, once: what a model
+    learnt from does not change, so a recorded one is refused (409); other data makes a new
+    model version."""
+    with transaction.atomic():
+        model = (
+            ModelVersion.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("project", "training_data__dataset")
+            .get(pk=model.pk)
+        )
+        if model.training_data is not None:
+            raise Conflict(
+                f"{model}'s training data is recorded already: {model.training_data}. A model "
+                "learns from its data once; register a new version for other data.",
+                code="training_data_recorded",
+            )
+        training = _training_data(model.project, training_data)
+        model.training_data = training
+        model.save(update_fields=["training_data"])
+        event_record(
+            actor=actor,
+            verb="model.training_data_recorded",
+            target=model,
+            project=model.project,
+            token=token,
+            payload={"training_data": training.pk, "training_data_version": str(training)},
         )
         return model
 

@@ -15,6 +15,8 @@ from portal.exceptions import ApplicationError
 from portal.uploads import refuse_too_large
 from projects import forms, selectors
 from projects.analysis.charts import comparison_charts
+from projects.analysis.rigor import independence_check, training_overlap
+from projects.models import DatasetVersion, Evaluation
 from projects.services import evaluations
 from projects.services.uploads import upload_check
 from projects.views.projects import _submit, form_errors
@@ -27,6 +29,7 @@ __all__ = [
     "model_candidate",
     "model_detail",
     "model_list",
+    "model_training_data",
 ]
 
 
@@ -60,26 +63,37 @@ def baseline_list(request: HttpRequest, slug: str) -> HttpResponse:
 def model_list(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.access_project(request.user, slug)
     perms = access.project_perms(request.user, project)
-    form = forms.ModelVersionForm(request.POST or None)
+    versions = selectors.version_choices(project).exclude(status=DatasetVersion.Status.FAILED)
+    form = forms.ModelVersionForm(request.POST or None, versions=versions)
+    status = 200
     if request.method == "POST":
         access.access_project(request.user, slug, access.CHANGE)
         if form.is_valid():
+            data = dict(form.cleaned_data)
+            training = data.pop("training_data")
             try:
                 model = evaluations.model_register(
-                    actor=request.user, project=project, **form.cleaned_data
+                    actor=request.user,
+                    project=project,
+                    training_data=training.pk if training else None,
+                    **data,
                 )
             except ApplicationError as exc:
                 form.add_error(None, exc.detail)
             else:
                 messages.success(request, f"Registered {model}.")
                 return redirect(model)
+        # The form again, with what was wrong: bad input answers 400.
+        status = 400
     context = {
         "project": project,
         "perms": perms,
-        "models": project.models.order_by("name", "-created_at"),
+        "models": project.models.select_related("training_data__dataset").order_by(
+            "name", "-created_at"
+        ),
         "form": form if access.CHANGE in perms else None,
     }
-    return render(request, "evaluations/model_list.html", context)
+    return render(request, "evaluations/model_list.html", context, status=status)
 
 
 @login_required
@@ -87,14 +101,39 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
     model = selectors.model_get(request.user, pk)
     perms = access.project_perms(request.user, model.project)
     versions = selectors.ready_versions(model.project)
+    shown = list(model.evaluations.select_related("dataset_version__dataset"))
+    flags = selectors.on_training_data(shown)
     context = {
         "model": model,
         "project": model.project,
         "perms": perms,
-        "evaluations": model.evaluations.select_related("dataset_version__dataset"),
+        "evaluations": [{"evaluation": e, "on_training_data": flags[e.pk]} for e in shown],
         "form": forms.EvaluationUploadForm(versions=versions) if access.CHANGE in perms else None,
+        "training_form": forms.TrainingDataForm(versions=versions)
+        if access.CHANGE in perms and model.training_data_id is None
+        else None,
     }
     return render(request, "evaluations/model_detail.html", context)
+
+
+@login_required
+@require_POST
+def model_training_data(request: HttpRequest, pk: int) -> HttpResponse:
+    model = selectors.model_get(request.user, pk)
+    access.require_project_perm(request.user, model.project, access.CHANGE)
+    form = forms.TrainingDataForm(request.POST, versions=selectors.ready_versions(model.project))
+    if not form.is_valid():
+        messages.error(request, form_errors(form))
+        return redirect(model)
+    try:
+        model = evaluations.model_training_data_record(
+            actor=request.user, model=model, training_data=form.cleaned_data["training_data"].pk
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, f"Recorded {model.training_data} as {model}'s training data.")
+    return redirect(model)
 
 
 @login_required
@@ -136,14 +175,22 @@ def evaluation_create(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = selectors.evaluation_get(request.user, pk)
+    project = evaluation.model_version.project
     charts = comparison_charts(selectors.evaluation_comparison(evaluation))
+    data = selectors.evaluated_data([evaluation])[evaluation.pk]
+    finished = evaluation.status == Evaluation.Status.SUCCEEDED
     context = {
         "evaluation": evaluation,
         "model": evaluation.model_version,
-        "project": evaluation.model_version.project,
-        "perms": access.project_perms(request.user, evaluation.model_version.project),
+        "project": project,
+        "perms": access.project_perms(request.user, project),
         "charts": charts,
         "status": _evaluation_status(evaluation, shown=bool(charts)),
+        "on_training_data": training_overlap(data),
+        "independence": independence_check(data),
+        "standing": selectors.evaluation_baseline_standing(evaluation, project)
+        if finished
+        else None,
     }
     return render(request, "evaluations/evaluation_detail.html", context)
 

@@ -84,6 +84,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-model-list", "GET"): Expect(own=200),
     ("api-model-list", "POST"): Expect(own=CREATED_BY_WRITERS),
     ("api-model-detail", "GET"): Expect(own=200),
+    # The training data of a model registered without it, recorded once.
+    ("api-model-detail", "PATCH"): Expect(own=WRITERS),
     ("api-model-candidate", "POST"): Expect(own=WRITERS),
     ("api-evaluation-list", "GET"): Expect(own=200),
     ("api-evaluation-list", "POST"): Expect(own=ACCEPTED_FROM_WRITERS),
@@ -161,6 +163,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("model-list", "POST"): Expect(own=WRITERS_REDIRECT),
     ("model-detail", "GET"): Expect(own=200),
     ("model-candidate", "POST"): Expect(own=WRITERS_REDIRECT),
+    ("model-training-data", "POST"): Expect(own=WRITERS_REDIRECT),
     ("evaluation-create", "POST"): Expect(own=WRITERS_REDIRECT),
     ("evaluation-detail", "GET"): Expect(own=200),
     ("evaluation-status", "GET"): Expect(own=200),

@@ -128,7 +128,9 @@ PK_OF = {
     "baseline-run-create": "version",
     "api-baseline-run-detail": "run",
     "baseline-run-detail": "run",
-    "api-model-detail": "model",
+    # The spare model was registered without its training data, which may be recorded.
+    "api-model-detail": "spare_model",
+    "model-training-data": "spare_model",
     "api-model-candidate": "spare_model",
     "model-candidate": "spare_model",
     "api-evaluation-list": "model",
