@@ -11,6 +11,7 @@ from audits.analysis.audit_config import (
 from audits.analysis.risks import CATEGORIES, SCALE
 from audits.models import AuditReview, RiskItem
 from portal.inputs import LONG_TEXT_MAX
+from projects.selectors import person_label
 
 LEVELS = [(n, str(n)) for n in SCALE]
 
@@ -194,3 +195,34 @@ class AuditReviewForm(ExceptionForm):
             "rationale": data["rationale"],
             "exception": self.exception(),
         }
+
+
+class ReviewRequestForm(forms.Form):
+    """Ask for a review: who, by when and what to look at."""
+
+    reviewer = forms.ChoiceField(required=False, help_text="Blank: any independent auditor.")
+    due_on = forms.DateField(
+        required=False,
+        label="Due on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The day the review is wanted by.",
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=LONG_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What changed since the last review, or what to look at first.",
+    )
+
+    def __init__(self, *args, reviewers=(), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(u.username, person_label(u)) for u in reviewers]
+        self.fields["reviewer"].choices = [("", "Any independent auditor"), *choices]
+
+
+class ReviewCommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment",
+        max_length=LONG_TEXT_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )

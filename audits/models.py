@@ -276,6 +276,51 @@ class AuditReview(WriteOnce):
         return f"{self.get_decision_display()} by {self.reviewer}"
 
 
+class ReviewRequest(WriteOnce):
+    """A request for an audit's review, as a pull request asks for one: the first names a
+    reviewer and a due date, and after "request changes" the team asks again when ready.
+    The newest request is in force; one newer than the newest review puts the audit back in
+    the auditors' inbox."""
+
+    write_once_message = "A review request cannot be changed; ask again."
+
+    audit = models.ForeignKey(AuditRun, on_delete=models.PROTECT, related_name="review_requests")
+    #: Blank: any independent auditor of the project.
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    due_on = models.DateField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"review of audit {self.audit_id} asked by {self.requested_by}"
+
+
+class ReviewComment(WriteOnce):
+    """One message in an audit's review thread; a correction is a new message."""
+
+    write_once_message = "A review comment cannot be changed; add a new one."
+
+    audit = models.ForeignKey(AuditRun, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [models.CheckConstraint(condition=~Q(body=""), name="review_comment_body")]
+
+    def __str__(self) -> str:
+        return f"comment by {self.author} on audit {self.audit_id}"
+
+
 class PolicyException(WriteOnce):
     """A failing finding accepted for a time: what was found, the conditions (compensating
     controls) it is accepted under, who owns it and the last day it holds. Granted with the

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from django.db.models import QuerySet
+from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
 from django.utils import timezone
 
 from audits.analysis.audit_config import THRESHOLD_SPECS, placeholder_thresholds
@@ -20,6 +20,8 @@ from audits.models import (
     Mitigation,
     MonitoringReport,
     PolicyException,
+    ReviewComment,
+    ReviewRequest,
     RiskItem,
 )
 from portal import access
@@ -178,18 +180,75 @@ def audit_configs(project: Project) -> QuerySet[AuditConfig]:
     return project.audit_configs.select_related("created_by").order_by("-version")
 
 
-def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
-    """Finished audits nobody has reviewed yet, in every project the user audits, except
-    the ones the user requested (someone else reviews those)."""
-    projects = access.projects_with_perm(user, access.AUDIT, token)
+def audits_awaiting_review(audits: QuerySet[AuditRun]) -> QuerySet[AuditRun]:
+    """The finished ones of ``audits`` waiting for a review: never reviewed, or asked for
+    again since the newest review. Each carries its newest request's reviewer
+    (``review_reviewer_id``, ``review_reviewer``: the username) and ``review_due_on``, and
+    ``last_review_at`` when it was reviewed before."""
+    reviews = AuditReview.objects.filter(audit=OuterRef("pk")).order_by("-created_at", "-pk")
+    requests = ReviewRequest.objects.filter(audit=OuterRef("pk")).order_by("-created_at", "-pk")
     return (
-        AuditRun.objects.filter(
-            config__project__in=projects, status=AuditRun.Status.SUCCEEDED, reviews__isnull=True
+        audits.filter(status=AuditRun.Status.SUCCEEDED)
+        .annotate(
+            last_review_at=Subquery(reviews.values("created_at")[:1]),
+            last_request_at=Subquery(requests.values("created_at")[:1]),
+            review_reviewer_id=Subquery(requests.values("reviewer")[:1]),
+            review_reviewer=Subquery(requests.values("reviewer__username")[:1]),
+            review_due_on=Subquery(requests.values("due_on")[:1]),
         )
-        .exclude(requested_by=user)
+        .filter(Q(last_review_at__isnull=True) | Q(last_request_at__gt=F("last_review_at")))
         .select_related("config__project", "evaluation__model_version", "requested_by")
-        .order_by("finished_at")
     )
+
+
+def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
+    """Audits waiting for a review (:func:`audits_awaiting_review`) in every project the
+    user audits, except the ones the user requested (someone else reviews those); the ones
+    assigned to the user first, then by due date and age."""
+    projects = access.projects_with_perm(user, access.AUDIT, token)
+    audits = AuditRun.objects.filter(config__project__in=projects).exclude(requested_by=user)
+    return (
+        audits_awaiting_review(audits)
+        .annotate(
+            mine=Case(
+                When(review_reviewer_id=user.pk, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("mine", F("review_due_on").asc(nulls_last=True), "finished_at", "pk")
+    )
+
+
+def audits_waiting_for(user) -> list[AuditRun]:
+    """The inbox's audits that are the user's to do: the gate still looks at them, and
+    nobody else is assigned."""
+    waiting = audit_inbox(user).filter(
+        Q(review_reviewer_id__isnull=True) | Q(review_reviewer_id=user.pk)
+    )
+    return [audit for audit in waiting if not audit_superseded(audit)]
+
+
+def review_request_current(audit: AuditRun) -> ReviewRequest | None:
+    return (
+        audit.review_requests.select_related("reviewer", "requested_by")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def review_thread(audit: AuditRun) -> list[tuple[str, object]]:
+    """The audit's review history in the order it happened: ("request", ReviewRequest),
+    ("review", AuditReview) and ("comment", ReviewComment) entries."""
+    entries: list[tuple[str, object]] = [
+        *(("request", r) for r in audit.review_requests.select_related("reviewer", "requested_by")),
+        *(("review", r) for r in audit_reviews(audit)),
+        *(
+            ("comment", c)
+            for c in ReviewComment.objects.filter(audit=audit).select_related("author")
+        ),
+    ]
+    return sorted(entries, key=lambda entry: (entry[1].created_at, entry[1].pk))
 
 
 def audit_superseded(audit: AuditRun) -> str:

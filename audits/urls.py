@@ -25,6 +25,12 @@ urlpatterns = [
     path("audits/<int:pk>/", fairness.audit_detail, name="audit-detail"),
     path("audits/<int:pk>/status/", fairness.audit_status, name="audit-status"),
     path("audits/<int:pk>/reviews/", fairness.audit_review_create, name="audit-review-create"),
+    path(
+        "audits/<int:pk>/review-requests/",
+        fairness.review_request_create,
+        name="audit-review-request-create",
+    ),
+    path("audits/<int:pk>/comments/", fairness.review_comment_create, name="audit-comment-create"),
     path("audits/<int:pk>/mitigation/", mitigation.mitigation_create, name="mitigation-create"),
     path(
         "audits/<int:pk>/mitigation/status/",

@@ -21,6 +21,7 @@ from audits import forms as audit_forms
 from audits.api import fairness as audit_fairness_api
 from audits.api import monitoring_reports as monitoring_reports_api
 from audits.api import packs as audit_packs_api
+from audits.api import review_workflow as review_workflow_api
 from audits.api import views as audit_api
 from audits.models import AuditReview, RiskItem
 from deployments import forms as deployment_forms
@@ -560,6 +561,7 @@ API_MODULES = [
     audit_api,
     audit_fairness_api,
     audit_packs_api,
+    review_workflow_api,
     monitoring_reports_api,
     deployments_api,
     production_api,

@@ -38,7 +38,7 @@ from projects.models import (
     Project,
     Role,
 )
-from tests.authz.test_lists_and_bodies import DEPLOYING, LISTS, _deploying
+from tests.authz.test_lists_and_bodies import DEPLOYING, LISTS, WAITING, _deploying, _waiting
 from tests.data import predictions_csv, sample_csv, sample_frame
 
 pytestmark = pytest.mark.django_db
@@ -677,6 +677,8 @@ def test_a_nonsense_page_answers_json_not_an_error(world, name):
     a = world["a"]
     if name in DEPLOYING:
         _deploying(a)
+    if name in WAITING:
+        _waiting(a)
     url = reverse(name, kwargs=LISTS[name].kwargs(a))
     client = _as(a.people[Role.VIEWER])
     for params in NONSENSE_PAGES:

@@ -290,7 +290,7 @@ def test_a_walked_rollout_starts_the_clock_when_it_finishes(api, client, world):
     assert f"No review recorded since monitoring began on {finished:%Y-%m-%d}" in page
 
 
-def test_the_overdue_list_takes_two_queries_however_many_deployments(
+def test_the_overdue_list_takes_three_queries_however_many_deployments(
     world, django_assert_num_queries
 ):
     a, b = world["a"], world["b"]
@@ -298,8 +298,9 @@ def test_the_overdue_list_takes_two_queries_however_many_deployments(
         go_live(a, days_ago=45 + n, name=f"scorer {n}")
     go_live(b, days_ago=45)
     visible = selectors.project_list(a.people[Role.VIEWER])
-    # One for the live deployments with their start and last review, one for the cadences.
-    with django_assert_num_queries(2):
+    # One for the live deployments with their start and last review, one for the cadences,
+    # one for the audit reviews past their due date.
+    with django_assert_num_queries(3):
         found = overdue.overdue_reviews(visible)
     assert [item.subject for item in found] == [f"scorer {n}" for n in (3, 2, 1, 0)]
     assert {item.project for item in found} == {a.project}

@@ -64,6 +64,8 @@ from tests.factories import (
     QUICK_STEPS,
     WORLD_CRITERIA,
     grant_exception,
+    make_audit,
+    make_evaluation,
     make_pack,
     plan_content,
 )
@@ -114,6 +116,8 @@ def api_world(world) -> dict:
     mitigated = exception.review.audit
     mitigation, _ = mitigation_request(actor=engineer, audit=mitigated)
     mitigation_run(mitigation_id=mitigation.pk)
+    # An audit nobody has decided yet: one whose review may be asked for.
+    undecided = make_audit(make_evaluation(a.spare_model, a.version, engineer), engineer)
     finished = baseline_run_request(actor=engineer, version=a.version, task="classification")
     baseline_run(run_id=finished.pk)
     queued_audit, _ = audit_request(actor=engineer, evaluation=a.unaudited)
@@ -133,6 +137,7 @@ def api_world(world) -> dict:
         "deployments": deployments,
         "queued": {"run": a.run.pk, "audit": queued_audit.pk, "export": queued_export.pk},
         "mitigated": mitigated.pk,
+        "undecided": undecided.pk,
         "callers": {
             "engineer": {"headers": {"Authorization": f"Token {engineer_key}"}},
             "owner": {"headers": {"Authorization": f"Token {a.token_key}"}},
@@ -321,6 +326,11 @@ def _written_requests(api_world: dict) -> list[tuple[str, str, dict]]:
                 "path_parameters": {**live, "hook": "confirm-rollout"},
                 "body": {"name": "scorer", "namespace": "credit", "checksum": "5d8f7c"},
             },
+        ),
+        (
+            "engineer",
+            "POST /api/v1/audits/{id}/review-requests/",
+            {"path_parameters": {"id": api_world["undecided"]}, "body": {"note": "Region first."}},
         ),
         ("owner", "POST /api/v1/projects/", {"body": new_project}),
         (

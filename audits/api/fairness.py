@@ -224,6 +224,25 @@ class AuditSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class InboxAuditSerializer(AuditSerializer):
+    """An inbox entry: the audit and where its review request stands."""
+
+    review_reviewer = serializers.CharField(
+        read_only=True, allow_null=True, help_text="Assigned reviewer; null: any auditor."
+    )
+    review_due_on = serializers.DateField(read_only=True, allow_null=True)
+    asked_again = serializers.SerializerMethodField(
+        help_text="Reviewed before: the team asked again after changes were requested."
+    )
+
+    class Meta(AuditSerializer.Meta):
+        fields = [*AuditSerializer.Meta.fields, "review_reviewer", "review_due_on", "asked_again"]
+        read_only_fields = fields
+
+    def get_asked_again(self, audit: AuditRun) -> bool:
+        return audit.last_review_at is not None
+
+
 class AuditDetailSerializer(AuditSerializer):
     review_history = AuditReviewSerializer(source="reviews", many=True, read_only=True)
     result = json_of(AuditResultSerializer, read_only=True)
@@ -295,11 +314,12 @@ class AuditViewSet(ApiViewSet):
         audit = audit_selectors.audit_get(request.user, pk, self.token)
         return audit_csv_response(audit)
 
-    @extend_schema(responses=AuditSerializer(many=True))
+    @extend_schema(responses=InboxAuditSerializer(many=True))
     def inbox(self, request):
-        """Finished audits waiting for a review, in every project the caller audits."""
+        """Finished audits waiting for a review, in every project the caller audits: never
+        reviewed, or asked for again; those assigned to the caller first, then by due date."""
         page = self.paginate_queryset(audit_selectors.audit_inbox(request.user, self.token))
-        data = AuditSerializer(page, many=True, context={"request": request}).data
+        data = InboxAuditSerializer(page, many=True, context={"request": request}).data
         return self.get_paginated_response(data)
 
 

@@ -4,6 +4,7 @@ from audits.api import fairness as f
 from audits.api import mitigation as m
 from audits.api import monitoring_reports as mr
 from audits.api import packs as p
+from audits.api import review_workflow as rw
 from audits.api import views as v
 
 runs = v.BaselineRunViewSet
@@ -57,6 +58,16 @@ urlpatterns += [
         "audits/<int:pk>/reviews/",
         reviews.as_view({"get": "list", "post": "create"}),
         name="api-audit-review-list",
+    ),
+    path(
+        "audits/<int:pk>/review-requests/",
+        rw.ReviewRequestViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-audit-review-request-list",
+    ),
+    path(
+        "audits/<int:pk>/comments/",
+        rw.ReviewCommentViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-audit-comment-list",
     ),
     path(
         "audits/<int:pk>/mitigation/",

@@ -14,6 +14,7 @@ from audits.analysis.fairness import AuditError
 from audits.analysis.gates import FAILING_VERDICTS
 from audits.models import AuditConfig, AuditReview, AuditRun
 from audits.services.exceptions import audit_exception_grant, exception_clean
+from audits.services.review_workflow import audit_finished_notify, changes_requested_notify
 from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, column_names, read_columns, read_groups
@@ -246,6 +247,8 @@ def _audit_work(run: AuditRun, progress: Progress):
             project=config.project,
             payload={"verdict": result["status"], "result_sha256": digest},
         )
+        run.verdict = result["status"]
+        audit_finished_notify(run)
 
     return store
 
@@ -313,6 +316,8 @@ def audit_review(
         )
         if cleaned is not None:
             audit_exception_grant(actor=actor, review=review, cleaned=cleaned, token=token)
+        if decision == AuditReview.Decision.REQUEST_CHANGES:
+            changes_requested_notify(actor, audit, review)
         return review
 
 

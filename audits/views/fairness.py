@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audits import selectors
 from audits.analysis.audit_config import THRESHOLDS, default_config, placeholder_thresholds
 from audits.analysis.gates import FAILING_VERDICTS
-from audits.forms import AuditConfigForm, AuditReviewForm
+from audits.forms import AuditConfigForm, AuditReviewForm, ReviewCommentForm, ReviewRequestForm
 from audits.models import AuditRun
 from audits.reports import audit_csv_response, audit_report, review_authors
 from audits.services.exceptions import exception_owners
 from audits.services.fairness import audit_config_save, audit_request, audit_review
+from audits.services.review_workflow import (
+    eligible_reviewers,
+    review_comment_add,
+    review_request,
+)
 from audits.views.mitigation import mitigation_context
 from portal import access
 from portal.exceptions import ApplicationError, Conflict, Forbidden
@@ -103,6 +110,32 @@ def _review_form(user, audit: AuditRun) -> AuditReviewForm | None:
     return AuditReviewForm(owners=exception_owners(audit.project))
 
 
+def _may_ask(audit: AuditRun, latest_review) -> bool:
+    """A review may be asked for once the audit finished, until someone decides it."""
+    return audit.status == AuditRun.Status.SUCCEEDED and (
+        latest_review is None or latest_review.decision == "request_changes"
+    )
+
+
+def _workflow(user, audit: AuditRun, latest_review) -> dict:
+    """The thread and the forms of the review workflow this user may use."""
+    talks = _may_configure(user, audit.project)
+    asks = talks and _may_ask(audit, latest_review)
+    asked = selectors.review_request_current(audit)
+    waiting = asked is not None and (
+        latest_review is None or latest_review.created_at < asked.created_at
+    )
+    return {
+        "thread": selectors.review_thread(audit),
+        "review_request": asked,
+        "review_waiting": waiting,
+        "review_overdue": waiting and asked.due_on and asked.due_on < timezone.localdate(),
+        "comment_form": ReviewCommentForm() if talks else None,
+        "request_form": ReviewRequestForm(reviewers=eligible_reviewers(audit)) if asks else None,
+        "asking_again": latest_review is not None,
+    }
+
+
 @login_required
 def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
     audit = selectors.audit_get(request.user, pk)
@@ -122,6 +155,7 @@ def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "review_form": _review_form(request.user, audit),
         "is_auditor": access.AUDIT in access.project_perms(request.user, project),
         "failing_verdicts": FAILING_VERDICTS,
+        **_workflow(request.user, audit, reviews[0] if reviews else None),
         **mitigation_context(request.user, audit),
     }
     return render(request, "audits/audit_detail.html", context)
@@ -153,6 +187,43 @@ def audit_review_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def review_request_create(request: HttpRequest, pk: int) -> HttpResponse:
+    audit = selectors.audit_get(request.user, pk)
+    access.require_any_project_perm(request.user, audit.project, access.EDIT_RISKS)
+    form = ReviewRequestForm(request.POST, reviewers=eligible_reviewers(audit))
+    if not form.is_valid():
+        messages.error(request, form_errors(form))
+        return redirect(audit)
+    try:
+        asked = review_request(actor=request.user, audit=audit, **form.cleaned_data)
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+    else:
+        who = asked.reviewer.username if asked.reviewer else "the project's auditors"
+        messages.success(request, f"Review asked of {who}.")
+    return redirect(f"{audit.get_absolute_url()}#review")
+
+
+@login_required
+@require_POST
+def review_comment_create(request: HttpRequest, pk: int) -> HttpResponse:
+    audit = selectors.audit_get(request.user, pk)
+    access.require_any_project_perm(request.user, audit.project, access.EDIT_RISKS)
+    form = ReviewCommentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, form_errors(form))
+        return redirect(audit)
+    try:
+        review_comment_add(actor=request.user, audit=audit, body=form.cleaned_data["body"])
+    except ApplicationError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, "Comment added.")
+    return redirect(f"{audit.get_absolute_url()}#thread")
+
+
+@login_required
 def audit_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
     audit = selectors.audit_get(request.user, pk)
     if fmt == "csv":
@@ -168,8 +239,12 @@ def audit_download(request: HttpRequest, pk: int, fmt: str) -> HttpResponse:
 @login_required
 def audit_inbox(request: HttpRequest) -> HttpResponse:
     audits = list(selectors.audit_inbox(request.user))
+    assigned = get_user_model().objects.in_bulk({a.review_reviewer_id for a in audits} - {None})
+    today = timezone.localdate()
     for audit in audits:
         # Still listed, so nothing waits unseen, but marked: the gate no longer looks at it.
         audit.superseded = selectors.audit_superseded(audit)
+        audit.assigned = assigned.get(audit.review_reviewer_id)
+        audit.overdue = audit.review_due_on is not None and audit.review_due_on < today
     context = {"audits": audits, "reviewed": selectors.reviewed_by(request.user)}
     return render(request, "audits/audit_inbox.html", context)

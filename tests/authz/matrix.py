@@ -108,6 +108,11 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("api-exception-detail", "GET"): Expect(own=200),
     # Only an auditor reviews, and none who builds the model (tested in test_audits).
     ("api-audit-review-list", "POST"): Expect(own=REVIEWERS),
+    # The team and the project's auditors ask for a review and talk in its thread.
+    ("api-audit-review-request-list", "GET"): Expect(own=200),
+    ("api-audit-review-request-list", "POST"): Expect(own=roles(201, 201, 201, 403)),
+    ("api-audit-comment-list", "GET"): Expect(own=200),
+    ("api-audit-comment-list", "POST"): Expect(own=roles(201, 201, 201, 403)),
     # A failing audit's mitigation options: asked for by whoever may ask for an audit; the
     # built audit has them already, so asking again reuses them (200).
     ("api-audit-mitigation", "GET"): Expect(own=200),
@@ -181,6 +186,8 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("audit-json", "GET"): Expect(own=200),
     ("audit-csv", "GET"): Expect(own=200),
     ("audit-review-create", "POST"): Expect(own=REVIEWERS_REDIRECT),
+    ("audit-review-request-create", "POST"): Expect(own=RISK_EDITORS_REDIRECT),
+    ("audit-comment-create", "POST"): Expect(own=RISK_EDITORS_REDIRECT),
     ("mitigation-create", "POST"): Expect(own=WRITERS_REDIRECT),
     ("mitigation-status", "GET"): Expect(own=200),
     ("project-exception-list", "GET"): Expect(own=200),

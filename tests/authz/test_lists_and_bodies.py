@@ -43,8 +43,11 @@ from audits.models import (
     Mitigation,
     MonitoringReport,
     PolicyException,
+    ReviewComment,
+    ReviewRequest,
     RiskItem,
 )
+from audits.services.review_workflow import review_comment_add, review_request
 from deployments.models import (
     Alert,
     AlertWebhook,
@@ -118,6 +121,8 @@ def _waiting(w: TeamWorld) -> None:
     changed = [{**WORLD_CRITERIA[0], "target": 0.65}, *WORLD_CRITERIA[1:]]
     w.extra["new_criteria"] = criteria_save(actor=engineer, project=w.project, criteria=changed)
     w.extra["new_audit"] = make_audit(w.unaudited, engineer)
+    review_request(actor=engineer, audit=w.extra["new_audit"], note="Group F first.")
+    review_comment_add(actor=engineer, audit=w.audit, body="Thanks for the review.")
     w.extra["new_pack"], _ = pack_request(actor=w.people[BO], project=w.project)
 
 
@@ -271,6 +276,13 @@ LISTS: dict[str, Listing] = {
     "api-audit-review-list": Listing(
         lambda w: {"pk": w.audit.pk}, _project_rows(AuditReview, audit="audit")
     ),
+    "api-audit-review-request-list": Listing(
+        lambda w: {"pk": w.extra["new_audit"].pk},
+        _project_rows(ReviewRequest, audit="new_audit"),
+    ),
+    "api-audit-comment-list": Listing(
+        lambda w: {"pk": w.audit.pk}, _project_rows(ReviewComment, audit="audit")
+    ),
     "api-pack-list": Listing(_project, _project_rows(ApprovalPack, project="project")),
     "api-exception-list": Listing(_project, _project_rows(PolicyException, project="project")),
     "api-deployment-list": Listing(_project, _project_rows(Deployment, project="project")),
@@ -308,7 +320,13 @@ LISTS: dict[str, Listing] = {
 #: Inboxes hold nothing for a viewer; each is also read by the role it is for.
 INBOX_READERS = {"api-audit-inbox": AUD, "api-signoff-inbox": BO}
 #: Lists that are empty in the world as built.
-WAITING = {"api-audit-inbox", "api-signoff-inbox", "api-pack-list"}
+WAITING = {
+    "api-audit-inbox",
+    "api-signoff-inbox",
+    "api-pack-list",
+    "api-audit-review-request-list",
+    "api-audit-comment-list",
+}
 #: Lists of exceptions, which the world as built has none of.
 EXCEPTING = {"api-exception-list"}
 #: Lists of the deployment stage, which the world as built has none of.
@@ -516,12 +534,31 @@ REFERENCES: dict[tuple[str, str, str], Reference] = {
         },
         lambda b: [b.people[BO].username],
     ),
+    ("api-model-detail", "PATCH", "training_data"): Reference(
+        MLE,
+        lambda a: {"pk": a.spare_model.pk},
+        lambda a, ref: {"training_data": ref},
+        lambda b: [b.version.pk, b.training.pk],
+    ),
+    # The reviewer asked for: team B's auditor is nobody on this project.
+    ("api-audit-review-request-list", "POST", "reviewer"): Reference(
+        MLE,
+        lambda a: {"pk": a.audit.pk},
+        lambda a, ref: {"reviewer": ref},
+        lambda b: [b.people[AUD].username],
+    ),
     ("api-version-list", "POST", "parents"): Reference(
         MLE,
         lambda a: {"pk": a.dataset.pk},
         lambda a, ref: {"file": _csv(0), "parents": ref},
         lambda b: [b.version.pk],
         multipart=True,
+    ),
+    ("api-model-list", "POST", "training_data"): Reference(
+        MLE,
+        _project,
+        lambda a, ref: {"name": "scorer", "version": "9", "training_data": ref},
+        lambda b: [b.version.pk, b.training.pk],
     ),
     ("api-evaluation-list", "POST", "dataset_version"): Reference(
         MLE,
@@ -844,7 +881,15 @@ def _write_cases() -> dict[tuple[str, str], Write]:
             _project,
             lambda w, n: {"name": "scorer", "version": "2"},
             _created(ModelVersion),
-            {"name", "version", "artifact_uri", "code_commit", "framework", "parameters"},
+            {
+                "name",
+                "version",
+                "artifact_uri",
+                "code_commit",
+                "framework",
+                "parameters",
+                "training_data",
+            },
         ),
         ("api-model-candidate", "POST"): Write(
             MLE,
@@ -898,6 +943,28 @@ def _write_cases() -> dict[tuple[str, str], Write]:
             lambda w, n: {"decision": "approve", "rationale": "Gaps are small."},
             _created(AuditReview),
             {"decision", "rationale"},
+        ),
+        ("api-model-detail", "PATCH"): Write(
+            MLE,
+            lambda w: {"pk": w.spare_model.pk},
+            lambda w, n: {"training_data": w.training.pk},
+            _same("spare_model", ModelVersion),
+            {"training_data"},
+        ),
+        ("api-audit-review-request-list", "POST"): Write(
+            MLE,
+            lambda w: {"pk": w.extra["failing_audit"].pk},
+            lambda w, n: {"note": f"Look at group F ({n})."},
+            _created(ReviewRequest),
+            {"reviewer", "due_on", "note"},
+            setup=_failing_audit,
+        ),
+        ("api-audit-comment-list", "POST"): Write(
+            AUD,
+            lambda w: {"pk": w.audit.pk},
+            lambda w, n: {"body": f"Group F looks thin ({n})."},
+            _created(ReviewComment),
+            {"body"},
         ),
         ("api-criteria-list", "POST"): Write(
             MLE,

@@ -48,6 +48,9 @@ BUILT = {
     # Asked for here: the world's own audit passes, so it has no options to offer.
     "mitigation-create": make_failing_audit,
     "mitigation-status": _mitigated,
+    # The world's own audit is approved: a review is asked for on one still undecided.
+    "api-audit-review-request-list": make_failing_audit,
+    "audit-review-request-create": make_failing_audit,
 }
 
 
@@ -151,6 +154,8 @@ PK_OF = {
     "audit-json": "audit",
     "audit-csv": "audit",
     "audit-review-create": "audit",
+    "api-audit-comment-list": "audit",
+    "audit-comment-create": "audit",
     "api-criteria-version-detail": "criteria",
     "criteria-version": "criteria",
     "api-signoff-list": "criteria",
@@ -226,6 +231,12 @@ def _body(name: str, a) -> dict:
         },
         "api-audit-review-list": {"decision": "approve", "rationale": "Gaps are small."},
         "audit-review-create": {"decision": "request_changes", "rationale": "Bin the ages."},
+        "api-model-detail": {"training_data": a.training.pk},
+        "model-training-data": {"training_data": a.training.pk},
+        "api-audit-review-request-list": {"note": "Group F first."},
+        "audit-review-request-create": {"note": "Group F first."},
+        "api-audit-comment-list": {"body": "Group F looks thin."},
+        "audit-comment-create": {"body": "Group F looks thin."},
         "audit-settings": _audit_settings_form(a),
         "api-criteria-list": {"template": "credit_scoring"},
         "criteria": {"template": "credit_scoring"},

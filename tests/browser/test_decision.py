@@ -141,3 +141,56 @@ def test_a_failing_audit_is_approved_as_an_exception_and_the_pack_reads_as_a_mem
             ["pdftoppm", "-png", "-r", "50", str(pdf), str(ARTIFACTS / "decision-pack")],
             check=True,
         )
+
+
+def test_a_review_goes_back_and_forth_as_a_pull_request_review(failing, live_server, page):
+    _team, audit = failing
+    due = (timezone.localdate() + timedelta(days=7)).isoformat()
+
+    # The ML engineer asks the outside auditor, by a date.
+    _log_in(page, live_server, "a_ml_engineer")
+    page.goto(f"{live_server.url}/audits/{audit.pk}/")
+    page.click("text=Assign a reviewer and a due date")
+    page.select_option("select[name=reviewer]", "a_external")
+    page.fill("input[name=due_on]", due)
+    page.fill("#ask-review textarea[name=note]", "Group F first, please.")
+    page.click("text=Ask for the review")
+    page.wait_for_load_state()
+    assert "Review asked of a_external" in page.inner_text(".messages")
+    assert f"due {due}" in page.inner_text("#review-request")
+    _log_out(page)
+
+    # The reviewer finds it waiting on the home page and asks for changes.
+    _log_in(page, live_server, "a_external")
+    waiting = page.inner_text("#waiting-for-me")
+    assert f"fairness audit {audit.pk}" in waiting and f"due {due}" in waiting
+    page.click(f"#waiting-for-me a[href='/audits/{audit.pk}/#review']")
+    page.wait_for_load_state()
+    page.check("input[name=decision][value=request_changes]")
+    page.fill("#your-review textarea[name=rationale]", "Bin the ages before I judge group F.")
+    page.click("text=Record the review")
+    page.wait_for_load_state()
+    page.goto(f"{live_server.url}/audits/inbox/")
+    assert f"Audit {audit.pk}" not in page.locator("main table").first.inner_text()
+    _log_out(page)
+
+    # The engineer answers in the thread and asks again.
+    _log_in(page, live_server, "a_ml_engineer")
+    page.goto(f"{live_server.url}/audits/{audit.pk}/")
+    page.fill("#comment textarea[name=body]", "Ages are binned in the new evaluation.")
+    page.click("#comment button[type=submit]")
+    page.wait_for_load_state()
+    thread = page.inner_text("section[aria-labelledby=review]")
+    assert thread.index("Bin the ages") < thread.index("Ages are binned")
+    page.select_option("select[name=reviewer]", "a_external")
+    page.click("text=Ask again")
+    page.wait_for_load_state()
+    page.screenshot(path=str(ARTIFACTS / "audit-review-thread.png"), full_page=True)
+    _log_out(page)
+
+    _log_in(page, live_server, "a_external")
+    page.goto(f"{live_server.url}/audits/inbox/")
+    # The first table waits for review; the second lists the reviewer's own decisions.
+    row = page.locator("main table").first.locator("tr", has_text=f"Audit {audit.pk}")
+    assert "asked again after changes" in row.inner_text() and "you" in row.inner_text()
+    page.screenshot(path=str(ARTIFACTS / "audit-inbox-asked-again.png"), full_page=True)
