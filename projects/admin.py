@@ -34,6 +34,19 @@ class PersonAdmin(UserAdmin):
     def job_title(self, user) -> str:
         return selectors.job_title(user)
 
+    # A name or title edited here is recorded as the profile page's are: packs and trails
+    # show them. The values before are kept on the object being saved (one per request).
+    def save_model(self, request, obj, form, change) -> None:
+        obj._profile_before = teams.profile_values(obj) if change else {}
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        user = form.instance
+        teams.profile_change_record(
+            actor=request.user, user=user, before=getattr(user, "_profile_before", {})
+        )
+
 
 admin.site.unregister(get_user_model())
 admin.site.register(get_user_model(), PersonAdmin)

@@ -8,12 +8,13 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 
 from audits.analysis.memo import decision_memo
 from audits.models import ApprovalPack
 from audits.snapshot import pack_state
 from projects import selectors
-from projects.models import Event, Role, SignOff
+from projects.models import Event, Profile, Role, SignOff
 from projects.services import teams, tokens
 from tests.factories import PASSWORD, grant_exception, make_pack
 
@@ -122,6 +123,43 @@ def test_staff_edit_a_title_in_the_admin(world):
     assert "Job title" in page.content.decode()
     listing = client.get("/admin/auth/user/").content.decode()
     assert "Job title" in listing
+
+    # An edit there is on the trail as the profile page's are, by the staff member.
+    joined = timezone.localtime(owner.date_joined)
+    form = {
+        "username": owner.username,
+        "first_name": "Maria",
+        "last_name": owner.last_name,
+        "email": owner.email,
+        "is_active": "on",
+        "date_joined_0": joined.strftime("%Y-%m-%d"),
+        "date_joined_1": joined.strftime("%H:%M:%S"),
+        "profile-TOTAL_FORMS": "1",
+        "profile-INITIAL_FORMS": "1" if Profile.objects.filter(user=owner).exists() else "0",
+        "profile-MIN_NUM_FORMS": "0",
+        "profile-MAX_NUM_FORMS": "1",
+        "profile-0-job_title": "Head of Underwriting",
+        "profile-0-user": str(owner.pk),
+    }
+    profile = Profile.objects.filter(user=owner).first()
+    if profile is not None:
+        form["profile-0-id"] = str(profile.pk)
+    saved = client.post(f"/admin/auth/user/{owner.pk}/change/", form)
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    assert selectors.job_title(owner) == "Head of Underwriting"
+    event = Event.objects.filter(verb="user.profile_updated").latest("seq")
+    assert event.actor == admin
+    assert event.payload["after"] == {"first_name": "Maria", "job_title": "Head of Underwriting"}
+    # Saving it again unchanged records nothing.
+    client.post(
+        f"/admin/auth/user/{owner.pk}/change/",
+        {
+            **form,
+            "profile-INITIAL_FORMS": "1",
+            "profile-0-id": str(Profile.objects.get(user=owner).pk),
+        },
+    )
+    assert Event.objects.filter(verb="user.profile_updated").count() == 1
 
 
 def test_a_superuser_cannot_sign_in_a_role_they_do_not_hold(api, world):

@@ -235,32 +235,49 @@ def share_revoke(*, actor, share: ProjectShare) -> None:
 PROFILE_FIELDS = ("first_name", "last_name", "job_title")
 
 
+PROFILE_VALUES = ("first_name", "last_name", "job_title")
+
+
+def profile_values(user) -> dict[str, str]:
+    """The user's stored name and job title, as :func:`profile_change_record` compares
+    them."""
+    stored = get_user_model().objects.filter(pk=user.pk).values("first_name", "last_name")
+    names = stored.first() or {"first_name": "", "last_name": ""}
+    title = Profile.objects.filter(user_id=user.pk).values_list("job_title", flat=True).first()
+    return {**names, "job_title": title or ""}
+
+
+def profile_change_record(*, actor, user, before: dict[str, str]) -> bool:
+    """Record ``user``'s name and title as changed from ``before`` (by ``actor``: the user,
+    or staff in the admin); False when nothing changed. On the portal's chain: the names
+    packs and trails show are part of the record."""
+    after = profile_values(user)
+    changed = {k: v for k, v in after.items() if before.get(k, "") != v}
+    if not changed:
+        return False
+    profile, _ = Profile.objects.get_or_create(user_id=user.pk)
+    event_record(
+        actor=actor,
+        verb="user.profile_updated",
+        target=profile,
+        payload={"before": {k: before.get(k, "") for k in changed}, "after": changed},
+    )
+    return True
+
+
 def profile_update(*, actor, first_name: str, last_name: str, job_title: str) -> bool:
-    """Set the actor's own name and job title; False when nothing changed. Recorded on the
-    portal's chain: the names packs and trails show are part of the record."""
+    """Set the actor's own name and job title; False when nothing changed."""
     user_model = get_user_model()
     with transaction.atomic():
         user = user_model.objects.select_for_update().get(pk=actor.pk)
         profile, _ = Profile.objects.select_for_update().get_or_create(user=user)
-        before = {
-            "first_name": user.first_name,
-            "last_name": user.last_name,
-            "job_title": profile.job_title,
-        }
-        after = {"first_name": first_name, "last_name": last_name, "job_title": job_title}
-        changed = {k: v for k, v in after.items() if before[k] != v}
-        if not changed:
-            return False
+        before = profile_values(user)
         user.first_name, user.last_name = first_name, last_name
         user.save(update_fields=["first_name", "last_name"])
         profile.job_title = job_title
         profile.save(update_fields=["job_title"])
-        event_record(
-            actor=user,
-            verb="user.profile_updated",
-            target=profile,
-            payload={"before": {k: before[k] for k in changed}, "after": changed},
-        )
+        if not profile_change_record(actor=user, user=user, before=before):
+            return False
     # The caller's user object serves the rest of the request: show it the new values.
     actor.first_name, actor.last_name = first_name, last_name
     actor.profile = profile
