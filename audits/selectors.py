@@ -5,7 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
-from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.utils import timezone
 
 from audits.analysis.audit_config import THRESHOLD_SPECS, placeholder_thresholds
@@ -27,7 +39,7 @@ from audits.models import (
 from portal import access
 from portal.exceptions import NotFound
 from projects import selectors
-from projects.models import ApiToken, Project
+from projects.models import ApiToken, Evaluation, Project
 
 
 def baseline_run_get(user, pk: int, token: ApiToken | None = None) -> BaselineRun:
@@ -180,13 +192,27 @@ def audit_configs(project: Project) -> QuerySet[AuditConfig]:
     return project.audit_configs.select_related("created_by").order_by("-version")
 
 
+#: An audit the gate still looks at: under the project's newest configuration, of the
+#: candidate model's newest finished evaluation (on :func:`audits_awaiting_review`'s rows).
+GATE_LOOKS_AT = (
+    Q(config_id=F("newest_config"))
+    & Q(evaluation__model_version_id=F("config__project__candidate_model"))
+    & Q(evaluation_id=F("newest_evaluation"))
+)
+
+
 def audits_awaiting_review(audits: QuerySet[AuditRun]) -> QuerySet[AuditRun]:
     """The finished ones of ``audits`` waiting for a review: never reviewed, or asked for
     again since the newest review. Each carries its newest request's reviewer
-    (``review_reviewer_id``, ``review_reviewer``: the username) and ``review_due_on``, and
-    ``last_review_at`` when it was reviewed before."""
+    (``review_reviewer_id``, ``review_reviewer``: the username) and ``review_due_on``,
+    ``last_review_at`` when it was reviewed before, and ``is_current`` when the gate still
+    looks at it (:data:`GATE_LOOKS_AT`)."""
     reviews = AuditReview.objects.filter(audit=OuterRef("pk")).order_by("-created_at", "-pk")
     requests = ReviewRequest.objects.filter(audit=OuterRef("pk")).order_by("-created_at", "-pk")
+    configs = AuditConfig.objects.filter(project=OuterRef("config__project")).order_by("-version")
+    evaluations = Evaluation.objects.filter(
+        model_version=OuterRef("evaluation__model_version"), status=Evaluation.Status.SUCCEEDED
+    ).order_by("-created_at", "-pk")
     return (
         audits.filter(status=AuditRun.Status.SUCCEEDED)
         .annotate(
@@ -195,18 +221,29 @@ def audits_awaiting_review(audits: QuerySet[AuditRun]) -> QuerySet[AuditRun]:
             review_reviewer_id=Subquery(requests.values("reviewer")[:1]),
             review_reviewer=Subquery(requests.values("reviewer__username")[:1]),
             review_due_on=Subquery(requests.values("due_on")[:1]),
+            newest_config=Subquery(configs.values("pk")[:1]),
+            newest_evaluation=Subquery(evaluations.values("pk")[:1]),
         )
+        .annotate(is_current=ExpressionWrapper(GATE_LOOKS_AT, output_field=BooleanField()))
         .filter(Q(last_review_at__isnull=True) | Q(last_request_at__gt=F("last_review_at")))
         .select_related("config__project", "evaluation__model_version", "requested_by")
     )
 
 
 def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
-    """Audits waiting for a review (:func:`audits_awaiting_review`) in every project the
-    user audits, except the ones the user requested (someone else reviews those); the ones
+    """Audits waiting for a review (:func:`audits_awaiting_review`) that the user may
+    review: in projects they audit and do not build, and none whose evidence they produced
+    (they asked for the audit or the evaluation, or registered the model). The ones
     assigned to the user first, then by due date and age."""
     projects = access.projects_with_perm(user, access.AUDIT, token)
-    audits = AuditRun.objects.filter(config__project__in=projects).exclude(requested_by=user)
+    builds = access.projects_with_perm(user, access.CHANGE, token)
+    audits = (
+        AuditRun.objects.filter(config__project__in=projects)
+        .exclude(config__project__in=builds)
+        .exclude(requested_by=user)
+        .exclude(evaluation__requested_by=user)
+        .exclude(evaluation__model_version__created_by=user)
+    )
     return (
         audits_awaiting_review(audits)
         .annotate(
@@ -223,10 +260,12 @@ def audit_inbox(user, token: ApiToken | None = None) -> QuerySet[AuditRun]:
 def audits_waiting_for(user) -> list[AuditRun]:
     """The inbox's audits that are the user's to do: the gate still looks at them, and
     nobody else is assigned."""
-    waiting = audit_inbox(user).filter(
-        Q(review_reviewer_id__isnull=True) | Q(review_reviewer_id=user.pk)
+    waiting = (
+        audit_inbox(user)
+        .filter(GATE_LOOKS_AT)
+        .filter(Q(review_reviewer_id__isnull=True) | Q(review_reviewer_id=user.pk))
     )
-    return [audit for audit in waiting if not audit_superseded(audit)]
+    return list(waiting)
 
 
 def review_request_current(audit: AuditRun) -> ReviewRequest | None:

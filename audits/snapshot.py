@@ -178,7 +178,7 @@ def _candidate(project: Project) -> dict[str, Any] | None:
         "registered_at": _when(model.created_at),
     }
     if model.training_data_id is not None:
-        # Only once recorded, so packs of models registered without it keep their hash.
+        # Only once recorded: a model registered without it reads as before.
         training = DatasetVersion.objects.select_related("dataset").get(pk=model.training_data_id)
         shown["training_data"] = str(training)
         shown["training_data_id"] = training.pk
@@ -196,8 +196,8 @@ def _evaluation(project: Project, evaluation: Evaluation) -> dict[str, Any]:
         "metrics": evaluation.metrics,
         "evaluated_at": _when(evaluation.finished_at),
     }
-    # The flags go in only when raised, so the states of evaluations without them keep
-    # their hash: on training data (or derived from it), and below the best baseline on the
+    # The flags go in only when raised, so an evaluation without them reads as before: on
+    # training data (or derived from it), and below the best baseline on the
     # primary metric (the first ML criterion of the current criteria, in written order).
     overlap = selectors.on_training_data([evaluation])[evaluation.pk]
     if overlap:

@@ -12,11 +12,12 @@ from django.utils import timezone
 
 from audits.models import AuditReview, ReviewComment, ReviewRequest
 from audits.overdue import overdue_audit_reviews
-from audits.selectors import audit_inbox
+from audits.selectors import audit_inbox, audits_waiting_for
 from audits.services.fairness import audit_review
 from audits.services.review_workflow import review_request
 from projects.models import Event, Project, Role
-from tests.factories import exception_fields, make_failing_audit
+from projects.services import teams
+from tests.factories import exception_fields, make_evaluation, make_failing_audit
 
 pytestmark = pytest.mark.django_db
 
@@ -153,6 +154,14 @@ def test_request_changes_goes_back_to_the_engineer_who_asks_again_when_ready(api
     blank = _as(api, engineer).post(comments, {"body": "  "}, format="json")
     assert blank.status_code == 400
     assert ReviewComment.objects.count() == 1
+    # Someone who lost access to the project reads no more of its thread by mail.
+    auditor = a.people[Role.AUDITOR]
+    _with_mail(auditor)
+    review_request(actor=engineer, audit=audit, reviewer=auditor.username)
+    teams.membership_remove(actor=None, membership=a.memberships[Role.AUDITOR])
+    mail.outbox.clear()
+    _committed(lambda: _as(api, engineer).post(comments, {"body": "Still there?"}, format="json"))
+    assert [m.to for m in mail.outbox] == [[external.email]]
 
     again = _as(api, engineer).post(
         f"/api/v1/audits/{audit.pk}/review-requests/",
@@ -231,3 +240,30 @@ def test_a_review_past_its_due_date_is_listed_as_overdue_until_reviewed(world):
         reviewer=external,
     )
     assert overdue_audit_reviews(projects, later) == []
+
+
+def test_the_inbox_offers_only_what_the_user_may_review_and_the_gate_still_looks_at(world):
+    a, external = world["a"], world["external"]
+    engineer, owner = a.people[Role.ML_ENGINEER], a.people[Role.BUSINESS_OWNER]
+    audit = make_failing_audit(a)
+    # An engineer who is also made an auditor of the project still builds it.
+    teams.project_share(actor=owner, project=a.project, role=Role.AUDITOR, user=engineer)
+    assert audit not in audit_inbox(engineer)
+    assert audit in audit_inbox(external) and audit in audits_waiting_for(external)
+
+    review_request(actor=engineer, audit=audit, reviewer=external.username, due_on=_in_days(0))
+    later = timezone.make_aware(datetime.combine(timezone.localdate() + timedelta(days=3), time()))
+    projects = Project.objects.filter(pk=a.project.pk)
+    assert [item.url for item in overdue_audit_reviews(projects, later)] == [
+        f"/audits/{audit.pk}/#review"
+    ]
+    # A newer evaluation of the candidate: the gate looks at that one now. The old audit
+    # stays in the inbox, marked, but is nobody's to do and overdue for nobody.
+    make_evaluation(a.model, a.version, engineer)
+    assert audit in audit_inbox(external)
+    assert audit not in audits_waiting_for(external)
+    assert overdue_audit_reviews(projects, later) == []
+    client = Client()
+    client.force_login(external)
+    inbox = client.get("/audits/inbox/").content.decode()
+    assert "superseded" in inbox and "is newer than evaluation" in inbox

@@ -41,6 +41,14 @@ def eligible_reviewers(audit: AuditRun) -> list:
     ]
 
 
+def _who_still_see(project, people) -> list:
+    """Of ``people`` drawn from an audit's history, those who may still see ``project``
+    (active, and still in its team or a share), in a stable order: nobody who lost access
+    reads a thread by mail."""
+    seeing = {u.pk for u in access.users_with_project_perm(project, access.VIEW)}
+    return sorted((u for u in people if u is not None and u.pk in seeing), key=lambda u: u.pk)
+
+
 def _link(audit: AuditRun) -> str:
     return settings.SITE_URL.rstrip("/") + audit.get_absolute_url()
 
@@ -185,10 +193,10 @@ def review_comment_add(
             token=token,
             payload={"comment": comment.pk, "body": body},
         )
-        people = {audit.requested_by, *_reviewers_so_far(audit)} - {None, actor}
+        people = {audit.requested_by, *_reviewers_so_far(audit)} - {actor}
         subject = f"[Stagegate] {audit.config.project.name}: comment on audit {audit.pk}"
         text = f"{person_label(actor)} wrote:\n\n{body}\n\n{_link(audit)}#thread\n"
-        mail_on_commit(subject, text, sorted(people, key=lambda u: u.pk), about=audit)
+        mail_on_commit(subject, text, _who_still_see(audit.config.project, people), about=audit)
         return comment
 
 
@@ -202,7 +210,7 @@ def changes_requested_notify(actor, audit: AuditRun, review: AuditReview) -> Non
     """Mail the engineers who asked for the audit and for its review that the reviewer
     wants changes, and how to ask again."""
     asked = {r.requested_by for r in audit.review_requests.select_related("requested_by")}
-    people = {audit.requested_by, *asked} - {None, actor}
+    people = {audit.requested_by, *asked} - {actor}
     subject = f"[Stagegate] {audit.config.project.name}: changes requested on audit {audit.pk}"
     body = (
         f"{person_label(actor)} asked for changes to audit {audit.pk} "
@@ -210,7 +218,7 @@ def changes_requested_notify(actor, audit: AuditRun, review: AuditReview) -> Non
         "Answer in the thread, make the changes, then ask for the review again:\n"
         f"{_link(audit)}#review\n"
     )
-    mail_on_commit(subject, body, sorted(people, key=lambda u: u.pk), about=audit)
+    mail_on_commit(subject, body, _who_still_see(audit.config.project, people), about=audit)
 
 
 def audit_finished_notify(audit: AuditRun) -> None:

@@ -67,6 +67,7 @@ def _exception_needed(
         fields["likelihood"], fields["impact"]
     )
     if needed and holding is not None and exception is not None:
+        require_business_owner(actor, project, "a high or critical risk", token)
         raise Conflict(
             f"This risk is accepted as an exception until {holding.expires_on} already.",
             code="excepted_already",

@@ -243,7 +243,7 @@ def audit_inbox(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     for audit in audits:
         # Still listed, so nothing waits unseen, but marked: the gate no longer looks at it.
-        audit.superseded = selectors.audit_superseded(audit)
+        audit.superseded = "" if audit.is_current else selectors.audit_superseded(audit)
         audit.assigned = assigned.get(audit.review_reviewer_id)
         audit.overdue = audit.review_due_on is not None and audit.review_due_on < today
     context = {"audits": audits, "reviewed": selectors.reviewed_by(request.user)}

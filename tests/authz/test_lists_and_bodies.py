@@ -201,12 +201,19 @@ def _project(w: TeamWorld) -> dict:
 
 def _audit_inbox(w: TeamWorld, user) -> QuerySet:
     audited = _permitted(user, "projects.audit_project", Project)
-    return AuditRun.objects.filter(
-        config__project__in=audited,
-        config__project__team=w.team,
-        status=AuditRun.Status.SUCCEEDED,
-        reviews__isnull=True,
-    ).exclude(requested_by=user)
+    built = _permitted(user, "projects.change_project", Project)
+    return (
+        AuditRun.objects.filter(
+            config__project__in=audited,
+            config__project__team=w.team,
+            status=AuditRun.Status.SUCCEEDED,
+            reviews__isnull=True,
+        )
+        .exclude(config__project__in=built)
+        .exclude(requested_by=user)
+        .exclude(evaluation__requested_by=user)
+        .exclude(evaluation__model_version__created_by=user)
+    )
 
 
 def _signoff_inbox(w: TeamWorld, user) -> QuerySet:
