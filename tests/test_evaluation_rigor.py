@@ -84,6 +84,22 @@ def test_it_fails_a_version_derived_from_the_training_data_two_levels_down():
     )
 
 
+def test_it_fails_a_held_out_version_the_training_data_was_made_from():
+    # credit-test v1 was merged into credit-train v2: the model learnt from its rows.
+    data = _data(training_ancestor_ids=frozenset({30, 7}))
+    check = independence_check(data)
+    assert not check.passed
+    assert check.detail.startswith(
+        "Evaluation 12 is on credit-test v1, which credit-train v2, the model's training data, "
+        "was made from;"
+    )
+
+
+def test_a_lineage_too_deep_to_follow_fails_closed():
+    check = independence_check(_data(lineage_complete=False))
+    assert not check.passed and "deeper than the portal follows" in check.detail
+
+
 def test_it_fails_any_version_of_training_data():
     data = _data(version="loans v1", purpose="training")
     check = independence_check(data)
@@ -211,6 +227,47 @@ def test_it_walks_the_lineage_up_one_query_per_level(world, django_assert_num_qu
     with django_assert_num_queries(3):  # two levels of parents, and the empty third
         found = selectors.version_ancestors([lowest.pk, a.version.pk])
     assert found == {lowest.pk: {middle.pk, a.training.pk}, a.version.pk: frozenset()}
+
+
+@pytest.mark.django_db
+def test_a_walk_cut_short_says_it_cannot_tell(world, monkeypatch):
+    a = world["a"]
+    engineer = a.people[Role.ML_ENGINEER]
+    features = make_dataset(a.project, engineer, "features")
+    middle = make_version(features, engineer, sample_csv(seed=5), parents=[a.training])
+    lowest = make_version(a.dataset, engineer, sample_csv(seed=5), parents=[middle])
+    # One level read: the training version's own parents were never looked at.
+    monkeypatch.setattr("projects.selectors.rigor.LINEAGE_LEVELS", 1)
+    assert selectors.version_ancestors([lowest.pk, middle.pk]) == {
+        lowest.pk: None,
+        middle.pk: None,
+    }
+    monkeypatch.setattr("projects.selectors.rigor.LINEAGE_LEVELS", 3)
+    assert selectors.version_ancestors([lowest.pk, middle.pk]) == {
+        lowest.pk: {middle.pk, a.training.pk},
+        middle.pk: {a.training.pk},
+    }
+
+
+@pytest.mark.django_db
+def test_the_gate_refuses_held_out_data_merged_into_the_training_data(world):
+    a = world["a"]
+    engineer = a.people[Role.ML_ENGINEER]
+    # The test version is folded into a new training version, and the model is said to be
+    # trained on that one.
+    merged = make_version(
+        make_dataset(a.project, engineer, "final-train", purpose=Dataset.Purpose.TRAINING),
+        engineer,
+        sample_csv(seed=9),
+        parents=[a.training, a.version],
+    )
+    ModelVersion.objects.filter(pk=a.model.pk).update(training_data=merged)
+    check = _check(a.project, INDEPENDENCE)
+    assert not check.passed
+    assert check.detail.startswith(
+        f"Evaluation {a.evaluation.pk} is on loans v1, which final-train v1, the model's "
+        "training data, was made from;"
+    )
 
 
 @pytest.mark.django_db

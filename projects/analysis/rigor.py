@@ -50,6 +50,11 @@ class EvaluatedData:
     training: str
     #: Ids of every version the evaluated one is derived from, through any number of levels.
     ancestor_ids: frozenset[int] = frozenset()
+    #: Ids of every version the training data was made from: evaluated on one of them, the
+    #: model learnt from its rows.
+    training_ancestor_ids: frozenset[int] = frozenset()
+    #: False when the lineage was deeper than the walk follows: nothing can be shown then.
+    lineage_complete: bool = True
 
 
 def _purpose(purpose: str) -> str:
@@ -60,13 +65,16 @@ def training_overlap(data: EvaluatedData) -> str:
     """Why the evaluation is on training data, naming the versions; "" when it is not.
 
     On training data means: the model's training version itself, a version derived from it
-    (it is among the evaluated version's ancestors), or a version of a dataset whose purpose
-    is training."""
+    (it is among the evaluated version's ancestors), a version the training data was made
+    from (the evaluated version is among the training version's ancestors), or a version of
+    a dataset whose purpose is training."""
     head = f"evaluation {data.evaluation_id} is on {data.version}"
     if data.training_id is not None and data.version_id == data.training_id:
         return f"{head}, the model's training data"
     if data.training_id is not None and data.training_id in data.ancestor_ids:
         return f"{head}, derived from {data.training}, the model's training data"
+    if data.version_id in data.training_ancestor_ids:
+        return f"{head}, which {data.training}, the model's training data, was made from"
     if data.purpose == TRAINING:
         return f"{head}, a version of training data"
     return ""
@@ -87,6 +95,14 @@ def independence_check(data: EvaluatedData | None) -> Check:
             False,
             f"{overlap[0].upper()}{overlap[1:]}; evaluate the model on validation or test "
             "data that is not derived from its training data.",
+        )
+    if not data.lineage_complete:
+        return Check(
+            INDEPENDENCE,
+            False,
+            f"The lineage of {data.version} or of {data.training} is deeper than the portal "
+            "follows, so the evaluation cannot be shown to be independent of the training "
+            "data; evaluate the model on a version with a shorter history.",
         )
     if data.training_id is None:
         return Check(

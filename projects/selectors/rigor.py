@@ -43,9 +43,10 @@ log = logging.getLogger(__name__)
 LINEAGE_LEVELS = 64
 
 
-def version_ancestors(version_ids: Iterable[int]) -> dict[int, frozenset[int]]:
+def version_ancestors(version_ids: Iterable[int]) -> dict[int, frozenset[int] | None]:
     """Every version each of ``version_ids`` is derived from, through any number of levels
-    (up to :data:`LINEAGE_LEVELS`): one query per level for all of them together."""
+    (up to :data:`LINEAGE_LEVELS`): one query per level for all of them together. None for
+    a version whose lineage goes deeper than that: it cannot be told."""
     starts = set(version_ids)
     parents: dict[int, set[int]] = {}
     seen, frontier = set(starts), set(starts)
@@ -62,7 +63,7 @@ def version_ancestors(version_ids: Iterable[int]) -> dict[int, frozenset[int]]:
         seen |= found
     if frontier:
         log.warning("Lineage walk stopped after %d levels at versions %s", LINEAGE_LEVELS, frontier)
-    ancestors = {}
+    ancestors: dict[int, frozenset[int] | None] = {}
     for start in starts:
         reached: set[int] = set()
         stack = [start]
@@ -71,7 +72,8 @@ def version_ancestors(version_ids: Iterable[int]) -> dict[int, frozenset[int]]:
                 if parent not in reached:
                     reached.add(parent)
                     stack.append(parent)
-        ancestors[start] = frozenset(reached)
+        # Reaching a version whose parents were never read: the walk stopped short.
+        ancestors[start] = None if reached & frontier else frozenset(reached)
     return ancestors
 
 
@@ -84,11 +86,14 @@ def evaluated_data(evaluations: Sequence[Evaluation]) -> dict[int, EvaluatedData
     training_ids = {e.model_version.training_data_id for e in evaluations} - {None}
     wanted = {e.dataset_version_id for e in evaluations} | training_ids
     versions = DatasetVersion.objects.filter(pk__in=wanted).select_related("dataset").in_bulk()
-    ancestors = version_ancestors({e.dataset_version_id for e in evaluations})
+    # One walk for both directions: the evaluated versions' ancestors and the training data's.
+    ancestors = version_ancestors({e.dataset_version_id for e in evaluations} | training_ids)
     found = {}
     for evaluation in evaluations:
         version = versions[evaluation.dataset_version_id]
         training = versions.get(evaluation.model_version.training_data_id)
+        above = ancestors[version.pk]
+        made_from = ancestors[training.pk] if training else frozenset()
         found[evaluation.pk] = EvaluatedData(
             evaluation_id=evaluation.pk,
             version_id=version.pk,
@@ -96,7 +101,9 @@ def evaluated_data(evaluations: Sequence[Evaluation]) -> dict[int, EvaluatedData
             purpose=version.dataset.purpose,
             training_id=training.pk if training else None,
             training=str(training) if training else "",
-            ancestor_ids=ancestors[version.pk],
+            ancestor_ids=above or frozenset(),
+            training_ancestor_ids=made_from or frozenset(),
+            lineage_complete=above is not None and made_from is not None,
         )
     return found
 
