@@ -37,7 +37,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 
 from tests.load.stack import (
     PYTHON,
@@ -188,7 +188,9 @@ def main() -> int:
         stack.serve()
         audit, project = world["audit"], world["project"]
         owners = [Session(base, name, world["password"]) for name in world["owners"]]
-        expiry = (date.today() + timedelta(days=30)).isoformat()
+        # The portal's day is UTC's, whatever this machine's zone.
+        today = datetime.now(UTC).date()
+        expiry = (today + timedelta(days=30)).isoformat()
 
         answers: collections.Counter = collections.Counter()  # (what, status, code)
         during_outage: collections.Counter = collections.Counter()
@@ -244,7 +246,7 @@ def main() -> int:
                     answer = by_token(base, key, "POST", f"/api/v1/audits/{audit}/comments/", body)
                     record("comment", started, answer)
                 else:
-                    due = (date.today() + timedelta(days=rng.randint(0, 9))).isoformat()
+                    due = (today + timedelta(days=rng.randint(1, 9))).isoformat()
                     body = {"reviewer": rng.choice(world["reviewers"]), "due_on": due}
                     path = f"/api/v1/audits/{audit}/review-requests/"
                     record("review_request", started, by_token(base, key, "POST", path, body))
