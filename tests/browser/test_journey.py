@@ -38,7 +38,7 @@ def test_a_business_owner_reads_the_checklist_and_moves_the_project(ready_team, 
     page.click("text=A Project")
     page.wait_for_url(f"{live_server.url}/projects/a-project/")
     checklist = page.locator("#gate .checklist li")
-    assert checklist.count() == 11
+    assert checklist.count() == 13
     assert page.locator("#gate .checklist li.fail").count() == 0
     assert "Business owner named" in checklist.all_inner_texts()[1]
     page.screenshot(path=str(ARTIFACTS / "project-page.png"), full_page=True)
