@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
+from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.db import transaction
 
@@ -24,3 +26,16 @@ def mail_on_commit(subject: str, body: str, people: Iterable, about: object) -> 
 
     if messages:
         transaction.on_commit(send)
+
+
+@contextmanager
+def mail_held() -> Iterator[None]:
+    """Inside, mail goes to memory (``django.core.mail.outbox``), not to the configured
+    backend: for writes made on nobody's behalf, such as loading the demo, whose mails
+    to example.com people would fill the console before the portal says where it runs."""
+    configured = settings.EMAIL_BACKEND
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    try:
+        yield
+    finally:
+        settings.EMAIL_BACKEND = configured

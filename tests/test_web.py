@@ -227,3 +227,13 @@ def test_staff_open_a_teams_change_page_in_the_admin(client, world):
     assert response.status_code == 200
     assert team.slug in response.content.decode()
     assert client.get("/admin/projects/team/add/").status_code == 200
+
+
+def test_pages_carry_a_favicon_and_favicon_ico_leads_to_it(client, world):
+    from django.contrib.staticfiles import finders
+
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 301 and answer["Location"].endswith("favicon.svg")
+    assert finders.find("favicon.svg"), "the icon is in the static files"
+    login(client, world["a"].people[Role.VIEWER])
+    assert 'rel="icon"' in client.get("/").content.decode()

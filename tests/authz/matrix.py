@@ -218,6 +218,7 @@ MATRIX: dict[tuple[str, str], Expect] = {
     ("login", "GET"): Expect(own=200, anon=200, public=True),
     ("logout", "POST"): Expect(own=302, anon=302, public=True),
     ("healthz", "GET"): Expect(own=503, anon=503, public=True),
+    ("favicon", "GET"): Expect(own=301, anon=301, public=True),
     # One's own password; an empty form answers with its errors.
     ("password_change", "GET"): Expect(own=200, other=200),
     # A business owner accepts an unmet criterion from the criteria page; the page says why

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from portal.mail import mail_held
 from projects.demo import DEMO_PASSWORD
 
 
@@ -37,7 +38,8 @@ class Command(BaseCommand):
         if not options["no_demo"]:
             from projects.demo import load_demo
 
-            logins = load_demo()
+            with mail_held():
+                logins = load_demo()
         python = sys.executable
         celery = [python, "-m", "celery", "-A", "portal"]
         beat_schedule = str(settings.VAR_DIR / "celerybeat-schedule")
