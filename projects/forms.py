@@ -263,29 +263,40 @@ class JSONObjectField(forms.JSONField):
         return value
 
 
-class ModelVersionForm(forms.Form):
+def _training_data_field(**kwargs) -> forms.ModelChoiceField:
+    """A choice of the project's dataset versions (given to the form as ``versions``)."""
+    return forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.none(),
+        error_messages={
+            "invalid_choice": "Dataset version %(value)s is not one of this project's; choose "
+            "the version the model was trained on."
+        },
+        **kwargs,
+    )
+
+
+class _TrainingDataChoices:
+    """Offers ``versions`` (the project's) in the form's training_data field."""
+
+    def __init__(self, *args, versions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if versions is not None:
+            self.fields["training_data"].queryset = versions
+
+
+class ModelVersionForm(_TrainingDataChoices, forms.Form):
     name = forms.CharField(max_length=120)
     version = forms.CharField(max_length=60)
     artifact_uri = forms.CharField(max_length=500, required=False)
     code_commit = forms.CharField(max_length=100, required=False)
     framework = forms.CharField(max_length=100, required=False)
     parameters = JSONObjectField(required=False, initial=dict, help_text="A JSON object.")
-    training_data = forms.ModelChoiceField(
-        queryset=DatasetVersion.objects.none(),
+    training_data = _training_data_field(
         required=False,
         help_text="The dataset version the model was trained on. The gate into deployment "
         "asks for it, and that the candidate is evaluated on validation or test data that is "
         "neither this version nor derived from it.",
-        error_messages={
-            "invalid_choice": "Dataset version %(value)s is not one of this project's; choose "
-            "the version the model was trained on."
-        },
     )
-
-    def __init__(self, *args, versions=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if versions is not None:
-            self.fields["training_data"].queryset = versions
 
     def clean_parameters(self) -> dict:
         value = self.cleaned_data["parameters"] or {}
@@ -294,22 +305,12 @@ class ModelVersionForm(forms.Form):
         return value
 
 
-class TrainingDataForm(forms.Form):
+class TrainingDataForm(_TrainingDataChoices, forms.Form):
     """The training data of a model registered without it, recorded once."""
 
-    training_data = forms.ModelChoiceField(
-        queryset=DatasetVersion.objects.none(),
-        help_text="The dataset version the model was trained on; it cannot be changed after.",
-        error_messages={
-            "invalid_choice": "Dataset version %(value)s is not one of this project's; choose "
-            "the version the model was trained on."
-        },
+    training_data = _training_data_field(
+        help_text="The dataset version the model was trained on; it cannot be changed after."
     )
-
-    def __init__(self, *args, versions=None, **kwargs):
-        super().__init__(*args, **kwargs)
-        if versions is not None:
-            self.fields["training_data"].queryset = versions
 
 
 class EvaluationUploadForm(forms.Form):
