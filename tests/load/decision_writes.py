@@ -45,9 +45,11 @@ from tests.load.stack import (
     Stack,
     answer_seconds,
     arguments,
+    code_of,
     fetch,
     manage,
     redis_outage,
+    request,
 )
 
 SETUP = """
@@ -144,7 +146,7 @@ class Session:
         return next(c.value for c in self.jar if c.name == "csrftoken")
 
     def send(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
-        request = urllib.request.Request(
+        call = urllib.request.Request(
             f"{self.base}{path}",
             data=json.dumps(body).encode() if body is not None else None,
             headers={
@@ -155,25 +157,8 @@ class Session:
             method=method,
         )
         # The cookie jar signs the request; fetch's error handling is the opener's.
-        self.jar.add_cookie_header(request)
-        return fetch(request)
-
-
-def by_token(base: str, key: str, method: str, path: str, body: dict | None = None):
-    request = urllib.request.Request(
-        f"{base}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Token {key}", "Content-Type": "application/json"},
-        method=method,
-    )
-    return fetch(request)
-
-
-def _code(body: bytes) -> str:
-    try:
-        return json.loads(body).get("code", "")
-    except (ValueError, AttributeError):
-        return ""
+        self.jar.add_cookie_header(call)
+        return fetch(call)
 
 
 def main() -> int:
@@ -201,7 +186,7 @@ def main() -> int:
 
         def record(what: str, started: float, answer: tuple[int, bytes]) -> None:
             status, body = answer
-            code = _code(body) if 400 <= status < 500 else ""
+            code = code_of(body) if 400 <= status < 500 else ""
             with lock:
                 answers[(what, status, code)] += 1
                 if outage.is_set():
@@ -243,13 +228,13 @@ def main() -> int:
                 started = time.monotonic()
                 if rng.random() < 0.5:
                     body = {"body": f"Binned the ages again ({rng.random():.6f})."}
-                    answer = by_token(base, key, "POST", f"/api/v1/audits/{audit}/comments/", body)
+                    answer = fetch(request(base + f"/api/v1/audits/{audit}/comments/", key, body))
                     record("comment", started, answer)
                 else:
                     due = (today + timedelta(days=rng.randint(1, 9))).isoformat()
                     body = {"reviewer": rng.choice(world["reviewers"]), "due_on": due}
                     path = f"/api/v1/audits/{audit}/review-requests/"
-                    record("review_request", started, by_token(base, key, "POST", path, body))
+                    record("review_request", started, fetch(request(base + path, key, body)))
 
         def auditor_client(key: str, seed: int) -> None:
             rng = random.Random(seed)
@@ -259,13 +244,13 @@ def main() -> int:
                 if roll < 0.4:
                     body = {"decision": "request_changes", "rationale": "Group F is thin."}
                     path = f"/api/v1/audits/{audit}/reviews/"
-                    record("review", started, by_token(base, key, "POST", path, body))
+                    record("review", started, fetch(request(base + path, key, body)))
                 elif roll < 0.7:
                     body = {"body": f"Which bins? ({rng.random():.6f})"}
                     path = f"/api/v1/audits/{audit}/comments/"
-                    record("comment", started, by_token(base, key, "POST", path, body))
+                    record("comment", started, fetch(request(base + path, key, body)))
                 else:
-                    record("inbox", started, by_token(base, key, "GET", "/api/v1/audits/inbox/"))
+                    record("inbox", started, fetch(request(base + "/api/v1/audits/inbox/", key)))
 
         threads = [
             threading.Thread(target=owner_client, args=(session, n))

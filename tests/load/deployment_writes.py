@@ -61,9 +61,11 @@ from tests.load.stack import (
     Stack,
     answer_seconds,
     arguments,
+    code_of,
     fetch,
     manage,
     redis_outage,
+    request,
 )
 
 SETUP = """
@@ -295,22 +297,6 @@ def points_for(count: int, now: datetime) -> list[dict]:
     return points
 
 
-def request(
-    url: str, key: str, body: dict | None = None, headers: dict | None = None
-) -> urllib.request.Request:
-    data = None if body is None else json.dumps(body).encode()
-    return urllib.request.Request(
-        url,
-        data=data,
-        headers={
-            "Authorization": f"Token {key}",
-            "Content-Type": "application/json",
-            **(headers or {}),
-        },
-        method="GET" if data is None else "POST",
-    )
-
-
 def at_once(*calls: Callable[[], T]) -> list[T]:
     """Run ``calls`` in threads released at the same moment; their results, in order."""
     barrier = threading.Barrier(len(calls))
@@ -326,13 +312,6 @@ def at_once(*calls: Callable[[], T]) -> list[T]:
     for thread in threads:
         thread.join()
     return results
-
-
-def code_of(body: bytes) -> str:
-    try:
-        return str(json.loads(body).get("code", ""))
-    except (ValueError, AttributeError):
-        return ""
 
 
 def pg_log() -> Path | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -61,6 +62,31 @@ def fetch(request: urllib.request.Request, timeout: float = 30) -> tuple[int, by
 
 def call(request: urllib.request.Request) -> int:
     return fetch(request)[0]
+
+
+def request(
+    url: str, key: str, body: dict | None = None, headers: dict | None = None
+) -> urllib.request.Request:
+    """A call with an API token: POST of ``body`` as JSON, or GET without one."""
+    data = None if body is None else json.dumps(body).encode()
+    return urllib.request.Request(
+        url,
+        data=data,
+        headers={
+            "Authorization": f"Token {key}",
+            "Content-Type": "application/json",
+            **(headers or {}),
+        },
+        method="GET" if data is None else "POST",
+    )
+
+
+def code_of(body: bytes) -> str:
+    """The ``code`` of a JSON error answer, or ""."""
+    try:
+        return str(json.loads(body).get("code", ""))
+    except (ValueError, AttributeError):
+        return ""
 
 
 def arguments(description: str, database: str, clients: int = 2) -> argparse.ArgumentParser:
