@@ -94,8 +94,8 @@ def _status(audit: AuditRun) -> dict:
         "job": audit,
         "dom_id": "audit-status",
         "poll_url": reverse("audit-status", args=[audit.pk]),
-        "ready_text": "Report ready: show it",
-        "shown": False,
+        "page_url": audit.get_absolute_url(),
+        "region": "audit-live",
     }
 
 
@@ -151,7 +151,7 @@ def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "report": audit_report(audit, selectors.risks_watched(project)),
         "reviews": reviews,
         "latest_review": reviews[0] if reviews else None,
-        "status": {**_status(audit), "shown": audit.is_finished},
+        "status": _status(audit),
         "review_form": _review_form(request.user, audit),
         "is_auditor": access.AUDIT in access.project_perms(request.user, project),
         "failing_verdicts": FAILING_VERDICTS,
@@ -164,7 +164,7 @@ def audit_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def audit_status(request: HttpRequest, pk: int) -> HttpResponse:
     audit = selectors.audit_get(request.user, pk)
-    return render(request, "_job_status.html", {"status": _status(audit)})
+    return render(request, "_job_status.html", {"status": {**_status(audit), "swap_in": True}})
 
 
 @login_required

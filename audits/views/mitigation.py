@@ -25,9 +25,8 @@ def _status(mitigation: Mitigation) -> dict[str, Any]:
         "job": mitigation,
         "dom_id": "mitigation-status",
         "poll_url": reverse("mitigation-status", args=[mitigation.audit_id]),
-        "ready_text": "Options ready: show them",
-        # Finished: the page shows the options (or the error) itself.
-        "shown": mitigation.is_finished,
+        "page_url": reverse("audit-detail", args=[mitigation.audit_id]),
+        "region": "mitigation-live",
     }
 
 
@@ -76,5 +75,5 @@ def mitigation_create(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def mitigation_status(request: HttpRequest, pk: int) -> HttpResponse:
     mitigation = selectors.mitigation_get(request.user, pk)
-    status = {**_status(mitigation), "shown": False}
+    status = {**_status(mitigation), "swap_in": True}
     return render(request, "_job_status.html", {"status": status})

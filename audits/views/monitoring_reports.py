@@ -31,8 +31,8 @@ def _status(report: MonitoringReport) -> dict:
         "job": report,
         "dom_id": "report-status",
         "poll_url": reverse("monitoring-report-status", args=[report.pk]),
-        "ready_text": "Rendered: reload to download",
-        "shown": report.status == MonitoringReport.Status.SUCCEEDED,
+        "page_url": report.get_absolute_url(),
+        "region": "report-live",
     }
 
 
@@ -73,7 +73,7 @@ def monitoring_report_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def monitoring_report_status(request: HttpRequest, pk: int) -> HttpResponse:
     report = selectors.monitoring_report_get(request.user, pk)
-    return render(request, "_job_status.html", {"status": _status(report)})
+    return render(request, "_job_status.html", {"status": {**_status(report), "swap_in": True}})
 
 
 @login_required

@@ -26,8 +26,8 @@ def _status(pack: ApprovalPack) -> dict:
         "job": pack,
         "dom_id": "pack-status",
         "poll_url": reverse("pack-status", args=[pack.pk]),
-        "ready_text": "Rendered: reload to download",
-        "shown": False,
+        "page_url": pack.get_absolute_url(),
+        "region": "pack-live",
     }
 
 
@@ -61,12 +61,16 @@ def pack_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def pack_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pack = selectors.pack_get(request.user, pk)
+    state = selectors.pack_gate_state(pack.project)
     context = {
         "pack": pack,
         "project": pack.project,
-        # Rendered already: the page itself offers the download.
-        "status": {**_status(pack), "shown": pack.status == ApprovalPack.Status.SUCCEEDED},
-        "current": selectors.pack_gate_state(pack.project) == PackState("current", pack.pk),
+        "status": _status(pack),
+        "current": state == PackState("current", pack.pk),
+        # Taken from the project as it is now and still being laid out: neither stale nor
+        # current yet.
+        "rendering": state.pack_id == pack.pk
+        and state.status in (ApprovalPack.Status.QUEUED, ApprovalPack.Status.RUNNING),
     }
     return render(request, "packs/pack_detail.html", context)
 
@@ -74,7 +78,7 @@ def pack_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def pack_status(request: HttpRequest, pk: int) -> HttpResponse:
     pack = selectors.pack_get(request.user, pk)
-    return render(request, "_job_status.html", {"status": _status(pack)})
+    return render(request, "_job_status.html", {"status": {**_status(pack), "swap_in": True}})
 
 
 @login_required

@@ -28,8 +28,8 @@ def _status(check: DriftCheck) -> dict:
         "job": check,
         "dom_id": "drift-check-status",
         "poll_url": reverse("drift-check-status", args=[check.pk]),
-        "ready_text": "Result ready: show it",
-        "shown": check.status == DriftCheck.Status.SUCCEEDED,
+        "page_url": reverse("drift-check", args=[check.pk]),
+        "region": "drift-check-live",
     }
 
 
@@ -71,7 +71,7 @@ def drift_check_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def drift_check_status(request: HttpRequest, pk: int) -> HttpResponse:
     check = selectors.drift_check_get(request.user, pk)
-    return render(request, "_job_status.html", {"status": _status(check)})
+    return render(request, "_job_status.html", {"status": {**_status(check), "swap_in": True}})
 
 
 @login_required

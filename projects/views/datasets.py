@@ -64,7 +64,13 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def dataset_edit(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _dataset(request, pk, access.CHANGE)
-    form = forms.DatasetForm(request.POST or None, initial=_dataset_fields(dataset))
+    version = selectors.latest_profiled_version(dataset)
+    form = forms.DatasetForm(
+        request.POST or None,
+        initial=_dataset_fields(dataset),
+        version=version,
+        columns=selectors.version_column_names(version),
+    )
     if request.method == "POST" and form.is_valid():
         try:
             datasets.dataset_update(actor=request.user, dataset=dataset, **form.cleaned_data)
@@ -86,7 +92,14 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     latest = next((v for v in versions if v.status == "succeeded"), None)
     upload_form = None
     if access.CHANGE in perms:
-        upload_form = forms.VersionUploadForm(versions=selectors.ready_versions(dataset.project))
+        source, said_by = _carried_source(dataset, versions)
+        upload_form = forms.VersionUploadForm(
+            versions=selectors.ready_versions(dataset.project), initial={"source_uri": source}
+        )
+        if said_by:
+            upload_form.fields[
+                "source_uri"
+            ].help_text = f"As {said_by} says; change it if this file came from elsewhere."
     context = {
         "dataset": dataset,
         "project": dataset.project,
@@ -99,6 +112,17 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "datasets/dataset_detail.html", context)
 
 
+def _carried_source(dataset: Dataset, versions: list[DatasetVersion]) -> tuple[str, str]:
+    """Where a new version comes from, as far as is known, and who says so: the newest
+    version's source, else the dataset card's."""
+    newest = max(versions, key=lambda v: v.number, default=None)
+    if newest is not None and newest.source_uri:
+        return newest.source_uri, f"v{newest.number}"
+    if dataset.source:
+        return dataset.source, "the dataset card"
+    return "", ""
+
+
 def _profile_summary(version: DatasetVersion) -> dict:
     profile = selectors.version_profile(version)
     columns = profile.get("columns", [])
@@ -106,6 +130,7 @@ def _profile_summary(version: DatasetVersion) -> dict:
         "rows": profile.get("rows"),
         "columns": len(columns),
         "missing_columns": [c["name"] for c in columns if c.get("missing")],
+        "column_names": [c["name"] for c in columns],
         "label": profile.get("label"),
     }
 
@@ -223,7 +248,7 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "columns": _column_charts(profile),
         "label_chart": _label_chart(profile),
         "profile": profile,
-        "status": _version_status(version, shown=bool(profile)),
+        "status": _version_status(version),
         "runs": version.baseline_runs.all(),
         "run_form": forms.BaselineRunForm(initial={"target": version.dataset.label_column})
         if access.CHANGE in perms and version.status == "succeeded"
@@ -232,14 +257,14 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "datasets/version_detail.html", context)
 
 
-def _version_status(version: DatasetVersion, shown: bool = False) -> dict:
+def _version_status(version: DatasetVersion) -> dict:
     """What the job-status fragment shows for a version, polled while it is profiled."""
     return {
         "job": version,
         "dom_id": "version-status",
         "poll_url": reverse("version-status", args=[version.pk]),
-        "ready_text": "Profile ready: show it",
-        "shown": shown,
+        "page_url": version.get_absolute_url(),
+        "region": "version-live",
     }
 
 
@@ -247,7 +272,8 @@ def _version_status(version: DatasetVersion, shown: bool = False) -> dict:
 def version_status(request: HttpRequest, pk: int) -> HttpResponse:
     """A fragment that htmx polls while the version is profiled."""
     version = selectors.version_get(request.user, pk)
-    return render(request, "_job_status.html", {"status": _version_status(version)})
+    status = {**_version_status(version), "swap_in": True}
+    return render(request, "_job_status.html", {"status": status})
 
 
 @login_required

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -15,7 +17,8 @@ from portal.exceptions import ApplicationError
 from portal.uploads import refuse_too_large
 from projects import forms, selectors
 from projects.analysis.charts import comparison_charts
-from projects.analysis.rigor import independence_check, training_overlap
+from projects.analysis.evaluation_charts import evaluation_figures, threshold_text
+from projects.analysis.rigor import comparison_deltas, independence_check, training_overlap
 from projects.models import DatasetVersion, Evaluation
 from projects.services import evaluations
 from projects.services.uploads import upload_check
@@ -109,11 +112,31 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "perms": perms,
         "evaluations": [{"evaluation": e, "on_training_data": flags[e.pk]} for e in shown],
         "form": forms.EvaluationUploadForm(versions=versions) if access.CHANGE in perms else None,
+        "version_hints": _version_hints(versions) if access.CHANGE in perms else [],
         "training_form": forms.TrainingDataForm(versions=versions)
         if access.CHANGE in perms and model.training_data_id is None
         else None,
     }
     return render(request, "evaluations/model_detail.html", context)
+
+
+def _version_hints(versions) -> list[dict]:
+    """For each dataset version predictions can be about: its columns (a row id must be
+    one) and which of the mapping's columns it holds itself."""
+    hints = []
+    for version in versions:
+        columns = selectors.version_column_names(version)
+        dataset = version.dataset
+        hints.append(
+            {
+                "version": version,
+                "columns": columns,
+                "columns_json": json.dumps(columns),
+                "label": dataset.label_column if dataset.label_column in columns else "",
+                "sensitive": [c for c in dataset.sensitive_columns if c in columns],
+            }
+        )
+    return hints
 
 
 @login_required
@@ -172,11 +195,27 @@ def evaluation_create(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(evaluation)
 
 
+def _curves(evaluation: Evaluation) -> dict:
+    """The evaluation's charts and where its decision threshold stands. Evaluations scored
+    before curve data was kept have none: ``missing`` says so."""
+    stored = evaluation.curves or {}
+    return {
+        "figures": evaluation_figures(stored),
+        "missing": not stored,
+        "threshold": threshold_text(stored, evaluation.mapping.get("y_pred", "y_pred"))
+        if evaluation.task == "classification"
+        else "",
+        "notes": stored.get("notes", []),
+    }
+
+
 @login_required
 def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = selectors.evaluation_get(request.user, pk)
     project = evaluation.model_version.project
-    charts = comparison_charts(selectors.evaluation_comparison(evaluation))
+    rows = selectors.evaluation_comparison(evaluation)
+    deltas = comparison_deltas(rows)
+    charts = [{**chart, "delta": deltas.get(chart["metric"])} for chart in comparison_charts(rows)]
     data = selectors.evaluated_data([evaluation])[evaluation.pk]
     finished = evaluation.status == Evaluation.Status.SUCCEEDED
     context = {
@@ -185,7 +224,8 @@ def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "project": project,
         "perms": access.project_perms(request.user, project),
         "charts": charts,
-        "status": _evaluation_status(evaluation, shown=bool(charts)),
+        "curves": _curves(evaluation) if finished else None,
+        "status": _evaluation_status(evaluation),
         "on_training_data": training_overlap(data),
         "independence": independence_check(data),
         "standing": selectors.evaluation_baseline_standing(evaluation, project)
@@ -195,18 +235,19 @@ def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "evaluations/evaluation_detail.html", context)
 
 
-def _evaluation_status(evaluation, shown: bool = False) -> dict:
+def _evaluation_status(evaluation) -> dict:
     """What the job-status fragment shows for an evaluation, polled while it is scored."""
     return {
         "job": evaluation,
         "dom_id": "evaluation-status",
         "poll_url": reverse("evaluation-status", args=[evaluation.pk]),
-        "ready_text": "Metrics ready: show them",
-        "shown": shown,
+        "page_url": evaluation.get_absolute_url(),
+        "region": "evaluation-live",
     }
 
 
 @login_required
 def evaluation_status(request: HttpRequest, pk: int) -> HttpResponse:
     evaluation = selectors.evaluation_get(request.user, pk)
-    return render(request, "_job_status.html", {"status": _evaluation_status(evaluation)})
+    status = {**_evaluation_status(evaluation), "swap_in": True}
+    return render(request, "_job_status.html", {"status": status})
