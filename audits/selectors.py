@@ -342,7 +342,7 @@ def _audit_state(project: Project, config, today: date | None = None) -> AuditSt
     candidate = str(model)
     evaluation = selectors.newest_evaluation(model)
     if evaluation is None:
-        return AuditState(candidate, "not_evaluated")
+        return AuditState(candidate, "not_evaluated", model_id=model.pk)
     audit = (
         AuditRun.objects.filter(evaluation=evaluation, config=config)
         .order_by("-created_at")
@@ -352,7 +352,13 @@ def _audit_state(project: Project, config, today: date | None = None) -> AuditSt
     )
     if audit is None:
         version = f"v{config.version}" if config else "the default configuration"
-        return AuditState(candidate, "not_run", detail=f"evaluation {evaluation.pk}, {version}")
+        return AuditState(
+            candidate,
+            "not_run",
+            detail=f"evaluation {evaluation.pk}, {version}",
+            model_id=model.pk,
+            evaluation_id=evaluation.pk,
+        )
     if audit.status != AuditRun.Status.SUCCEEDED:
         return AuditState(candidate, audit.status, audit.pk)
     if content_sha256(audit.result) != audit.result_sha256:

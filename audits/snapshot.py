@@ -38,7 +38,7 @@ from deployments.analysis.plan import plan_against_criteria
 from deployments.models import Analysis, Deployment, DeploymentPlan, RolloutMove
 from projects import selectors
 from projects.analysis.criteria import content_sha256
-from projects.analysis.gates import DEPLOYMENT, MONITORING, criterion_key
+from projects.analysis.gates import DEPLOYMENT, MONITORING, check_record, criterion_key
 from projects.models import Dataset, DatasetVersion, Evaluation, Project, Role
 from projects.models.signing import SignedDocument
 
@@ -81,7 +81,7 @@ def _gate(project: Project, target: str = DEPLOYMENT) -> dict[str, Any]:
     return {
         "target": result.target,
         "passed": result.passed,
-        "checks": [asdict(check) for check in result.checks],
+        "checks": [check_record(check) for check in result.checks],
     }
 
 

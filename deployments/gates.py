@@ -63,10 +63,11 @@ def deployment_state(project: Project) -> DeploymentState:
         return DeploymentState()
     plan = selectors.plan_current(deployment)
     if plan is None:
-        return DeploymentState(deployment=deployment.name)
+        return DeploymentState(deployment=deployment.name, deployment_id=deployment.pk)
     summary = project_selectors.signoff_summary(plan)
     state = {
         "deployment": deployment.name,
+        "deployment_id": deployment.pk,
         "plan_version": plan.version,
         "plan_signed": summary.passed,
         "signoff_detail": summary.detail,

@@ -61,7 +61,9 @@ class ProjectEditForm(forms.Form):
 class TransitionForm(forms.Form):
     to = forms.ChoiceField(choices=Project.Stage.choices)
     reason = forms.CharField(
-        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), required=False
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why the project moves: a move always records a reason."},
     )
 
 

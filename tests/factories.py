@@ -362,7 +362,12 @@ def make_deployment(
     owner, engineer = world.people[Role.BUSINESS_OWNER], world.people[Role.ML_ENGINEER]
     if stage and world.project.stage != Project.Stage.DEPLOYMENT:
         if world.pack is not None:
-            project_transition(actor=owner, project=world.project, target=Project.Stage.DEPLOYMENT)
+            project_transition(
+                actor=owner,
+                project=world.project,
+                target=Project.Stage.DEPLOYMENT,
+                reason="The gate passes.",
+            )
         else:
             Project.objects.filter(pk=world.project.pk).update(stage=Project.Stage.DEPLOYMENT)
         world.project.refresh_from_db()

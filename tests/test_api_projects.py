@@ -55,7 +55,10 @@ def test_it_hides_other_teams_projects(api, world):
     assert client.get("/api/v1/projects/no-such-project/").status_code == 404
     slugs = [p["slug"] for p in client.get("/api/v1/projects/").json()["results"]]
     assert slugs == ["a-project"]
-    response = client.post("/api/v1/projects/b-project/transition/", {"to": "deployment"})
+    response = client.post(
+        "/api/v1/projects/b-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+    )
     assert response.status_code == 404
 
 
@@ -84,7 +87,10 @@ def test_it_refuses_a_transition_whose_gate_fails(api, world):
     client = auth(api, a.token_key)
     client.patch("/api/v1/projects/a-project/", {"description": ""})
     before = Event.objects.count()
-    response = client.post("/api/v1/projects/a-project/transition/", {"to": "deployment"})
+    response = client.post(
+        "/api/v1/projects/a-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+    )
     assert response.status_code == 409
     body = response.json()
     assert body["code"] == "gate_failed"
@@ -95,7 +101,10 @@ def test_it_refuses_a_transition_whose_gate_fails(api, world):
 
 def test_it_transitions_and_records_the_checklist(api, packed_world):
     client = auth(api, packed_world["a"].token_key)
-    response = client.post("/api/v1/projects/a-project/transition/", {"to": "deployment"})
+    response = client.post(
+        "/api/v1/projects/a-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+    )
     assert response.status_code == 200, response.json()
     assert response.json()["stage"] == "deployment"
     event = Event.objects.filter(verb="project.transitioned").last()
@@ -110,7 +119,8 @@ def test_it_transitions_and_records_the_checklist(api, packed_world):
         ({"to": "production"}, 400, "unknown_stage"),
         ({"to": "prototyping"}, 409, "same_stage"),
         ({"to": "monitoring"}, 409, "move_not_allowed"),
-        ({"to": "retired"}, 409, "gate_failed"),  # retiring needs a reason
+        ({"to": "retired"}, 400, "reason_required"),  # every move needs a reason
+        ({"to": "deployment", "reason": "  "}, 400, "reason_required"),
         ({}, 400, "invalid"),
     ],
 )
@@ -135,7 +145,10 @@ def test_a_token_without_the_scope_is_refused(api, world):
     _, key = tokens.token_create(user=owner, name="read only", scopes=["read"])
     client = auth(api, key)
     assert client.get("/api/v1/projects/a-project/").status_code == 200
-    response = client.post("/api/v1/projects/a-project/transition/", {"to": "deployment"})
+    response = client.post(
+        "/api/v1/projects/a-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+    )
     assert response.status_code == 403
     assert client.patch("/api/v1/projects/a-project/", {"name": "x"}).status_code == 403
 
@@ -159,7 +172,10 @@ def test_the_auditor_is_read_only(api, world):
     api.force_authenticate(world["a"].people[Role.AUDITOR])
     assert api.get("/api/v1/projects/a-project/").status_code == 200
     assert api.patch("/api/v1/projects/a-project/", {"name": "x"}).status_code == 403
-    response = api.post("/api/v1/projects/a-project/transition/", {"to": "deployment"})
+    response = api.post(
+        "/api/v1/projects/a-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+    )
     assert response.status_code == 403
     assert response.json()["code"] == "permission_denied"
 

@@ -562,7 +562,10 @@ def test_the_gate_into_monitoring_fails_before_the_rollout_finishes_and_passes_a
     assert checks[DEPLOYMENT_CHECKS[0]]["passed"] and checks[DEPLOYMENT_CHECKS[1]]["passed"]
     assert not checks["Rollout finished"]["passed"]
     assert "1 % (step 1 of 5)" in checks["Rollout finished"]["detail"]
-    refused = api.post(f"/api/v1/projects/{w.project.slug}/transition/", {"to": "monitoring"})
+    refused = api.post(
+        f"/api/v1/projects/{w.project.slug}/transition/",
+        {"to": "monitoring", "reason": "Ready: the gate passes."},
+    )
     assert refused.status_code == 409
     for step in range(5):
         start, end = close_window(rollout)
@@ -574,7 +577,9 @@ def test_the_gate_into_monitoring_fails_before_the_rollout_finishes_and_passes_a
     assert "error_rate ≤ 0.01" in checks["Software criteria met during the rollout"]["detail"]
     make_pack(w)  # the go-live pack, rendered for exactly this state
     moved = api.post(
-        f"/api/v1/projects/{w.project.slug}/transition/", {"to": "monitoring"}, format="json"
+        f"/api/v1/projects/{w.project.slug}/transition/",
+        {"to": "monitoring", "reason": "Ready: the gate passes."},
+        format="json",
     )
     assert moved.status_code == 200, moved.content
     event = Event.objects.filter(project=w.project, verb="project.transitioned").latest("seq")

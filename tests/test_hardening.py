@@ -94,7 +94,9 @@ def test_concurrent_transitions_move_the_project_once():
     owner = world.people[Role.BUSINESS_OWNER]
     project = world.project
     results = _run_concurrently(
-        lambda i: lifecycle.project_transition(actor=owner, project=project, target="deployment"),
+        lambda i: lifecycle.project_transition(
+            actor=owner, project=project, target="deployment", reason="Ready."
+        ),
         8,
     )
     failures = [r for r in results if isinstance(r, Exception)]

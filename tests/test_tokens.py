@@ -139,5 +139,9 @@ def test_every_token_can_read(api, packed_world):
     assert token.scopes == ["read", "transition"]
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert (
-        api.post("/api/v1/projects/a-project/transition/", {"to": "deployment"}).status_code == 200
+        api.post(
+            "/api/v1/projects/a-project/transition/",
+            {"to": "deployment", "reason": "Ready: the gate passes."},
+        ).status_code
+        == 200
     )

@@ -48,7 +48,11 @@ def test_the_project_page_shows_stepper_checklist_and_history(client, world):
 
 def test_an_engineer_moves_the_project_from_the_page(client, packed_world):
     login(client, packed_world["a"].people[Role.ML_ENGINEER])
-    response = client.post("/projects/a-project/transition/", {"to": "deployment"}, follow=True)
+    response = client.post(
+        "/projects/a-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+        follow=True,
+    )
     assert b"Moved to deployment" in response.content
     assert Project.objects.get(slug="a-project").stage == "deployment"
 
@@ -56,7 +60,11 @@ def test_an_engineer_moves_the_project_from_the_page(client, packed_world):
 def test_a_failing_gate_is_explained_on_the_page(client, world):
     login(client, world["a"].people[Role.ML_ENGINEER])
     Project.objects.filter(slug="a-project").update(description="")
-    response = client.post("/projects/a-project/transition/", {"to": "deployment"}, follow=True)
+    response = client.post(
+        "/projects/a-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+        follow=True,
+    )
     assert b"has not passed" in response.content
     assert b"Failing: Project described" in response.content
 

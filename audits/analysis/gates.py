@@ -30,6 +30,10 @@ class AuditState:
     #: that still carry the portal's default rationale (none may, for a gate).
     config_version: int | None = None
     placeholders: tuple[str, ...] = ()
+    #: The candidate model and its newest evaluation, where the next step is taken before
+    #: there is an audit to look at.
+    model_id: int | None = None
+    evaluation_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ def register_check(rows: Sequence[RegisterRow]) -> Check:
             False,
             "The register is empty: pull in the starter list of common failure modes, add "
             "the project's own, and decide each.",
+            key="risks.register",
         )
     problems = []
     unowned = [r for r in rows if not r.owner.strip()]
@@ -92,7 +97,7 @@ def register_check(rows: Sequence[RegisterRow]) -> Check:
             + "; ".join(f"{r.title} (on {r.exception_until})" for r in expired)
         )
     if problems:
-        return Check(name, False, ". ".join(problems) + ".")
+        return Check(name, False, ". ".join(problems) + ".", key="risks.register")
     excused = [r for r in accepted_high if r.exception_holds]
     detail = f"All {len(rows)} risks have an owner and are mitigated or accepted."
     if excused:
@@ -100,7 +105,27 @@ def register_check(rows: Sequence[RegisterRow]) -> Check:
             f"{r.title} until {r.exception_until}" for r in excused
         )
         detail += "."
-    return Check(name, True, detail)
+    return Check(name, True, detail, key="risks.register")
+
+
+#: The key of the audit check in each status: what to do next differs, and so does the page.
+AUDIT_KEYS = {
+    "not_evaluated": "audit.not_evaluated",
+    "not_run": "audit.not_run",
+    "queued": "audit.in_progress",
+    "running": "audit.in_progress",
+    "tampered": "audit.failed",
+    "failed": "audit.failed",
+    "waiting": "audit.waiting",
+}
+
+
+def _audit_ref(audit: AuditState, key: str) -> int | None:
+    if key == "audit.not_evaluated":
+        return audit.model_id
+    if key == "audit.not_run":
+        return audit.evaluation_id
+    return audit.audit_id
 
 
 #: An audit verdict that an approval may only accept as an exception.
@@ -128,7 +153,10 @@ def audit_check(audit: AuditState) -> Check:
     name = "Fairness audit of the candidate model approved"
     if not audit.candidate:
         return Check(
-            name, False, "Mark a model version as the candidate; its audit is what gets approved."
+            name,
+            False,
+            "Mark a model version as the candidate; its audit is what gets approved.",
+            key="audit.no_candidate",
         )
     if audit.placeholders:
         return Check(
@@ -137,10 +165,15 @@ def audit_check(audit: AuditState) -> Check:
             f"Audit configuration v{audit.config_version} keeps the portal's default rationale "
             f"for: {'; '.join(audit.placeholders)}. Write why each limit suits this project "
             "under Audit settings, then audit the candidate again and have it reviewed.",
+            key="audit.placeholders",
         )
     if audit.status == "approve":
         return Check(
-            name, True, f"Audit {audit.audit_id} of {audit.candidate} approved by {audit.reviewer}."
+            name,
+            True,
+            f"Audit {audit.audit_id} of {audit.candidate} approved by {audit.reviewer}.",
+            key="audit.decision",
+            ref=audit.audit_id,
         )
     if audit.status == "exception":
         return Check(
@@ -149,8 +182,12 @@ def audit_check(audit: AuditState) -> Check:
             f"Audit {audit.audit_id} of {audit.candidate} ({verdict_text(audit.verdict)}) passed "
             f"with exception until {audit.exception_until}, owned by {audit.exception_owner}; "
             f"approved by {audit.reviewer}.",
+            key="audit.decision",
+            ref=audit.audit_id,
         )
     template = AUDIT_WAITING.get(audit.status, "Audit {audit} of {candidate} is {status}.")
+    # Asked for changes, rejected, or an exception to renew: the decision is to revisit.
+    key = AUDIT_KEYS.get(audit.status, "audit.decision")
     return Check(
         name,
         False,
@@ -163,6 +200,8 @@ def audit_check(audit: AuditState) -> Check:
             reviewer=audit.reviewer,
             detail=audit.detail,
         ),
+        key=key,
+        ref=_audit_ref(audit, key),
     )
 
 
@@ -182,6 +221,14 @@ PACK_WAITING = {
 def pack_check(pack: PackState) -> Check:
     name = "Approval pack rendered for exactly this state"
     if pack.status == "current":
-        return Check(name, True, f"Pack {pack.pack_id}.")
+        return Check(name, True, f"Pack {pack.pack_id}.", key="pack.render", ref=pack.pack_id)
     template = PACK_WAITING.get(pack.status, "Pack {pack} is {status}.")
-    return Check(name, False, template.format(pack=pack.pack_id, status=pack.status))
+    # A pack on its way is followed on its own page; any other is rendered anew.
+    key = "pack.rendering" if pack.status in ("queued", "running") else "pack.render"
+    return Check(
+        name,
+        False,
+        template.format(pack=pack.pack_id, status=pack.status),
+        key=key,
+        ref=pack.pack_id,
+    )

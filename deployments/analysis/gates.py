@@ -26,6 +26,8 @@ class DeploymentState:
     """The deployment of the candidate model, as the gate into monitoring sees it."""
 
     deployment: str = ""  # blank: the candidate has no deployment
+    #: Its id: the page where the plan is written and signed and the rollout driven.
+    deployment_id: int | None = None
     plan_version: int | None = None
     plan_signed: bool = False
     signoff_detail: str = ""
@@ -44,7 +46,9 @@ class DeploymentState:
 
 
 def _no_deployment(name: str) -> Check:
-    return Check(name, False, "Plan the deployment of the candidate model first.")
+    return Check(
+        name, False, "Plan the deployment of the candidate model first.", key="deployment.none"
+    )
 
 
 def plan_check(state: DeploymentState) -> Check:
@@ -52,22 +56,55 @@ def plan_check(state: DeploymentState) -> Check:
     if not state.deployment:
         return _no_deployment(name)
     if state.plan_version is None:
-        return Check(name, False, f"Write the plan of {state.deployment}.")
-    return Check(name, state.plan_signed, f"Plan v{state.plan_version}: {state.signoff_detail}")
+        return Check(
+            name,
+            False,
+            f"Write the plan of {state.deployment}.",
+            key="deployment.plan",
+            ref=state.deployment_id,
+        )
+    return Check(
+        name,
+        state.plan_signed,
+        f"Plan v{state.plan_version}: {state.signoff_detail}",
+        key="deployment.plan",
+        ref=state.deployment_id,
+    )
 
 
 def monitoring_check(state: DeploymentState) -> Check:
     name = "Monitoring spec watches software, input and output metrics"
-    if not state.deployment or state.plan_version is None:
-        return Check(name, False, "The monitoring spec is part of the deployment plan.")
+    if not state.deployment:
+        return Check(
+            name,
+            False,
+            "The monitoring spec is part of the deployment plan.",
+            key="deployment.none",
+        )
+    if state.plan_version is None:
+        return Check(
+            name,
+            False,
+            "The monitoring spec is part of the deployment plan.",
+            key="deployment.monitoring",
+            ref=state.deployment_id,
+        )
     if state.monitoring_gaps:
         return Check(
             name,
             False,
             f"Plan v{state.plan_version} watches no {' and no '.join(state.monitoring_gaps)} "
             "metric; add one of each.",
+            key="deployment.monitoring",
+            ref=state.deployment_id,
         )
-    return Check(name, True, f"Plan v{state.plan_version} names metrics of every kind.")
+    return Check(
+        name,
+        True,
+        f"Plan v{state.plan_version} names metrics of every kind.",
+        key="deployment.monitoring",
+        ref=state.deployment_id,
+    )
 
 
 def rollout_check(state: DeploymentState) -> Check:
@@ -75,28 +112,46 @@ def rollout_check(state: DeploymentState) -> Check:
     if not state.deployment:
         return _no_deployment(name)
     if state.rollout == "finished":
-        return Check(name, True, f"Rollout {state.rollout_id}: {state.where}.")
+        return Check(
+            name,
+            True,
+            f"Rollout {state.rollout_id}: {state.where}.",
+            key="deployment.rollout",
+            ref=state.deployment_id,
+        )
     template = ROLLOUT_WAITING.get(state.rollout, "Rollout {rollout} is {status}.")
     return Check(
         name,
         False,
         template.format(rollout=state.rollout_id, where=state.where, status=state.rollout),
+        key="deployment.rollout",
+        ref=state.deployment_id,
     )
 
 
 def software_check(state: DeploymentState) -> Check:
     name = "Software criteria met during the rollout"
+    # Without a deployment there is nothing to measure yet: plan it first.
+    key, ref = (
+        ("deployment.software", state.deployment_id)
+        if state.deployment
+        else ("deployment.none", None)
+    )
     if state.rollout != "finished" or state.analysis_id is None:
-        return Check(name, False, "Measured by the analysis that finishes the rollout.")
+        return Check(
+            name, False, "Measured by the analysis that finishes the rollout.", key=key, ref=ref
+        )
     if not state.software:
         return Check(
             name,
             True,
             f"The criteria have no software criterion measured in deployment (analysis "
             f"{state.analysis_id}).",
+            key=key,
+            ref=ref,
         )
     short = [f"{text}: {reason}" for text, status, reason in state.software if status != "pass"]
     if short:
-        return Check(name, False, "; ".join(short))
+        return Check(name, False, "; ".join(short), key=key, ref=ref)
     met = "; ".join(f"{text}: {reason}" for text, _, reason in state.software)
-    return Check(name, True, f"Analysis {state.analysis_id}: {met}")
+    return Check(name, True, f"Analysis {state.analysis_id}: {met}", key=key, ref=ref)

@@ -33,6 +33,16 @@ class Check:
     name: str
     passed: bool
     detail: str
+    #: What the check is about, stable across wordings ("people.business_owner"), and the
+    #: id of the object it names (an audit, a pack, a deployment) when there is one: the web
+    #: layer turns them into the page where the check is fixed. Not part of a check's value.
+    key: str = field(default="", compare=False)
+    ref: int | None = field(default=None, compare=False)
+
+
+def check_record(check: Check) -> dict[str, object]:
+    """A check as it is kept on record (events, packs): what it said, not where it links."""
+    return {"name": check.name, "passed": check.passed, "detail": check.detail}
 
 
 @dataclass(frozen=True)
@@ -83,16 +93,19 @@ def people_checks(business_owners: Sequence[str], ml_engineers: Sequence[str]) -
             "Business owner named",
             bool(owners),
             ", ".join(sorted(owners)) if owners else "No one holds the business owner role.",
+            key="people.business_owner",
         ),
         Check(
             "ML engineer named",
             bool(engineers),
             ", ".join(sorted(engineers)) if engineers else "No one holds the ML engineer role.",
+            key="people.ml_engineer",
         ),
         Check(
             "Owner and engineer are different people",
             distinct,
             "Two people can sign off." if distinct else "Sign-off needs two different people.",
+            key="people.distinct",
         ),
     ]
 
@@ -105,6 +118,7 @@ def description_check(description: str) -> Check:
         "Purpose is written down."
         if len(text) >= 20
         else "Write a description of at least 20 characters: what the model is for.",
+        key="project.description",
     )
 
 
@@ -113,11 +127,26 @@ def datasets_check(labelled_datasets: Sequence[tuple[str, str]]) -> Check:
     labels (training, validation, test); the strategy is blank while "not labelled"."""
     name = "Datasets registered with a labeling strategy"
     if not labelled_datasets:
-        return Check(name, False, "Register the training, validation or test data first.")
+        return Check(
+            name,
+            False,
+            "Register the training, validation or test data first.",
+            key="data.none",
+        )
     missing = [n for n, strategy in labelled_datasets if not strategy]
     if missing:
-        return Check(name, False, "Say how these are labelled: " + ", ".join(missing) + ".")
-    return Check(name, True, "; ".join(f"{n}: {strategy}" for n, strategy in labelled_datasets))
+        return Check(
+            name,
+            False,
+            "Say how these are labelled: " + ", ".join(missing) + ".",
+            key="data.labelling",
+        )
+    return Check(
+        name,
+        True,
+        "; ".join(f"{n}: {strategy}" for n, strategy in labelled_datasets),
+        key="data.labelling",
+    )
 
 
 def baseline_check(names: Sequence[str]) -> Check:
@@ -128,6 +157,7 @@ def baseline_check(names: Sequence[str]) -> Check:
         ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
         if names
         else "Record a baseline (human level, literature, previous system) or train one.",
+        key="baseline.none",
     )
 
 
@@ -139,16 +169,28 @@ def criteria_checks(criteria: CriteriaState) -> list[Check]:
 def _criteria_signed(criteria: CriteriaState) -> Check:
     name = "Success criteria signed off by a business owner and an ML engineer"
     if criteria.version is None:
-        return Check(name, False, "Write the success criteria (start from a template).")
-    return Check(name, criteria.signed, f"v{criteria.version}: {criteria.signoff_detail}")
+        return Check(
+            name, False, "Write the success criteria (start from a template).", key="criteria.none"
+        )
+    return Check(
+        name,
+        criteria.signed,
+        f"v{criteria.version}: {criteria.signoff_detail}",
+        key="criteria.signoffs",
+    )
 
 
 def _ml_criteria_met(criteria: CriteriaState) -> Check:
     name = "Every ML criterion met by the candidate"
     if criteria.version is None:
-        return Check(name, False, "No success criteria yet.")
+        return Check(name, False, "No success criteria yet.", key="criteria.none")
     if not criteria.ml:
-        return Check(name, False, f"Criteria v{criteria.version} have no ML criterion.")
+        return Check(
+            name,
+            False,
+            f"Criteria v{criteria.version} have no ML criterion.",
+            key="criteria.ml_missing",
+        )
     short, excused = [], []
     for text, status, detail in criteria.ml:
         if status == "met":
@@ -161,7 +203,7 @@ def _ml_criteria_met(criteria: CriteriaState) -> Check:
         else:
             short.append(f"{text}: {detail}")
     if short:
-        return Check(name, False, "; ".join(short))
+        return Check(name, False, "; ".join(short), key="criteria.ml_unmet")
     if excused:
         met = len(criteria.ml) - len(excused)
         return Check(
@@ -170,11 +212,17 @@ def _ml_criteria_met(criteria: CriteriaState) -> Check:
             f"{met} of {len(criteria.ml)} ML criteria of v{criteria.version} met; "
             + "; ".join(excused)
             + ".",
+            key="criteria.ml_unmet",
         )
-    return Check(name, True, f"All {len(criteria.ml)} ML criteria of v{criteria.version} met.")
+    return Check(
+        name,
+        True,
+        f"All {len(criteria.ml)} ML criteria of v{criteria.version} met.",
+        key="criteria.ml_unmet",
+    )
 
 
 def reason_check(reason: str, why: str) -> Check:
     """A reason given for the move; ``why`` says what to write when there is none."""
     given = bool(reason.strip())
-    return Check("Reason recorded", given, reason.strip() if given else why)
+    return Check("Reason recorded", given, reason.strip() if given else why, key="move.reason")

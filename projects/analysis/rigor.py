@@ -86,7 +86,10 @@ def independence_check(data: EvaluatedData | None) -> Check:
     version nor derived from it."""
     if data is None:
         return Check(
-            INDEPENDENCE, False, "The candidate model has no finished evaluation to judge."
+            INDEPENDENCE,
+            False,
+            "The candidate model has no finished evaluation to judge.",
+            key="evaluation.missing",
         )
     overlap = training_overlap(data)
     if overlap:
@@ -95,6 +98,8 @@ def independence_check(data: EvaluatedData | None) -> Check:
             False,
             f"{overlap[0].upper()}{overlap[1:]}; evaluate the model on validation or test "
             "data that is not derived from its training data.",
+            key="evaluation.independence",
+            ref=data.evaluation_id,
         )
     if not data.lineage_complete:
         return Check(
@@ -103,6 +108,8 @@ def independence_check(data: EvaluatedData | None) -> Check:
             f"The lineage of {data.version} or of {data.training} is deeper than the portal "
             "follows, so the evaluation cannot be shown to be independent of the training "
             "data; evaluate the model on a version with a shorter history.",
+            key="evaluation.independence",
+            ref=data.evaluation_id,
         )
     if data.training_id is None:
         return Check(
@@ -111,6 +118,8 @@ def independence_check(data: EvaluatedData | None) -> Check:
             f"The model's training data is not recorded, so evaluation {data.evaluation_id} "
             f"on {data.version} cannot be shown to be independent of it; record the model's "
             "training data on its page.",
+            key="evaluation.independence",
+            ref=data.evaluation_id,
         )
     if data.purpose not in HELD_OUT:
         return Check(
@@ -118,12 +127,16 @@ def independence_check(data: EvaluatedData | None) -> Check:
             False,
             f"Evaluation {data.evaluation_id} is on {data.version}, {_purpose(data.purpose)} "
             "data; evaluate the model on validation or test data.",
+            key="evaluation.independence",
+            ref=data.evaluation_id,
         )
     return Check(
         INDEPENDENCE,
         True,
         f"Evaluation {data.evaluation_id} is on {data.version} ({_purpose(data.purpose)} "
         f"data), neither {data.training}, the model's training data, nor derived from it.",
+        key="evaluation.independence",
+        ref=data.evaluation_id,
     )
 
 
@@ -200,4 +213,4 @@ def baseline_standing(
 
 def baseline_standing_check(standing: BaselineStanding) -> Check:
     """Always passing: the flag is said in the detail, and the criteria hold the gate."""
-    return Check(BASELINE_STANDING, True, standing.detail)
+    return Check(BASELINE_STANDING, True, standing.detail, key="evaluation.baseline_standing")

@@ -147,7 +147,13 @@ class GateSerializer(serializers.Serializer):
 
 class TransitionSerializer(serializers.Serializer):
     to = serializers.CharField(max_length=20, help_text="The stage to move to.")
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=2000,
+        help_text="Why the project moves; a move without a reason is refused (400).",
+    )
 
 
 class EventSerializer(serializers.ModelSerializer):

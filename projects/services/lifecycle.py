@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
 from portal.exceptions import ApplicationError, Conflict
-from projects.analysis.gates import DEPLOYMENT, MONITORING, PROTOTYPING, GateResult, move_is_allowed
+from projects.analysis.gates import (
+    DEPLOYMENT,
+    MONITORING,
+    PROTOTYPING,
+    GateResult,
+    check_record,
+    move_is_allowed,
+)
 from projects.models import Project
 from projects.selectors import project_gate
 from projects.services.events import event_record
@@ -47,8 +53,14 @@ def project_transition(
             raise Conflict(
                 f"A project cannot move from {project.stage} to {target}.", code="move_not_allowed"
             )
+        if not reason.strip():
+            # The trail says why every move happened, forward ones too.
+            raise ApplicationError(
+                "Say why the project moves: a move always records a reason.",
+                code="reason_required",
+            )
         result = project_gate(project, target, reason)
-        checks = [asdict(check) for check in result.checks]
+        checks = [check_record(check) for check in result.checks]
         if not result.passed:
             raise Conflict(
                 f"The gate into {target} has not passed.",

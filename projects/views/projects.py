@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.exceptions import ApplicationError, Forbidden
-from projects import forms, overdue, reopening, selectors
+from projects import forms, gate_links, overdue, reopening, selectors
 from projects.analysis.gates import ALLOWED_MOVES
 from projects.models import EventExport, Membership, Project
 from projects.services import exports, lifecycle, teams, tokens
@@ -85,16 +85,23 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     perms = access.project_perms(request.user, project)
     gate = selectors.project_gate(project)
     moves = ALLOWED_MOVES.get(project.stage, ())
+    # The way forward waits for its gate (the reason is written in the move form itself);
+    # retiring or going back needs only a reason.
+    forward = gate.target if gate.target in moves else None
+    blocking = [c for c in gate.checks if not c.passed and c.key != "move.reason"]
     # Proposed only to those who may take the project back.
     proposal = reopening.reopen_proposal(project) if access.TRANSITION in perms else None
     context = {
         "project": project,
         "perms": perms,
         "gate": gate,
+        "gate_rows": gate_links.gate_rows(project, gate),
         "lifecycle": LIFECYCLE,
         "stage_index": LIFECYCLE.index(project.stage) if project.stage in LIFECYCLE else None,
-        "transition_form": forms.TransitionForm(initial={"to": gate.target}) if moves else None,
         "moves": moves,
+        "forward": forward,
+        "blocking": blocking if forward else [],
+        "other_moves": [move for move in moves if move != forward],
         "proposal": proposal,
         "events": selectors.project_events(project)[:50],
         "shares": project.shares.select_related("team", "user"),
@@ -133,7 +140,7 @@ def project_transition(request: HttpRequest, slug: str) -> HttpResponse:
     project = access.access_project(request.user, slug, access.TRANSITION)
     form = forms.TransitionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Choose a stage to move to.")
+        messages.error(request, form_errors(form))
         return redirect(project)
     try:
         lifecycle.project_transition(

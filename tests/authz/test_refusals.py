@@ -48,7 +48,10 @@ def test_it_blames_the_role_when_a_viewer_with_every_scope_writes(api, world):
 def test_it_blames_the_role_before_the_scope(api, world):
     """Another scope would not help a viewer, so the role is what to fix."""
     _token(api, world["a"].people[Role.VIEWER], ["read"])
-    response = api.post("/api/v1/projects/a-project/transition/", {"to": "deployment"})
+    response = api.post(
+        "/api/v1/projects/a-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+    )
     assert "Your role" in _refusal(response, "permission_denied")
 
 
@@ -57,7 +60,11 @@ def test_it_names_the_missing_scope_for_each_write(api, world):
     owner, engineer = w.people[Role.BUSINESS_OWNER], w.people[Role.ML_ENGINEER]
     _token(api, owner, ["read", "write"])
     detail = _refusal(
-        api.post("/api/v1/projects/a-project/transition/", {"to": "deployment"}), "token_scope"
+        api.post(
+            "/api/v1/projects/a-project/transition/",
+            {"to": "deployment", "reason": "Ready: the gate passes."},
+        ),
+        "token_scope",
     )
     assert detail == (
         "This token's scopes (read, write) do not allow this; it needs the transition scope."

@@ -64,7 +64,10 @@ def test_it_gives_a_superuser_token_no_more_than_its_memberships(api, world, roo
     assert api.get("/api/v1/projects/b-project/").status_code == 404
     response = api.post("/api/v1/projects/", {"team": "b-team", "slug": "via-token", "name": "X"})
     assert response.status_code in (403, 404)
-    response = api.post("/api/v1/projects/b-project/transition/", {"to": "deployment"})
+    response = api.post(
+        "/api/v1/projects/b-project/transition/",
+        {"to": "deployment", "reason": "Ready: the gate passes."},
+    )
     assert response.status_code == 404
     assert not Project.objects.filter(slug="via-token").exists()
     # Nor can a superuser bind a token to a project they do not see.

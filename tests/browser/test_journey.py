@@ -43,7 +43,11 @@ def test_a_business_owner_reads_the_checklist_and_moves_the_project(ready_team, 
     assert "Business owner named" in checklist.all_inner_texts()[1]
     page.screenshot(path=str(ARTIFACTS / "project-page.png"), full_page=True)
 
-    page.click("text=Move project")
+    page.fill("#move textarea[name=reason]", "Every check of the gate passes.")
+    page.click("#move button:has-text('Move to deployment')")
+    # The move asks for confirmation, repeating the reason.
+    assert "Every check of the gate passes." in page.inner_text("#move-confirm")
+    page.click("#move-confirm [data-move-confirm]")
     page.wait_for_load_state()
     assert "Moved to deployment" in page.inner_text(".messages")
     assert page.locator(".stepper li.current").inner_text() == "Deployment"
@@ -191,6 +195,10 @@ def test_the_owner_and_the_engineer_sign_and_the_worker_renders_the_pack(
 
     page.goto(f"{live_server.url}/projects/a-project/")
     assert page.locator("#gate .checklist li.fail").count() == 0
-    page.click("text=Move project")
+    page.fill("#move textarea[name=reason]", "Every check of the gate passes.")
+    page.click("#move button:has-text('Move to deployment')")
+    # The move asks for confirmation, repeating the reason.
+    assert "Every check of the gate passes." in page.inner_text("#move-confirm")
+    page.click("#move-confirm [data-move-confirm]")
     page.wait_for_load_state()
     assert "Moved to deployment" in page.inner_text(".messages")

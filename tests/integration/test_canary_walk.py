@@ -289,7 +289,9 @@ def pipeline(
     world = build_team("cw", UserFactory(username="cw_outsider"))
     make_pack(world)
     owner, engineer = world.people[Role.BUSINESS_OWNER], world.people[Role.ML_ENGINEER]
-    project_transition(actor=owner, project=world.project, target=Project.Stage.DEPLOYMENT)
+    project_transition(
+        actor=owner, project=world.project, target=Project.Stage.DEPLOYMENT, reason="Ready."
+    )
     # The web server checks passwords with its own (production) hashers.
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"]):
         for person in (owner, engineer):
