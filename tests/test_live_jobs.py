@@ -20,6 +20,9 @@ from audits.services.risks import risk_create
 from deployments.services.drift import drift_check_request
 from portal.jobs import Job
 from projects.models import Role
+from projects.services import datasets
+from projects.services.uploads import upload_from_bytes
+from tests.data import sample_csv
 from tests.factories import TeamWorld, make_deployment, make_failing_audit
 
 Status = Job.Status
@@ -311,3 +314,14 @@ def test_a_pack_being_rendered_says_so(world, engineer_client):
     )
     page = engineer_client.get(detail).content.decode()
     assert "Rendering…" not in page and "changed since" in page
+
+
+def test_a_version_being_profiled_shows_no_empty_profile(world, engineer_client):
+    a = world["a"]
+    upload = upload_from_bytes("loans-2.csv", sample_csv(seed=9))
+    version, _ = datasets.version_upload(
+        actor=a.people[Role.ML_ENGINEER], dataset=a.dataset, upload=upload
+    )
+    page = engineer_client.get(reverse("version-detail", args=[version.pk])).content.decode()
+    assert "Queued" in page
+    assert "<h2>Profile</h2>" not in page and 'class="profile"' not in page

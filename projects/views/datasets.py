@@ -236,7 +236,8 @@ def version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     project = version.dataset.project
     perms = access.project_perms(request.user, project)
     graph = selectors.lineage_graph(version)
-    profile = selectors.version_profile(version)
+    # Nothing to show (not an empty table) until the worker has profiled the file.
+    profile = selectors.version_profile(version) if version.profile else {}
     context = {
         "version": version,
         "dataset": version.dataset,
