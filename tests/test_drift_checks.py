@@ -202,7 +202,9 @@ def test_an_engineer_starts_a_drift_check_on_the_page_and_reads_its_columns(clie
     assert shown.count("<svg") == len(COMPARED)
     assert "income" in shown and "Drifted" in shown and "p = " in shown
     status = client.get(f"/drift-checks/{check.pk}/status/")
-    assert status.status_code == 200 and "hx-get" not in status.content.decode()
+    # Done: no more polling; the fragment swaps the page's result in once.
+    assert status.status_code == 200 and 'hx-trigger="every' not in status.content.decode()
+    assert f'hx-get="/drift-checks/{check.pk}/"' in status.content.decode()
     listed = client.get(f"/deployments/{deployment.pk}/").content.decode()
     assert f'href="/drift-checks/{check.pk}/"' in listed
 

@@ -243,7 +243,8 @@ def test_the_page_asks_then_shows_the_table_and_the_chart(client, world):
     assert "Queued" in status and "hx-get" in status
     mitigation_run(mitigation_id=mitigation.pk)
     status = client.get(f"/audits/{audit.pk}/mitigation/status/").content.decode()
-    assert "Options ready" in status and "hx-get" not in status
+    # Done: the fragment stops polling and swaps the page's mitigation section in.
+    assert 'hx-trigger="every' not in status and 'hx-select="#mitigation-live"' in status
     page = client.get(f"/audits/{audit.pk}/").content.decode()
     assert 'id="mitigation"' in page
     assert page.count('class="point ') >= 2 * 3  # the chart's markers
