@@ -33,7 +33,9 @@ from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.charts import LineageNode, comparison_charts, lineage_svg
 from projects.analysis.criteria import content_sha256
-from projects.models import Project
+from projects.analysis.evaluation_charts import evaluation_figures, threshold_text
+from projects.analysis.rigor import comparison_deltas
+from projects.models import Evaluation, Project
 from projects.services.events import event_record, job_failed_record
 from projects.services.signoffs import project_lock
 
@@ -103,6 +105,9 @@ def pack_request(
             },
             # The points of analysed rollout windows, to chart (not part of the state).
             "charts": chart_series(state),
+            # The candidate evaluation's curve data, to chart (not part of the state: it
+            # is computed from the predictions file whose sha256 is).
+            "evaluation_curves": _evaluation_curves(state),
         }
         try:
             with transaction.atomic():
@@ -125,6 +130,34 @@ def pack_request(
         )
         job_enqueue(pack)
         return pack, True
+
+
+def _evaluation_curves(state: dict[str, Any]) -> dict[str, Any]:
+    shown = (state.get("candidate") or {}).get("evaluation")
+    if not shown:
+        return {}
+    found = Evaluation.objects.filter(pk=shown["id"]).values("curves", "mapping").first()
+    if found is None:
+        return {}
+    return {"curves": found["curves"] or {}, "y_pred": found["mapping"].get("y_pred", "")}
+
+
+def _evaluation_charts(snapshot: dict[str, Any]) -> dict[str, Any]:
+    """The candidate evaluation's charts, its threshold in words and its metrics against the
+    best baselines. Packs taken before curves were kept have no ``evaluation_curves``."""
+    state = snapshot["state"]
+    kept = snapshot.get("evaluation_curves")
+    evaluation = (state.get("candidate") or {}).get("evaluation") or {}
+    curves = (kept or {}).get("curves") or {}
+    threshold = ""
+    if kept and evaluation.get("task") == "classification":
+        threshold = threshold_text(curves, kept.get("y_pred") or "y_pred")
+    return {
+        "figures": evaluation_figures(curves),
+        "missing": kept is not None and bool(evaluation) and not curves,
+        "threshold": threshold,
+        "deltas": comparison_deltas(state["baselines"]["comparison"]),
+    }
 
 
 def _existing(project: Project, digest: str) -> ApprovalPack | None:
@@ -223,6 +256,7 @@ def pack_context(snapshot: dict[str, Any], pack_id: int, snapshot_sha256: str) -
         "snapshot_sha256": snapshot_sha256,
         "lineage_svg": _lineage_chart(state["lineage"]),
         "comparison": comparison_charts(state["baselines"]["comparison"], width=620),
+        "evaluation_charts": _evaluation_charts(snapshot),
         "audit": _audit(state["audit"]),
         # Packs taken before the go-live part have no charts.
         "go_live": _go_live(state.get("deployment"), snapshot.get("charts", [])),

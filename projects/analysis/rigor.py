@@ -214,3 +214,70 @@ def baseline_standing(
 def baseline_standing_check(standing: BaselineStanding) -> Check:
     """Always passing: the flag is said in the detail, and the criteria hold the gate."""
     return Check(BASELINE_STANDING, True, standing.detail, key="evaluation.baseline_standing")
+
+
+@dataclass(frozen=True)
+class BaselineDelta:
+    """A metric's value against the best baseline on the same metric."""
+
+    metric: str
+    value: float
+    baseline: str
+    baseline_value: float
+    #: value minus baseline_value, so its sign says which is larger, not which is better.
+    difference: float
+    #: "better", "worse" or "equal", in the metric's direction.
+    verdict: str
+
+    @property
+    def signed(self) -> str:
+        """The difference with its sign, as a table shows it (a true minus sign)."""
+        if self.difference == 0:
+            return "0"
+        return f"{self.difference:+.4f}".replace("-", "\u2212")
+
+
+def best_baseline_delta(
+    *,
+    metric: str,
+    value: float,
+    baselines: Sequence[tuple[str, float]],
+    higher_is_better: bool,
+) -> BaselineDelta | None:
+    """``value`` against the best of ``baselines`` (name, value) in the metric's direction
+    (the first of equals); None without a baseline."""
+    best: tuple[str, float] | None = None
+    for name, number in baselines:
+        if best is None or _worse(best[1], number, higher_is_better):
+            best = (name, number)
+    if best is None:
+        return None
+    if value == best[1]:
+        verdict = "equal"
+    else:
+        verdict = "worse" if _worse(value, best[1], higher_is_better) else "better"
+    return BaselineDelta(metric, value, best[0], best[1], value - best[1], verdict)
+
+
+def comparison_deltas(rows: Sequence[Mapping]) -> dict[str, BaselineDelta]:
+    """Per metric row of a comparison (``metric``, ``higher_is_better`` and ``entries`` of
+    ``label``, ``kind``, ``value``): the model's value against the best baseline entry."""
+    out = {}
+    for row in rows:
+        model = next((e for e in row["entries"] if e["kind"] == "model"), None)
+        if model is None or model["value"] is None:
+            continue
+        baselines = [
+            (e["label"], e["value"])
+            for e in row["entries"]
+            if e["kind"] != "model" and e["value"] is not None
+        ]
+        delta = best_baseline_delta(
+            metric=row["metric"],
+            value=model["value"],
+            baselines=baselines,
+            higher_is_better=row["higher_is_better"],
+        )
+        if delta is not None:
+            out[row["metric"]] = delta
+    return out

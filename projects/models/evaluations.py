@@ -115,6 +115,9 @@ class Evaluation(Job):
     task = models.CharField(max_length=20, blank=True)
     rows = models.PositiveBigIntegerField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    #: Curve data for the charts (projects.analysis.curves), computed with the metrics;
+    #: empty for evaluations scored before the curves were kept.
+    curves = models.JSONField(default=dict, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, related_name="+"
     )

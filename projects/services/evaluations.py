@@ -9,6 +9,7 @@ from django.db import transaction
 
 from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from portal.jobs import Progress, job_enqueue, job_run
+from projects.analysis.curves import evaluation_curves
 from projects.analysis.metrics import MetricError, compute_metrics, detect_task
 from projects.analysis.pairing import check_row_ids
 from projects.analysis.tabular import DataError, read_columns
@@ -361,10 +362,12 @@ def _evaluation_work(evaluation: Evaluation, progress: Progress):
         metrics = compute_metrics(task, y_true, columns[mapping["y_pred"]], y_score)
     except (DataError, MetricError) as exc:
         raise ApplicationError(str(exc), code="bad_data") from None
+    progress(80, "Computing curves")
+    curves = evaluation_curves(task, y_true, columns[mapping["y_pred"]], y_score)
 
     def store() -> None:
         Evaluation.objects.filter(pk=evaluation.pk).update(
-            task=task, rows=len(y_true), metrics=metrics
+            task=task, rows=len(y_true), metrics=metrics, curves=curves
         )
         event_record(
             actor=evaluation.requested_by,
