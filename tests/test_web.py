@@ -42,7 +42,7 @@ def test_the_project_page_shows_stepper_checklist_and_history(client, world):
     assert 'class="stepper"' in html
     assert "Gate into deployment" in html
     assert "Business owner named" in html
-    assert "project.created" in html
+    assert "created the project" in html
     assert "Move project" not in html  # a viewer cannot move it
 
 

@@ -22,6 +22,11 @@ def project_events(project: Project) -> QuerySet[Event]:
     return Event.objects.filter(project=project).select_related("actor").order_by("-id")
 
 
+def events_of_projects(projects: QuerySet[Project]) -> QuerySet[Event]:
+    """The events of ``projects`` (a queryset of what a person sees), in one query."""
+    return Event.objects.filter(project__in=projects).select_related("actor")
+
+
 def reopening_event(project: Project, cycle: int) -> Event | None:
     """The transition that started ``cycle`` (back to prototyping), with its reason."""
     return (

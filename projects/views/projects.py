@@ -13,7 +13,7 @@ from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.exceptions import ApplicationError, Forbidden
-from projects import forms, gate_links, overdue, reopening, selectors
+from projects import forms, gate_links, overdue, reopening, selectors, trail
 from projects.analysis.gates import ALLOWED_MOVES
 from projects.models import EventExport, Membership, Project
 from projects.services import exports, lifecycle, teams, tokens
@@ -42,6 +42,43 @@ def _submit(request: HttpRequest, form, action: Callable[[dict], object], done: 
         messages.success(request, done)
 
 
+#: Projects whose failing gate checks the home page lists, newest change first: each gate
+#: costs its own queries, so the page stays within a fixed budget however many there are.
+HOME_GATES = 5
+#: Events of "Lately" on the home page.
+HOME_LATELY = 10
+
+
+def _next_steps(user) -> list[dict]:
+    """The failing checks of the next gate of projects ``user`` builds, each with its step."""
+    building = (
+        access.projects_with_perm(user, access.CHANGE)
+        .exclude(stage=Project.Stage.RETIRED)
+        .select_related("team")
+        .order_by("-updated_at", "pk")[:HOME_GATES]
+    )
+    rows = []
+    for project in building:
+        gate = selectors.project_gate(project)
+        failing = [
+            (check, step)
+            for check, step in gate_links.gate_rows(project, gate)
+            if not check.passed and check.key != "move.reason"
+        ]
+        if failing:
+            rows.append({"project": project, "target": gate.target, "failing": failing})
+    return rows
+
+
+def _lately(projects) -> list[tuple[Project, trail.Sentence]]:
+    events = (
+        selectors.events_of_projects(projects)
+        .select_related("project")
+        .order_by("-created_at", "-id")[:HOME_LATELY]
+    )
+    return [(event.project, trail.event_sentence(event, event.project)) for event in events]
+
+
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     projects = selectors.project_list(request.user)
@@ -51,6 +88,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "can_create": bool(_creatable_teams(request.user)),
         "waiting": selectors.signoff_inbox(request.user),
         "overdue": overdue.overdue_reviews(projects),
+        "next_steps": _next_steps(request.user),
+        "lately": _lately(projects),
     }
     return render(request, "projects/home.html", context)
 
@@ -91,6 +130,20 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     blocking = [c for c in gate.checks if not c.passed and c.key != "move.reason"]
     # Proposed only to those who may take the project back.
     proposal = reopening.reopen_proposal(project) if access.TRANSITION in perms else None
+    filters = trail.TrailFilterForm(request.GET or None, people=trail.trail_people(project))
+    events = selectors.project_events(project)
+    status = 200
+    if filters.is_bound and not filters.is_valid():
+        status, events = 400, events.none()
+    elif filters.is_bound:
+        events = trail.trail_filter(events, filters.cleaned_data)
+    shown = list(events[: trail.PAGE + 1])
+    older = None
+    if len(shown) > trail.PAGE:
+        shown = shown[: trail.PAGE]
+        query = request.GET.copy()
+        query["before"] = shown[-1].seq
+        older = query.urlencode()
     context = {
         "project": project,
         "perms": perms,
@@ -103,12 +156,14 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "blocking": blocking if forward else [],
         "other_moves": [move for move in moves if move != forward],
         "proposal": proposal,
-        "events": selectors.project_events(project)[:50],
+        "trail": [trail.event_sentence(event, project) for event in shown],
+        "trail_filters": filters,
+        "trail_older": older,
         "shares": project.shares.select_related("team", "user"),
         "share_form": forms.ShareForm() if access.SHARE in perms else None,
         "exports": project.event_exports.filter(requested_by=request.user)[:5],
     }
-    return render(request, "projects/project_detail.html", context)
+    return render(request, "projects/project_detail.html", context, status=status)
 
 
 @login_required
