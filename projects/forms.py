@@ -20,7 +20,10 @@ from projects.models import (
 class ProjectForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none())
     name = forms.CharField(max_length=120)
-    slug = forms.SlugField(max_length=80, help_text="Short name used in URLs and the API.")
+    slug = forms.SlugField(
+        max_length=80,
+        help_text="Short name used in URLs and the API; it follows the name until you edit it.",
+    )
     task_type = forms.ChoiceField(choices=Project.TaskType.choices)
     description = forms.CharField(
         max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 4}), required=False
@@ -29,6 +32,11 @@ class ProjectForm(forms.Form):
     def __init__(self, *args, teams=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["team"].queryset = teams if teams is not None else Team.objects.none()
+        # The slug follows the name as it is typed, until edited by hand (pickers.js).
+        self.fields["slug"].widget.attrs["data-slug-from"] = self["name"].auto_id
+        if teams is not None and len(teams) == 1:
+            # One team to choose from: chosen already.
+            self.fields["team"].initial = teams[0].pk
 
 
 def _long_text(label: str, help_text: str) -> forms.CharField:
@@ -188,6 +196,49 @@ class DatasetForm(forms.Form):
     owner = forms.CharField(max_length=200, required=False)
     metadata = MetadataField(required=False)
 
+    COLUMN_FIELDS = ("label_column", "sensitive_columns", "personal_data_columns")
+
+    def __init__(self, *args, version: DatasetVersion | None = None, columns=(), **kwargs):
+        """With ``version`` (the latest profiled one) and its ``columns``, the column fields
+        offer those columns to pick from; without, they are typed, and the first file's
+        profile checks them."""
+        super().__init__(*args, **kwargs)
+        if version is None:
+            return
+        initial = {name: self.initial.get(name) for name in self.COLUMN_FIELDS}
+        label = initial["label_column"] or ""
+        self.fields["label_column"] = forms.ChoiceField(
+            required=False,
+            choices=[("", "None"), *_column_choices(columns, [label] if label else [], version)],
+            help_text=f"The columns of {version}.",
+            error_messages={"invalid_choice": _not_a_column(version)},
+        )
+        for name, help_text in (
+            ("sensitive_columns", "Groups the fairness audit compares."),
+            ("personal_data_columns", "Their values are never shown; baselines leave them out."),
+        ):
+            self.fields[name] = forms.MultipleChoiceField(
+                required=False,
+                choices=_column_choices(columns, initial[name] or [], version),
+                widget=forms.CheckboxSelectMultiple,
+                help_text=help_text,
+                error_messages={"invalid_choice": _not_a_column(version)},
+            )
+
+
+def _column_choices(columns, kept: list[str], version: DatasetVersion) -> list[tuple[str, str]]:
+    """The version's columns, and names the dataset holds already that it lacks (so an
+    edit of another field keeps them), said to be missing."""
+    choices = [(name, name) for name in columns]
+    choices += [(name, f"{name} (not in {version})") for name in kept if name not in columns]
+    return choices
+
+
+def _not_a_column(version: DatasetVersion) -> str:
+    # Django fills in %(value)s: a % in the dataset's name must stay itself.
+    name = str(version).replace("%", "%%")
+    return f"%(value)s is not a column of {name}; pick one of its columns."
+
 
 class VersionUploadForm(forms.Form):
     file = forms.FileField(help_text="CSV, CSV.gz or Parquet.")
@@ -324,7 +375,11 @@ class EvaluationUploadForm(forms.Form):
         max_length=200, required=False, label="Column with the score (optional)"
     )
     row_id = forms.CharField(max_length=200, required=False, label="Row id column (optional)")
-    sensitive = ColumnListField(required=False, label="Sensitive-feature columns")
+    sensitive = ColumnListField(
+        required=False,
+        label="Sensitive-feature columns",
+        help_text="Comma-separated; only columns of this file.",
+    )
 
     def __init__(self, *args, versions=None, **kwargs):
         super().__init__(*args, **kwargs)

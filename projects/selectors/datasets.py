@@ -142,6 +142,18 @@ def _numbered(entries: list[dict], word: str) -> list[dict]:
     return [{**e, "value": f"{word} {i}"} for i, e in enumerate(entries, start=1)]
 
 
+def latest_profiled_version(dataset: Dataset) -> DatasetVersion | None:
+    """The dataset's newest version with known columns: what its column pickers offer."""
+    return (
+        dataset.versions.filter(status=DatasetVersion.Status.SUCCEEDED).order_by("-number").first()
+    )
+
+
+def version_column_names(version: DatasetVersion | None) -> list[str]:
+    """The version's column names in file order; none for no version."""
+    return [column["name"] for column in version.schema] if version is not None else []
+
+
 def version_profile(version: DatasetVersion) -> dict:
     """The version's profile as people may see it: no values of personal-data columns,
     also of columns declared personal after it was computed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import os
 import tempfile
 from typing import TYPE_CHECKING
@@ -19,7 +20,11 @@ from portal.jobs import Job, Progress, job_enqueue, job_run
 from portal.transactions import retry_atomic
 from projects.analysis.tabular import DataError, ProfileOptions, ingest
 from projects.models import Dataset, DatasetLineage, DatasetVersion, Project
-from projects.selectors import profile_without_personal_values
+from projects.selectors import (
+    latest_profiled_version,
+    profile_without_personal_values,
+    version_column_names,
+)
 from projects.services.events import changes_record, event_record, job_failed_record
 from projects.services.uploads import (
     CheckedUpload,
@@ -73,6 +78,41 @@ def _check_fields(fields: dict) -> None:
         raise ApplicationError("metadata must map names to plain values.", code="invalid")
 
 
+#: The dataset's fields that name columns of its data, and what each column is to it.
+COLUMN_FIELDS = {
+    "label_column": "label column",
+    "sensitive_columns": "sensitive column",
+    "personal_data_columns": "personal-data column",
+}
+
+
+def _check_known_columns(dataset: Dataset, changes: dict) -> None:
+    """Columns named anew must be columns of the latest profiled version, once there is
+    one. Names the dataset held before are let through: an edit of its licence must not
+    fail over a column a later file dropped."""
+    version = latest_profiled_version(dataset)
+    if version is None:
+        return  # typed while no file exists; the first file's profile checks them
+    known = version_column_names(version)
+    for field, role in COLUMN_FIELDS.items():
+        if field not in changes:
+            continue
+        before = getattr(dataset, field)
+        before = {before} if isinstance(before, str) else set(before)
+        value = changes[field]
+        for name in [value] if isinstance(value, str) else value:
+            if not name or name in known or name in before:
+                continue
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            listed = ", ".join(f"'{n}'" for n in known[:12]) + (", …" if len(known) > 12 else "")
+            raise ApplicationError(
+                f"The {role} '{name}' is not a column of {version}.{hint} Its columns are "
+                f"{listed}.",
+                code="unknown_column",
+            )
+
+
 def dataset_create(
     *, actor, project: Project, name: str, token: ApiToken | None = None, **fields
 ) -> Dataset:
@@ -100,6 +140,7 @@ def dataset_update(*, actor, dataset: Dataset, token: ApiToken | None = None, **
             .select_related("project")
             .get(pk=dataset.pk)
         )
+        _check_known_columns(dataset, changes)
         changes_record(
             actor=actor,
             target=dataset,
