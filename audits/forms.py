@@ -11,6 +11,7 @@ from audits.analysis.audit_config import (
 from audits.analysis.risks import CATEGORIES, SCALE
 from audits.models import AuditReview, RiskItem
 from portal.inputs import LONG_TEXT_MAX
+from projects.analysis.metric_names import metric_name
 from projects.selectors import person_label
 
 LEVELS = [(n, str(n)) for n in SCALE]
@@ -69,7 +70,7 @@ class AuditConfigForm(forms.Form):
         "Blank: 1 for 0/1 labels.",
     )
     metrics = forms.MultipleChoiceField(
-        choices=[(m, m.replace("_", " ")) for m in CLASSIFICATION_METRICS],
+        choices=[(m, metric_name(m)) for m in CLASSIFICATION_METRICS],
         widget=forms.CheckboxSelectMultiple,
         help_text="Group metrics shown in the report (all are computed).",
     )

@@ -13,33 +13,10 @@ from audits.analysis.report import GROUP_COLUMNS, csv_rows, flagged_cells
 from audits.models import AuditRun
 from portal.exceptions import Conflict
 from projects.analysis.charts import IntervalBar, interval_bars_svg
+from projects.analysis.metric_names import METRIC_NAMES
 
-LABELS = {
-    "selection_rate": "Selection rate",
-    "base_rate": "Base rate",
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "precision": "Precision",
-    "recall": "Recall (TPR)",
-    "false_positive_rate": "False-positive rate",
-    "false_negative_rate": "False-negative rate",
-    "true_negative_rate": "True-negative rate",
-    "f1": "F1",
-    "roc_auc": "ROC AUC",
-    "mean_true": "Mean y_true",
-    "mean_pred": "Mean prediction",
-    "mean_error": "Mean residual (pred - true)",
-    "mae": "MAE",
-    "rmse": "RMSE",
-    "r2": "R²",
-    "demographic_parity_difference": "Demographic-parity difference",
-    "demographic_parity_ratio": "Demographic-parity ratio",
-    "equal_opportunity_difference": "Equal-opportunity difference",
-    "equalized_odds_difference": "Equalized-odds difference",
-    "equalized_odds_ratio": "Equalized-odds ratio",
-    "min_recall": "Minimum recall",
-    "max_fnr_gap": "False-negative-rate gap",
-}
+#: Every name the report shows, from the one naming table of the portal.
+LABELS = METRIC_NAMES
 #: The rates drawn as bar charts with their intervals.
 CHARTED = ("selection_rate", "recall", "false_positive_rate", "false_negative_rate")
 
@@ -90,6 +67,43 @@ def _cell(metric: str, value: dict, flags: dict[str, str]) -> dict[str, Any]:
 
 def _rationale(config: dict, name: str) -> str:
     return (config.get("thresholds", {}).get(name) or {}).get("rationale", "")
+
+
+#: headline gap -> the rates it spans, to say which groups an older result left out of it.
+HEADLINE_RATES = {
+    "demographic_parity_difference": ("selection_rate",),
+    "demographic_parity_ratio": ("selection_rate",),
+    "equal_opportunity_difference": ("recall",),
+    "equalized_odds_difference": ("recall", "false_positive_rate"),
+    "equalized_odds_ratio": ("recall", "false_positive_rate"),
+}
+
+
+def _headlines(feature: dict[str, Any]) -> list[dict[str, Any]]:
+    """The headline gaps, each with the groups left out of it and why.
+
+    A result stores that list; one stored before it did was computed over each rate's own
+    groups, so the left-out groups are those of the rates it spans."""
+    stored = feature.get("summary_excluded")
+    out = []
+    for name, value in (feature.get("summary") or {}).items():
+        if stored is not None:
+            excluded = dict(stored.get(name) or {})
+        else:
+            excluded = {}
+            for rate in HEADLINE_RATES.get(name, ()):
+                disparity = (feature.get("disparities") or {}).get(rate) or {}
+                for group, why in (disparity.get("groups_excluded") or {}).items():
+                    excluded.setdefault(group, why)
+        out.append(
+            {
+                "metric": name,
+                "kind": "ratio" if name.endswith("ratio") else "difference",
+                "value": value,
+                "excluded": excluded,
+            }
+        )
+    return out
 
 
 def audit_report(audit: AuditRun, watched: dict[str, list] | None = None) -> dict[str, Any]:
@@ -171,6 +185,7 @@ def result_report(result: dict[str, Any], watched: dict[str, list] | None = None
                 "charts": charts,
                 "disparities": disparities,
                 "summary": feature.get("summary", {}),
+                "headlines": _headlines(feature),
             }
         )
     checks: dict[str, dict[str, Any]] = {}

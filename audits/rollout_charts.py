@@ -24,6 +24,7 @@ from deployments.analysis.catalog import metric_info
 from deployments.analysis.charts import MetricSeries, Target, chart_description, window_chart_svg
 from deployments.models import Analysis
 from deployments.series import chart_window, window_series
+from projects.analysis.metric_names import words
 
 #: Values per metric a chart keeps (time buckets over the window): plenty for a chart half
 #: a page wide, and a few kilobytes of snapshot each.
@@ -102,7 +103,7 @@ def _label(metric: str) -> tuple[str, str | None]:
     info = metric_info(metric)
     if info is not None:
         return info.label, info.unit
-    return metric.replace("_", " ").capitalize(), None
+    return words(metric), None
 
 
 def analysis_charts(charts: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:

@@ -21,13 +21,16 @@ Conventions:
   positives and the one defined recall for balanced accuracy on a one-class group; a ratio
   whose largest value is 0 is None here, NaN in fairlearn.
 * Rates carry Wilson score intervals at ``confidence`` (see :mod:`.intervals`).
-* Differences are max - min and ratios min / max over groups with at least
-  ``min_group_size`` rows; the others are listed as excluded. Demographic parity and
-  equalized odds follow fairlearn (equalized odds: the larger of the TPR and FPR
-  differences, the smaller of their ratios).
-* A verdict only compares groups that are large enough and whose relevant intervals are
-  at most ``max_interval_width`` wide, so a small group never passes or fails on noise;
-  with fewer than two such groups a gap verdict is ``insufficient_evidence``.
+* One rule picks the groups a gap compares, for the between-groups table, the headline
+  gaps and the verdicts alike, so the three can never show two numbers for one gap: a
+  group takes part when it has at least ``min_group_size`` rows, the metric is defined for
+  it and (for a rate with an interval) its interval is at most ``max_interval_width``
+  wide, so a small group never passes or fails on noise. Every other group is listed as
+  left out, with why. Differences are max - min and ratios min / max over the groups kept;
+  demographic parity and equalized odds follow fairlearn over those groups (equalized
+  odds: the larger of the TPR and FPR differences, the smaller of their ratios, over the
+  groups kept for both rates).
+* With fewer than two groups kept a gap verdict is ``insufficient_evidence``.
 * The audit's status is the worst verdict; with no threshold set there is no verdict, and
   the status is ``reported`` (numbers for a reviewer), never ``pass``.
 
@@ -43,6 +46,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from projects.analysis.metric_names import metric_phrase
 
 from .intervals import Value, rates, with_intervals
 
@@ -159,6 +164,8 @@ class FeatureAudit(_ToDict):
     groups: tuple[Group, ...]
     disparities: Mapping[str, Disparity]
     summary: Mapping[str, Value]  # fairlearn-style headline numbers
+    # headline -> group -> why it was left out of that headline (and of its verdict).
+    summary_excluded: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def group(self, name: str) -> Group:
         return next(g for g in self.groups if g.name == name)
@@ -357,31 +364,69 @@ def _auc(
     ]
 
 
-def _small(groups: Sequence[Group], min_size: int) -> dict[str, str]:
-    return {
-        g.name: f"{g.count} rows, fewer than the minimum of {min_size}"
-        for g in groups
-        if g.count < min_size
-    }
-
-
-def _disparity(metric: str, groups: Sequence[Group], min_size: int) -> Disparity:
-    excluded = _small(groups, min_size)
+def _left_out(
+    groups: Sequence[Group], metrics: Sequence[str], min_size: int, max_width: float | None
+) -> dict[str, str]:
+    """Group -> why it cannot take part in a gap of ``metrics`` (the first reason found)."""
+    excluded = {}
     for g in groups:
-        if g.name not in excluded and g.value(metric) is None:
-            excluded[g.name] = g.metrics[metric].reason or "undefined"
+        if g.count < min_size:
+            excluded[g.name] = f"{g.count} rows, fewer than the minimum of {min_size}"
+            continue
+        for m in metrics:
+            v = g.metrics[m]
+            if v.value is None:
+                # One metric: its reason alone; several: say which metric it is.
+                reason = v.reason or "undefined"
+                excluded[g.name] = reason if len(metrics) == 1 else f"{metric_phrase(m)}: {reason}"
+                break
+            if max_width is not None and v.interval and v.interval[1] - v.interval[0] > max_width:
+                excluded[g.name] = (
+                    f"{metric_phrase(m)} interval {v.interval[0]:.3f}-{v.interval[1]:.3f} is "
+                    f"wider than {max_width}"
+                )
+                break
+    return excluded
+
+
+@dataclass(frozen=True)
+class _Gap:
+    difference: Value
+    ratio: Value
+    compared: tuple[str, ...]
+    excluded: dict[str, str]
+
+
+def _gap(
+    groups: Sequence[Group], metrics: Sequence[str], min_size: int, max_width: float | None
+) -> _Gap:
+    """The gap between groups over ``metrics``: the largest max - min and the smallest
+    min / max, over the groups kept for every one of them."""
+    excluded = _left_out(groups, metrics, min_size, max_width)
     kept = [g for g in groups if g.name not in excluded]
     names = tuple(g.name for g in kept)
     if len(kept) < 2:
         why = "fewer than two groups are large enough to compare"
-        return Disparity(metric, Value(None, why), Value(None, why), names, excluded)
-    vals = [g.value(metric) for g in kept]
-    lo, hi = min(vals), max(vals)
-    if lo >= 0 and hi > 0:
-        ratio = Value(lo / hi)
-    else:
-        ratio = Value(None, "every group is 0" if hi == 0 else "values of both signs")
-    return Disparity(metric, Value(hi - lo), ratio, names, excluded)
+        return _Gap(Value(None, why), Value(None, why), names, excluded)
+    differences, ratios = [], []
+    for m in metrics:
+        vals = [g.value(m) for g in kept]
+        lo, hi = min(vals), max(vals)
+        differences.append(hi - lo)
+        if lo >= 0 and hi > 0:
+            ratios.append(Value(lo / hi))
+        else:
+            ratios.append(Value(None, "every group is 0" if hi == 0 else "values of both signs"))
+    undefined = [r for r in ratios if r.value is None]
+    ratio = undefined[0] if undefined else min(ratios, key=lambda r: r.value)
+    return _Gap(Value(max(differences)), ratio, names, excluded)
+
+
+def _disparity(
+    metric: str, groups: Sequence[Group], min_size: int, max_width: float | None = None
+) -> Disparity:
+    gap = _gap(groups, (metric,), min_size, max_width)
+    return Disparity(metric, gap.difference, gap.ratio, gap.compared, gap.excluded)
 
 
 def _verdict(
@@ -393,37 +438,36 @@ def _verdict(
     th: Thresholds,
     gap: bool,
 ) -> Verdict:
-    excluded = _small(groups, th.min_group_size)
-    for g in groups:
-        for m in metrics:
-            if g.name in excluded:
-                break
-            v = g.metrics[m]
-            if v.value is None:
-                excluded[g.name] = f"{m}: {v.reason}"
-            elif v.interval[1] - v.interval[0] > th.max_interval_width:
-                excluded[g.name] = (
-                    f"{m} interval {v.interval[0]:.3f}-{v.interval[1]:.3f} is wider than "
-                    f"{th.max_interval_width}"
-                )
-    kept = [g for g in groups if g.name not in excluded]
-    names = tuple(g.name for g in kept)
+    found = _gap(groups, metrics, th.min_group_size, th.max_interval_width)
+    names, excluded = found.compared, found.excluded
     need = 2 if gap else 1
-    if len(kept) < need:
+    if len(names) < need:
         what = "two groups" if gap else "one group"
         text = f"Fewer than {what} have enough rows and narrow enough intervals to judge."
         return Verdict(name, feature, INSUFFICIENT, None, limit, names, excluded, text)
     if gap:
-        value = max(max(g.value(m) for g in kept) - min(g.value(m) for g in kept) for m in metrics)
+        # The very number the headline gaps and the between-groups table show.
+        value = found.difference.value
         ok = value <= limit
         text = f"Largest gap {value:.4f} {'is within' if ok else 'exceeds'} the limit {limit}."
     else:
+        kept = [g for g in groups if g.name in names]
         worst = min(kept, key=lambda g: g.value(metrics[0]))
         value = worst.value(metrics[0])
         ok = value >= limit
-        text = f"Lowest {metrics[0]} {value:.4f} (group {worst.name}) is "
+        text = f"Lowest {metric_phrase(metrics[0])} {value:.4f} (group {worst.name}) is "
         text += f"{'at or above' if ok else 'below'} the minimum {limit}."
     return Verdict(name, feature, PASS if ok else FAIL, value, limit, names, excluded, text)
+
+
+#: headline gap -> (the rates it spans, difference or ratio)
+HEADLINES: dict[str, tuple[tuple[str, ...], str]] = {
+    "demographic_parity_difference": (("selection_rate",), "difference"),
+    "demographic_parity_ratio": (("selection_rate",), "ratio"),
+    "equal_opportunity_difference": (("recall",), "difference"),
+    "equalized_odds_difference": (("recall", "false_positive_rate"), "difference"),
+    "equalized_odds_ratio": (("recall", "false_positive_rate"), "ratio"),
+}
 
 
 def classification_audit(
@@ -498,17 +542,14 @@ def classification_audit(
             )
             for i in range(k)
         )
-        ms = thresholds.min_group_size
-        disp = {m: _disparity(m, groups, ms) for m in per_metric if m != "base_rate"}
-        sr, tpr, fpr = disp["selection_rate"], disp["recall"], disp["false_positive_rate"]
-        summary = {
-            "demographic_parity_difference": sr.difference,
-            "demographic_parity_ratio": sr.ratio,
-            "equal_opportunity_difference": tpr.difference,
-            "equalized_odds_difference": _combine(tpr.difference, fpr.difference, max),
-            "equalized_odds_ratio": _combine(tpr.ratio, fpr.ratio, min),
-        }
-        features.append(FeatureAudit(feature, groups, disp, summary))
+        ms, width = thresholds.min_group_size, thresholds.max_interval_width
+        disp = {m: _disparity(m, groups, ms, width) for m in per_metric if m != "base_rate"}
+        summary, summary_excluded = {}, {}
+        for headline, (metrics, part) in HEADLINES.items():
+            found = _gap(groups, metrics, ms, width)
+            summary[headline] = getattr(found, part)
+            summary_excluded[headline] = found.excluded
+        features.append(FeatureAudit(feature, groups, disp, summary, summary_excluded))
         for name, metrics, gap in CHECKS:
             limit = getattr(thresholds, name)
             if limit is not None:
@@ -516,12 +557,6 @@ def classification_audit(
     return ClassificationAudit(
         str(positive_label), rows, confidence, thresholds, tuple(features), tuple(verdicts)
     )
-
-
-def _combine(a: Value, b: Value, pick: Any) -> Value:
-    if a.value is None or b.value is None:
-        return a if a.value is None else b
-    return Value(pick(a.value, b.value))
 
 
 def regression_audit(

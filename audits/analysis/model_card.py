@@ -28,6 +28,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from projects.analysis.metric_names import metric_name, metric_phrase
+
 SCHEMA_VERSION = "0.0.2"
 
 #: The slice name of a metric computed on the whole evaluation set.
@@ -337,6 +339,28 @@ def _features(audit: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
     return sorted(result.get("features") or [], key=lambda f: str(f.get("feature")))
 
 
+def _judged(audit: Mapping[str, Any] | None) -> dict[tuple[str, str], Any]:
+    """(threshold, feature) -> the value its verdict judged: the figure the card repeats."""
+    result = (audit or {}).get("result") or {}
+    return {
+        (str(v.get("threshold")), str(v.get("feature"))): v.get("value")
+        for v in result.get("verdicts") or []
+    }
+
+
+def _headline_values(feature: Mapping[str, Any], judged: Mapping) -> dict[str, Any]:
+    """A feature's headline gaps, each the very number its verdict judged when it has one
+    (an older result computed the headline over other groups than the verdict did)."""
+    name = str(feature.get("feature"))
+    out = {}
+    for metric, entry in (feature.get("summary") or {}).items():
+        entry = dict(entry or {})
+        if (metric, name) in judged and judged[(metric, name)] is not None:
+            entry["value"] = judged[(metric, name)]
+        out[metric] = entry
+    return out
+
+
 def _metrics_of(values: Mapping[str, Any], slice_: str) -> list[dict[str, Any] | None]:
     """``{metric: {value, interval?}}`` as performance metrics of one slice, sorted by name."""
     out = []
@@ -352,12 +376,13 @@ def _performance_metrics(state: Mapping[str, Any]) -> list[dict[str, Any]]:
     overall = evaluation.get("metrics") or {}
     # Sorted by name: a JSON store may hand the keys back in any order.
     found = [_metric(name, overall[name], OVERALL) for name in sorted(overall)]
+    judged = _judged(state.get("audit"))
     for feature in _features(state.get("audit")):
         name = str(feature.get("feature"))
         for group in sorted(feature.get("groups") or [], key=lambda g: str(g.get("name"))):
             found += _metrics_of(group.get("metrics") or {}, f"{name}={group.get('name')}")
         # The headline gaps are computed across the feature's groups: that is their slice.
-        found += _metrics_of(feature.get("summary") or {}, name)
+        found += _metrics_of(_headline_values(feature, judged), name)
     return [m for m in found if m is not None]
 
 
@@ -445,18 +470,31 @@ def _tradeoffs(state: Mapping[str, Any]) -> list[str]:
         result.get("verdicts") or [], key=lambda v: (str(v.get("feature")), str(v.get("threshold")))
     ):
         status = _VERDICTS.get(v.get("status"), v.get("status"))
-        out.append(
-            f"{v.get('threshold')} for {v.get('feature')}: {status}. {_text(v.get('explanation'))}"
+        measured = (
+            f", measured {_prose(v['value'])} against the limit {_prose(v.get('limit'))}"
+            if _number(v.get("value"))
+            else ""
         )
+        left_out = "; ".join(f"{g} ({why})" for g, why in (v.get("groups_excluded") or {}).items())
+        out.append(
+            _sentence(
+                f"{metric_name(v.get('threshold'))} for {v.get('feature')}: {status}{measured}.",
+                _text(v.get("explanation")),
+                f"Not judged: {left_out}." if left_out else "",
+            )
+        )
+    judged = _judged(audit)
     for feature in _features(audit):
         # Classification audits have fairlearn-style headline gaps; regression audits only
         # have the per-metric differences between groups, which are the headline there.
-        summary = feature.get("summary") or {}
-        gaps = {m: (summary[m] or {}).get("value") for m in summary}
+        summary = _headline_values(feature, judged)
+        gaps = {metric_phrase(m): (summary[m] or {}).get("value") for m in summary}
         if not gaps:
             disparities = feature.get("disparities") or {}
             gaps = {
-                f"{m} difference": ((disparities[m] or {}).get("difference") or {}).get("value")
+                f"{metric_phrase(m)} difference": (
+                    (disparities[m] or {}).get("difference") or {}
+                ).get("value")
                 for m in disparities
             }
         text = ", ".join(f"{m} {_prose(gaps[m])}" for m in sorted(gaps) if _number(gaps[m]))

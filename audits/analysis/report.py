@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from projects.analysis.exports import spreadsheet_safe
+from projects.analysis.metric_names import metric_phrase
 
 from .fairness import CHECKS, FAIL
 
@@ -119,20 +120,28 @@ def flagged_cells(result: Mapping[str, Any]) -> Flags:
                         continue  # the other judged metric broke the limit
                     shown_gap, shown_limit = _pair(high - low, limit)
                     tail = f"gap {shown_gap} > {shown_limit}"
+                    words = metric_phrase(metric)
                     for name, value in values.items():
                         if value == high:
-                            _add(flags, feature, name, metric, f"highest {metric}; {tail}")
+                            _add(flags, feature, name, metric, f"highest {words}; {tail}")
                         if value == low:
-                            _add(flags, feature, name, metric, f"lowest {metric}; {tail}")
+                            _add(flags, feature, name, metric, f"lowest {words}; {tail}")
                 else:
                     for name, value in values.items():
                         if value < limit:
                             shown, shown_limit = _pair(value, limit)
-                            reason = f"{metric} {shown} < minimum {shown_limit}"
+                            reason = f"{metric_phrase(metric)} {shown} < minimum {shown_limit}"
                             _add(flags, feature, name, metric, reason)
         for name, why in verdict.get("groups_excluded", {}).items():
-            # "recall: no positives" or "recall interval ... wider" names the one metric.
-            named = [m for m in metrics if why.startswith((f"{m}:", f"{m} "))]
+            # "recall: no positives" or "false-positive rate interval ... wider" names the
+            # one metric (older results spell it as its code).
+            named = [
+                m
+                for m in metrics
+                if why.startswith(
+                    (f"{m}:", f"{m} ", f"{metric_phrase(m)}:", f"{metric_phrase(m)} ")
+                )
+            ]
             for metric in named or metrics:
                 _add(flags, feature, name, metric, f"not judged: {why}")
     return flags

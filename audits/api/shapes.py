@@ -56,6 +56,11 @@ class AuditFeatureSerializer(serializers.Serializer):
     groups = AuditGroupSerializer(many=True)
     disparities = serializers.DictField(child=AuditDisparitySerializer())
     summary = serializers.DictField(child=AuditValueSerializer())
+    summary_excluded = serializers.DictField(
+        child=serializers.DictField(child=serializers.CharField()),
+        required=False,
+        help_text="headline -> group -> why it was left out of that headline and its verdict",
+    )
 
 
 class AuditThresholdsSerializer(serializers.Serializer):

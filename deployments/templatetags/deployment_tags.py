@@ -7,6 +7,7 @@ from django import template
 from deployments.analysis.catalog import PATTERN_LABELS, SYMBOLS
 from deployments.analysis.catalog import number_text as catalog_number
 from deployments.analysis.window import number_text
+from projects.analysis.metric_names import words
 
 register = template.Library()
 
@@ -48,4 +49,4 @@ def amount(value, unit: str = "") -> str:
 @register.filter
 def pattern_label(kind: str) -> str:
     """ "blue_green" -> "Blue-green" """
-    return PATTERN_LABELS.get(kind, str(kind).replace("_", " ").capitalize())
+    return PATTERN_LABELS.get(kind, words(kind))

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from .metric_names import words
 from .metrics import HIGHER_IS_BETTER, METRIC_LABELS
 
 ML, SOFTWARE, BUSINESS = "ml", "software", "business"
@@ -115,7 +116,7 @@ def metric_spec(key: str, category: str = "") -> MetricSpec:
     """The catalog entry for ``key``, or a custom metric's spec (direction unknown)."""
     if key in CATALOG:
         return CATALOG[key]
-    return MetricSpec(key, key.replace("_", " ").capitalize(), category, "", None, CUSTOM_SOURCES)
+    return MetricSpec(key, words(key), category, "", None, CUSTOM_SOURCES)
 
 
 def _blank(value: Any) -> bool:

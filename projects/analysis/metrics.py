@@ -49,6 +49,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .metric_names import METRIC_NAMES
+
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 TASKS = (CLASSIFICATION, REGRESSION)
@@ -78,16 +80,19 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 }
 
 METRIC_LABELS: dict[str, str] = {
-    "accuracy": "Accuracy",
-    "balanced_accuracy": "Balanced accuracy",
-    "precision": "Precision",
-    "recall": "Recall",
-    "f1": "F1 score",
-    "roc_auc": "ROC AUC",
-    "log_loss": "Log loss",
-    "mae": "Mean absolute error",
-    "rmse": "Root mean squared error",
-    "r2": "R-squared",
+    key: METRIC_NAMES[key]
+    for key in (
+        "accuracy",
+        "balanced_accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "log_loss",
+        "mae",
+        "rmse",
+        "r2",
+    )
 }
 
 #: detect_task: an integer-valued numeric target is classification when it has

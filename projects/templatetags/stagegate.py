@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from django import template
 
 from projects.analysis.criteria import CATALOG
-from projects.analysis.metrics import METRIC_LABELS
+from projects.analysis.metric_names import metric_name, words
 
 register = template.Library()
 
@@ -17,7 +17,7 @@ def metric_label(name: str) -> str:
     """The human name of a metric ("roc_auc" -> "ROC AUC", "manual_review_rate" ->
     "Manual-review rate"); a custom metric keeps its name."""
     spec = CATALOG.get(name)
-    return spec.label if spec else METRIC_LABELS.get(name, name)
+    return spec.label if spec else metric_name(name)
 
 
 @register.filter
@@ -28,8 +28,9 @@ def get_item(mapping: dict, key: str):
 
 @register.filter
 def title_words(name: str) -> str:
-    """A stored code as words: "insufficient_evidence" -> "Insufficient evidence"."""
-    return str(name).replace("_", " ").capitalize()
+    """A stored code as words: "insufficient_evidence" -> "Insufficient evidence",
+    "ml_engineer" -> "ML engineer"."""
+    return words(name)
 
 
 @register.filter

@@ -81,8 +81,8 @@ def test_a_failing_parity_verdict_flags_the_highest_and_lowest_groups():
     assert (high, low) == ("A", "B")
 
     flags = flagged_cells(stored(audit))["group"]
-    assert flags[high]["selection_rate"].startswith("highest selection_rate; gap ")
-    assert flags[low]["selection_rate"].startswith("lowest selection_rate; gap ")
+    assert flags[high]["selection_rate"].startswith("highest selection rate; gap ")
+    assert flags[low]["selection_rate"].startswith("lowest selection rate; gap ")
     assert "> 0.10" in flags[high]["selection_rate"]
     assert f"{rates[high] - rates[low]:.2f}" in flags[high]["selection_rate"]
     # The middle group is not an end of the gap.

@@ -44,7 +44,8 @@ from audits.analysis.fairness import (
 from audits.analysis.intervals import wilson_interval, z_value
 
 TOL = 1e-9
-ALL_GROUPS = Thresholds(min_group_size=0)
+# No group left out: no size minimum, and any interval is narrow enough.
+ALL_GROUPS = Thresholds(min_group_size=0, max_interval_width=1.0)
 
 # our metric name -> fairlearn / scikit-learn function on 0/1 labels
 FAIRLEARN = {
@@ -310,6 +311,55 @@ def test_it_reports_disparities_only_over_large_enough_groups():
     kept = race != "tiny"
     big = demographic_parity_difference(y[kept], p[kept], sensitive_features=race[kept])
     assert disparity.difference.value == pytest.approx(big, abs=TOL)
+
+
+def test_it_gives_one_gap_in_the_headline_the_table_and_the_verdict():
+    # "tiny" is left out by the minimum group size, "wide" by its interval width: every
+    # place that shows a gap compares the same groups and so shows the same number.
+    y, p, _, sensitive = synthetic(3, n=3000)
+    race = sensitive["race"].astype(object)
+    race[:12] = "tiny"
+    race[12:57] = "wide"
+    y, p = y.copy(), p.copy()
+    # Half the rows positive, half the predictions right: rates near 0.5 on 45 rows, so a
+    # huge gap that rests on intervals far wider than 0.3.
+    y[12:57] = np.arange(45) % 2
+    p[12:57] = (np.arange(45) // 2) % 2
+    th = Thresholds(min_group_size=30, max_interval_width=0.3)
+    audit = classification_audit(y, p, {"race": race}, positive_label=1, thresholds=th)
+    feature = audit.feature("race")
+    left_out = feature.summary_excluded["equalized_odds_difference"]
+    assert "fewer than the minimum of 30" in left_out["tiny"]
+    assert "wider than 0.3" in left_out["wide"]
+    kept = ~np.isin(race, ["tiny", "wide"])
+    expected = equalized_odds_difference(y[kept], p[kept], sensitive_features=race[kept])
+    headline = feature.summary["equalized_odds_difference"].value
+    assert headline == pytest.approx(expected, abs=TOL)
+    eo = verdict(audit, "equalized_odds_difference", "race")
+    assert eo.value == headline
+    assert eo.groups_excluded == left_out
+    mf = MetricFrame(
+        metrics={"recall": true_positive_rate, "false_positive_rate": false_positive_rate},
+        y_true=y[kept],
+        y_pred=p[kept],
+        sensitive_features=race[kept],
+    )
+    table = feature.disparities
+    assert max(table["recall"].difference.value, table["false_positive_rate"].difference.value) == (
+        pytest.approx(headline, abs=TOL)
+    )
+    for metric in ("recall", "false_positive_rate"):
+        assert table[metric].difference.value == pytest.approx(mf.difference()[metric], abs=TOL)
+        assert {"tiny", "wide"} <= set(table[metric].groups_excluded)
+    dp = verdict(audit, "demographic_parity_difference", "race")
+    assert dp.value == feature.summary["demographic_parity_difference"].value
+    assert dp.value == table["selection_rate"].difference.value
+    assert dp.groups_excluded == table["selection_rate"].groups_excluded
+    compared = np.isin(race, dp.groups_compared)
+    assert dp.value == pytest.approx(
+        demographic_parity_difference(y[compared], p[compared], sensitive_features=race[compared]),
+        abs=TOL,
+    )
 
 
 def test_it_regression_audit_matches_fairlearn():

@@ -381,7 +381,10 @@ def test_considerations_come_from_the_risk_register_criteria_and_audit():
     assert any(d.startswith("Group sex=X has 12 rows, fewer than 30") for d in limitations)
     tradeoffs = [item["description"] for item in considerations["tradeoffs"]]
     assert tradeoffs[0] == "Fairness audit 7 verdict: fail."
-    assert "demographic_parity_difference for sex: fail. Largest gap 0.0603" in tradeoffs[1]
+    assert tradeoffs[1].startswith(
+        "Demographic-parity difference for sex: fail, measured 0.06026 against the limit 0.05. "
+        "Largest gap 0.0603"
+    )
     assert considerations["use_cases"] == [
         {"description": "Predicts whether a retail loan defaults within 12 months."}
     ]
@@ -394,7 +397,7 @@ def test_a_regression_audit_reports_its_gaps_as_tradeoffs():
     tradeoffs = [t["description"] for t in card["considerations"]["tradeoffs"]]
     assert tradeoffs == [
         "Fairness audit 2 verdict: reported (no thresholds apply).",
-        "Gaps between groups of sex: mae difference 1.352.",
+        "Gaps between groups of sex: mean absolute error difference 1.352.",
     ]
     assert card["model_parameters"]["output_format"] == "A predicted value of defaulted."
 
@@ -428,3 +431,17 @@ def test_the_same_state_in_another_order_gives_the_same_card():
     shuffled["audit"]["result"]["features"][0]["groups"].reverse()
     shuffled["project"]["business_owners"].reverse()
     assert _card(shuffled) == _card(state)
+
+
+def test_it_repeats_the_judged_gap_and_the_groups_not_judged():
+    # A result stored before headline gaps and verdicts shared their groups: its headline
+    # counts a group the verdict left out, so the card repeats the verdict's figure.
+    state = audited_state()
+    result = state["audit"]["result"]
+    result["features"][0]["summary"]["demographic_parity_difference"] = {"value": 0.2}
+    result["verdicts"][0]["groups_excluded"] = {"X": "12 rows, fewer than the minimum of 30"}
+    card = _card(state)
+    assert _find(card, "demographic_parity_difference", "sex")["value"] == "0.0602597402597403"
+    tradeoffs = [t["description"] for t in card["considerations"]["tradeoffs"]]
+    assert "Not judged: X (12 rows, fewer than the minimum of 30)." in tradeoffs[1]
+    assert "Gaps between groups of sex: demographic-parity difference 0.06026." in tradeoffs
