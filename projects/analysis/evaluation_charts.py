@@ -560,8 +560,8 @@ def residual_histogram_svg(histogram: dict[str, Any]) -> tuple[str, str]:
     total = sum(counts)
     summary = (
         f"Histogram of all {total:,} residuals over {len(counts)} equal bins from "
-        f"{format_number(edges[0])} to {format_number(edges[-1])}; the fullest bin is "
-        f"{_mode_range(edges, counts)}."
+        f"{format_number(edges[0])} to {format_number(edges[-1])}; the fullest bin lies "
+        f"between {_mode_range(edges, counts)}."
     )
     x_lo, x_hi, x_ticks = _nice_ticks(edges[0], edges[-1], 4)
     _, y_hi, y_ticks = _nice_ticks(0.0, max(max(counts, default=0), 1))
