@@ -23,6 +23,7 @@ from projects.analysis.charts import (
     LIGHT_GREY,
     MID_GREY,
     MUTED,
+    SMALL,
     TEXT,
     _el,
     _line,
@@ -114,7 +115,7 @@ def _panel(
                 sx(tick),
                 bottom + 13,
                 format_number(tick),
-                size=10,
+                size=SMALL,
                 text_anchor="middle",
                 fill=MUTED,
             )
@@ -122,11 +123,13 @@ def _panel(
     for tick in _ticks(ylo, yhi, ystep):
         parts.append(_line(x0, sy(tick), x1, sy(tick), GRID_GREY, class_="grid"))
         parts.append(
-            _text(x0 - 5, sy(tick) + 3, format_number(tick), size=10, text_anchor="end", fill=MUTED)
+            _text(
+                x0 - 5, sy(tick) + 3, format_number(tick), size=SMALL, text_anchor="end", fill=MUTED
+            )
         )
     parts.append(_line(x0, bottom + 0.5, x1, bottom + 0.5, MID_GREY, class_="axis"))
     parts.append(_line(x0 - 0.5, top, x0 - 0.5, bottom, MID_GREY, class_="axis"))
-    parts.append(_text((x0 + x1) / 2, bottom + 28, caption, size=11, text_anchor="middle"))
+    parts.append(_text((x0 + x1) / 2, bottom + 28, caption, size=SMALL, text_anchor="middle"))
     origin = next((o for o in options if o["name"] == "original"), None)
     for option in options:
         if origin is not None and option is not origin:
@@ -177,14 +180,14 @@ def tradeoff_svg(result: Mapping[str, Any], *, width: int = 640) -> str:
     x = 4.0
     for option in features[0]["options"]:
         parts.append(_marker(option["name"], x + 6, 11, option["label"]))
-        parts.append(_text(x + 16, 15, option["label"], size=11, fill=MUTED))
-        x += 16 + text_width(option["label"], 11) + 16
+        parts.append(_text(x + 16, 15, option["label"], size=SMALL, fill=MUTED))
+        x += 16 + text_width(option["label"], SMALL) + 16
     parts.append(
         _text(
             width - 4,
             15,
             "Up: more accurate. Left: fairer.",
-            size=11,
+            size=SMALL,
             text_anchor="end",
             fill=MUTED,
         )
@@ -210,7 +213,7 @@ def tradeoff_svg(result: Mapping[str, Any], *, width: int = 640) -> str:
                 10,
                 middle,
                 "Accuracy",
-                size=11,
+                size=SMALL,
                 text_anchor="middle",
                 transform=f"rotate(-90 10 {middle:.1f})",
             )

@@ -32,6 +32,7 @@ from projects.analysis.charts import (
     MID_GREY,
     MUTED,
     PANEL,
+    SMALL,
     _line,
     _n,
     _nice_step,
@@ -288,8 +289,8 @@ def time_axis(
         parts.append(_line(x, y, x, y + 4, MID_GREY))
         label = _tick_label(t, time_step)
         # A label at either end of the axis stays inside the drawing.
-        anchor = "end" if x + text_width(label, 10) / 2 > width - 2 else "middle"
-        parts.append(_text(x, y + 16, label, size=10, text_anchor=anchor, fill=MUTED))
+        anchor = "end" if x + text_width(label, SMALL) / 2 > width - 2 else "middle"
+        parts.append(_text(x, y + 16, label, size=SMALL, text_anchor=anchor, fill=MUTED))
         t += time_step
     parts.append(_line(x0, y + 0.5, x1, y + 0.5, MID_GREY, class_="axis"))
     return parts
@@ -342,7 +343,7 @@ def window_chart_svg(
     lo, hi, step = _value_range(series, targets)
     ticks = [lo + i * step for i in range(round((hi - lo) / step) + 1)]
     tick_texts = [_value_text(round(tick, 12)) for tick in ticks]
-    left = max(text_width(t, 10) for t in tick_texts) + 14
+    left = max(text_width(t, SMALL) for t in tick_texts) + 14
     x0, x1 = left, width - 10.0
     y0, y1 = 20.0, height - 26.0  # plot top and bottom
 
@@ -376,23 +377,23 @@ def window_chart_svg(
             _rect(shade_from, y0, x1 - shade_from, y1 - y0, PANEL, tip=tip, class_="to-come")
         )
     if unit and unit != "share":
-        parts.append(_text(4, 12, unit, size=10, fill=MUTED, class_="unit"))
+        parts.append(_text(4, 12, unit, size=SMALL, fill=MUTED, class_="unit"))
     for tick, text in zip(ticks, tick_texts, strict=True):
         y = sy(tick)
         parts.append(_line(x0, y, x1, y, GRID_GREY, class_="grid"))
-        parts.append(_text(x0 - 6, y + 3.5, text, size=10, text_anchor="end", fill=MUTED))
+        parts.append(_text(x0 - 6, y + 3.5, text, size=SMALL, text_anchor="end", fill=MUTED))
     parts += time_axis(sx, start, end, x0=x0, x1=x1, y=y1, width=width)
-    parts.append(_text(x1, 12, "times in UTC", size=10, text_anchor="end", fill=MUTED))
+    parts.append(_text(x1, 12, "times in UTC", size=SMALL, text_anchor="end", fill=MUTED))
     if shade_from < x1:
         parts.append(_line(shade_from, y0, shade_from, y1, MID_GREY, stroke_dasharray="2 3"))
         # Near the right edge the label goes left of the line, inside the drawing.
-        at_edge = shade_from + 4 + text_width("now", 10) > width - 2
+        at_edge = shade_from + 4 + text_width("now", SMALL) > width - 2
         parts.append(
             _text(
                 shade_from - 4 if at_edge else shade_from + 4,
                 y0 + 12,
                 "now",
-                size=10,
+                size=SMALL,
                 fill=MUTED,
                 class_="now",
                 text_anchor="end" if at_edge else "start",
@@ -454,14 +455,16 @@ def window_chart_svg(
             + _line(x0, y, x1, y, ink, stroke_width=1.5, stroke_dasharray="6 4")
             + "</g>"
         )
-        box_x = x1 - text_width(label, 10) - 8
+        box_x = x1 - text_width(label, SMALL) - 8
         # The label's backdrop matches what it sits on, so it reads over the line and dots.
         backdrop = PANEL if box_x >= shade_from else "#ffffff"
         parts.append(
-            _rect(box_x, baseline - 10, text_width(label, 10) + 6, 13, backdrop, fill_opacity=0.9)
+            _rect(
+                box_x, baseline - 11, text_width(label, SMALL) + 6, 15, backdrop, fill_opacity=0.9
+            )
         )
         parts.append(
-            _text(x1 - 4, baseline, label, size=10, text_anchor="end", fill=ink, class_="target")
+            _text(x1 - 4, baseline, label, size=SMALL, text_anchor="end", fill=ink, class_="target")
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -26,6 +26,9 @@ TEXT = "#24292f"
 MUTED = "#57606a"
 PANEL = "#f6f8fa"
 FONT = "sans-serif"
+#: The smallest chart text, in drawing units: charts are drawn at their size on a desktop
+#: page, so this is also the smallest text in CSS px people read there.
+SMALL = 12
 ELLIPSIS = "\u2026"
 
 VALUE_FORMATS = ("count", "share", "number")
@@ -142,6 +145,18 @@ def truncate(text: str, max_width: float, size: float, *, bold: bool = False) ->
     return text.rstrip() + ELLIPSIS
 
 
+def truncate_name(text: str, max_width: float, size: float, *, bold: bool = False) -> str:
+    """Like :func:`truncate`, but the last word ("v12") is kept whole: two versions of one
+    long dataset name must never shorten to the same text."""
+    if text_width(text, size, bold=bold) <= max_width or " " not in text.strip():
+        return truncate(text, max_width, size, bold=bold)
+    head, tail = text.rstrip().rsplit(" ", 1)
+    room = max_width - text_width(" " + tail, size, bold=bold)
+    if room < text_width("ab" + ELLIPSIS, size, bold=bold):
+        return truncate(text, max_width, size, bold=bold)
+    return f"{truncate(head, room, size, bold=bold)} {tail}"
+
+
 def _el(tag: str, body: str | None = None, **attrs: object) -> str:
     """One element; ``font_size`` is written ``font-size``, ``class_`` is ``class``."""
     text = "".join(
@@ -201,7 +216,7 @@ def histogram_svg(
     if not bins:
         return no_data_svg(title, width, min(height, 40))
     bins = sorted(bins, key=lambda b: b[0])
-    pad, label_h, size = 2, 14, 10
+    pad, label_h, size = 2, 16, SMALL
     base = height - label_h
     plot_h = base - pad
     lo, hi = bins[0][0], max(b[1] for b in bins)
@@ -280,7 +295,7 @@ def bars_svg(
         # Colour alone should not carry the meaning, so say what amber stands for.
         top = pad + len(items) * row_h + 5
         parts.append(_rect(bar_x, top, 10, 10, FLAG))
-        parts.append(_text(bar_x + 14, top + 9, "flagged", size=11, fill=MUTED))
+        parts.append(_text(bar_x + 14, top + 9, "flagged", size=SMALL, fill=MUTED))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -313,6 +328,10 @@ def comparison_svg(
     finite = [(b.value, s) for b, s in zip(series, stds, strict=True) if _finite(b.value)]
     lo = min([0.0] + [v - s for v, s in finite])
     hi = max([0.0] + [v + s for v, s in finite])
+    if all(v >= 0 for v, _ in finite):
+        # A rate, a score or an error is never below 0: a whisker reaching past 0 is cut
+        # at the axis rather than drawing negative ticks no value can have.
+        lo = 0.0
     if hi == lo:
         hi = lo + 1
     step = _nice_step(hi - lo)
@@ -324,12 +343,13 @@ def comparison_svg(
     reserve = {True: 16.0, False: 16.0}
     for bar, text in zip(series, texts, strict=True):
         side = bar.value < 0
-        reserve[side] = max(reserve[side], text_width(text, 11) + 6)
+        reserve[side] = max(reserve[side], text_width(text, SMALL) + 6)
     x0 = pad + label_w + 10 + reserve[True]
     x1 = max(width - pad - reserve[False], x0 + 40)
 
     def sx(value: float) -> float:
-        return x0 + (value - lo) / (hi - lo) * (x1 - x0)
+        clipped = min(max(value, lo), hi)
+        return x0 + (clipped - lo) / (hi - lo) * (x1 - x0)
 
     # Legend first: it decides where the rows start.
     legend, lx = [], pad
@@ -337,16 +357,16 @@ def comparison_svg(
         if any(b.kind == kind for b in series):
             stroke = BORDER_GREY if kind == "baseline" else None
             legend.append(_rect(lx, 5, 10, 10, KIND_FILLS[kind], stroke=stroke))
-            legend.append(_text(lx + 14, 14, KIND_NAMES[kind], size=11, fill=MUTED))
-            lx += 14 + text_width(KIND_NAMES[kind], 11) + 14
+            legend.append(_text(lx + 14, 14, KIND_NAMES[kind], size=SMALL, fill=MUTED))
+            lx += 14 + text_width(KIND_NAMES[kind], SMALL) + 14
     note = "Higher is better" if higher_is_better else "Lower is better"
-    note_row = 0 if lx + text_width(note, 11) + 8 <= width - pad else 1
+    note_row = 0 if lx + text_width(note, SMALL) + 8 <= width - pad else 1
     top = 26 + note_row * 16
     rows_bottom = top + row_h * len(series)
     parts = [*_open(width, rows_bottom + 34 + pad, title), *legend]
     note_y = 14 + note_row * 16
     parts.append(
-        _text(width - pad, note_y, note, size=11, text_anchor="end", fill=MUTED, class_="note")
+        _text(width - pad, note_y, note, size=SMALL, text_anchor="end", fill=MUTED, class_="note")
     )
 
     for i in range(round((hi - lo) / step) + 1):
@@ -354,10 +374,10 @@ def comparison_svg(
         label = format_number(round(tick, 12))
         parts.append(_line(sx(tick), top, sx(tick), rows_bottom, GRID_GREY))
         parts.append(
-            _text(sx(tick), rows_bottom + 14, label, size=10, text_anchor="middle", fill=MUTED)
+            _text(sx(tick), rows_bottom + 14, label, size=SMALL, text_anchor="middle", fill=MUTED)
         )
     caption_x = (x0 + x1) / 2
-    parts.append(_text(caption_x, rows_bottom + 30, metric_label, size=11, text_anchor="middle"))
+    parts.append(_text(caption_x, rows_bottom + 30, metric_label, size=SMALL, text_anchor="middle"))
 
     zero = sx(0.0)
     for row, (bar, std, text) in enumerate(zip(series, stds, texts, strict=True)):
@@ -366,7 +386,7 @@ def comparison_svg(
         short = truncate(bar.label, label_w, size, bold=is_model)
         parts.append(_text(pad + label_w, mid + 4, short, text_anchor="end", bold=is_model))
         if not _finite(bar.value):
-            parts.append(_text(zero + 4, mid + 4, "n/a", size=11, fill=MUTED, class_="value"))
+            parts.append(_text(zero + 4, mid + 4, "n/a", size=SMALL, fill=MUTED, class_="value"))
             continue
         tip = f"{bar.label}: {text} ({KIND_NAMES[bar.kind].lower()})"
         left, right = sorted((zero, sx(bar.value)))
@@ -388,7 +408,7 @@ def comparison_svg(
         else:
             x, anchor = sx(bar.value + std) + 4, "start"
         parts.append(
-            _text(x, mid + 4, text, size=11, text_anchor=anchor, fill=MUTED, class_="value")
+            _text(x, mid + 4, text, size=SMALL, text_anchor=anchor, fill=MUTED, class_="value")
         )
     parts.append(_line(zero, top - 2, zero, rows_bottom + 2, MUTED, class_="zero-line"))
     parts.append("</svg>")
@@ -424,7 +444,7 @@ def interval_bars_svg(
     values = [b.value if _finite(b.value) else None for b in bars]
     texts = [format_number(v) if v is not None else "undefined" for v in values]
     label_w = min(max(text_width(b.label, size, bold=b.flagged) for b in bars), width * 0.35)
-    value_w = max(text_width(t, 11) for t in texts) + 8
+    value_w = max(text_width(t, SMALL) for t in texts) + 8
     x0 = pad + label_w + 10
     x1 = max(width - pad - value_w, x0 + 40)
 
@@ -444,7 +464,7 @@ def interval_bars_svg(
         label = format_number(round(tick, 12))
         parts.append(_line(sx(tick), top, sx(tick), rows_bottom, GRID_GREY, class_="grid"))
         parts.append(
-            _text(sx(tick), rows_bottom + 13, label, size=10, text_anchor="middle", fill=MUTED)
+            _text(sx(tick), rows_bottom + 13, label, size=SMALL, text_anchor="middle", fill=MUTED)
         )
     parts.append(_line(x0, rows_bottom + 0.5, x1, rows_bottom + 0.5, MID_GREY, class_="axis"))
 
@@ -457,7 +477,7 @@ def interval_bars_svg(
         value_x = x1 + 6
         if value is None:
             tip = f"<title>{escape(bar.note or f'{bar.label}: undefined')}</title>"
-            attrs = {"font_family": FONT, "font_size": "11px", "font_style": "italic"}
+            attrs = {"font_family": FONT, "font_size": f"{SMALL}px", "font_style": "italic"}
             parts.append(
                 _el(
                     "text",
@@ -489,7 +509,7 @@ def interval_bars_svg(
             parts.append(_line(b, mid - 4, b, mid + 4, TEXT, stroke_width=1.25))
             parts.append("</g>")
         ink = FLAG_TEXT if bar.flagged else MUTED
-        parts.append(_text(value_x, mid + 4, text, size=11, fill=ink, class_="value"))
+        parts.append(_text(value_x, mid + 4, text, size=SMALL, fill=ink, class_="value"))
 
     if show_ref:
         x = sx(reference)
@@ -498,14 +518,14 @@ def interval_bars_svg(
         )
         label = reference_label if reference_label is not None else format_number(reference)
         # Keep the label inside the drawing even when the line sits at either end of the axis.
-        half = text_width(label, 10) / 2
+        half = text_width(label, SMALL) / 2
         label_x = min(max(x, half + 2), width - half - 2)
         parts.append(
             _text(
                 label_x,
                 top - 4,
                 label,
-                size=10,
+                size=SMALL,
                 text_anchor="middle",
                 fill=MUTED,
                 class_="reference-label",
@@ -515,7 +535,7 @@ def interval_bars_svg(
         # Colour alone should not carry the meaning, so say what amber stands for.
         legend_top = rows_bottom + 22
         parts.append(_rect(x0, legend_top, 10, 10, FLAG))
-        parts.append(_text(x0 + 14, legend_top + 9, "flagged", size=11, fill=MUTED))
+        parts.append(_text(x0 + 14, legend_top + 9, "flagged", size=SMALL, fill=MUTED))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -650,6 +670,9 @@ def lineage_svg(
                 ports[edge] = top[node_id] + box_h * (index + 1) / (len(mine) + 1)
 
     parts = _open(natural_w, natural_h, title, xlink=True)
+    if any(node.href for node in nodes):
+        # Its boxes are links: a group a keyboard can move through, not one flat image.
+        parts[0] = parts[0].replace('role="img"', f"role=\"group\" aria-label={quoteattr(title)}")
     if width is not None and width < natural_w:
         # Too many layers for the width asked: shrink the whole drawing to fit.
         scaled_h = natural_h * width / natural_w
@@ -689,11 +712,17 @@ def lineage_svg(
         inner = box_w - 16
         label_y = y + (18 if node.sublabel else 27)
         group.append(
-            _text(x + 8, label_y, truncate(node.label, inner, 12, bold=True), fill=ink, bold=True)
+            _text(
+                x + 8,
+                label_y,
+                truncate_name(node.label, inner, 12, bold=True),
+                fill=ink,
+                bold=True,
+            )
         )
         if node.sublabel:
-            sublabel = truncate(node.sublabel, inner, 10)
-            group.append(_text(x + 8, y + 34, sublabel, size=10, fill=sub_ink))
+            sublabel = truncate(node.sublabel, inner, SMALL)
+            group.append(_text(x + 8, y + 34, sublabel, size=SMALL, fill=sub_ink))
         group.append("</g>")
         if node.href:
             link = quoteattr(node.href)
@@ -703,7 +732,7 @@ def lineage_svg(
     return "".join(parts)
 
 
-def comparison_charts(rows: Sequence[dict], width: int = 640) -> list[dict]:
+def comparison_charts(rows: Sequence[dict], width: int = 560) -> list[dict]:
     """One chart per metric row (``label``, ``higher_is_better``, ``entries`` of label, value,
     std, kind), each row returned with its ``svg``."""
     return [
