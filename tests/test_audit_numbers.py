@@ -15,6 +15,7 @@ from fairlearn.metrics import equalized_odds_difference
 
 from audits.models import ApprovalPack
 from audits.services.fairness import audit_config_save
+from audits.services.packs import static_root
 from projects.models import Role
 from projects.templatetags.numbers import significant
 from tests.factories import make_audit, make_pack
@@ -153,3 +154,17 @@ def test_the_pack_shows_the_measured_gap_beside_the_limit(world):
     assert limit == "0.5"
     assert "tiny (10 rows, fewer than the minimum of 30)" in html.unescape(row)
     assert np.isfinite(verdict["value"])
+
+
+def test_pack_cells_hyphenate_a_long_word_instead_of_cutting_it():
+    css = (static_root() / "css" / "pack.css").read_text()
+    cells = re.search(r"^th, td \{([^}]*)\}", css, re.M)
+    assert cells is not None
+    rules = dict(
+        (part.split(":")[0].strip(), part.split(":")[1].strip())
+        for part in cells.group(1).split(";")
+        if ":" in part
+    )
+    # "Decision" in a narrow column reads "Deci-sion", never "Decisi on".
+    assert rules["hyphens"] == "auto"
+    assert rules.get("word-break", "normal") == "normal"

@@ -36,12 +36,13 @@ from projects.analysis.charts import (
     text_width,
     truncate,
 )
+from projects.analysis.metric_names import METRIC_NAMES
 
 TITLE = "Accuracy against disparity, before and after ThresholdOptimizer"
 #: The two x axes: the stored key and its caption.
-AXES = (
-    ("demographic_parity_difference", "Demographic-parity difference"),
-    ("equalized_odds_difference", "Equalized-odds difference"),
+AXES = tuple(
+    (key, METRIC_NAMES[key])
+    for key in ("demographic_parity_difference", "equalized_odds_difference")
 )
 #: Marker shape and fill per option; shape as well as colour, so print in grey still reads.
 MARKERS = {
