@@ -12,7 +12,15 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
-def page(live_server, monkeypatch):
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def browser(live_server, monkeypatch):
+    """One headless Chromium for the test; a test opens its own contexts in it."""
     if not Path(CHROMIUM).exists():
         # CI sets REQUIRE_BROWSER, so there a missing browser fails instead.
         message = f"no Chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH"
@@ -37,9 +45,7 @@ def page(live_server, monkeypatch):
                 "--disable-sync",
             ],
         )
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        yield context.new_page()
-        context.close()
+        yield browser
         browser.close()
 
 
