@@ -161,3 +161,15 @@ def test_the_project_page_links_each_failing_check(client, world):
     html = client.get(a.project.get_absolute_url()).content.decode()
     assert 'href="/projects/a-project/edit/">Next: Describe what the model is for.' in html
     assert 'href="/projects/a-project/approval-packs/">Next: Render a new pack.' in html
+
+
+@pytest.mark.django_db
+def test_the_api_gate_carries_each_next_step(api, world):
+    a = world["a"]
+    api.credentials(HTTP_AUTHORIZATION=f"Token {a.token_key}")
+    body = api.get("/api/v1/projects/a-project/gates/").json()
+    pack = next(c for c in body["checks"] if c["key"] == "pack.render")
+    assert not pack["passed"] and pack["next_step"] == "Render a new pack."
+    assert pack["next_url"] == "http://testserver/projects/a-project/approval-packs/"
+    passing = [c for c in body["checks"] if c["passed"]]
+    assert passing and all(c["next_step"] is None and c["next_url"] is None for c in passing)

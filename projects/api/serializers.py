@@ -136,6 +136,13 @@ class CheckSerializer(serializers.Serializer):
     name = serializers.CharField()
     passed = serializers.BooleanField()
     detail = serializers.CharField()
+    key = serializers.CharField(help_text="What the check is about, stable across wordings.")
+    next_step = serializers.CharField(
+        allow_null=True, help_text="What to do next while the check fails; null when it passes."
+    )
+    next_url = serializers.CharField(
+        allow_null=True, help_text="The web page where that step is taken."
+    )
 
 
 class GateSerializer(serializers.Serializer):

@@ -15,7 +15,7 @@ from portal.api.authentication import WebhookMetadataTokenAuthentication
 from portal.api.schema import NOT_READY
 from portal.api.views import ApiViewSet
 from portal.exceptions import ApplicationError, Conflict, Forbidden
-from projects import selectors
+from projects import gate_links, selectors
 from projects.api import serializers as s
 from projects.models import EventExport, Membership, ProjectShare
 from projects.services import exports, lifecycle, teams
@@ -169,6 +169,19 @@ class ProjectViewSet(ApiViewSet):
         return self.get_paginated_response(s.EventSerializer(page, many=True).data)
 
 
+def _check_body(request, project, check) -> dict:
+    """A gate check with its next step and the page where it is taken, when it fails."""
+    step = gate_links.next_step(project, check)
+    return {
+        "name": check.name,
+        "passed": check.passed,
+        "detail": check.detail,
+        "key": check.key,
+        "next_step": step.words if step else None,
+        "next_url": request.build_absolute_uri(step.url) if step else None,
+    }
+
+
 class GateViewSet(ProjectViewSet):
     """The gate checklist; also a release tool's webhook (Flagger ``confirm-promotion``
     POSTs a JSON body and can send no headers, so its token may come in the body)."""
@@ -203,7 +216,7 @@ class GateViewSet(ProjectViewSet):
                 "stage": result.stage,
                 "target": result.target,
                 "passed": result.passed,
-                "checks": result.checks,
+                "checks": [_check_body(request, project, check) for check in result.checks],
             }
         ).data
         strict = request.method == "POST" or _truthy(request.query_params.get("strict"))
