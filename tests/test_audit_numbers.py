@@ -16,8 +16,8 @@ from fairlearn.metrics import equalized_odds_difference
 from audits.models import ApprovalPack
 from audits.services.fairness import audit_config_save
 from audits.services.packs import static_root
+from projects.analysis.numbers import significant
 from projects.models import Role
-from projects.templatetags.numbers import significant
 from tests.factories import make_audit, make_pack
 from tests.test_audits import _frame, _upload
 

@@ -16,6 +16,7 @@ from sklearn import metrics as skm
 
 from audits.services.packs import pack_html
 from projects.analysis.curves import regression_curves
+from projects.analysis.numbers import significant
 from projects.models import Evaluation, Role
 from projects.services import evaluations
 from tests.data import predictions_csv, sample_frame
@@ -113,16 +114,16 @@ def test_it_shows_each_metric_against_the_best_baseline_in_its_direction(world, 
     loss = skm.log_loss(y, s)
     row = _row(page, "Log loss")
     assert 'class="delta delta-worse"' in row
-    assert f"+{loss - 0.2:.4f}" in row and "Analysts" in row and "lower is better" in row
+    assert "+" + significant(loss - 0.2) in row and "Analysts" in row and "lower is better" in row
     row = _row(page, "Accuracy")
     assert 'class="delta delta-better"' in row
-    assert f"+{skm.accuracy_score(y, p) - 0.5:.4f}" in row and "Coin" in row
+    assert "+" + significant(skm.accuracy_score(y, p) - 0.5) in row and "Coin" in row
     # The world's F1 baseline: Rules at 0.75.
     f1 = skm.f1_score(y, p)
     row = _row(page, "F1")
     verdict = "better" if f1 > 0.75 else "worse"
     assert f'class="delta delta-{verdict}"' in row
-    assert f"{abs(f1 - 0.75):.4f}" in row
+    assert significant(abs(f1 - 0.75)) in row
     assert "no baseline on this metric" in _row(page, "Recall")
 
 
@@ -171,7 +172,7 @@ def test_the_approval_pack_shows_the_candidates_charts_and_differences(packed_wo
     f1 = skm.f1_score(y, p)
     verdict = "better" if f1 > 0.75 else "worse"
     assert f'<span class="delta delta-{verdict}">' in section
-    assert f"{abs(f1 - 0.75):.4f}" in section and "than Rules" in section
+    assert significant(abs(f1 - 0.75)) in section and "than Rules" in section
     assert pack.pdf  # rendered by WeasyPrint with the charts in it
 
 

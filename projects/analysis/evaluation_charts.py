@@ -47,6 +47,20 @@ NEGATIVE_FILL = "#8c959f"
 UNIT_TICKS = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
 
 
+def _diagonal(axes: _Axes) -> str:
+    """The dashed line from (0, 0) to (1, 1): chance on a ROC curve, perfect calibration on a
+    reliability curve."""
+    return _line(
+        axes.x(0),
+        axes.y(0),
+        axes.x(1),
+        axes.y(1),
+        MID_GREY,
+        stroke_dasharray="5 3",
+        class_="chance",
+    )
+
+
 def _frame(title: str, summary: str, height: float = HEIGHT) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {_n(height)}"'
@@ -204,17 +218,7 @@ def roc_svg(roc: dict[str, Any], operating: dict[str, Any] | None = None) -> tup
     axes = _Axes((0.0, 1.0), (0.0, 1.0))
     parts = _frame(title, summary)
     parts += axes.draw(UNIT_TICKS, UNIT_TICKS, "False positive rate", "True positive rate")
-    parts.append(
-        _line(
-            axes.x(0),
-            axes.y(0),
-            axes.x(1),
-            axes.y(1),
-            MID_GREY,
-            stroke_dasharray="5 3",
-            class_="chance",
-        )
-    )
+    parts.append(_diagonal(axes))
     points = [(axes.x(x), axes.y(y)) for x, y in zip(roc["fpr"], roc["tpr"], strict=True)]
     parts.append(_path(points, ACCENT, stroke_width=2, class_="curve"))
     if at:
@@ -293,17 +297,7 @@ def calibration_svg(calibration: dict[str, Any]) -> tuple[str, str]:
     axes = _Axes((0.0, 1.0), (0.0, 1.0))
     parts = _frame("Reliability curve", summary)
     parts += axes.draw(UNIT_TICKS, UNIT_TICKS, "Mean score in the bin", "Share of positives")
-    parts.append(
-        _line(
-            axes.x(0),
-            axes.y(0),
-            axes.x(1),
-            axes.y(1),
-            MID_GREY,
-            stroke_dasharray="5 3",
-            class_="chance",
-        )
-    )
+    parts.append(_diagonal(axes))
     points = [(axes.x(m), axes.y(s)) for m, s in zip(means, shares, strict=True)]
     if len(points) > 1:
         parts.append(_path(points, ACCENT, stroke_width=2, class_="curve"))

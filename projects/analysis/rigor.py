@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .gates import Check
+from .numbers import significant
 
 TRAINING, VALIDATION, TEST = "training", "validation", "test"
 #: Purposes of data held out to judge a model on.
@@ -234,7 +235,8 @@ class BaselineDelta:
         """The difference with its sign, as a table shows it (a true minus sign)."""
         if self.difference == 0:
             return "0"
-        return f"{self.difference:+.4f}".replace("-", "\u2212")
+        text = significant(self.difference)
+        return (text if text.startswith("-") else "+" + text).replace("-", "\u2212")
 
 
 def best_baseline_delta(

@@ -176,7 +176,7 @@ def test_it_compares_with_the_best_baseline_in_the_metrics_direction():
     delta = best_baseline_delta(
         metric="log_loss", value=0.30, baselines=losses, higher_is_better=False
     )
-    assert (delta.verdict, delta.signed) == ("better", "\u22120.1100")
+    assert (delta.verdict, delta.signed) == ("better", "\u22120.110")
     assert best_baseline_delta(metric="r2", value=0.5, baselines=[], higher_is_better=True) is None
     level = best_baseline_delta(
         metric="mae", value=2.0, baselines=[("x", 2.0)], higher_is_better=False
