@@ -119,8 +119,8 @@ def test_it_transitions_and_records_the_checklist(api, packed_world):
         ({"to": "production"}, 400, "unknown_stage"),
         ({"to": "prototyping"}, 409, "same_stage"),
         ({"to": "monitoring"}, 409, "move_not_allowed"),
-        ({"to": "retired"}, 400, "reason_required"),  # every move needs a reason
-        ({"to": "deployment", "reason": "  "}, 400, "reason_required"),
+        ({"to": "retired"}, 400, "reason_missing"),  # every move needs a reason
+        ({"to": "deployment", "reason": "  "}, 400, "reason_missing"),
         ({}, 400, "invalid"),
     ],
 )

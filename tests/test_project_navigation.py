@@ -129,7 +129,7 @@ def test_a_move_without_a_reason_is_refused_by_the_api(api, packed_world):
     api.credentials(HTTP_AUTHORIZATION=f"Token {packed_world['a'].token_key}")
     response = api.post("/api/v1/projects/a-project/transition/", {"to": "deployment"})
     assert response.status_code == 400
-    assert response.json()["code"] == "reason_required"
+    assert response.json()["code"] == "reason_missing"
     assert Project.objects.get(slug="a-project").stage == "prototyping"
 
 

@@ -57,7 +57,7 @@ def project_transition(
             # The trail says why every move happened, forward ones too.
             raise ApplicationError(
                 "Say why the project moves: a move always records a reason.",
-                code="reason_required",
+                code="reason_missing",
             )
         result = project_gate(project, target, reason)
         checks = [check_record(check) for check in result.checks]
