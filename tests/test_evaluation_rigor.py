@@ -294,7 +294,11 @@ def test_the_gate_refuses_a_candidate_evaluated_on_its_training_data(world, api)
     )
     gate = _as(api, a.people[Role.VIEWER]).get(f"/api/v1/projects/{a.project.slug}/gates/")
     listed = {c["name"]: c for c in gate.json()["checks"]}
-    assert listed[INDEPENDENCE] == {"name": INDEPENDENCE, "passed": False, "detail": check.detail}
+    answered = listed[INDEPENDENCE]
+    assert (answered["passed"], answered["detail"]) == (False, check.detail)
+    # The failing check names its next step and the page where it is taken.
+    assert answered["key"] == "evaluation.independence"
+    assert answered["next_url"].endswith(f"/evaluations/{evaluation.pk}/")
     assert not gate.json()["passed"]
 
 
