@@ -672,7 +672,7 @@ def lineage_svg(
     parts = _open(natural_w, natural_h, title, xlink=True)
     if any(node.href for node in nodes):
         # Its boxes are links: a group a keyboard can move through, not one flat image.
-        parts[0] = parts[0].replace('role="img"', f"role=\"group\" aria-label={quoteattr(title)}")
+        parts[0] = parts[0].replace('role="img"', f'role="group" aria-label={quoteattr(title)}')
     if width is not None and width < natural_w:
         # Too many layers for the width asked: shrink the whole drawing to fit.
         scaled_h = natural_h * width / natural_w
