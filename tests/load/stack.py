@@ -184,7 +184,7 @@ class Stack:
 
     def serve(self, web_workers: int = 4) -> None:
         """Start gunicorn (sync workers), a Celery worker and beat; wait until the site
-        answers (20 s at most)."""
+        answers (a minute at most: a loaded two-core machine takes more than 20 s)."""
         self._logs = open(self.log, "w")  # noqa: SIM115 (closed with the children)
         for command in (
             [
@@ -237,10 +237,11 @@ class Stack:
                     start_new_session=True,
                 )
             )
-        for _ in range(100):
+        for _ in range(300):
             if call(urllib.request.Request(f"{self.base}/accounts/login/")) == 200:
-                break
+                return
             time.sleep(0.2)
+        raise RuntimeError(f"the portal did not answer within a minute; see {self.log}")
 
     def close(self) -> None:
         for child in self.children:
