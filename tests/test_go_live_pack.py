@@ -51,7 +51,9 @@ def _plan() -> dict:
 def _pdf_text(pack: ApprovalPack) -> str:
     with pack.pdf.open("rb") as stored:
         reader = PdfReader(io.BytesIO(stored.read()))
-    return " ".join(" ".join(page.extract_text() or "" for page in reader.pages).split())
+    raw = " ".join(page.extract_text() or "" for page in reader.pages)
+    # Table cells hyphenate long words at line ends with U+2010: read them whole.
+    return " ".join(re.sub("\u2010\\s+", "", raw).split())
 
 
 def _bare(text: str) -> str:

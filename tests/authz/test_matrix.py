@@ -258,7 +258,7 @@ def _body(name: str, a) -> dict:
         "api-membership-detail": {"role": "auditor"},
         "api-project-list": {"team": a.team.slug, "slug": "new-project", "name": "New"},
         "api-project-detail": {"name": "Renamed"},
-        "api-project-transition": {"to": "deployment"},
+        "api-project-transition": {"to": "deployment", "reason": "Criteria met."},
         # Only business owners may sign in this role; the world's owner has signed already.
         "api-signoff-list": {"role": "business_owner", "decision": "approve"},
         "signoff-create": {"role": "business_owner", "decision": "approve"},
@@ -281,7 +281,7 @@ def _body(name: str, a) -> dict:
             "description": "",
         },
         "project-edit": {"name": "Renamed", "task_type": "regression", "description": "x" * 30},
-        "project-transition": {"to": "deployment", "reason": ""},
+        "project-transition": {"to": "deployment", "reason": "Criteria met."},
         "project-share": {"username": "newcomer", "role": "viewer"},
         "membership-add": {"username": "newcomer", "role": "viewer"},
         "membership-change": {"role": "auditor"},
