@@ -312,6 +312,16 @@ class Outcome:
     detail: str
 
 
+def _rounded(value: float, *targets: float) -> float:
+    """``value`` to three significant digits for reading (0.894181 -> 0.894), or to as many
+    more as keep it apart from the targets (0.8496 stays 0.8496 beside a target of 0.85)."""
+    for digits in range(3, 16):
+        rounded = float(f"{value:.{digits}g}")
+        if all((rounded == target) == (value == target) for target in targets):
+            return rounded
+    return value
+
+
 def _text(value: float) -> str:
     """A number as people write it: 250, 1,000, 0.80, 0.005 (at least two decimals)."""
     value = float(f"{value:.12g}")  # hide float noise such as 0.30000000000000004
@@ -390,13 +400,15 @@ def assess(
     value = float(measurement.value)
     comparator = criterion["comparator"]
     low = _effective(criterion, baseline) if source == "baseline" else float(criterion["target"])
+    bounds = (low,)
     if comparator == AT_LEAST:
         met = value >= low
     elif comparator == AT_MOST:
         met = value <= low
     else:
-        met = low <= value <= float(criterion["target_high"])
-    detail = f"Measured {_text(value)}{_suffix(criterion['unit'])}, which "
+        bounds = (low, float(criterion["target_high"]))
+        met = bounds[0] <= value <= bounds[1]
+    detail = f"Measured {_text(_rounded(value, *bounds))}{_suffix(criterion['unit'])}, which "
     detail += f"{'meets' if met else 'misses'} {text}."
     if measurement.evidence.strip():
         detail += f" Evidence: {measurement.evidence.strip()}"

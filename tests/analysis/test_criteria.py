@@ -288,6 +288,17 @@ def test_between_is_inclusive(value, status):
     criterion = cleaned("ctr", "between", 0.02, target_high=0.05, category="business")
     outcome = assess(criterion, Measurement(value, evidence="Q3 dashboard"))
     assert (outcome.status, outcome.target_text) == (status, "between 0.02 and 0.05")
+    assert outcome.detail.startswith(f"Measured {value}")
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0.894181480506, "0.894"), (0.12, "0.12"), (1234.5678, "1,230"), (0.8496, "0.8496")],
+)
+def test_the_detail_rounds_the_measure_for_reading_but_never_onto_the_target(value, shown):
+    outcome = assess(cleaned("roc_auc", ">=", 0.85), Measurement(value))
+    assert outcome.detail.startswith(f"Measured {shown}, which ")
+    assert outcome.value == value  # the stored figure keeps full precision
 
 
 def test_a_baseline_target_adds_the_margin_to_the_best_baseline():
