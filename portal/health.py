@@ -38,7 +38,8 @@ def _broker() -> dict:
         return {"ok": False, "error": type(exc).__name__}
 
 
-def _workers() -> dict:
+def workers_check() -> dict:
+    """Whether a Celery worker answers a ping, and which."""
     try:
         # One reply is enough: the answer comes as soon as any worker responds.
         replies = app.control.ping(timeout=2.0, limit=1)
@@ -64,7 +65,7 @@ def _may_see_details(request: HttpRequest) -> bool:
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _database(), "broker": _broker()}
-    checks["worker"] = _workers() if checks["broker"]["ok"] else {"ok": False}
+    checks["worker"] = workers_check() if checks["broker"]["ok"] else {"ok": False}
     healthy = all(check["ok"] for check in checks.values())
     status = 200 if healthy else 503
     body = {"status": "up" if healthy else "down"}

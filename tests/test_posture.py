@@ -123,7 +123,7 @@ def test_it_finds_no_inline_script_or_style_in_the_templates():
 @pytest.fixture
 def worker_answers(monkeypatch):
     # A ping needs a running worker; the checks of the database and the broker are real.
-    monkeypatch.setattr("portal.health._workers", lambda: {"ok": True, "workers": ["w@test"]})
+    monkeypatch.setattr("portal.health.workers_check", lambda: {"ok": True, "workers": ["w@test"]})
 
 
 def test_it_tells_anonymous_callers_only_that_the_portal_is_up(client, worker_answers):
@@ -133,7 +133,7 @@ def test_it_tells_anonymous_callers_only_that_the_portal_is_up(client, worker_an
 
 
 def test_it_tells_anonymous_callers_only_that_the_portal_is_down(client, monkeypatch):
-    monkeypatch.setattr("portal.health._workers", lambda: {"ok": False, "workers": []})
+    monkeypatch.setattr("portal.health.workers_check", lambda: {"ok": False, "workers": []})
     response = client.get("/healthz")
     assert response.status_code == 503
     assert response.json() == {"status": "down"}

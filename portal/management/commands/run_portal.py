@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from portal.health import workers_check
 from portal.mail import mail_held
 from projects.demo import DEMO_PASSWORD
 
@@ -102,11 +103,17 @@ class Command(BaseCommand):
             time.sleep(0.5)
 
     def _wait_for(self, url: str, children: dict[str, subprocess.Popen]) -> None:
-        """Wait until the health check answers 200 (web, broker and worker up), up to a minute."""
+        """Wait until the health check answers 200 (web, broker and worker up), up to a minute.
+
+        The worker is pinged first, so the check is not asked (and does not log a 503 as an
+        error) while the worker is still starting."""
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if any(proc.poll() is not None for proc in children.values()):
                 return
+            if not workers_check()["ok"]:
+                time.sleep(1)
+                continue
             try:
                 with urllib.request.urlopen(url, timeout=10) as response:
                     if response.status == 200:
