@@ -369,7 +369,12 @@ class TrainingDataForm(_TrainingDataChoices, forms.Form):
 class EvaluationUploadForm(forms.Form):
     file = forms.FileField(help_text="Predictions as CSV, CSV.gz or Parquet.")
     dataset_version = forms.ModelChoiceField(queryset=DatasetVersion.objects.none())
-    y_true = forms.CharField(max_length=200, label="Column with the true value")
+    y_true = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Column with the true value",
+        help_text="Leave it blank to take the true value from the dataset version's label column.",
+    )
     y_pred = forms.CharField(max_length=200, label="Column with the prediction")
     y_score = forms.CharField(
         max_length=200, required=False, label="Column with the score (optional)"

@@ -19,6 +19,7 @@ from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.tabular import DataError, column_names, read_columns, read_groups
 from projects.models import Evaluation, Project
+from projects.services.evaluations import evaluation_truth, version_columns
 from projects.services.events import event_record, job_failed_record
 from projects.services.uploads import read_limits
 
@@ -150,8 +151,9 @@ def _existing_run(evaluation: Evaluation, config: AuditConfig) -> AuditRun | Non
 def _sensitive_columns(
     evaluation: Evaluation, features: list[str]
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Each sensitive feature from the predictions file, else from the dataset version
-    (rows pair by position there, which the evaluation already checked)."""
+    """Each sensitive feature from the predictions file, else from the dataset version,
+    its rows paired with the predictions as the evaluation checked them (by position, or
+    by row id)."""
     path, fmt, limits = evaluation.file.path, evaluation.format, read_limits()
     in_file = set(column_names(path, fmt=fmt, limits=limits))
     here = [f for f in features if f in in_file]
@@ -167,12 +169,7 @@ def _sensitive_columns(
                 f"Sensitive column {missing[0]!r} is in neither the predictions file nor "
                 f"{version}; fix the audit configuration or add the column."
             )
-        if evaluation.mapping.get("row_id"):
-            raise AuditError(
-                f"Sensitive column {elsewhere[0]!r} is only in {version}, and these predictions "
-                "pair with its rows by row id; include the column in the predictions file."
-            )
-        columns.update(read_groups(version.parquet.path, elsewhere, fmt="parquet", limits=limits))
+        columns.update(version_columns(evaluation, elsewhere, groups=True))
         sources.update(dict.fromkeys(elsewhere, "dataset version"))
     return columns, sources
 
@@ -193,13 +190,13 @@ def audit_inputs(evaluation: Evaluation, config: AuditConfig) -> AuditInputs:
     """Read an evaluation's labels, predictions and scores (when mapped), and the audit's
     sensitive columns; DataError or AuditError when the files do not hold them."""
     mapping = evaluation.mapping
-    wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score") if k in mapping]
+    wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if k in mapping]
     columns = read_columns(
         evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
     )
     sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features)
     return AuditInputs(
-        y_true=columns[mapping["y_true"]],
+        y_true=evaluation_truth(evaluation, columns),
         y_pred=columns[mapping["y_pred"]],
         y_score=columns[mapping["y_score"]] if "y_score" in mapping else None,
         sensitive=sensitive,

@@ -34,6 +34,7 @@ from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.tabular import read_columns
 from projects.models import Dataset, DatasetVersion, Evaluation
 from projects.services.datasets import version_require_ready
+from projects.services.evaluations import evaluation_truth
 from projects.services.events import event_record, job_failed_record
 from projects.services.uploads import read_limits
 
@@ -77,13 +78,11 @@ def reference_data(deployment: Deployment) -> ReferenceData:
             code="no_reference",
         )
     mapping = evaluation.mapping
+    wanted = [mapping[k] for k in ("y_true", "y_score", "row_id") if k in mapping]
     columns = read_columns(
-        evaluation.file.path,
-        [mapping["y_true"], mapping["y_score"]],
-        fmt=evaluation.format,
-        limits=read_limits(),
+        evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
     )
-    truth = columns[mapping["y_true"]]
+    truth = evaluation_truth(evaluation, columns)
     found_classes = np.unique(truth)
     if evaluation.task != "classification" or len(found_classes) != 2:
         raise ApplicationError(

@@ -4,7 +4,9 @@
 the dataset version and says what keeps them from pairing one to one: rows without an id,
 an id given twice on either side, or ids the dataset version does not have. Ids compare
 as numbers when both sides are numeric (``7`` and ``7.0`` are one id), else as text
-(``7`` and ``"7"`` are one id; ``"007"`` is another). No Django import here.
+(``7`` and ``"7"`` are one id; ``"007"`` is another). :func:`row_order` then says, for
+ids that pair, where each prediction's row lies among the version's rows. No Django import
+here.
 """
 
 from __future__ import annotations
@@ -108,3 +110,15 @@ def check_row_ids(ids: np.ndarray, known: np.ndarray) -> RowIdCheck:
         unknown=int(outside.size),
         first_unknown=tuple(_shown(ids[i]) for i in outside[:SHOWN]),
     )
+
+
+def row_order(ids: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """For each prediction row, the position of the dataset version's row with its id, so
+    that ``version_column[row_order(ids, known)]`` lines up with the predictions. Ids are
+    compared as :func:`check_row_ids` compares them; ValueError when some id has no row
+    (ids that pass that check always have one)."""
+    keys, known_keys = _keys(ids, known)
+    order = pc.index_in(keys, value_set=known_keys)
+    if order.null_count:
+        raise ValueError(f"{order.null_count} row ids are not among the dataset version's.")
+    return order.to_numpy(zero_copy_only=False).astype(np.intp)

@@ -182,7 +182,13 @@ class EvaluationDetailSerializer(EvaluationSerializer):
 class EvaluationUploadSerializer(serializers.Serializer):
     file = serializers.FileField(help_text="Predictions as CSV, gzip-compressed CSV or Parquet.")
     dataset_version = serializers.IntegerField(help_text="Id of the dataset version predicted.")
-    y_true = serializers.CharField(max_length=200)
+    y_true = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="Column with the true value; left out, it is the dataset version's label "
+        "column, paired by position or by row_id (400 invalid_mapping when there is none).",
+    )
     y_pred = serializers.CharField(max_length=200)
     y_score = serializers.CharField(max_length=200, required=False, allow_blank=True)
     row_id = serializers.CharField(max_length=200, required=False, allow_blank=True)

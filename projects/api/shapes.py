@@ -17,9 +17,17 @@ OBJECT = {"type": "object", "additionalProperties": {}}
 
 
 class EvaluationMappingSerializer(serializers.Serializer):
-    """Which column of the predictions holds what."""
+    """Which column of the predictions holds what; ``label_column`` instead of ``y_true``
+    when the true value is the dataset version's own."""
 
-    y_true = serializers.CharField()
+    y_true = serializers.CharField(
+        required=False, help_text="Absent when the true value is the dataset version's."
+    )
+    label_column = serializers.CharField(
+        required=False,
+        help_text="The dataset version's label column that holds the true value, when the "
+        "predictions map no y_true.",
+    )
     y_pred = serializers.CharField()
     y_score = serializers.CharField(required=False)
     row_id = serializers.CharField(required=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import transaction
@@ -11,8 +11,8 @@ from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from portal.jobs import Progress, job_enqueue, job_run
 from projects.analysis.curves import evaluation_curves
 from projects.analysis.metrics import MetricError, compute_metrics, detect_task
-from projects.analysis.pairing import check_row_ids
-from projects.analysis.tabular import DataError, read_columns
+from projects.analysis.pairing import check_row_ids, row_order
+from projects.analysis.tabular import DataError, read_columns, read_groups
 from projects.models import (
     Baseline,
     DatasetVersion,
@@ -36,6 +36,10 @@ METRIC_RANGE = {
     "r2": (float("-inf"), 1.0),
 }
 MAPPING_KEYS = ("y_true", "y_pred", "y_score", "row_id", "sensitive")
+#: The stored mapping's key for the dataset version's label column when the predictions
+#: map no y_true: the name is kept, so a later edit of the dataset's label column does not
+#: change what this evaluation was scored against.
+LABEL_KEY = "label_column"
 
 
 def baseline_record(
@@ -214,15 +218,38 @@ def _check_mapping(mapping: dict) -> dict:
             f"Unknown mapping keys: {', '.join(sorted(unknown))}; use {', '.join(MAPPING_KEYS)}.",
             code="invalid_mapping",
         )
-    for key in ("y_true", "y_pred"):
-        if not isinstance(mapping.get(key), str) or not mapping[key]:
-            raise ApplicationError(f"Name the column that holds {key}.", code="invalid_mapping")
+    if not isinstance(mapping.get("y_pred"), str) or not mapping["y_pred"]:
+        raise ApplicationError("Name the column that holds y_pred.", code="invalid_mapping")
+    if mapping.get("y_true") and not isinstance(mapping["y_true"], str):
+        raise ApplicationError(
+            "y_true must name a column, or be left out to take the dataset version's label.",
+            code="invalid_mapping",
+        )
     sensitive = mapping.get("sensitive") or []
     if not isinstance(sensitive, list) or not all(isinstance(c, str) for c in sensitive):
         raise ApplicationError("sensitive must be a list of column names.", code="invalid_mapping")
     clean = {k: mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if mapping.get(k)}
     clean["sensitive"] = sensitive
     return clean
+
+
+def _version_label(version: DatasetVersion) -> str:
+    """The label column of ``version``, which holds the true value when the predictions
+    map none; refused at once when there is none to take."""
+    label = version.dataset.label_column
+    if not label:
+        raise ApplicationError(
+            f"Name the column that holds y_true: {version.dataset.name} has no label column "
+            "to take the true value from.",
+            code="invalid_mapping",
+        )
+    if label not in {column["name"] for column in version.schema}:
+        raise ApplicationError(
+            f"Name the column that holds y_true: {version} lacks its dataset's label column "
+            f"{label!r} to take the true value from.",
+            code="invalid_mapping",
+        )
+    return label
 
 
 def evaluation_upload(
@@ -240,6 +267,8 @@ def evaluation_upload(
             "The dataset version belongs to another project.", code="invalid_dataset"
         )
     version_require_ready(dataset_version)
+    if "y_true" not in mapping:
+        mapping[LABEL_KEY] = _version_label(dataset_version)
     path = f"predictions/{model.pk}/{upload.sha256}/predictions.{upload.format}"
     with stored(path, upload.file) as name, transaction.atomic():
         evaluation = Evaluation.objects.create(
@@ -286,7 +315,7 @@ def _equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> None:
     """Refuse predictions that are not about the dataset version's rows."""
     version = evaluation.dataset_version
-    rows = len(columns[evaluation.mapping["y_true"]])
+    rows = len(columns[evaluation.mapping["y_pred"]])
     if rows != version.rows:
         raise ApplicationError(
             f"The predictions file has {rows} rows but {version} has {version.rows}; "
@@ -297,7 +326,7 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
         _matches_row_ids(version, row_id, columns[row_id])
         return
     label = version.dataset.label_column
-    if label and version.parquet:
+    if label and version.parquet and "y_true" in evaluation.mapping:
         # Without row ids, rows pair up by position: the labels must then agree.
         limits = read_limits()
         truth = read_columns(version.parquet.path, [label], fmt="parquet", limits=limits)[label]
@@ -344,6 +373,57 @@ def _matches_row_ids(version: DatasetVersion, row_id: str, ids: np.ndarray) -> N
         )
 
 
+def truth_column(evaluation: Evaluation) -> str | None:
+    """The dataset version's column that holds the true value, when the predictions map no
+    y_true; None when y_true is a column of the predictions file."""
+    mapping = evaluation.mapping
+    if mapping.get("y_true"):
+        return None
+    return mapping.get(LABEL_KEY) or evaluation.dataset_version.dataset.label_column
+
+
+def version_columns(
+    evaluation: Evaluation,
+    names: list[str],
+    *,
+    ids: np.ndarray | None = None,
+    groups: bool = False,
+) -> dict[str, Any]:
+    """Columns ``names`` of the evaluation's dataset version, row for row with its
+    predictions: by position, or by row id when one is mapped (``ids`` are the predictions'
+    own, read from the file when not given). ``groups`` reads them as categoricals, as
+    sensitive features are read. The pairing is the one the evaluation checked, so a row
+    id is here once on each side."""
+    version, row_id = evaluation.dataset_version, evaluation.mapping.get("row_id")
+    limits = read_limits()
+    read = read_groups if groups else read_columns
+    columns = read(version.parquet.path, names, fmt="parquet", limits=limits)
+    if not row_id:
+        return columns
+    if ids is None:
+        path, fmt = evaluation.file.path, evaluation.format
+        ids = read_columns(path, [row_id], fmt=fmt, limits=limits)[row_id]
+    known = read_columns(version.parquet.path, [row_id], fmt="parquet", limits=limits)[row_id]
+    try:
+        order = row_order(ids, known)
+    except ValueError:
+        raise DataError(
+            f"The predictions' row ids no longer pair with {version}'s column {row_id!r}."
+        ) from None
+    return {name: values.take(order) for name, values in columns.items()}
+
+
+def evaluation_truth(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The true values, row for row with the predictions: the file's y_true column, or the
+    dataset version's label column. ``columns`` are the predictions file's, read with the
+    row id when one is mapped."""
+    label = truth_column(evaluation)
+    if label is None:
+        return columns[evaluation.mapping["y_true"]]
+    row_id = evaluation.mapping.get("row_id")
+    return version_columns(evaluation, [label], ids=columns.get(row_id) if row_id else None)[label]
+
+
 def _evaluation_work(evaluation: Evaluation, progress: Progress):
     mapping = evaluation.mapping
     wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if k in mapping]
@@ -356,7 +436,7 @@ def _evaluation_work(evaluation: Evaluation, progress: Progress):
         _matches_dataset(evaluation, columns)
         progress(50, "Computing metrics")
         project_task = evaluation.model_version.project.task_type
-        y_true = columns[mapping["y_true"]]
+        y_true = evaluation_truth(evaluation, columns)
         task = project_task if project_task != Project.TaskType.OTHER else detect_task(y_true)
         y_score = columns[mapping["y_score"]] if "y_score" in mapping else None
         metrics = compute_metrics(task, y_true, columns[mapping["y_pred"]], y_score)

@@ -122,7 +122,8 @@ def model_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _version_hints(versions) -> list[dict]:
     """For each dataset version predictions can be about: its columns (a row id must be
-    one) and which of the mapping's columns it holds itself."""
+    one) and which of the mapping's columns it holds itself (its label column can be the
+    true value)."""
     hints = []
     for version in versions:
         columns = selectors.version_column_names(version)
@@ -228,6 +229,8 @@ def evaluation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "status": _evaluation_status(evaluation),
         "on_training_data": training_overlap(data),
         "independence": independence_check(data),
+        # Set when the true value is the dataset version's column, not the file's.
+        "truth_label": evaluations.truth_column(evaluation),
         "standing": selectors.evaluation_baseline_standing(evaluation, project)
         if finished
         else None,
