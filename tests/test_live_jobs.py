@@ -144,8 +144,8 @@ def _find(node: Element | str, dom_id: str) -> Element | None:
     return None
 
 
-def _get(client, url: str) -> Element:
-    response = client.get(url)
+def _get(client, url: str, **headers: str) -> Element:
+    response = client.get(url, headers=headers)
     assert response.status_code == 200, response.content[:500]
     return parse_html(response.content.decode())
 
@@ -242,7 +242,7 @@ def test_a_baseline_run_polls_and_then_shows_its_table(world, engineer_client):
     run = world["a"].run
     url = reverse("baseline-run-detail", args=[run.pk])
     _set(run, Status.RUNNING, progress=30, message="Fitting")
-    fragment = _get(engineer_client, url)
+    fragment = _get(engineer_client, url, HX_Request="true")
     assert dict(fragment.attributes)["hx-trigger"] == "every 1s"
     assert dict(fragment.attributes)["hx-get"] == url
 
@@ -263,9 +263,14 @@ def test_a_baseline_run_polls_and_then_shows_its_table(world, engineer_client):
             ],
         },
     )
-    fragment = _get(engineer_client, url)
+    fragment = _get(engineer_client, url, HX_Request="true")
     assert not any(name.startswith("hx-") for name, _ in fragment.attributes)
     assert "Dummy (most frequent)" in str(fragment) and "5-fold" in str(fragment)
+
+    # Opened from the audit trail, the run is a whole page in the project's Baselines.
+    page = engineer_client.get(url).content.decode()
+    assert page.startswith("<!doctype html>") and 'aria-current="page"' in page
+    assert "Dummy (most frequent)" in page and f"Baseline run {run.pk}" in page
 
 
 def test_an_export_polls_and_then_offers_its_download(world, engineer_client):

@@ -57,7 +57,7 @@ def dataset_create(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, f"Dataset {dataset.name} registered.")
             return redirect(dataset)
-    context = {"form": form, "title": "Register a dataset", "project": project}
+    context = {"form": form, "title": "Register a dataset", "project": project, "section": "data"}
     return render(request, "projects/project_form.html", context)
 
 
@@ -79,7 +79,12 @@ def dataset_edit(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, "Dataset updated.")
             return redirect(dataset)
-    context = {"form": form, "title": f"Edit {dataset.name}", "project": dataset.project}
+    context = {
+        "form": form,
+        "title": f"Edit {dataset.name}",
+        "project": dataset.project,
+        "section": "data",
+    }
     return render(request, "projects/project_form.html", context)
 
 
@@ -299,5 +304,10 @@ def baseline_run_create(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def baseline_run_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """The run on a page of its own (where the audit trail links), or the fragment htmx
+    polls while it trains."""
     run = audit_selectors.baseline_run_get(request.user, pk)
-    return render(request, "datasets/_baseline_run.html", {"run": run})
+    if request.headers.get("HX-Request"):
+        return render(request, "datasets/_baseline_run.html", {"run": run})
+    project = run.dataset_version.dataset.project
+    return render(request, "datasets/baseline_run.html", {"run": run, "project": project})
