@@ -185,7 +185,7 @@ def project_edit(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "projects/project_form.html",
-        {"form": form, "title": f"Edit {project.name}", "project": project},
+        {"form": form, "title": f"Edit {project.name}", "project": project, "section": "overview"},
     )
 
 
