@@ -634,7 +634,10 @@ def lineage_svg(
     layers, chains = _layered(nodes, edges)
     pad, box_h, gap, row_gap, lane_h = 12, 44, 56, 14, 4
     count = len(layers)
-    box_w = 160.0
+    # Wide enough for the longest name in full (within reason), so versions of datasets
+    # whose names share a long prefix read apart.
+    longest = max(text_width(node.label, 12, bold=True) for node in nodes)
+    box_w = min(max(longest + 16, 160.0), 280.0)
     if width is not None:
         box_w = min(max((width - 2 * pad - (count - 1) * gap) / count, 100), 240)
 
