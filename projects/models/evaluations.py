@@ -109,8 +109,9 @@ class Evaluation(Job):
     format = models.CharField(max_length=10)
     size_bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
-    #: Which column holds what: y_true, y_pred, y_score (optional), row_id (optional),
-    #: sensitive (a list).
+    #: Which column holds what: y_pred, y_true (optional), y_score (optional), row_id
+    #: (optional), sensitive (a list); without y_true, label_column names the dataset
+    #: version's column that holds the true value, as it was at upload.
     mapping = models.JSONField(default=dict)
     task = models.CharField(max_length=20, blank=True)
     rows = models.PositiveBigIntegerField(null=True, blank=True)
