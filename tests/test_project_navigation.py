@@ -185,6 +185,22 @@ def test_the_engineer_home_lists_failing_checks_with_links(client, world):
     assert 'href="/projects/a-project/approval-packs/">Next: Render a new pack.' in steps
 
 
+def test_checks_that_one_step_fixes_share_it_on_the_home_page(client, world):
+    a = world["a"]
+    # In deployment without a plan: the plan answers several checks of the next gate.
+    Project.objects.filter(pk=a.project.pk).update(stage=Project.Stage.DEPLOYMENT)
+    rows = _next_steps(a.people[Role.ML_ENGINEER])
+    mine = next(row for row in rows if row["project"].pk == a.project.pk)
+    assert max(len(group["checks"]) for group in mine["steps"]) > 1
+    for row in rows:
+        urls = [group["step"].url for group in row["steps"] if group["step"]]
+        assert len(urls) == len(set(urls)), urls  # each step once
+        grouped = [check for group in row["steps"] for check in group["checks"]]
+        assert grouped and sorted(c.key for c in grouped) == sorted(
+            c.key for c, _ in row["failing"]
+        )
+
+
 def test_the_viewer_home_says_what_changed_lately(client, world):
     a = world["a"]
     client.force_login(a.people[Role.VIEWER])

@@ -50,7 +50,8 @@ HOME_LATELY = 10
 
 
 def _next_steps(user) -> list[dict]:
-    """The failing checks of the next gate of projects ``user`` builds, each with its step."""
+    """The failing checks of the next gate of projects ``user`` builds, grouped by the step
+    that fixes them (one plan answers four deployment checks: it is said once)."""
     building = (
         access.projects_with_perm(user, access.CHANGE)
         .exclude(stage=Project.Stage.RETIRED)
@@ -66,7 +67,20 @@ def _next_steps(user) -> list[dict]:
             if not check.passed and check.key != "move.reason"
         ]
         if failing:
-            rows.append({"project": project, "target": gate.target, "failing": failing})
+            steps: dict[object, dict] = {}
+            for check, step in failing:
+                group = steps.setdefault(
+                    step.url if step else check.key, {"step": step, "checks": []}
+                )
+                group["checks"].append(check)
+            rows.append(
+                {
+                    "project": project,
+                    "target": gate.target,
+                    "failing": failing,
+                    "steps": list(steps.values()),
+                }
+            )
     return rows
 
 
