@@ -49,6 +49,7 @@ from projects.services.measurements import measurement_record
 from projects.services.signoffs import signoff_record
 from projects.services.uploads import upload_from_bytes
 from tests.data import predictions_csv, sample_csv, sample_frame
+from tests.harness import wait_for
 
 ROLES = [Role.BUSINESS_OWNER, Role.ML_ENGINEER, Role.AUDITOR, Role.VIEWER]
 PASSWORD = "correct-horse-battery"
@@ -110,15 +111,29 @@ def make_dataset(project: Project, actor, name: str = "loans", **fields) -> Data
     return datasets.dataset_create(actor=actor, project=project, name=name, **fields)
 
 
+def _run_now(job, row):
+    """Run ``row``'s job here, as the worker would, and return the row as stored. Where a
+    live worker (an integration test's) took the job first, the inline run leaves it to
+    that worker: wait for it to finish instead."""
+    job(row.pk)
+    row.refresh_from_db()
+    if not row.is_finished:
+
+        def finished():
+            row.refresh_from_db()
+            return row.is_finished
+
+        wait_for(finished, 60, f"the worker to finish {row}")
+    return row
+
+
 def make_version(
     dataset: Dataset, actor, content: bytes | None = None, name: str = "loans.csv", **kwargs
 ) -> DatasetVersion:
     """Upload ``content`` and profile it now, as the worker would."""
     upload = upload_from_bytes(name, content if content is not None else sample_csv())
     version, _ = datasets.version_upload(actor=actor, dataset=dataset, upload=upload, **kwargs)
-    datasets.version_ingest(version_id=version.pk)
-    version.refresh_from_db()
-    return version
+    return _run_now(lambda pk: datasets.version_ingest(version_id=pk), version)
 
 
 def make_evaluation(model: ModelVersion, version: DatasetVersion, actor, **mapping) -> Evaluation:
@@ -130,18 +145,14 @@ def make_evaluation(model: ModelVersion, version: DatasetVersion, actor, **mappi
         upload=upload_from_bytes("predictions.csv", predictions_csv(sample_frame())),
         mapping=mapping,
     )
-    evaluations.evaluation_run(evaluation_id=evaluation.pk)
-    evaluation.refresh_from_db()
-    return evaluation
+    return _run_now(lambda pk: evaluations.evaluation_run(evaluation_id=pk), evaluation)
 
 
 def make_audit(evaluation: Evaluation, actor) -> AuditRun:
     """Audit ``evaluation`` under the project's current configuration now, as the worker
     would."""
     audit, _ = audit_request(actor=actor, evaluation=evaluation)
-    audit_run(run_id=audit.pk)
-    audit.refresh_from_db()
-    return audit
+    return _run_now(lambda pk: audit_run(run_id=pk), audit)
 
 
 #: A recall floor no model of the test data reaches: an audit under it fails.
@@ -242,8 +253,7 @@ def build_team(prefix: str, outsider, *, with_pack: bool = False) -> TeamWorld:
     project = make_project(team, f"{prefix}-project", actor=owner)
     share = teams.project_share(actor=owner, project=project, role=Role.AUDITOR, user=outsider)
     export = exports.event_export_request(actor=owner, project=project)
-    exports.event_export_run(export_id=export.pk)
-    export.refresh_from_db()
+    export = _run_now(lambda pk: exports.event_export_run(export_id=pk), export)
     _, key = tokens.token_create(user=owner, name="ci", scopes=["read", "write", "transition"])
     engineer = people[Role.ML_ENGINEER]
     # The candidate learns from its own training data and is judged on test data that is
@@ -334,9 +344,7 @@ def build_team(prefix: str, outsider, *, with_pack: bool = False) -> TeamWorld:
 def make_pack(world: TeamWorld) -> ApprovalPack:
     """Render the approval pack of the world's project now, as the worker would."""
     pack, _ = pack_request(actor=world.people[Role.BUSINESS_OWNER], project=world.project)
-    pack_render(pack_id=pack.pk)
-    pack.refresh_from_db()
-    return pack
+    return _run_now(lambda pk: pack_render(pack_id=pk), pack)
 
 
 # --- Deployments ----------------------------------------------------------------------
