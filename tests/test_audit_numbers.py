@@ -131,6 +131,7 @@ def test_it_rounds_to_three_significant_digits(value, text):
     assert significant(value) == text
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_the_pack_shows_the_measured_gap_beside_the_limit(world):
     audit, _ = _audited(world)
     w = world["a"]

@@ -96,6 +96,7 @@ def in_monitoring(api, w) -> Deployment:
     return deployment
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_it_goes_back_to_prototyping_in_a_new_cycle_and_keeps_the_old_one(api, client, world):
     w = world["a"]
     old = in_monitoring(api, w)
@@ -176,6 +177,7 @@ def test_it_goes_back_to_prototyping_in_a_new_cycle_and_keeps_the_old_one(api, c
     call_command("verify_events", project=w.project.slug)  # raises on a broken link
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_no_proposal_without_drift_or_an_open_alert(api, client, world):
     w = world["a"]
     in_monitoring(api, w)

@@ -554,6 +554,7 @@ def _gate(api, w) -> dict:
     }
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_the_gate_into_monitoring_fails_before_the_rollout_finishes_and_passes_after(api, world):
     w = world["a"]
     deployment, rollout = started(api, w)

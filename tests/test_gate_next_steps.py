@@ -138,6 +138,7 @@ def _refs(world) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 @pytest.mark.django_db
 def test_it_links_every_check_key_to_a_page_that_opens(client, packed_world):
     a = packed_world["a"]

@@ -292,6 +292,7 @@ def test_it_keeps_a_comment_being_typed_when_the_report_swaps_in(world, engineer
     assert "hx-preserve" in dict(_find(region, "comment").attributes)
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_a_pack_being_rendered_says_so(world, engineer_client):
     """Queued or running, a pack of the project as it is now is neither current nor stale."""
     a = world["a"]

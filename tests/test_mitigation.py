@@ -271,6 +271,7 @@ def test_the_partial_needs_only_the_result_and_the_chart(api, world):
     assert html.count("<tbody>") == 1 + len(result["features"][0]["groups"])
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_the_approval_pack_carries_the_options_and_shows_them(api, world):
     from audits.snapshot import pack_state
     from tests.factories import make_pack

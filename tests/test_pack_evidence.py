@@ -140,6 +140,7 @@ def _passwd_has_root() -> bool:
 
 
 # --- 25: injected resources ------------------------------------------------------------
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 @pytest.mark.django_db
 def test_markup_typed_into_a_project_reaches_the_pdf_as_text_and_embeds_nothing(api, world, canary):
     w = world["a"]
@@ -203,6 +204,7 @@ def test_the_check_finds_the_file_that_weasyprints_own_fetcher_embeds(canary):
 
 
 # --- 29: the PDF's hash in the chain, and its metadata ---------------------------------
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 @pytest.mark.django_db
 def test_the_rendered_event_holds_the_sha256_of_the_pdf_that_api_and_web_serve(api, client, world):
     w = world["a"]

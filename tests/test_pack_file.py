@@ -91,6 +91,7 @@ def test_one_changed_byte_fails_the_signature(packed_world, tmp_path):
     assert "not a verified approval pack" in out
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_a_pack_signed_by_another_key_is_not_the_portals(packed_world, tmp_path):
     pack = _pack(packed_world)
     layout, _pages = render_pdf(pack.html, None, [snapshot_attachment(pack)])
@@ -167,6 +168,7 @@ def test_a_changed_project_is_noted_not_failed(packed_world, tmp_path, api):
     assert "The project has changed since the pack was taken" in out
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_without_a_signing_key_the_render_fails_with_what_to_do(world, settings, tmp_path):
     settings.PACK_SIGNING_KEY = tmp_path / "absent.key"
     settings.PACK_SIGNING_CERT = tmp_path / "absent.pem"

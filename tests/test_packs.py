@@ -116,6 +116,7 @@ def test_the_owner_asks_for_a_pack_and_downloads_the_same_pdf_from_api_and_web(a
     assert pack["snapshot_sha256"] in page
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_asking_again_for_the_same_state_reuses_the_pack_until_the_project_changes(api, world):
     w = world["a"]
     api = _as(api, w.people[Role.BUSINESS_OWNER])
@@ -234,6 +235,7 @@ def test_user_text_is_escaped_and_nothing_it_names_is_fetched(api, world, monkey
         assert literal in text, f"the PDF does not show {literal!r} as text"
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_the_same_snapshot_renders_to_the_same_bytes(packed_world):
     pack = ApprovalPack.objects.get(project=packed_world["a"].project)
     assert pack_html(pack.snapshot, pack.pk, pack.snapshot_sha256) == pack.html

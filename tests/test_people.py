@@ -208,6 +208,7 @@ def test_a_state_whose_people_have_no_names_carries_no_people_map(world):
     assert "people" not in pack_state(world["a"].project)
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_statements_of_use_reach_the_api_the_pack_and_the_model_card(api, world):
     a = world["a"]
     api.force_authenticate(a.people[Role.ML_ENGINEER])

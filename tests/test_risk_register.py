@@ -217,6 +217,7 @@ def test_the_web_form_accepts_a_high_risk_with_its_exception(api, world):
     assert "passes" in listing.split('id="register-check"')[1][:400]
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_the_pack_lists_the_risk_exception_and_draws_the_heat_map(api, world):
     a = world["a"]
     owner = _as(api, a.people[Role.BUSINESS_OWNER])

@@ -46,6 +46,7 @@ def test_database_urls_are_parsed():
         database_from_url("mysql://x/y")
 
 
+@pytest.mark.slow  # a subprocess per settings module: CI's PostgreSQL stage runs it
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
     env = {
         **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
