@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import pandas as pd
+from sklearn import metrics as skm
 
 
 def sample_frame(rows: int = 120, seed: int = 0) -> pd.DataFrame:
@@ -54,3 +55,17 @@ def predictions_csv(frame: pd.DataFrame, seed: int = 1, flip: float = 0.15) -> b
     buffer = io.StringIO()
     out.to_csv(buffer, index=False)
     return buffer.getvalue().encode()
+
+
+def sklearn_binary_metrics(y, predicted, scores) -> dict[str, float]:
+    """What scikit-learn says of a binary classifier's predictions and scores: the figures
+    an evaluation's metrics must equal."""
+    return {
+        "accuracy": skm.accuracy_score(y, predicted),
+        "balanced_accuracy": skm.balanced_accuracy_score(y, predicted),
+        "precision": skm.precision_score(y, predicted, zero_division=0),
+        "recall": skm.recall_score(y, predicted),
+        "f1": skm.f1_score(y, predicted),
+        "roc_auc": skm.roc_auc_score(y, scores),
+        "log_loss": skm.log_loss(y, scores),
+    }

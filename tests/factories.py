@@ -136,14 +136,20 @@ def make_version(
     return _run_now(lambda pk: datasets.version_ingest(version_id=pk), version)
 
 
-def make_evaluation(model: ModelVersion, version: DatasetVersion, actor, **mapping) -> Evaluation:
+def make_evaluation(
+    model: ModelVersion, version: DatasetVersion, actor, content: bytes | None = None, **mapping
+) -> Evaluation:
+    """Upload predictions (``content``, else the sample's) and evaluate them now; a mapping
+    key given as None is left out (``y_true=None``: the version's label column)."""
     mapping = {"y_true": "label", "y_pred": "prediction", "y_score": "score", **mapping}
     evaluation = evaluations.evaluation_upload(
         actor=actor,
         model=model,
         dataset_version=version,
-        upload=upload_from_bytes("predictions.csv", predictions_csv(sample_frame())),
-        mapping=mapping,
+        upload=upload_from_bytes(
+            "predictions.csv", content if content is not None else predictions_csv(sample_frame())
+        ),
+        mapping={key: column for key, column in mapping.items() if column is not None},
     )
     return _run_now(lambda pk: evaluations.evaluation_run(evaluation_id=pk), evaluation)
 

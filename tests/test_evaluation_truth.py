@@ -10,14 +10,12 @@ import pandas as pd
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from sklearn import metrics as skm
 
 from deployments.services.performance import reference_data
 from projects.models import Dataset, Evaluation, Event, Role
 from projects.services import evaluations
-from projects.services.uploads import upload_from_bytes
-from tests.data import predictions_csv, sample_frame
-from tests.factories import make_audit, make_dataset, make_deployment, make_version
+from tests.data import predictions_csv, sample_frame, sklearn_binary_metrics
+from tests.factories import make_audit, make_dataset, make_deployment, make_evaluation, make_version
 
 
 @pytest.fixture
@@ -56,15 +54,8 @@ def _evaluate_now(response) -> Evaluation:
 
 def _upload(world, content: bytes, **mapping) -> Evaluation:
     w = world["a"]
-    evaluation = evaluations.evaluation_upload(
-        actor=w.people[Role.ML_ENGINEER],
-        model=w.model,
-        dataset_version=w.version,
-        upload=upload_from_bytes("p.csv", content),
-        mapping={"y_pred": "prediction", "y_score": "score", **mapping},
-    )
-    evaluations.evaluation_run(evaluation_id=evaluation.pk)
-    evaluation.refresh_from_db()
+    mapping = {"y_true": None, **mapping}
+    evaluation = make_evaluation(w.model, w.version, w.people[Role.ML_ENGINEER], content, **mapping)
     assert evaluation.status == "succeeded", evaluation.error
     return evaluation
 
@@ -90,15 +81,7 @@ def test_it_takes_the_true_value_from_the_dataset_version(engineer_api, world):
     y = sample_frame()["defaulted"]
     frame = pd.read_csv(io.BytesIO(content))
     p, s = frame["prediction"], frame["score"]
-    expected = {
-        "accuracy": skm.accuracy_score(y, p),
-        "balanced_accuracy": skm.balanced_accuracy_score(y, p),
-        "precision": skm.precision_score(y, p, zero_division=0),
-        "recall": skm.recall_score(y, p),
-        "f1": skm.f1_score(y, p),
-        "roc_auc": skm.roc_auc_score(y, s),
-        "log_loss": skm.log_loss(y, s),
-    }
+    expected = sklearn_binary_metrics(y, p, s)
     for name, value in expected.items():
         assert evaluation.metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
     body = engineer_api.get(f"/api/v1/evaluations/{evaluation.pk}/").json()

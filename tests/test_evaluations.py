@@ -18,7 +18,7 @@ from audits.services.baselines import baseline_run
 from projects.models import Evaluation, Event, Project, Role
 from projects.services import datasets, evaluations
 from projects.services.uploads import upload_from_bytes
-from tests.data import predictions_csv, sample_csv, sample_frame
+from tests.data import predictions_csv, sample_csv, sample_frame, sklearn_binary_metrics
 from tests.factories import make_dataset, make_version
 
 
@@ -198,15 +198,7 @@ def test_it_computes_evaluation_metrics_like_scikit_learn(engineer_api, world):
     assert evaluation.status == "succeeded", evaluation.error
     frame = pd.read_csv(io.BytesIO(content))
     y, p, s = frame["label"], frame["prediction"], frame["score"]
-    expected = {
-        "accuracy": skm.accuracy_score(y, p),
-        "balanced_accuracy": skm.balanced_accuracy_score(y, p),
-        "precision": skm.precision_score(y, p, zero_division=0),
-        "recall": skm.recall_score(y, p),
-        "f1": skm.f1_score(y, p),
-        "roc_auc": skm.roc_auc_score(y, s),
-        "log_loss": skm.log_loss(y, s),
-    }
+    expected = sklearn_binary_metrics(y, p, s)
     for name, value in expected.items():
         assert evaluation.metrics[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
     detail = engineer_api.get(f"/api/v1/evaluations/{evaluation.pk}/").json()

@@ -16,10 +16,8 @@ from audits.models import Mitigation
 from audits.services.fairness import audit_config_save, audit_request
 from audits.services.mitigation import mitigation_run
 from projects.models import Event, Project, Role
-from projects.services import evaluations
-from projects.services.uploads import upload_from_bytes
 from tests.data import predictions_csv, sample_frame
-from tests.factories import STRICT_AUDIT, make_audit, make_failing_audit
+from tests.factories import STRICT_AUDIT, make_audit, make_evaluation, make_failing_audit
 
 
 def _as(api, user):
@@ -33,15 +31,8 @@ def _url(audit) -> str:
 
 def _evaluation(a, content: bytes, **mapping):
     """A finished evaluation of team A's model on its dataset version."""
-    evaluation = evaluations.evaluation_upload(
-        actor=a.people[Role.ML_ENGINEER],
-        model=a.model,
-        dataset_version=a.version,
-        upload=upload_from_bytes("predictions.csv", content),
-        mapping={"y_true": "label", "y_pred": "prediction", **mapping},
-    )
-    evaluations.evaluation_run(evaluation_id=evaluation.pk)
-    evaluation.refresh_from_db()
+    mapping = {"y_score": None, **mapping}
+    evaluation = make_evaluation(a.model, a.version, a.people[Role.ML_ENGINEER], content, **mapping)
     assert evaluation.status == "succeeded", evaluation.error
     return evaluation
 
