@@ -99,6 +99,75 @@ def database_from_url(url: str) -> dict:
     raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported")
 
 
+def storage_from_url(url: str) -> dict:
+    """The STORAGES entry for stored files: the local disk (MEDIA_ROOT) when ``url`` is
+    empty, else S3-compatible object storage from
+    ``s3://ACCESS:SECRET@host:port/bucket?region=...&secure=false&prefix=...``.
+
+    Parts the URL leaves out come from the AWS_* variables django-storages documents
+    (AWS_STORAGE_BUCKET_NAME, AWS_S3_ENDPOINT_URL, AWS_S3_REGION_NAME, AWS_LOCATION); keys
+    left out of both are found by boto3 itself (AWS_ACCESS_KEY_ID, a profile, an instance
+    role). Without a host the bucket is on AWS itself.
+    """
+    if not url:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    parts = urlsplit(url)
+    if parts.scheme != "s3":
+        raise ImproperlyConfigured(f"STORAGE_URL scheme {parts.scheme!r} is not supported (s3://)")
+    query = dict(parse_qsl(parts.query))
+    unknown = set(query) - {"region", "secure", "prefix", "expire"}
+    if unknown:
+        raise ImproperlyConfigured(f"STORAGE_URL has unknown options: {', '.join(sorted(unknown))}")
+    secure = query.get("secure", "true").lower()
+    if secure not in ("true", "false"):
+        raise ImproperlyConfigured(f"STORAGE_URL secure= must be true or false, not {secure!r}")
+    bucket = unquote(parts.path.strip("/")) or os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+    if not bucket or "/" in bucket:
+        raise ImproperlyConfigured("STORAGE_URL must name one bucket: s3://host/bucket")
+    endpoint = os.environ.get("AWS_S3_ENDPOINT_URL", "")
+    if parts.hostname:
+        scheme = "https" if secure == "true" else "http"
+        port = f":{parts.port}" if parts.port else ""
+        endpoint = f"{scheme}://{parts.hostname}{port}"
+    expire = query.get("expire", "300")
+    if not expire.isdigit() or not 0 < int(expire) <= 7 * 86400:
+        raise ImproperlyConfigured(
+            f"STORAGE_URL expire= must be seconds up to 7 days, not {expire!r}"
+        )
+    options = {
+        "bucket_name": bucket,
+        "region_name": query.get("region") or os.environ.get("AWS_S3_REGION_NAME") or None,
+        "location": query.get("prefix", os.environ.get("AWS_LOCATION", "")).strip("/"),
+        # Django's own storage never replaces a file under an existing name; nor may this.
+        "file_overwrite": False,
+        "default_acl": None,
+        # Downloads answer a presigned URL that outlives the permission check only briefly.
+        "querystring_auth": True,
+        "querystring_expire": int(expire),
+        "signature_version": "s3v4",
+    }
+    if parts.username:
+        options["access_key"] = unquote(parts.username)
+        options["secret_key"] = unquote(parts.password or "")
+    if endpoint:
+        options["endpoint_url"] = endpoint
+        # A custom endpoint (SeaweedFS, MinIO, Ceph) rarely resolves bucket.host names.
+        options["addressing_style"] = "path"
+    # Bounded calls: an unreachable store fails a request in seconds, not minutes.
+    from botocore.config import Config
+
+    options["client_config"] = Config(
+        connect_timeout=5,
+        read_timeout=60,
+        retries={"mode": "standard", "max_attempts": 3},
+        s3={"addressing_style": options.get("addressing_style", "auto")},
+        signature_version="s3v4",
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
 def load_secret_key() -> str:
     """Use SECRET_KEY from the environment, else one generated once into var/."""
     key = os.environ.get("SECRET_KEY")
@@ -260,8 +329,9 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "staticfiles")))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
+STORAGE_URL = env_str("STORAGE_URL", "")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": storage_from_url(STORAGE_URL),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG and env_bool("STATIC_MANIFEST", True)
