@@ -16,6 +16,7 @@ from portal import access
 from portal.api.schema import NOT_READY, json_of
 from portal.api.views import ApiViewSet
 from portal.exceptions import Conflict
+from portal.storage import stored_file_response
 from projects.api.datasets import JOB_FIELDS
 
 
@@ -71,9 +72,7 @@ def rendered_pdf_response(job, what: str, filename: str) -> FileResponse:
     header; packs and monitoring reports, web and API, serve their bytes this way."""
     if job.status != job.Status.SUCCEEDED or not job.pdf:
         raise Conflict(f"{what} {job.pk} is {job.status}; it has no PDF yet.", code="not_ready")
-    response = FileResponse(
-        job.pdf.open("rb"), as_attachment=True, filename=filename, content_type="application/pdf"
-    )
+    response = stored_file_response(job.pdf, filename=filename, content_type="application/pdf")
     response["X-Content-SHA256"] = job.pdf_sha256
     return response
 

@@ -11,6 +11,7 @@ from audits.analysis.baselines import BaselineError, choose_rows, run_baselines
 from audits.models import BaselineRun
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
+from portal.storage import local_file
 from projects.analysis.tabular import DataError, read_frame, read_rows
 from projects.models import DatasetVersion
 from projects.services.datasets import version_require_ready
@@ -70,16 +71,16 @@ def _baseline_work(run: BaselineRun, progress: Progress):
     personal = set(version.dataset.personal_data_columns)
     # Personal data is never a feature, so it is not even read.
     columns = [c["name"] for c in version.schema if c["name"] not in personal]
-    path = version.parquet.path
     try:
-        # The target alone picks the rows; only those are read, so memory holds the
-        # sample, not the dataset.
-        target = read_frame(path, [run.target])[run.target]
-        chosen = choose_rows(
-            target, run.target, task=run.requested_task or None, row_cap=run.row_cap
-        )
-        progress(3, f"Reading {len(chosen.positions):,} rows")
-        frame = read_rows(path, chosen.positions, columns)
+        with local_file(version.parquet) as path:
+            # The target alone picks the rows; only those are read, so memory holds the
+            # sample, not the dataset.
+            target = read_frame(path, [run.target])[run.target]
+            chosen = choose_rows(
+                target, run.target, task=run.requested_task or None, row_cap=run.row_cap
+            )
+            progress(3, f"Reading {len(chosen.positions):,} rows")
+            frame = read_rows(path, chosen.positions, columns)
         result = run_baselines(
             frame,
             run.target,

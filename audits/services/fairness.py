@@ -17,6 +17,7 @@ from audits.services.exceptions import audit_exception_grant, exception_clean
 from audits.services.review_workflow import audit_finished_notify, changes_requested_notify
 from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
+from portal.storage import local_file
 from projects.analysis.tabular import DataError, column_names, read_columns, read_groups
 from projects.models import Evaluation, Project
 from projects.services.evaluations import evaluation_truth, version_columns
@@ -154,11 +155,12 @@ def _sensitive_columns(
     """Each sensitive feature from the predictions file, else from the dataset version,
     its rows paired with the predictions as the evaluation checked them (by position, or
     by row id)."""
-    path, fmt, limits = evaluation.file.path, evaluation.format, read_limits()
-    in_file = set(column_names(path, fmt=fmt, limits=limits))
-    here = [f for f in features if f in in_file]
-    elsewhere = [f for f in features if f not in in_file]
-    columns = read_groups(path, here, fmt=fmt, limits=limits) if here else {}
+    fmt, limits = evaluation.format, read_limits()
+    with local_file(evaluation.file) as path:
+        in_file = set(column_names(path, fmt=fmt, limits=limits))
+        here = [f for f in features if f in in_file]
+        elsewhere = [f for f in features if f not in in_file]
+        columns = read_groups(path, here, fmt=fmt, limits=limits) if here else {}
     sources = dict.fromkeys(here, "predictions")
     if elsewhere:
         version = evaluation.dataset_version
@@ -191,9 +193,8 @@ def audit_inputs(evaluation: Evaluation, config: AuditConfig) -> AuditInputs:
     sensitive columns; DataError or AuditError when the files do not hold them."""
     mapping = evaluation.mapping
     wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if k in mapping]
-    columns = read_columns(
-        evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
-    )
+    with local_file(evaluation.file) as path:
+        columns = read_columns(path, wanted, fmt=evaluation.format, limits=read_limits())
     sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features)
     return AuditInputs(
         y_true=evaluation_truth(evaluation, columns),

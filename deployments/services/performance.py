@@ -31,6 +31,7 @@ from deployments.models import Alert, Deployment, LabelBatch, ProductionPeriod
 from deployments.services.alerts import alert_fire, alerts_resolve_open
 from portal.exceptions import ApplicationError, Conflict, NotFound
 from portal.jobs import Progress, job_enqueue, job_run
+from portal.storage import local_file
 from projects.analysis.tabular import read_columns
 from projects.models import Dataset, DatasetVersion, Evaluation
 from projects.services.datasets import version_require_ready
@@ -79,9 +80,8 @@ def reference_data(deployment: Deployment) -> ReferenceData:
         )
     mapping = evaluation.mapping
     wanted = [mapping[k] for k in ("y_true", "y_score", "row_id") if k in mapping]
-    columns = read_columns(
-        evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
-    )
+    with local_file(evaluation.file) as path:
+        columns = read_columns(path, wanted, fmt=evaluation.format, limits=read_limits())
     truth = evaluation_truth(evaluation, columns)
     found_classes = np.unique(truth)
     if evaluation.task != "classification" or len(found_classes) != 2:
@@ -225,9 +225,8 @@ def label_batch_create(
 
 
 def _labels(batch: LabelBatch) -> tuple[pd.Series, pd.Series]:
-    table = pq.read_table(
-        batch.dataset_version.parquet.path, columns=[batch.id_column, batch.label_column]
-    )
+    with local_file(batch.dataset_version.parquet) as path:
+        table = pq.read_table(path, columns=[batch.id_column, batch.label_column])
     return (
         table.column(batch.id_column).to_pandas(),
         table.column(batch.label_column).to_pandas(),
@@ -236,9 +235,8 @@ def _labels(batch: LabelBatch) -> tuple[pd.Series, pd.Series]:
 
 def _period_columns(period: ProductionPeriod, columns: list[str]) -> pd.DataFrame:
     have = set(_column_names(period.dataset_version))
-    return pq.read_table(
-        period.dataset_version.parquet.path, columns=[c for c in columns if c in have]
-    ).to_pandas()
+    with local_file(period.dataset_version.parquet) as path:
+        return pq.read_table(path, columns=[c for c in columns if c in have]).to_pandas()
 
 
 def _joinable(deployment: Deployment) -> list[ProductionPeriod]:

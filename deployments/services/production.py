@@ -26,6 +26,7 @@ from deployments.services.performance import (
 )
 from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
+from portal.storage import local_file
 from projects.models import DatasetVersion
 from projects.services.events import event_record, job_failed_record
 
@@ -181,7 +182,8 @@ def _push(period: ProductionPeriod, derived: PeriodMetrics) -> int:
 
 def _metrics_work(period: ProductionPeriod, progress: Progress):
     progress(10, "Reading the period's rows")
-    frame = pq.read_table(period.dataset_version.parquet.path).to_pandas()
+    with local_file(period.dataset_version.parquet) as path:
+        frame = pq.read_table(path).to_pandas()
     derived = _derive(period, frame)
     progress(50, "Estimating performance from the scores")
     estimated = period_estimate(period, frame)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -13,8 +12,10 @@ from rest_framework.settings import api_settings
 from portal import access
 from portal.api.authentication import WebhookMetadataTokenAuthentication
 from portal.api.schema import NOT_READY
+from portal.api.throttling import AnonThrottle, GateThrottle
 from portal.api.views import ApiViewSet
 from portal.exceptions import ApplicationError, Conflict, Forbidden
+from portal.storage import stored_file_response
 from projects import gate_links, selectors
 from projects.api import serializers as s
 from projects.models import EventExport, Membership, ProjectShare
@@ -190,6 +191,7 @@ class GateViewSet(ProjectViewSet):
         WebhookMetadataTokenAuthentication,
         *api_settings.DEFAULT_AUTHENTICATION_CLASSES[1:],
     ]
+    throttle_classes = [AnonThrottle, GateThrottle]
 
     @extend_schema(
         parameters=[
@@ -210,7 +212,7 @@ class GateViewSet(ProjectViewSet):
         target = request.query_params.get("to") or None
         if target is not None and target not in project.Stage.values:
             raise ApplicationError(f"Unknown stage {target!r}.", code="unknown_stage")
-        result = selectors.project_gate(project, target)
+        result = selectors.project_gate_polled(project, target)
         body = s.GateSerializer(
             {
                 "stage": result.stage,
@@ -294,9 +296,8 @@ class EventExportViewSet(ApiViewSet):
         export = selectors.export_get(request.user, pk, self.token)
         if export.status != EventExport.Status.SUCCEEDED or not export.file:
             raise Conflict("The export has not finished.", code="not_ready")
-        return FileResponse(
-            export.file.open("rb"),
-            as_attachment=True,
+        return stored_file_response(
+            export.file,
             filename=f"{export.project.slug}-events-{export.pk}.csv",
             content_type="text/csv",
         )

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from portal.jobs import Job, Progress, job_enqueue, job_run
+from portal.storage import local_file, storage_errors
 from portal.transactions import retry_atomic
 from projects.analysis.tabular import DataError, ProfileOptions, ingest
 from projects.models import Dataset, DatasetLineage, DatasetVersion, Project
@@ -252,17 +253,18 @@ def _ingest_work(version: DatasetVersion, progress: Progress):
     handle, scratch = tempfile.mkstemp(suffix=".parquet", dir=settings.FILE_UPLOAD_TEMP_DIR)
     os.close(handle)
     try:
-        profile = ingest(
-            version.file.path,
-            scratch,
-            fmt=version.format,
-            options=options,
-            progress=lambda fraction, message: progress(int(fraction * 100), message),
-        )
+        with local_file(version.file) as source:
+            profile = ingest(
+                source,
+                scratch,
+                fmt=version.format,
+                options=options,
+                progress=lambda fraction, message: progress(int(fraction * 100), message),
+            )
         target = f"datasets/{dataset.pk}/{version.sha256}/data.parquet"
         # A delivery that died after saving left this file; the new one replaces it.
         discard(target)
-        with open(scratch, "rb") as converted:
+        with open(scratch, "rb") as converted, storage_errors(target):
             parquet = default_storage.save(target, File(converted))
     except DataError as exc:
         # The file cannot become a version; keep the row and its message, not the bytes.

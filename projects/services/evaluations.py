@@ -9,6 +9,7 @@ from django.db import transaction
 
 from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from portal.jobs import Progress, job_enqueue, job_run
+from portal.storage import local_file
 from projects.analysis.curves import evaluation_curves
 from projects.analysis.metrics import MetricError, compute_metrics, detect_task
 from projects.analysis.pairing import check_row_ids, row_order
@@ -329,7 +330,8 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
     if label and version.parquet and "y_true" in evaluation.mapping:
         # Without row ids, rows pair up by position: the labels must then agree.
         limits = read_limits()
-        truth = read_columns(version.parquet.path, [label], fmt="parquet", limits=limits)[label]
+        with local_file(version.parquet) as parquet:
+            truth = read_columns(parquet, [label], fmt="parquet", limits=limits)[label]
         ours = columns[evaluation.mapping["y_true"]]
         differ = np.flatnonzero(~_equal(truth, ours))
         if differ.size:
@@ -349,7 +351,8 @@ def _matches_row_ids(version: DatasetVersion, row_id: str, ids: np.ndarray) -> N
             f"{version} has no column {row_id!r} to pair the row ids with; map as row_id a "
             "column that both the predictions file and the dataset version have."
         )
-    known = read_columns(version.parquet.path, [row_id], fmt="parquet", limits=read_limits())
+    with local_file(version.parquet) as parquet:
+        known = read_columns(parquet, [row_id], fmt="parquet", limits=read_limits())
     check = check_row_ids(ids, known[row_id])
     if check.missing:
         raise ApplicationError(
@@ -397,13 +400,14 @@ def version_columns(
     version, row_id = evaluation.dataset_version, evaluation.mapping.get("row_id")
     limits = read_limits()
     read = read_groups if groups else read_columns
-    columns = read(version.parquet.path, names, fmt="parquet", limits=limits)
-    if not row_id:
-        return columns
+    with local_file(version.parquet) as parquet:
+        columns = read(parquet, names, fmt="parquet", limits=limits)
+        if not row_id:
+            return columns
+        known = read_columns(parquet, [row_id], fmt="parquet", limits=limits)[row_id]
     if ids is None:
-        path, fmt = evaluation.file.path, evaluation.format
-        ids = read_columns(path, [row_id], fmt=fmt, limits=limits)[row_id]
-    known = read_columns(version.parquet.path, [row_id], fmt="parquet", limits=limits)[row_id]
+        with local_file(evaluation.file) as path:
+            ids = read_columns(path, [row_id], fmt=evaluation.format, limits=limits)[row_id]
     try:
         order = row_order(ids, known)
     except ValueError:
@@ -430,9 +434,8 @@ def _evaluation_work(evaluation: Evaluation, progress: Progress):
     wanted += [c for c in mapping["sensitive"] if c not in wanted]
     progress(5, "Reading predictions")
     try:
-        columns = read_columns(
-            evaluation.file.path, wanted, fmt=evaluation.format, limits=read_limits()
-        )
+        with local_file(evaluation.file) as path:
+            columns = read_columns(path, wanted, fmt=evaluation.format, limits=read_limits())
         _matches_dataset(evaluation, columns)
         progress(50, "Computing metrics")
         project_task = evaluation.model_version.project.task_type

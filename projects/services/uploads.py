@@ -15,6 +15,7 @@ from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 
 from portal.exceptions import ApplicationError
+from portal.storage import StorageUnavailable, storage_errors
 from projects.analysis.tabular import (
     DataError,
     LimitExceeded,
@@ -146,21 +147,30 @@ def _second_format(path: str, fmt: str) -> str | None:
 def stored(path: str, upload: UploadedFile) -> Iterator[str]:
     """Save the upload at ``path``; remove it again if the block fails, so a refused or
     failed write leaves no file behind."""
-    name = default_storage.save(path, upload)
-    # Storing moved the temporary file; closing it now keeps its finalizer from
-    # trying to delete it again.
+    # An unreachable object store answers 503 here, before any row is written.
+    with storage_errors(path):
+        name = default_storage.save(path, upload)
+    # Storing moved the temporary file (or copied it, to object storage); closing it now
+    # keeps its finalizer from trying to delete it again.
     upload.close()
     try:
         yield name
     except BaseException:
-        default_storage.delete(name)
+        discard(name)
         raise
 
 
 def discard(*names: str) -> None:
+    """Delete stored files. One the storage cannot delete now is logged and left: an
+    orphan costs space, and the error that led here matters more."""
     for name in names:
-        if name:
-            default_storage.delete(name)
+        if not name:
+            continue
+        try:
+            with storage_errors(name):
+                default_storage.delete(name)
+        except StorageUnavailable:
+            pass  # storage_errors logged it
 
 
 def upload_from_bytes(name: str, content: bytes) -> CheckedUpload:

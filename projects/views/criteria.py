@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from portal import access
 from portal.exceptions import ApplicationError
 from portal.inputs import check_posted_text
+from portal.storage import stored_file_response
 from portal.uploads import refuse_too_large
 from projects import selectors
 from projects.analysis.criteria import CATALOG, CATEGORIES, COMPARATORS, SOURCES
@@ -151,11 +152,7 @@ def measurement_attachment(request: HttpRequest, pk: int) -> FileResponse:
     entry = selectors.measurement_get(request.user, pk)
     if not entry.attachment:
         raise Http404("No such attachment.")
-    return FileResponse(
-        entry.attachment.open("rb"),
-        as_attachment=True,
-        filename=entry.attachment_display_name,
-    )
+    return stored_file_response(entry.attachment, filename=entry.attachment_display_name)
 
 
 #: Empty rows offered below the current criteria, for new ones.

@@ -6,13 +6,14 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from portal import access
 from portal.exceptions import ApplicationError, Forbidden
+from portal.storage import stored_file_response
 from projects import forms, gate_links, overdue, reopening, selectors, trail
 from projects.analysis.gates import ALLOWED_MOVES
 from projects.models import EventExport, Membership, Project
@@ -60,7 +61,7 @@ def _next_steps(user) -> list[dict]:
     )
     rows = []
     for project in building:
-        gate = selectors.project_gate(project)
+        gate = selectors.project_gate_polled(project)
         failing = [
             (check, step)
             for check, step in gate_links.gate_rows(project, gate)
@@ -283,9 +284,8 @@ def export_download(request: HttpRequest, pk: int) -> HttpResponse:
     export = selectors.export_get(request.user, pk)
     if export.status != EventExport.Status.SUCCEEDED or not export.file:
         raise Http404("The export has not finished.")
-    return FileResponse(
-        export.file.open("rb"),
-        as_attachment=True,
+    return stored_file_response(
+        export.file,
         filename=f"{export.project.slug}-events-{export.pk}.csv",
         content_type="text/csv",
     )

@@ -1,0 +1,146 @@
+"""Stored files, wherever the default storage keeps them (docs/storage.md).
+
+Readers (pyarrow, the CSV scanner) want a local path. On the local disk that is the stored
+file itself; on object storage it is a copy streamed to a temporary file for as long as the
+reader needs it. Storage failures become domain errors with a message: a missing object,
+or a store that cannot be reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse
+
+from portal.exceptions import ApplicationError
+
+log = logging.getLogger(__name__)
+
+
+class StoredFileMissing(ApplicationError):
+    """A row names a stored file that the storage no longer holds."""
+
+    status = 404
+    code = "file_missing"
+
+
+class StorageUnavailable(ApplicationError):
+    """The storage did not answer, or refused the portal's credentials."""
+
+    status = 503
+    code = "storage_unavailable"
+
+
+def _missing(name: str) -> StoredFileMissing:
+    return StoredFileMissing(
+        f"The stored file {name!r} is missing from the file storage; it was removed outside "
+        "the portal. Upload it again."
+    )
+
+
+def _not_found(error: BaseException) -> bool:
+    response = getattr(error, "response", None) or {}
+    return response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound")
+
+
+@contextlib.contextmanager
+def storage_errors(name: str = "") -> Iterator[None]:
+    """Turn what a storage raises into StoredFileMissing (no such object) or
+    StorageUnavailable (anything else on the way: refused, timed out, denied)."""
+    try:
+        yield
+    except ApplicationError:
+        raise
+    except FileNotFoundError:
+        raise _missing(name) from None
+    except Exception as error:
+        if not _is_storage_error(error):
+            raise
+        if _not_found(error):
+            raise _missing(name) from None
+        log.warning("file storage unavailable (%s): %s", name, error)
+        raise StorageUnavailable(
+            "The file storage could not be reached; nothing was stored. Try again shortly."
+        ) from error
+
+
+def _is_storage_error(error: Exception) -> bool:
+    # botocore's errors (connection refused, timeouts, access denied) and plain OS errors;
+    # botocore is only imported where an S3 storage is configured.
+    if isinstance(error, OSError):
+        return True
+    return type(error).__module__.startswith(("botocore.", "boto3.", "s3transfer."))
+
+
+def _local_path(field: FieldFile) -> str | None:
+    try:
+        return field.storage.path(field.name)
+    except NotImplementedError:  # object storage has no paths
+        return None
+
+
+@contextlib.contextmanager
+def local_file(field: FieldFile) -> Iterator[str]:
+    """A local path holding the stored file's bytes for the duration of the block: the file
+    itself on the local disk, else a temporary copy (deleted afterwards).
+
+    StoredFileMissing when the storage no longer holds it."""
+    if not field.name:
+        raise StoredFileMissing("No file was stored for this record.")
+    path = _local_path(field)
+    if path is not None:
+        if not os.path.isfile(path):
+            raise _missing(field.name)
+        yield path
+        return
+    # Keep the name's suffixes: readers that sniff by name see what they would on disk.
+    suffix = "".join(PurePosixPath(field.name).suffixes[-2:])
+    handle, scratch = tempfile.mkstemp(suffix=suffix, dir=settings.FILE_UPLOAD_TEMP_DIR)
+    try:
+        with (
+            os.fdopen(handle, "wb") as copy,
+            storage_errors(field.name),
+            field.storage.open(field.name, "rb") as source,
+        ):
+            # An S3 object: boto3 fetches its parts in parallel, with no spooled copy.
+            remote = getattr(source, "obj", None)
+            if remote is not None:
+                copy.close()
+                remote.download_file(scratch)
+            else:
+                for chunk in source.chunks():
+                    copy.write(chunk)
+        yield scratch
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(scratch)
+
+
+def stored_file_response(
+    field: FieldFile, *, filename: str, content_type: str | None = None
+) -> FileResponse:
+    """A stored file as a download, for a view that has checked the caller may have it.
+
+    The bytes stream through the portal from either storage, so the bucket stays private
+    and need not be reachable from browsers. 404 (StoredFileMissing) when it is gone."""
+    size = None
+    with storage_errors(field.name):
+        handle = field.storage.open(field.name, "rb")
+        remote = getattr(handle, "obj", None)
+        if remote is not None:
+            # An S3 object: send its body as it arrives, not after spooling all of it.
+            size = remote.content_length
+            handle = remote.get()["Body"]
+    response = FileResponse(
+        handle, as_attachment=True, filename=filename, content_type=content_type
+    )
+    if size is not None:
+        response["Content-Length"] = str(size)
+    return response
