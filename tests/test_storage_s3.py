@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
+import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from storages.backends.s3 import S3Storage
 
+from portal.settings import storage_from_url
+from projects.models import DatasetVersion, Evaluation, Event, Role
+from projects.services import datasets, evaluations
+from projects.services.uploads import upload_from_bytes
+from tests.data import predictions_csv, sample_csv, sample_frame
+from tests.factories import TeamWorld, UserFactory, build_team, make_audit, make_pack
 from tests.s3 import S3Server, needs_weed, weed_s3
+from tests.servers import free_port
 
 pytestmark = needs_weed
 
@@ -36,3 +51,133 @@ def test_the_server_keeps_objects_and_checks_signatures(s3_server: S3Server) -> 
     with pytest.raises(ClientError) as refused:
         stranger.get_object(Bucket=s3_server.bucket, Key="probe/a.bin")
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+# --- The portal on object storage --------------------------------------------------------
+@pytest.fixture
+def s3_storage(settings, s3_server: S3Server) -> S3Server:
+    """The portal's default storage is the server's bucket, as STORAGE_URL sets it."""
+    settings.STORAGES = {**settings.STORAGES, "default": storage_from_url(s3_server.storage_url())}
+    assert isinstance(default_storage._setup() or default_storage._wrapped, S3Storage)
+    return s3_server
+
+
+@pytest.fixture
+def team(s3_storage, db) -> TeamWorld:
+    """A team whose every file (data, predictions, export, attachment) is in the bucket."""
+    return build_team("s3", UserFactory(username="s3_auditor"))
+
+
+def _object(server: S3Server, name: str) -> bytes:
+    return server.client().get_object(Bucket=server.bucket, Key=name)["Body"].read()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _upload(api, team: TeamWorld, content: bytes, name: str = "loans.csv"):
+    api.force_authenticate(team.people[Role.ML_ENGINEER])
+    data = {"file": SimpleUploadedFile(name, content)}
+    return api.post(f"/api/v1/datasets/{team.dataset.pk}/versions/", data, format="multipart")
+
+
+def test_a_project_keeps_every_file_in_the_bucket(api, client, team, s3_storage, settings):
+    engineer = team.people[Role.ML_ENGINEER]
+    content = sample_csv(seed=11)
+    response = _upload(api, team, content)
+    assert response.status_code == 202, response.json()
+    version = DatasetVersion.objects.get(pk=response.json()["id"])
+    # The bytes are in the bucket, with the digest the database records; not on the disk.
+    assert _sha256(_object(s3_storage, version.file.name)) == version.sha256 == _sha256(content)
+    assert not (Path(settings.MEDIA_ROOT) / version.file.name).exists()
+
+    datasets.version_ingest(version_id=version.pk)
+    version.refresh_from_db()
+    assert (version.status, version.error, version.rows) == ("succeeded", "", 120)
+    parquet = pq.read_table(io.BytesIO(_object(s3_storage, version.parquet.name)))
+    assert parquet.num_rows == 120
+
+    predictions = predictions_csv(sample_frame(seed=11))
+    mapping = {"y_true": "label", "y_pred": "prediction", "y_score": "score"}
+    data = {"file": SimpleUploadedFile("p.csv", predictions), "dataset_version": version.pk}
+    response = api.post(
+        f"/api/v1/models/{team.model.pk}/evaluations/", {**data, **mapping}, format="multipart"
+    )
+    assert response.status_code == 202, response.json()
+    evaluations.evaluation_run(evaluation_id=response.json()["id"])
+    evaluation = Evaluation.objects.get(pk=response.json()["id"])
+    assert (evaluation.status, evaluation.error) == ("succeeded", "")
+    assert _object(s3_storage, evaluation.file.name) == predictions
+    assert 0.5 < evaluation.metrics["accuracy"] <= 1
+
+    audit = make_audit(evaluation, engineer)
+    assert (audit.status, audit.error) == ("succeeded", "")
+    assert [f["feature"] for f in audit.result["features"]] == ["sex"]
+
+    team.evaluation = evaluation
+    pack = make_pack(team)
+    assert (pack.status, pack.error) == ("succeeded", "")
+    in_bucket = _object(s3_storage, pack.pdf.name)
+    assert _sha256(in_bucket) == pack.pdf_sha256
+
+    api.force_authenticate(team.people[Role.BUSINESS_OWNER])
+    download = api.get(f"/api/v1/approval-packs/{pack.pk}/pdf/")
+    assert download.status_code == 200
+    assert b"".join(download.streaming_content) == in_bucket
+    assert download["Content-Length"] == str(len(in_bucket))
+
+    # The export and the attachment the team was built with stream from the bucket too.
+    download = api.get(f"/api/v1/event-exports/{team.export.pk}/download/")
+    assert b"".join(download.streaming_content) == _object(s3_storage, team.export.file.name)
+    client.force_login(team.people[Role.BUSINESS_OWNER])
+    download = client.get(f"/measurements/{team.measurement.pk}/attachment/")
+    assert b"".join(download.streaming_content) == b"week,reviewed\n1,0.18\n"
+
+
+def test_an_unreachable_store_answers_503_and_keeps_no_row(api, team, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": storage_from_url(f"s3://k:s@127.0.0.1:{free_port()}/nowhere?secure=false"),
+    }
+    versions, events = DatasetVersion.objects.count(), Event.objects.count()
+    started = time.monotonic()
+    response = _upload(api, team, sample_csv(seed=12))
+    assert response.status_code == 503
+    assert response.json()["code"] == "storage_unavailable"
+    assert "could not be reached" in response.json()["detail"]
+    assert time.monotonic() - started < 20
+    assert (DatasetVersion.objects.count(), Event.objects.count()) == (versions, events)
+
+
+def test_a_file_removed_behind_the_portals_back_fails_the_job_with_its_name(api, team, s3_storage):
+    response = _upload(api, team, sample_csv(seed=13))
+    version = DatasetVersion.objects.get(pk=response.json()["id"])
+    s3_storage.client().delete_object(Bucket=s3_storage.bucket, Key=version.file.name)
+
+    datasets.version_ingest(version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == "failed"
+    assert f"The stored file {version.file.name!r} is missing" in version.error
+
+    # A profiled version whose Parquet copy went: the evaluation job says so.
+    s3_storage.client().delete_object(Bucket=s3_storage.bucket, Key=team.version.parquet.name)
+    evaluation = evaluations.evaluation_upload(
+        actor=team.people[Role.ML_ENGINEER],
+        model=team.model,
+        dataset_version=team.version,
+        upload=upload_from_bytes("p.csv", predictions_csv(sample_frame())),
+        mapping={"y_true": "label", "y_pred": "prediction", "y_score": "score"},
+    )
+    evaluations.evaluation_run(evaluation_id=evaluation.pk)
+    evaluation.refresh_from_db()
+    assert evaluation.status == "failed"
+    assert "missing from the file storage" in evaluation.error
+
+
+def test_a_download_whose_object_went_answers_404(api, team, s3_storage):
+    s3_storage.client().delete_object(Bucket=s3_storage.bucket, Key=team.export.file.name)
+    api.force_authenticate(team.people[Role.BUSINESS_OWNER])
+    response = api.get(f"/api/v1/event-exports/{team.export.pk}/download/")
+    assert response.status_code == 404
+    assert response.json()["code"] == "file_missing"
