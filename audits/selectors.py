@@ -38,6 +38,7 @@ from audits.models import (
 )
 from portal import access
 from portal.exceptions import NotFound
+from portal.once import once
 from projects import selectors
 from projects.models import ApiToken, Evaluation, Project
 
@@ -55,6 +56,7 @@ def baseline_run_get(user, pk: int, token: ApiToken | None = None) -> BaselineRu
     return run
 
 
+@once
 def trained_baseline_names(project: Project) -> list[str]:
     """The trained baselines on record: every baseline run that finished, oldest first."""
     runs = BaselineRun.objects.filter(
@@ -82,6 +84,7 @@ def risk_get(user, pk: int, token: ApiToken | None = None) -> RiskItem:
     return risk
 
 
+@once
 def risk_exceptions(project: Project) -> dict[int, PolicyException]:
     """The newest exception of each risk of ``project`` that has one, by risk id."""
     newest: dict[int, PolicyException] = {}
@@ -91,6 +94,7 @@ def risk_exceptions(project: Project) -> dict[int, PolicyException]:
     return newest
 
 
+@once
 def criterion_exceptions_newest(version) -> dict[str, PolicyException]:
     """The newest exception of each criterion of a criteria version, by criterion key."""
     newest: dict[str, PolicyException] = {}
@@ -184,6 +188,7 @@ def audit_reviews(audit: AuditRun) -> QuerySet[AuditReview]:
     ).order_by("-created_at", "-pk")
 
 
+@once
 def audit_config_current(project: Project) -> AuditConfig | None:
     return project.audit_configs.order_by("-version").first()
 
@@ -317,6 +322,7 @@ def reviewed_by(user, limit: int = 50) -> QuerySet[AuditReview]:
     )
 
 
+@once
 def audit_gate_state(project: Project, today: date | None = None) -> AuditState:
     """Where the candidate's audit stands (:func:`_audit_state`), and which thresholds of the
     current configuration still carry the portal's default rationale."""
@@ -400,6 +406,7 @@ def review_exception(review: AuditReview) -> PolicyException | None:
         return None
 
 
+@once
 def candidate_audit(project: Project) -> AuditRun | None:
     """The finished audit the deployment gate looks at, if there is one."""
     state = audit_gate_state(project)

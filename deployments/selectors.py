@@ -19,6 +19,7 @@ from deployments.models import (
     ProductionPeriod,
     Rollout,
 )
+from portal.once import once
 from projects import selectors
 from projects.models import ApiToken, Project
 from projects.selectors.datasets import _visible
@@ -124,6 +125,7 @@ def alerts_of(deployment: Deployment) -> QuerySet[Alert]:
     )
 
 
+@once
 def plan_current(deployment: Deployment) -> DeploymentPlan | None:
     return deployment.plans.order_by("-version").first()
 
@@ -160,10 +162,12 @@ def rollout_active(deployment: Deployment) -> Rollout | None:
     return deployment.rollouts.filter(status=Rollout.Status.ACTIVE).first()
 
 
+@once
 def rollout_newest(deployment: Deployment) -> Rollout | None:
     return deployment.rollouts.order_by("-started_at", "-pk").first()
 
 
+@once
 def deployment_for_gate(project: Project) -> Deployment | None:
     """The deployment the gate into monitoring judges: the candidate model's newest in the
     project's current cycle (an earlier cycle's rollout never counts again)."""

@@ -35,6 +35,7 @@ from guardian.shortcuts import (
 )
 
 from portal.exceptions import Forbidden, NotFound
+from portal.once import once
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -144,14 +145,15 @@ def membership_grants(membership: Membership, *, grant: bool) -> None:
 
 
 # --- Checks ------------------------------------------------------------------
-def _held(user: AbstractBaseUser, obj: Project | Team) -> set[str]:
+@once
+def _held(user: AbstractBaseUser, obj: Project | Team) -> frozenset[str]:
     """The rights ``user`` holds on ``obj`` through grants: their own and their groups'.
 
     Not ``user.has_perm`` or ``get_perms``: guardian answers those with every right for a
     superuser."""
     if not user.is_authenticated or not user.is_active:
-        return set()
-    return set(get_user_perms(user, obj)) | set(get_group_perms(user, obj))
+        return frozenset()
+    return frozenset(get_user_perms(user, obj)) | frozenset(get_group_perms(user, obj))
 
 
 def _objects_held(user: AbstractBaseUser, perm: str, klass: type) -> QuerySet:
@@ -322,7 +324,7 @@ def require_any_project_perm(
 
 def project_perms(user: AbstractBaseUser, project: Project) -> set[str]:
     """The user's permissions on a project, for showing the right buttons."""
-    return _held(user, project) & set(PROJECT_PERMS)
+    return set(PROJECT_PERMS) & _held(user, project)
 
 
 def users_with_project_perm(project: Project, perm: str) -> list:

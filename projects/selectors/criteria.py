@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from portal.once import once
 from projects.analysis.criteria import Measurement, assess, diff, metric_spec
 from projects.analysis.metrics import HIGHER_IS_BETTER, METRIC_LABELS
 from projects.analysis.signoffs import criteria_refusal
@@ -22,6 +23,7 @@ from projects.selectors.datasets import _trained_entries, _visible, baselines_re
 from projects.signing import DocumentKind
 
 
+@once
 def candidate_model(project: Project) -> ModelVersion | None:
     """The model the gate and the criteria judge: the one the team marked as candidate
     (read from the database, so a project object loaded earlier cannot give an old one)."""
@@ -29,6 +31,7 @@ def candidate_model(project: Project) -> ModelVersion | None:
     return ModelVersion.objects.filter(pk__in=marked).first()
 
 
+@once
 def newest_evaluation(model: ModelVersion | None) -> Evaluation | None:
     if model is None:
         return None
@@ -36,6 +39,7 @@ def newest_evaluation(model: ModelVersion | None) -> Evaluation | None:
     return finished.order_by("-created_at", "-pk").first()
 
 
+@once
 def criteria_current(project: Project) -> CriteriaVersion | None:
     return project.criteria_versions.order_by("-version").first()
 
@@ -44,6 +48,7 @@ def criteria_versions(project: Project) -> QuerySet[CriteriaVersion]:
     return project.criteria_versions.select_related("created_by").order_by("-version")
 
 
+@once
 def _best_baselines(project: Project) -> dict[str, tuple[float, str]]:
     """Per metric, the best baseline on record or trained: (value, its name)."""
     entries = [
@@ -62,6 +67,7 @@ def _best_baselines(project: Project) -> dict[str, tuple[float, str]]:
     return best
 
 
+@once
 def business_latest(project: Project) -> dict[str, BusinessMeasurement]:
     """The newest business measurement of each metric."""
     latest: dict[str, BusinessMeasurement] = {}

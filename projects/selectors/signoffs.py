@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from portal import access
+from portal.once import once
 from projects import signing
 from projects.analysis.criteria import content_sha256
 from projects.analysis.signoffs import ROLE_LABELS, Summary, evidence_changes, summarise
@@ -13,6 +14,7 @@ from projects.selectors.criteria import candidate_model, newest_evaluation
 from projects.selectors.datasets import _visible
 
 
+@once
 def signoff_evidence(project: Project) -> dict:
     """What a sign-off is given: the candidate model, its newest evaluation, its audit and
     the dataset versions behind them, each with its hash (and what other apps add)."""
@@ -39,7 +41,8 @@ def signoff_evidence(project: Project) -> dict:
 def document_evidence(document: SignedDocument) -> dict:
     """The evidence of now for signing ``document``: the project's, and what its kind adds."""
     kind = signing.kind_of(document)
-    evidence = signoff_evidence(document.project)
+    # A copy: the project's evidence is shared by every caller within computed_once.
+    evidence = dict(signoff_evidence(document.project))
     if kind.extra_evidence is not None:
         evidence.update(kind.extra_evidence(document.project))
     return evidence

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 
 from portal import access
 from portal.exceptions import NotFound
+from portal.once import once
 from projects.models import ApiToken, Membership, Profile, Project, ProjectShare, Team
 
 
@@ -50,6 +51,7 @@ def project_list(user, token: ApiToken | None = None) -> QuerySet[Project]:
     return access.projects_visible(user, token).select_related("team").order_by("name")
 
 
+@once
 def people_in_role(project: Project, role: str) -> list[str]:
     """Usernames holding ``role`` on the project, through its team or a share."""
     shared_teams = ProjectShare.objects.filter(project=project, role=role, team__isnull=False)
