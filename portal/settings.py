@@ -437,6 +437,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str("THROTTLE_ANON", "60/minute"),
         "user": env_str("THROTTLE_USER", "2000/minute"),
+        # Gate reads are counted apart: one CI user polls for hundreds of pipelines.
+        "gate": env_str("THROTTLE_GATE", "6000/minute"),
         # Failed token lookups per client address; past it even a valid key answers 429.
         "invalid_token": env_str("THROTTLE_INVALID_TOKEN", "20/minute"),
     },
