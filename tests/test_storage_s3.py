@@ -6,22 +6,41 @@ import hashlib
 import io
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
+from audits.services.baselines import baseline_run
+from deployments.analysis.drift import dataset_drift
+from deployments.services.drift import drift_check_request, drift_check_run
+from deployments.services.production import production_metrics_run
 from portal.settings import storage_from_url
+from portal.storage import StoredFileMissing, parquet_source
 from projects.models import DatasetVersion, Evaluation, Event, Role
 from projects.services import datasets, evaluations
 from projects.services.uploads import upload_from_bytes
 from tests.data import predictions_csv, sample_csv, sample_frame
-from tests.factories import TeamWorld, UserFactory, build_team, make_audit, make_pack
+from tests.factories import (
+    TeamWorld,
+    UserFactory,
+    build_team,
+    make_audit,
+    make_dataset,
+    make_deployment,
+    make_pack,
+    make_production_period,
+    make_version,
+    production_frame,
+)
 from tests.s3 import S3Server, needs_weed, weed_s3
 from tests.servers import free_port
 
@@ -181,3 +200,59 @@ def test_a_download_whose_object_went_answers_404(api, team, s3_storage):
     response = api.get(f"/api/v1/event-exports/{team.export.pk}/download/")
     assert response.status_code == 404
     assert response.json()["code"] == "file_missing"
+
+
+def test_baselines_drift_and_production_read_their_parquet_from_the_bucket(team, s3_storage):
+    engineer = team.people[Role.ML_ENGINEER]
+    baseline_run(run_id=team.run.pk)
+    team.run.refresh_from_db()
+    assert (team.run.status, team.run.error) == ("succeeded", "")
+    assert team.run.rows_used == 120
+
+    deployment, _ = make_deployment(team, stage=False)
+    dataset = make_dataset(team.project, engineer, name="production", purpose="production_sample")
+    frame = production_frame(seed=3)
+    frame["income"] = frame["income"] * 1.3  # incomes moved up
+    current = make_version(dataset, engineer, frame.to_csv(index=False).encode(), "prod.csv")
+    check = drift_check_request(
+        actor=engineer, deployment=deployment, reference=team.version, current=current
+    )
+    drift_check_run(check_id=check.pk)
+    check.refresh_from_db()
+    assert (check.status, check.error) == ("succeeded", "")
+    # The same comparison of the bytes in the bucket, read here with boto3.
+    names = [c["name"] for c in check.columns]
+    tables = [
+        pq.read_table(io.BytesIO(_object(s3_storage, v.parquet.name)), columns=names)
+        for v in (team.version, current)
+    ]
+    expected = dataset_drift(
+        {n: tables[0].column(n) for n in names},
+        {n: tables[1].column(n) for n in names},
+        kinds={c["name"]: c["kind"] for c in check.columns},
+    )
+    got = {c["column"]: c["drifted"] for c in check.result["columns"]}
+    assert got == {c.column: c.drifted for c in expected.columns}
+    assert got["income"]
+
+    end = timezone.now() - timedelta(days=1)
+    period = make_production_period(
+        deployment, current, start=end - timedelta(days=7), end=end, score_column="score"
+    )
+    production_metrics_run(period_id=period.pk)
+    period.refresh_from_db()
+    assert (period.status, period.error) == ("succeeded", "")
+    assert period.points > 0
+
+
+def test_parquet_is_read_in_place_from_the_bucket(team, s3_storage):
+    parquet = team.version.parquet
+    with parquet_source(parquet) as source:
+        # A ranged reader of the object, not a path to a copy of it.
+        assert isinstance(source, pa.NativeFile)
+        read = pq.read_table(source, columns=["income"])
+    assert read == pq.read_table(io.BytesIO(_object(s3_storage, parquet.name)), columns=["income"])
+
+    s3_storage.client().delete_object(Bucket=s3_storage.bucket, Key=parquet.name)
+    with pytest.raises(StoredFileMissing, match="is missing"), parquet_source(parquet):
+        pass

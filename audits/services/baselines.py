@@ -11,7 +11,7 @@ from audits.analysis.baselines import BaselineError, choose_rows, run_baselines
 from audits.models import BaselineRun
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
-from portal.storage import local_file
+from portal.storage import parquet_source
 from projects.analysis.tabular import DataError, read_frame, read_rows
 from projects.models import DatasetVersion
 from projects.services.datasets import version_require_ready
@@ -72,7 +72,7 @@ def _baseline_work(run: BaselineRun, progress: Progress):
     # Personal data is never a feature, so it is not even read.
     columns = [c["name"] for c in version.schema if c["name"] not in personal]
     try:
-        with local_file(version.parquet) as path:
+        with parquet_source(version.parquet) as path:
             # The target alone picks the rows; only those are read, so memory holds the
             # sample, not the dataset.
             target = read_frame(path, [run.target])[run.target]

@@ -27,7 +27,7 @@ from deployments.models import Deployment, DriftCheck
 from deployments.services.alerts import drift_alerts
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
-from portal.storage import local_file
+from portal.storage import parquet_source
 from projects.analysis.criteria import content_sha256
 from projects.models import DatasetVersion
 from projects.services.datasets import version_require_ready
@@ -204,7 +204,7 @@ def drift_check_request(
 
 
 def _read(version: DatasetVersion, names: list[str]) -> dict:
-    with local_file(version.parquet) as path:
+    with parquet_source(version.parquet) as path:
         schema = pq.read_schema(path)
         # Text columns as dictionaries: counted by index, never one string object per row.
         text = [n for n in names if pa.types.is_string(schema.field(n).type)]

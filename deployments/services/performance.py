@@ -31,7 +31,7 @@ from deployments.models import Alert, Deployment, LabelBatch, ProductionPeriod
 from deployments.services.alerts import alert_fire, alerts_resolve_open
 from portal.exceptions import ApplicationError, Conflict, NotFound
 from portal.jobs import Progress, job_enqueue, job_run
-from portal.storage import local_file
+from portal.storage import local_file, parquet_source
 from projects.analysis.tabular import read_columns
 from projects.models import Dataset, DatasetVersion, Evaluation
 from projects.services.datasets import version_require_ready
@@ -225,7 +225,7 @@ def label_batch_create(
 
 
 def _labels(batch: LabelBatch) -> tuple[pd.Series, pd.Series]:
-    with local_file(batch.dataset_version.parquet) as path:
+    with parquet_source(batch.dataset_version.parquet) as path:
         table = pq.read_table(path, columns=[batch.id_column, batch.label_column])
     return (
         table.column(batch.id_column).to_pandas(),
@@ -235,7 +235,7 @@ def _labels(batch: LabelBatch) -> tuple[pd.Series, pd.Series]:
 
 def _period_columns(period: ProductionPeriod, columns: list[str]) -> pd.DataFrame:
     have = set(_column_names(period.dataset_version))
-    with local_file(period.dataset_version.parquet) as path:
+    with parquet_source(period.dataset_version.parquet) as path:
         return pq.read_table(path, columns=[c for c in columns if c in have]).to_pandas()
 
 

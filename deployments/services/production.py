@@ -26,7 +26,7 @@ from deployments.services.performance import (
 )
 from portal.exceptions import ApplicationError, Conflict
 from portal.jobs import Progress, job_enqueue, job_run
-from portal.storage import local_file
+from portal.storage import parquet_source
 from projects.models import DatasetVersion
 from projects.services.events import event_record, job_failed_record
 
@@ -182,7 +182,7 @@ def _push(period: ProductionPeriod, derived: PeriodMetrics) -> int:
 
 def _metrics_work(period: ProductionPeriod, progress: Progress):
     progress(10, "Reading the period's rows")
-    with local_file(period.dataset_version.parquet) as path:
+    with parquet_source(period.dataset_version.parquet) as path:
         frame = pq.read_table(path).to_pandas()
     derived = _derive(period, frame)
     progress(50, "Estimating performance from the scores")

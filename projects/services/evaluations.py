@@ -9,7 +9,7 @@ from django.db import transaction
 
 from portal.exceptions import ApplicationError, Conflict, unique_or_conflict
 from portal.jobs import Progress, job_enqueue, job_run
-from portal.storage import local_file
+from portal.storage import local_file, parquet_source
 from projects.analysis.curves import evaluation_curves
 from projects.analysis.metrics import MetricError, compute_metrics, detect_task
 from projects.analysis.pairing import check_row_ids, row_order
@@ -330,7 +330,7 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
     if label and version.parquet and "y_true" in evaluation.mapping:
         # Without row ids, rows pair up by position: the labels must then agree.
         limits = read_limits()
-        with local_file(version.parquet) as parquet:
+        with parquet_source(version.parquet) as parquet:
             truth = read_columns(parquet, [label], fmt="parquet", limits=limits)[label]
         ours = columns[evaluation.mapping["y_true"]]
         differ = np.flatnonzero(~_equal(truth, ours))
@@ -351,7 +351,7 @@ def _matches_row_ids(version: DatasetVersion, row_id: str, ids: np.ndarray) -> N
             f"{version} has no column {row_id!r} to pair the row ids with; map as row_id a "
             "column that both the predictions file and the dataset version have."
         )
-    with local_file(version.parquet) as parquet:
+    with parquet_source(version.parquet) as parquet:
         known = read_columns(parquet, [row_id], fmt="parquet", limits=read_limits())
     check = check_row_ids(ids, known[row_id])
     if check.missing:
@@ -400,7 +400,7 @@ def version_columns(
     version, row_id = evaluation.dataset_version, evaluation.mapping.get("row_id")
     limits = read_limits()
     read = read_groups if groups else read_columns
-    with local_file(version.parquet) as parquet:
+    with parquet_source(version.parquet) as parquet:
         columns = read(parquet, names, fmt="parquet", limits=limits)
         if not row_id:
             return columns
