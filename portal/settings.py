@@ -330,6 +330,14 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 STORAGE_URL = env_str("STORAGE_URL", "")
+#: How object storage serves downloads, after the permission check: "stream" through the
+#: portal (browsers need not reach the bucket), or "redirect" to a presigned URL
+#: that lives STORAGE_URL's expire= seconds (the bytes skip the web process).
+STORAGE_DOWNLOADS = env_str("STORAGE_DOWNLOADS", "stream")
+if STORAGE_DOWNLOADS not in ("stream", "redirect"):
+    raise ImproperlyConfigured(
+        f"STORAGE_DOWNLOADS must be stream or redirect, not {STORAGE_DOWNLOADS!r}"
+    )
 STORAGES = {
     "default": storage_from_url(STORAGE_URL),
     "staticfiles": {

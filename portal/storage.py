@@ -17,7 +17,8 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.db.models.fields.files import FieldFile
-from django.http import FileResponse
+from django.http import FileResponse, HttpResponse, HttpResponseRedirect
+from django.utils.http import content_disposition_header
 
 from portal.exceptions import ApplicationError
 
@@ -182,11 +183,25 @@ def parquet_source(field: FieldFile) -> Iterator[object]:
 
 def stored_file_response(
     field: FieldFile, *, filename: str, content_type: str | None = None
-) -> FileResponse:
+) -> HttpResponse:
     """A stored file as a download, for a view that has checked the caller may have it.
 
     The bytes stream through the portal from either storage, so the bucket stays private
-    and need not be reachable from browsers. 404 (StoredFileMissing) when it is gone."""
+    and need not be reachable from browsers; with STORAGE_DOWNLOADS=redirect, object
+    storage answers a redirect to a presigned URL that expires shortly instead. 404
+    (StoredFileMissing) when the file is gone."""
+    if settings.STORAGE_DOWNLOADS == "redirect" and _arrow_filesystem(field.storage):
+        with storage_errors(field.name):
+            if not field.storage.exists(field.name):
+                raise _missing(field.name)
+            parameters = {"ResponseContentDisposition": content_disposition_header(True, filename)}
+            if content_type:
+                parameters["ResponseContentType"] = content_type
+            url = field.storage.url(field.name, parameters=parameters)
+        response = HttpResponseRedirect(url)
+        # A shared cache must not keep a link made for one person.
+        response["Cache-Control"] = "private, no-store"
+        return response
     size = None
     with storage_errors(field.name):
         handle = field.storage.open(field.name, "rb")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import io
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -256,3 +258,31 @@ def test_parquet_is_read_in_place_from_the_bucket(team, s3_storage):
     s3_storage.client().delete_object(Bucket=s3_storage.bucket, Key=parquet.name)
     with pytest.raises(StoredFileMissing, match="is missing"), parquet_source(parquet):
         pass
+
+
+def test_a_redirected_download_is_a_link_that_expires(api, team, s3_storage, settings):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": storage_from_url(s3_storage.storage_url() + "&expire=2"),
+    }
+    settings.STORAGE_DOWNLOADS = "redirect"
+    export = team.export
+    api.force_authenticate(team.people[Role.BUSINESS_OWNER])
+    response = api.get(f"/api/v1/event-exports/{export.pk}/download/")
+    assert response.status_code == 302
+    assert response["Cache-Control"] == "private, no-store"
+    link = response["Location"]
+    assert link.startswith(f"{s3_storage.endpoint}/{s3_storage.bucket}/")
+    with urllib.request.urlopen(link, timeout=10) as answer:
+        assert answer.read() == _object(s3_storage, export.file.name)
+        assert (
+            f"{export.project.slug}-events-{export.pk}.csv" in answer.headers["Content-Disposition"]
+        )
+    time.sleep(3)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(link, timeout=10)
+    assert refused.value.code == 403
+
+    # The permission check still comes first: an outsider gets no link.
+    api.force_authenticate(UserFactory(username="s3_stranger"))
+    assert api.get(f"/api/v1/event-exports/{export.pk}/download/").status_code == 404

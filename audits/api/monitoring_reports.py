@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -77,7 +77,7 @@ class MonitoringReportWriteSerializer(serializers.Serializer):
     )
 
 
-def report_pdf_response(report: MonitoringReport) -> FileResponse:
+def report_pdf_response(report: MonitoringReport) -> HttpResponse:
     return rendered_pdf_response(
         report,
         "Monitoring report",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.http import FileResponse
+from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiTypes, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -67,7 +67,7 @@ class PackDetailSerializer(PackSerializer):
         read_only_fields = fields
 
 
-def rendered_pdf_response(job, what: str, filename: str) -> FileResponse:
+def rendered_pdf_response(job, what: str, filename: str) -> HttpResponse:
     """A rendered document's PDF as a download (409 until it is rendered), its sha256 in a
     header; packs and monitoring reports, web and API, serve their bytes this way."""
     if job.status != job.Status.SUCCEEDED or not job.pdf:
@@ -77,7 +77,7 @@ def rendered_pdf_response(job, what: str, filename: str) -> FileResponse:
     return response
 
 
-def pack_pdf_response(pack: ApprovalPack) -> FileResponse:
+def pack_pdf_response(pack: ApprovalPack) -> HttpResponse:
     return rendered_pdf_response(pack, "Pack", f"{pack.project.slug}-approval-pack-{pack.pk}.pdf")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -77,5 +77,5 @@ def monitoring_report_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def monitoring_report_pdf(request: HttpRequest, pk: int) -> FileResponse:
+def monitoring_report_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     return report_pdf_response(selectors.monitoring_report_get(request.user, pk))

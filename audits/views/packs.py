@@ -6,7 +6,7 @@ import json
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -82,7 +82,7 @@ def pack_status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def pack_pdf(request: HttpRequest, pk: int) -> FileResponse:
+def pack_pdf(request: HttpRequest, pk: int) -> HttpResponse:
     return pack_pdf_response(selectors.pack_get(request.user, pk))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -148,7 +148,7 @@ def measurement_create(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def measurement_attachment(request: HttpRequest, pk: int) -> FileResponse:
+def measurement_attachment(request: HttpRequest, pk: int) -> HttpResponse:
     entry = selectors.measurement_get(request.user, pk)
     if not entry.attachment:
         raise Http404("No such attachment.")
