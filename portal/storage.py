@@ -68,7 +68,7 @@ def storage_errors(name: str = "") -> Iterator[None]:
             raise _missing(name) from None
         log.warning("file storage unavailable (%s): %s", name, error)
         raise StorageUnavailable(
-            "The file storage could not be reached; nothing was stored. Try again shortly."
+            "The file storage could not be reached; try again shortly."
         ) from error
 
 
@@ -176,7 +176,9 @@ def parquet_source(field: FieldFile) -> Iterator[object]:
                 raise _missing(field.name) from None
             raise
     try:
-        yield source
+        # A connection lost while reading ranges says so, rather than "Internal error".
+        with storage_errors(field.name):
+            yield source
     finally:
         source.close()
 

@@ -157,6 +157,13 @@ def test_a_project_keeps_every_file_in_the_bucket(api, client, team, s3_storage,
 
 
 def test_an_unreachable_store_answers_503_and_keeps_no_row(api, team, settings):
+    queued = evaluations.evaluation_upload(
+        actor=team.people[Role.ML_ENGINEER],
+        model=team.model,
+        dataset_version=team.version,
+        upload=upload_from_bytes("p.csv", predictions_csv(sample_frame())),
+        mapping={"y_true": "label", "y_pred": "prediction", "y_score": "score"},
+    )
     settings.STORAGES = {
         **settings.STORAGES,
         "default": storage_from_url(f"s3://k:s@127.0.0.1:{free_port()}/nowhere?secure=false"),
@@ -169,6 +176,14 @@ def test_an_unreachable_store_answers_503_and_keeps_no_row(api, team, settings):
     assert "could not be reached" in response.json()["detail"]
     assert time.monotonic() - started < 20
     assert (DatasetVersion.objects.count(), Event.objects.count()) == (versions, events)
+
+    # A job that cannot read its file fails with the reason, not as an internal error.
+    started = time.monotonic()
+    evaluations.evaluation_run(evaluation_id=queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == "failed"
+    assert queued.error == "The file storage could not be reached; try again shortly."
+    assert time.monotonic() - started < 20
 
 
 def test_a_file_removed_behind_the_portals_back_fails_the_job_with_its_name(api, team, s3_storage):
