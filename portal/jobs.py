@@ -23,6 +23,7 @@ from django.db import InterfaceError, OperationalError, connection, models, tran
 from django.utils import timezone
 
 from portal.exceptions import ApplicationError
+from portal.queues import queue_of
 from portal.transactions import retry_atomic
 
 log = logging.getLogger(__name__)
@@ -108,22 +109,36 @@ def current_runner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def silence_limit() -> timedelta:
-    """How long a live delivery can go without a heartbeat: past Celery's hard time
-    limit it would have been killed, so a quieter job has no delivery working on it."""
-    return timedelta(seconds=max(settings.JOB_STALE_SECONDS, settings.CELERY_TASK_TIME_LIMIT + 60))
+def silence_limit(model: type[Job] | None = None) -> timedelta:
+    """How long a live delivery of a ``model`` job (of any job when None) can go without a
+    heartbeat: past its queue's hard time limit it would have been killed, so a quieter
+    job has no delivery working on it."""
+    if model is None:
+        hard = max(
+            settings.CELERY_TASK_TIME_LIMIT,
+            *(limits.time_limit for limits in settings.JOB_QUEUES.values()),
+        )
+    else:
+        hard = queue_time_limit(queue_of(model.task_name))
+    return timedelta(seconds=max(settings.JOB_STALE_SECONDS, hard + 60))
+
+
+def queue_time_limit(queue: str) -> int:
+    """The hard time limit of the tasks routed to ``queue``."""
+    limits = settings.JOB_QUEUES.get(queue)
+    return limits.time_limit if limits else settings.CELERY_TASK_TIME_LIMIT
 
 
 def runner_is_gone(job: Job, *, now=None) -> bool:
     """True when no delivery is working on ``job`` any more.
 
-    A heartbeat older than :func:`silence_limit` says so whatever else is known: the
+    A heartbeat older than its :func:`silence_limit` says so whatever else is known: the
     runner's process may well live on, running other tasks. Sooner than that, a
     runner on this host that has exited says so too.
     """
     now = now or timezone.now()
     beat = job.heartbeat_at or job.started_at
-    if beat is None or now - beat > silence_limit():
+    if beat is None or now - beat > silence_limit(type(job)):
         return True
     host, _, pid = job.runner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():

@@ -485,6 +485,8 @@ SPECTACULAR_SETTINGS = {
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
 
 # --- Celery ------------------------------------------------------------------
+from portal import queues as job_queues  # noqa: E402 (kept with the settings it serves)
+
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://localhost/")
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -513,8 +515,35 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# The limits of tasks no queue below names (Celery's own, say).
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 600)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660)
+
+
+def queue_limits(name: str, soft: int, memory_mb: int) -> job_queues.QueueLimits:
+    """A queue's limits from CELERY_<QUEUE>_SOFT_TIME_LIMIT, CELERY_<QUEUE>_TIME_LIMIT (the
+    soft limit plus a minute unless set) and CELERY_<QUEUE>_MAX_MEMORY_MB."""
+    prefix = f"CELERY_{name.upper()}_"
+    soft = env_int(prefix + "SOFT_TIME_LIMIT", soft, minimum=1)
+    hard = env_int(prefix + "TIME_LIMIT", soft + 60, minimum=1)
+    if hard <= soft:
+        # The hard limit kills the process before the job can record why it stopped.
+        raise ImproperlyConfigured(f"{prefix}TIME_LIMIT must exceed {prefix}SOFT_TIME_LIMIT")
+    memory = env_int(prefix + "MAX_MEMORY_MB", memory_mb, minimum=64)
+    return job_queues.QueueLimits(soft, hard, memory)
+
+
+#: Each job class's queue and its limits (portal/queues.py says which task goes where).
+JOB_QUEUES = {
+    name: queue_limits(name, soft, memory)
+    for name, (soft, memory) in job_queues.DEFAULT_LIMITS.items()
+}
+CELERY_TASK_DEFAULT_QUEUE = job_queues.DEFAULT_QUEUE
+CELERY_TASK_QUEUES = job_queues.task_queues()
+# A misspelt `-Q` stops the worker instead of making a queue nothing is sent to.
+CELERY_TASK_CREATE_MISSING_QUEUES = False
+CELERY_TASK_ROUTES = job_queues.task_routes()
+CELERY_TASK_ANNOTATIONS = job_queues.task_annotations(JOB_QUEUES)
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Publishing must never hang a request: fail fast and let the sweeper republish.
@@ -527,7 +556,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 CELERY_TIMEZONE = "UTC"
 # Workers log through LOGGING below, so their lines are JSON with the rest.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's scheduler, sending only while it holds the beat lease: a second
+# beat stands by, and takes over within BEAT_LEASE_SECONDS of the first one's death.
+CELERY_BEAT_SCHEDULER = "portal.beat:SingleBeatScheduler"
+BEAT_LEASE_SECONDS = env_int("BEAT_LEASE_SECONDS", 30, minimum=3)
 JOB_SWEEP_SECONDS = env_int("JOB_SWEEP_SECONDS", 30)
 #: How often every audit-trail chain's head is anchored in the portal chain.
 EVENT_CHECKPOINT_SECONDS = env_int("EVENT_CHECKPOINT_SECONDS", 3600)

@@ -55,11 +55,18 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
 
 
 class Worker:
-    """A worker process; ``include`` names more task modules than ``tests.workloads``, and
-    a ``CELERY_BROKER_URL`` in ``env`` gives it (and the ping that waits for it) a broker
-    of its own."""
+    """A worker process; ``include`` names more task modules than ``tests.workloads``,
+    ``queues`` the queues it serves (all when empty), and a ``CELERY_BROKER_URL`` in
+    ``env`` gives it (and the ping that waits for it) a broker of its own."""
 
-    def __init__(self, tmp_path: Path, *, include: tuple[str, ...] = (), **env: str):
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        include: tuple[str, ...] = (),
+        queues: tuple[str, ...] = (),
+        **env: str,
+    ):
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log = tmp_path / "worker.log"
         broker = env.get("CELERY_BROKER_URL", settings.CELERY_BROKER_URL)
@@ -90,6 +97,7 @@ class Worker:
             ",".join(("tests.workloads", *include)),
             "--without-mingle",
             "--without-gossip",
+            *(("--queues", ",".join(queues)) if queues else ()),
         ]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
