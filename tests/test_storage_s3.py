@@ -103,6 +103,7 @@ def _upload(api, team: TeamWorld, content: bytes, name: str = "loans.csv"):
     return api.post(f"/api/v1/datasets/{team.dataset.pk}/versions/", data, format="multipart")
 
 
+@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_a_project_keeps_every_file_in_the_bucket(api, client, team, s3_storage, settings):
     engineer = team.people[Role.ML_ENGINEER]
     content = sample_csv(seed=11)
