@@ -1,9 +1,10 @@
 """Stored files, wherever the default storage keeps them (docs/storage.md).
 
-Readers (pyarrow, the CSV scanner) want a local path. On the local disk that is the stored
-file itself; on object storage it is a copy streamed to a temporary file for as long as the
-reader needs it. Storage failures become domain errors with a message: a missing object,
-or a store that cannot be reached.
+Jobs read them through :func:`local_file` (a path: the file itself on the local disk, a
+temporary copy of an object) or, for Parquet, :func:`parquet_source` (on S3, ranged reads
+of the columns asked for); views serve them through :func:`stored_file_response`. What a
+storage raises becomes a domain error with a message: a missing object, or a store that
+cannot be reached.
 """
 
 from __future__ import annotations
@@ -124,12 +125,16 @@ def local_file(field: FieldFile) -> Iterator[str]:
             os.unlink(scratch)
 
 
+def _is_s3(storage) -> bool:
+    return bool(getattr(storage, "bucket_name", None)) and hasattr(storage, "endpoint_url")
+
+
 def _arrow_filesystem(storage) -> tuple[object, str] | None:
     """pyarrow's S3 file system for an S3 storage, and the bucket's key prefix; None for
     storages it cannot read (the local disk has paths)."""
-    bucket = getattr(storage, "bucket_name", None)
-    if not bucket or not hasattr(storage, "endpoint_url"):
+    if not _is_s3(storage):
         return None
+    bucket = storage.bucket_name
     from pyarrow import fs
 
     options: dict = {"region": storage.region_name or "us-east-1"}
@@ -171,7 +176,7 @@ def parquet_source(field: FieldFile) -> Iterator[object]:
         try:
             source = filesystem.open_input_file(prefix + field.name)
         except OSError as error:
-            # pyarrow says "Path does not exist" for a missing key, whatever the cause text.
+            # pyarrow reports a missing key as "Path does not exist".
             if "does not exist" in str(error) or "NoSuchKey" in str(error):
                 raise _missing(field.name) from None
             raise
@@ -192,7 +197,7 @@ def stored_file_response(
     and need not be reachable from browsers; with STORAGE_DOWNLOADS=redirect, object
     storage answers a redirect to a presigned URL that expires shortly instead. 404
     (StoredFileMissing) when the file is gone."""
-    if settings.STORAGE_DOWNLOADS == "redirect" and _arrow_filesystem(field.storage):
+    if settings.STORAGE_DOWNLOADS == "redirect" and _is_s3(field.storage):
         with storage_errors(field.name):
             if not field.storage.exists(field.name):
                 raise _missing(field.name)
