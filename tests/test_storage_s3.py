@@ -18,6 +18,7 @@ import pytest
 from botocore.exceptions import ClientError
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.utils import timezone
 from storages.backends.s3 import S3Storage
 
@@ -302,3 +303,41 @@ def test_a_redirected_download_is_a_link_that_expires(api, team, s3_storage, set
     # The permission check still comes first: an outsider gets no link.
     api.force_authenticate(UserFactory(username="s3_stranger"))
     assert api.get(f"/api/v1/event-exports/{export.pk}/download/").status_code == 404
+
+
+def _refuse_inserts(table: str) -> None:
+    """Make the database itself refuse rows of ``table`` for the rest of the test (its
+    transaction takes the trigger away again)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(
+                f"CREATE TEMP TRIGGER refuse BEFORE INSERT ON {table} "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        else:
+            cursor.execute(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'refused'; END $$"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER refuse BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+
+
+def test_an_upload_whose_row_cannot_be_written_leaves_no_object(api, team, s3_storage):
+    prefix = f"predictions/{team.model.pk}/"
+    client = s3_storage.client()
+    before = client.list_objects_v2(Bucket=s3_storage.bucket, Prefix=prefix).get("Contents", [])
+    _refuse_inserts(Evaluation._meta.db_table)
+    api.force_authenticate(team.people[Role.ML_ENGINEER])
+    data = {
+        "file": SimpleUploadedFile("p.csv", predictions_csv(sample_frame(seed=14))),
+        "dataset_version": team.version.pk,
+        "y_true": "label",
+        "y_pred": "prediction",
+    }
+    response = api.post(f"/api/v1/models/{team.model.pk}/evaluations/", data, format="multipart")
+    assert response.status_code == 500
+    after = client.list_objects_v2(Bucket=s3_storage.bucket, Prefix=prefix).get("Contents", [])
+    assert [o["Key"] for o in after] == [o["Key"] for o in before]
