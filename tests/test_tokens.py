@@ -106,6 +106,13 @@ def test_create_token_prints_the_key_alone_on_the_last_line(api, world, capsys):
     assert get(api, key, "/api/v1/projects/b-project/").status_code == 404
 
 
+def test_create_token_without_scopes_can_read_write_and_move(world, capsys):
+    call_command("create_token", "a_business_owner")
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    token = ApiToken.objects.get(prefix="_".join(key.split("_")[:2]))
+    assert sorted(token.scopes) == ["read", "transition", "write"]
+
+
 @pytest.mark.parametrize(
     "args",
     [["nobody"], ["a_viewer", "--project", "missing"], ["a_viewer", "--project", "b-project"]],

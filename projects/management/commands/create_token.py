@@ -7,6 +7,8 @@ from portal.exceptions import ApplicationError
 from projects.models import ApiToken, Project
 from projects.services.tokens import token_create
 
+DEFAULT_SCOPES = (ApiToken.Scope.READ, ApiToken.Scope.WRITE, ApiToken.Scope.TRANSITION)
+
 
 class Command(BaseCommand):
     help = "Mint an API token for USERNAME. The key is printed alone on the last line."
@@ -17,7 +19,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--scope",
             action="append",
-            choices=ApiToken.Scope.values,
+            # A metrics token is made on its deployment's page, bound to it.
+            choices=DEFAULT_SCOPES,
             help="Repeat for several scopes (default: read, write, transition).",
         )
         parser.add_argument("--name", default="command line")
@@ -32,7 +35,7 @@ class Command(BaseCommand):
             project = Project.objects.filter(slug=options["project"]).first()
             if project is None:
                 raise CommandError(f"No project {options['project']!r}.")
-        scopes = options["scope"] or list(ApiToken.Scope.values)
+        scopes = options["scope"] or list(DEFAULT_SCOPES)
         try:
             token, key = token_create(
                 user=user,
