@@ -384,6 +384,9 @@ PROFILE_RARE_CLASS_SHARE = env_float("PROFILE_RARE_CLASS_SHARE", 0.01)
 #: Groups of a sensitive feature with fewer rows than this are flagged small.
 PROFILE_SMALL_GROUP_SIZE = env_int("PROFILE_SMALL_GROUP_SIZE", 30)
 
+#: How long a polled gate's answer may be kept: events move its key at once; this bounds
+#: changes no event marks (a job's words while it runs). 0 computes every answer.
+GATE_CACHE_SECONDS = env_int("GATE_CACHE_SECONDS", 60, minimum=0)
 CACHE_URL = env_str("CACHE_URL", "")
 CACHES = {
     "default": (
@@ -394,7 +397,11 @@ CACHES = {
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 1},
         }
         if CACHE_URL.startswith(("redis://", "rediss://"))
-        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        # Answers are kept per project (gates, sign-off states): room for a few thousand.
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 20_000},
+        }
     )
 }
 

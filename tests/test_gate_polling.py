@@ -142,3 +142,12 @@ def test_the_gate_computed_in_one_block_matches_each_check_alone(packed_world):
     together = selectors.project_gate(project, "deployment").checks
     alone = tuple(c for fn in gate_checks("deployment") for c in fn(project, GateContext()))
     assert together == alone
+
+
+def test_without_a_cache_time_every_poll_computes(api, packed_world, settings):
+    settings.GATE_CACHE_SECONDS = 0
+    client = _client(api, packed_world["a"].token_key)
+    client.get(GATE)
+    with CaptureQueriesContext(connection) as again:
+        assert client.get(GATE).json()["passed"]
+    assert len(again) > CACHED_QUERIES * 3

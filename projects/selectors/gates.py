@@ -7,15 +7,9 @@ risks, the candidate's audit and the approval pack from ``audits/gates.py``.
 
 from __future__ import annotations
 
-import logging
-
-from django.core.cache import cache
-from django.db.models import CharField, Q, Value
-from django.db.models.functions import Cast, Concat
-from django.utils import timezone
+from collections.abc import Iterable
 
 from portal.once import computed_once, once
-from projects.analysis.chain import PORTAL_CHAIN
 from projects.analysis.criteria import ML
 from projects.analysis.gates import (
     DEPLOYMENT,
@@ -41,20 +35,19 @@ from projects.gates import (
     gate_check,
     gate_checks,
 )
-from projects.models import Dataset, EventHead, Project, ProjectShare, Role
+from projects.models import Dataset, Project, Role
 from projects.selectors.criteria import criteria_assessment, criteria_current
+from projects.selectors.marks import kept_per_project
 from projects.selectors.rigor import candidate_baseline_standing, candidate_evaluated_data
 from projects.selectors.signoffs import signoff_summary
 from projects.selectors.teams import people_in_role
-from projects.services.events import chain_key
-
-log = logging.getLogger(__name__)
 
 __all__ = [
     "LABELLED_PURPOSES",
     "baseline_names",
     "criteria_state",
     "labelled_datasets",
+    "next_gates_polled",
     "project_gate",
     "project_gate_polled",
 ]
@@ -74,45 +67,19 @@ def project_gate(
     return GateResult(stage=project.stage, target=target, checks=checks)
 
 
-#: A bound on how stale a cached gate may be, for changes no event marks: a job moving from
-#: queued to running (the check's words, not its verdict), a person deactivated in the admin.
-GATE_CACHE_SECONDS = 60
-
-
-def _gate_cache_key(project: Project, target: str) -> str:
-    """Moves exactly when the gate's answer can: every change the gate reads appends an
-    event to the project's chain, its team's (memberships), a sharing team's or the
-    portal's (people); exceptions lapse by the day."""
-    shared = ProjectShare.objects.filter(project=project, team__isnull=False).values(
-        key=Concat(Value("team-"), Cast("team_id", CharField()))
-    )
-    own = [chain_key(project, None), chain_key(None, project.team), PORTAL_CHAIN]
-    heads = sorted(
-        EventHead.objects.filter(Q(key__in=own) | Q(key__in=shared)).values_list("key", "seq")
-    )
-    marks = ",".join(f"{key}:{seq}" for key, seq in heads)
-    return f"gate:{project.pk}:{project.stage}:{target}:{timezone.localdate()}:{marks}"
-
-
 def project_gate_polled(project: Project, target: str | None = None) -> GateResult:
     """:func:`project_gate` for the readers that poll it (CI pipelines, release tools, the
-    home page), from the shared cache while no event says anything it reads has changed.
-    A cache that does not answer costs only the computation."""
-    target = target or next_stage(project.stage)
-    key = _gate_cache_key(project, target)
-    try:
-        found = cache.get(key)
-    except Exception as exc:  # each cache backend raises its own connection errors
-        log.warning("gate cache unavailable, computed instead: %s", exc)
-        return project_gate(project, target)
-    if found is not None:
-        return found
-    result = project_gate(project, target)
-    try:
-        cache.set(key, result, GATE_CACHE_SECONDS)
-    except Exception as exc:
-        log.warning("gate cache unavailable, answer not kept: %s", exc)
-    return result
+    project page), kept in the shared cache until the project's records move."""
+    if target is None:
+        return next_gates_polled([project])[project.pk]
+    kept = kept_per_project(f"gate:{target}", [project], lambda p: project_gate(p, target))
+    return kept[project.pk]
+
+
+def next_gates_polled(projects: Iterable[Project]) -> dict[int, GateResult]:
+    """Each project's gate into its next stage, kept as :func:`project_gate_polled` keeps
+    one: two queries for the lot when none has changed."""
+    return kept_per_project("gate:next", projects, project_gate)
 
 
 @once

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+
 from portal import access
-from portal.once import once
+from portal.once import computed_once, once
 from projects import signing
 from projects.analysis.criteria import content_sha256
 from projects.analysis.signoffs import ROLE_LABELS, Summary, evidence_changes, summarise
@@ -12,6 +15,7 @@ from projects.models import ApiToken, Project, SignOff
 from projects.models.signing import Signature, SignedDocument
 from projects.selectors.criteria import candidate_model, newest_evaluation
 from projects.selectors.datasets import _visible
+from projects.selectors.marks import kept_per_project
 
 
 @once
@@ -131,38 +135,74 @@ def signoff_roles(user, project: Project) -> list[str]:
     ]
 
 
-def signoff_inbox(user, token: ApiToken | None = None) -> list[dict]:
-    """Documents in force waiting for ``user``'s sign-off, across their projects: they hold
-    a signing role and have no fresh sign-off on it."""
-    projects = access.projects_visible(user, token).exclude(stage=Project.Stage.RETIRED)
-    waiting = []
-    for project in projects.select_related("team").order_by("name"):
-        roles = signoff_roles(user, project)
-        if not roles:
-            continue
+@dataclass(frozen=True)
+class SigningState:
+    """Where one document in force stands: the roles still lacking a fresh approval, and
+    who holds a standing sign-off on it, fresh or gone stale."""
+
+    document: SignedDocument
+    missing: tuple[str, ...]
+    fresh: frozenset[int]
+    stale: frozenset[int]
+
+
+def signing_states(project: Project) -> list[SigningState]:
+    """Every document in force on ``project``, with where its sign-offs stand."""
+    states = []
+    with computed_once():  # the documents share the project's evidence
         for kind in signing.kinds():
             for document in kind.in_force(project):
                 rows = signoff_rows(document)
-                mine = [
-                    row
-                    for row in rows
-                    if row["signoff"].signed_by_id == user.pk and row["signoff"].revoked_at is None
-                ]
-                if any(not row["stale"] for row in mine):
-                    continue
-                missing = _summary(rows).missing
-                # Wanted: a role of theirs still lacks an approval, or their own signature
-                # went stale.
-                if mine or any(role in missing for role in roles):
-                    waiting.append(
-                        {
-                            "project": project,
-                            "kind": kind,
-                            "version": document,
-                            "roles": roles,
-                            "stale": bool(mine),
-                        }
+                standing = [row for row in rows if row["signoff"].revoked_at is None]
+                states.append(
+                    SigningState(
+                        document=document,
+                        missing=tuple(_summary(rows).missing),
+                        fresh=frozenset(
+                            r["signoff"].signed_by_id for r in standing if not r["stale"]
+                        ),
+                        stale=frozenset(r["signoff"].signed_by_id for r in standing if r["stale"]),
                     )
+                )
+    return states
+
+
+def signoff_inbox(
+    user, token: ApiToken | None = None, *, projects: Iterable[Project] | None = None
+) -> list[dict]:
+    """Documents in force waiting for ``user``'s sign-off, across their projects (or
+    ``projects``, those they see, when already read): they hold a signing role and have no
+    fresh sign-off on it. A fixed number of queries however many projects: the roles in
+    one query each, the documents' state kept per project."""
+    if projects is None:
+        projects = access.projects_visible(user, token).select_related("team").order_by("name")
+    projects = [p for p in projects if p.stage != Project.Stage.RETIRED]
+    holding = {
+        role: set(access.projects_with_perm(user, perm).values_list("pk", flat=True))
+        for role, perm in access.SIGN_AS.items()
+    }
+    roles_of = {p.pk: [role for role in access.SIGN_AS if p.pk in holding[role]] for p in projects}
+    signing_projects = [p for p in projects if roles_of[p.pk]]
+    states = kept_per_project("signing", signing_projects, signing_states)
+    waiting = []
+    for project in signing_projects:
+        roles = roles_of[project.pk]
+        for state in states[project.pk]:
+            if user.pk in state.fresh:
+                continue
+            mine_stale = user.pk in state.stale
+            # Wanted: a role of theirs still lacks an approval, or their own signature
+            # went stale.
+            if mine_stale or any(role in state.missing for role in roles):
+                waiting.append(
+                    {
+                        "project": project,
+                        "kind": signing.kind_of(state.document),
+                        "version": state.document,
+                        "roles": roles,
+                        "stale": mine_stale,
+                    }
+                )
     return waiting
 
 

@@ -60,8 +60,9 @@ def _next_steps(user) -> list[dict]:
         .order_by("-updated_at", "pk")[:HOME_GATES]
     )
     rows = []
+    gates = selectors.next_gates_polled(building)
     for project in building:
-        gate = selectors.project_gate_polled(project)
+        gate = gates[project.pk]
         failing = [
             (check, step)
             for check, step in gate_links.gate_rows(project, gate)
@@ -97,11 +98,15 @@ def _lately(projects) -> list[tuple[Project, trail.Sentence]]:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     projects = selectors.project_list(request.user)
+    visible = list(projects)
+    teams_ = list(selectors.team_list(request.user))
     context = {
-        "teams": selectors.team_list(request.user),
-        "projects": projects,
-        "can_create": bool(_creatable_teams(request.user)),
-        "waiting": selectors.signoff_inbox(request.user),
+        "teams": teams_,
+        "projects": visible,
+        "can_create": any(
+            access.has_team_perm(request.user, t, access.CREATE_PROJECT) for t in teams_
+        ),
+        "waiting": selectors.signoff_inbox(request.user, projects=visible),
         "overdue": overdue.overdue_reviews(projects),
         "next_steps": _next_steps(request.user),
         "lately": _lately(projects),
