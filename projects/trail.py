@@ -17,6 +17,7 @@ from django.db.models import Q, QuerySet
 from django.urls import NoReverseMatch, reverse
 
 from projects.models import Event, Project
+from projects.selectors.events import trail_actors
 
 #: What each event verb says, after the actor's name. ``{obj}`` is the object, linked.
 VERBS: dict[str, str] = {
@@ -262,12 +263,7 @@ class TrailFilterForm(forms.Form):
 
 def trail_people(project: Project) -> list[str]:
     """Everyone who did something on the project's trail, to filter by."""
-    names = (
-        Event.objects.filter(project=project, actor__isnull=False)
-        .values_list("actor__username", flat=True)
-        .distinct()
-    )
-    return sorted(names)
+    return trail_actors(project)
 
 
 def trail_filter(events: QuerySet[Event], data: dict) -> QuerySet[Event]:

@@ -48,7 +48,7 @@ urlpatterns = [
     ),
     path(
         "projects/<slug:slug>/events/",
-        projects.as_view({"get": "events"}),
+        v.EventViewSet.as_view({"get": "events"}),
         name="api-project-events",
     ),
     path(

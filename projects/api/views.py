@@ -11,6 +11,7 @@ from rest_framework.settings import api_settings
 
 from portal import access
 from portal.api.authentication import WebhookMetadataTokenAuthentication
+from portal.api.pagination import TrailPagination
 from portal.api.schema import NOT_READY
 from portal.api.throttling import AnonThrottle, GateThrottle
 from portal.api.views import ApiViewSet
@@ -161,14 +162,6 @@ class ProjectViewSet(ApiViewSet):
         project.refresh_from_db()
         return Response(s.ProjectSerializer(project, context={"request": request}).data)
 
-    @extend_schema(responses=s.EventSerializer(many=True))
-    @action(detail=True, methods=["get"])
-    def events(self, request, slug: str):
-        """The project's audit trail, newest first."""
-        project = self._project(slug)
-        page = self.paginate_queryset(selectors.project_events(project))
-        return self.get_paginated_response(s.EventSerializer(page, many=True).data)
-
 
 def _check_body(request, project, check) -> dict:
     """A gate check with its next step and the page where it is taken, when it fails."""
@@ -181,6 +174,18 @@ def _check_body(request, project, check) -> dict:
         "next_step": step.words if step else None,
         "next_url": request.build_absolute_uri(step.url) if step else None,
     }
+
+
+class EventViewSet(ProjectViewSet):
+    pagination_class = TrailPagination
+
+    @extend_schema(responses=s.EventSerializer(many=True))
+    @action(detail=True, methods=["get"])
+    def events(self, request, slug: str):
+        """The project's audit trail, newest first, a page at a time: follow ``next``."""
+        project = self._project(slug)
+        page = self.paginate_queryset(selectors.project_events(project))
+        return self.get_paginated_response(s.EventSerializer(page, many=True).data)
 
 
 class GateViewSet(ProjectViewSet):

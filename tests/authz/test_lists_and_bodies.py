@@ -179,6 +179,8 @@ class Listing:
     item_key: Callable[[dict], object] = lambda item: item["id"]
     row_key: Callable[[object], object] = _pk
     paginated: bool = True
+    #: False for keyset pages (the trail), which do not count the whole list.
+    counted: bool = True
 
 
 def _project_rows(model, **path) -> Callable[[TeamWorld, object], QuerySet]:
@@ -245,6 +247,7 @@ LISTS: dict[str, Listing] = {
         _project_rows(Event, project="project"),
         item_key=lambda item: (item["chain"], item["seq"]),
         row_key=lambda event: (event.chain, event.seq),
+        counted=False,
     ),
     "api-share-list": Listing(_project, _project_rows(ProjectShare, project="project")),
     "api-event-export-list": Listing(_project, _project_rows(EventExport, project="project")),
@@ -433,7 +436,7 @@ def test_a_list_answers_exactly_what_the_caller_may_see(world, name, role):
     assert set(got) == expected
     assert not set(got) & theirs
     if listing.paginated:
-        assert body["count"] == len(expected)
+        assert body.get("count") == (len(expected) if listing.counted else None)
     text = response.content.decode()
     assert b.project.slug not in text and b.team.slug not in text
 
