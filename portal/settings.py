@@ -85,6 +85,9 @@ def database_from_url(url: str) -> dict:
             "TEST": {"NAME": str(VAR_DIR / "test.sqlite3")},
         }
     if parts.scheme in ("postgres", "postgresql"):
+        pooler = options.pop("pooler", "")
+        if pooler not in ("", "session", "transaction"):
+            raise ImproperlyConfigured("DATABASE_URL's pooler= is session or transaction")
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),
@@ -94,6 +97,9 @@ def database_from_url(url: str) -> dict:
             "PORT": str(parts.port or ""),
             "CONN_MAX_AGE": int(options.pop("conn_max_age", 60)),
             "CONN_HEALTH_CHECKS": True,
+            # A pooler in transaction mode hands each transaction to any server
+            # connection: a server-side cursor (QuerySet.iterator) would not outlive it.
+            "DISABLE_SERVER_SIDE_CURSORS": pooler == "transaction",
             "OPTIONS": options,
         }
     raise ImproperlyConfigured(f"DATABASE_URL scheme {parts.scheme!r} is not supported")

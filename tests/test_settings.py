@@ -39,6 +39,11 @@ def test_database_urls_are_parsed():
         "stagegate",
     )
     assert pg["OPTIONS"] == {"sslmode": "require"}
+    assert (pg["CONN_MAX_AGE"], pg["DISABLE_SERVER_SIDE_CURSORS"]) == (60, False)
+    pooled = database_from_url("postgres://app@pooler:6432/stagegate?pooler=transaction")
+    assert pooled["DISABLE_SERVER_SIDE_CURSORS"] and pooled["OPTIONS"] == {}
+    with pytest.raises(ImproperlyConfigured, match="pooler"):
+        database_from_url("postgres://app@pooler:6432/stagegate?pooler=statement")
     lite = database_from_url("sqlite:////tmp/x.sqlite3")
     assert lite["NAME"] == "/tmp/x.sqlite3"
     assert lite["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
