@@ -182,11 +182,11 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def serve(self, web_workers: int = 4) -> None:
-        """Start gunicorn (sync workers), a Celery worker and beat; wait until the site
-        answers (a minute at most: a loaded two-core machine takes more than 20 s)."""
-        self._logs = open(self.log, "w")  # noqa: SIM115 (closed with the children)
-        for command in (
+    def serve(self, web_workers: int = 4, *, worker: bool = True) -> None:
+        """Start gunicorn (sync workers), a Celery worker (unless not ``worker``: a run
+        starting its own with :meth:`start_worker`) and beat; wait until the site answers
+        (a minute at most: a loaded two-core machine takes more than 20 s)."""
+        self._start(
             [
                 PYTHON,
                 "-m",
@@ -199,21 +199,11 @@ class Stack:
                 str(web_workers),
                 "--timeout",
                 "60",
-            ],
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--concurrency",
-                "2",
-                "--loglevel",
-                "WARNING",
-                "-n",
-                f"load-{self.web_port}@%h",
-            ],
+            ]
+        )
+        if worker:
+            self.start_worker(f"load-{self.web_port}")
+        self._start(
             [
                 PYTHON,
                 "-m",
@@ -225,23 +215,49 @@ class Stack:
                 "WARNING",
                 "--schedule",
                 str(self.folder / "beat-schedule"),
-            ],
-        ):
-            self.children.append(
-                subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env=self.env,
-                    stdout=self._logs,
-                    stderr=self._logs,
-                    start_new_session=True,
-                )
-            )
+            ]
+        )
         for _ in range(300):
             if call(urllib.request.Request(f"{self.base}/accounts/login/")) == 200:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"the portal did not answer within a minute; see {self.log}")
+
+    def start_worker(
+        self,
+        name: str,
+        *,
+        env: dict | None = None,
+        queues: str = "",
+        concurrency: int = 2,
+        hostname: str = "",
+    ) -> subprocess.Popen:
+        """Start a Celery worker called ``name`` serving ``queues`` (comma-separated; every
+        queue when empty), with ``env`` over the stack's (another host's folders, say), and
+        with a ``hostname`` of its own when given (a UTS namespace: needs root). It leads a
+        process group of its own, so a run can kill it with its pool."""
+        command = [PYTHON, "-m", "celery", "-A", "portal", "worker", "--concurrency"]
+        command += [str(concurrency), "--loglevel", "WARNING", "-n", f"{name}@%h"]
+        if queues:
+            command += ["-Q", queues]
+        if hostname:
+            rename = 'hostname "$0" && exec "$@"'
+            command = ["unshare", "--uts", "--fork", "sh", "-c", rename, hostname, *command]
+        return self._start(command, {**self.env, **(env or {})})
+
+    def _start(self, command: list[str], env: dict | None = None) -> subprocess.Popen:
+        if self._logs is None:
+            self._logs = open(self.log, "a")  # noqa: SIM115 (closed with the children)
+        child = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env or self.env,
+            stdout=self._logs,
+            stderr=self._logs,
+            start_new_session=True,
+        )
+        self.children.append(child)
+        return child
 
     def close(self) -> None:
         for child in self.children:
