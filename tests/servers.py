@@ -6,10 +6,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 import urllib.request
@@ -99,6 +102,68 @@ class PrivateRedis:
             (self.proc.kill if kill else self.proc.terminate)()
             self.proc.wait(10)
             self.proc = None
+
+
+class PrivatePgBouncer:
+    """A PgBouncer of the caller's own on a free loopback port, in ``mode`` (transaction
+    pooling by default) in front of the PostgreSQL at 127.0.0.1:5432, trusting every user,
+    with ``pool_size`` server connections per database and user. PgBouncer refuses to run
+    as root: as root it runs as the ``postgres`` user, so its files live in a folder of
+    their own that user can reach (pytest's are private to root)."""
+
+    def __init__(self, *, binary: str, mode: str = "transaction", pool_size: int = 3) -> None:
+        self.binary = binary
+        self.folder = Path(tempfile.mkdtemp(prefix="stagegate-pgbouncer-"))
+        self.folder.chmod(0o777)
+        self.port = free_port()
+        folder = self.folder
+        (folder / "users.txt").write_text('"postgres" ""\n')
+        self.config = folder / "pgbouncer.ini"
+        self.config.write_text(
+            "[databases]\n* = host=127.0.0.1 port=5432\n[pgbouncer]\n"
+            f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\n"
+            f"auth_type = trust\nauth_file = {folder / 'users.txt'}\n"
+            f"pool_mode = {mode}\ndefault_pool_size = {pool_size}\nmax_client_conn = 200\n"
+            "unix_socket_dir =\nignore_startup_parameters = extra_float_digits,options\n"
+            f"logfile = {folder / 'pgbouncer.log'}\n"
+        )
+        for path in (folder / "users.txt", self.config):
+            path.chmod(0o644)
+        self.proc: subprocess.Popen | None = None
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def __enter__(self) -> PrivatePgBouncer:
+        command = [self.binary, str(self.config)]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.proc.poll() is not None:
+                    break
+                time.sleep(0.1)
+        self.__exit__()
+        raise RuntimeError(f"PgBouncer did not start; see {self.folder / 'pgbouncer.log'}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            # runuser's child is PgBouncer: end the whole group.
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+            self.proc = None
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class PrivatePrometheus:
