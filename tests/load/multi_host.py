@@ -467,12 +467,11 @@ def main() -> int:
             and rows_of[(n, pk)]["deliveries"] > 1
             and host_of(rows_of[(n, pk)]["runner"], hosts) != killed
         ]
-        ran_on = collections.Counter(
-            host_of(r["runner"], hosts) or r["runner"].rpartition(":")[0]
-            for rows in facts["jobs"].values()
-            for r in rows
-            if r["status"] == "succeeded"
-        )
+        # Where each job ran last: a worker host, or setup's inline runs (the machine).
+        ran_on: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
+        for name, rows in facts["jobs"].items():
+            for r in rows:
+                ran_on[host_of(r["runner"], hosts) or "set up inline"][name] += 1
         if killed is None:
             problems["no_host_killed"].append("no job was running when the host was to die")
         elif len(redelivered) != len(held):
@@ -524,7 +523,7 @@ def main() -> int:
             "jobs": {name: dict(c) for name, c in sorted(statuses.items())},
             "finishing_events": events,
             "own_hostnames": separate,
-            "jobs_finished_on": dict(sorted(ran_on.items())),
+            "jobs_ran_on": {host: dict(c) for host, c in sorted(ran_on.items())},
             "killed": {
                 "host": killed,
                 "after_seconds": round(killed_at or 0, 1),
