@@ -21,8 +21,8 @@ has been silent for the queue's hard time limit plus a minute, as across machine
 
 - every job row succeeded, and finished exactly once (one finishing event per job);
 - every stored file a row names is in the bucket, with the sha256 the row records;
-- nothing was written under a worker host's VAR_DIR (temporary copies aside) nor under
-  the web host's MEDIA_ROOT;
+- nothing was written under a worker host's VAR_DIR (but for temporary copies, which the
+  live hosts removed) nor under the web host's MEDIA_ROOT;
 - ``verify_events`` passes.
 
 Exit status 0 only then. CI's size (the defaults), three and a half minutes on two cores,
@@ -503,6 +503,9 @@ def main() -> int:
             if written:
                 problems["written_on_worker_host"].append([name, written[:10]])
             leftovers[name] = len(files_written(var / "tmp")) if (var / "tmp").exists() else 0
+            # A live host removes its temporary copies; the dead one could not.
+            if leftovers[name] and name != killed:
+                problems["temporary_copies_left"].append([name, files_written(var / "tmp")])
         web_media = files_written(web_var / "media") if (web_var / "media").exists() else []
         if web_media:
             problems["written_in_web_media_root"].append(web_media[:10])
