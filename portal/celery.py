@@ -17,6 +17,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@signals.worker_process_init.connect
+def deliveries_pulse(**kwargs: Any) -> None:
+    """A pool process's deliveries keep their heartbeat while their work runs."""
+    from portal.jobs import pulse_deliveries
+
+    pulse_deliveries()
+
+
 @signals.celeryd_init.connect
 def worker_queue_limits(conf: Any, options: dict, **kwargs: Any) -> None:
     """Give a worker's pool processes the memory limit of the queues it serves, unless

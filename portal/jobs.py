@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -23,7 +24,6 @@ from django.db import InterfaceError, OperationalError, connection, models, tran
 from django.utils import timezone
 
 from portal.exceptions import ApplicationError
-from portal.queues import queue_of
 from portal.transactions import retry_atomic
 
 log = logging.getLogger(__name__)
@@ -109,24 +109,54 @@ def current_runner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def silence_limit(model: type[Job] | None = None) -> timedelta:
-    """How long a live delivery of a ``model`` job (of any job when None) can go without a
-    heartbeat: past its queue's hard time limit it would have been killed, so a quieter
-    job has no delivery working on it."""
-    if model is None:
-        hard = max(
-            settings.CELERY_TASK_TIME_LIMIT,
-            *(limits.time_limit for limits in settings.JOB_QUEUES.values()),
-        )
-    else:
-        hard = queue_time_limit(queue_of(model.task_name))
-    return timedelta(seconds=max(settings.JOB_STALE_SECONDS, hard + 60))
+#: Set in a worker's pool processes (portal/celery.py): only there does a delivery keep a
+#: pulse. Elsewhere (a shell, a test) a job runs inline, inside the caller's transaction.
+_pulsing = False
 
 
-def queue_time_limit(queue: str) -> int:
-    """The hard time limit of the tasks routed to ``queue``."""
-    limits = settings.JOB_QUEUES.get(queue)
-    return limits.time_limit if limits else settings.CELERY_TASK_TIME_LIMIT
+def pulse_deliveries() -> None:
+    """Make this process's deliveries keep their heartbeat from a thread of their own."""
+    global _pulsing
+    _pulsing = True
+
+
+def silence_limit() -> timedelta:
+    """How long a live delivery can go without a heartbeat. Its pulse beats every
+    ``JOB_PULSE_SECONDS`` however long the work goes between progress reports, so four
+    missed beats mean its process, or its host, is gone."""
+    return timedelta(seconds=max(settings.JOB_STALE_SECONDS, 4 * settings.JOB_PULSE_SECONDS))
+
+
+class _Pulse:
+    """A running delivery's heartbeat, kept from a daemon thread with its own database
+    connection. A worker host that dies stops it, so the sweeper hands the job on within
+    :func:`silence_limit`, not after the job's whole time limit. A delivery that was
+    taken over stops beating (its claim no longer matches the row)."""
+
+    def __init__(self, owned: models.QuerySet) -> None:
+        self.owned = owned
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name="job-pulse", daemon=True)
+
+    def __enter__(self) -> _Pulse:
+        if _pulsing:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+
+    def _beat(self) -> None:
+        try:
+            while not self.stopped.wait(settings.JOB_PULSE_SECONDS):
+                try:
+                    if not self.owned.update(heartbeat_at=timezone.now()):
+                        return
+                except Exception as exc:  # the next beat tries again on a new connection
+                    log.warning("job pulse missed a beat: %s", exc)
+                    connection.close()
+        finally:
+            connection.close()
 
 
 def runner_is_gone(job: Job, *, now=None) -> bool:
@@ -138,7 +168,7 @@ def runner_is_gone(job: Job, *, now=None) -> bool:
     """
     now = now or timezone.now()
     beat = job.heartbeat_at or job.started_at
-    if beat is None or now - beat > silence_limit(type(job)):
+    if beat is None or now - beat > silence_limit():
         return True
     host, _, pid = job.runner.rpartition(":")
     if host == socket.gethostname() and pid.isdigit():
@@ -302,9 +332,10 @@ def _deliver(
             store()
 
     try:
-        store = work(job, progress)
-        # A deadlock or serialization failure while storing is tried again, not failed.
-        retry_atomic(lambda: finish(store))
+        with _Pulse(owned):
+            store = work(job, progress)
+            # A deadlock or serialization failure while storing is tried again, not failed.
+            retry_atomic(lambda: finish(store))
     except JobLost:
         log.info("%s %s was taken over by another delivery", model.__name__, pk)
     except SoftTimeLimitExceeded:

@@ -619,6 +619,9 @@ EXCEPTION_REMIND_DAYS = env_int("EXCEPTION_REMIND_DAYS", 14)
 # A job is republished when its row stays queued, or running without a heartbeat,
 # for this long; one that has been delivered this many times is failed.
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 120)
+#: A running delivery's heartbeat, kept by a thread of the worker process: four missed
+#: beats (and at least JOB_STALE_SECONDS) hand its job on.
+JOB_PULSE_SECONDS = env_int("JOB_PULSE_SECONDS", 15, minimum=1)
 JOB_MAX_DELIVERIES = env_int("JOB_MAX_DELIVERIES", 3)
 
 # --- Logging -----------------------------------------------------------------

@@ -266,7 +266,7 @@ class JobLifecycle(RuleBasedStateMachine):
         self.clock.now += {
             "a moment passes": timedelta(seconds=1),
             "the republish wait passes": timedelta(seconds=self.stale_seconds + 1),
-            "the silence limit passes": jobs.silence_limit(EventExport) + timedelta(seconds=1),
+            "the silence limit passes": jobs.silence_limit() + timedelta(seconds=1),
         }[span]
 
     def _sweep(self) -> None:
@@ -383,7 +383,7 @@ class JobLifecycle(RuleBasedStateMachine):
         return self.status in (Status.SUCCEEDED, Status.FAILED)
 
     def _runner_gone(self) -> bool:
-        return not self.owner.alive or self.clock.now - self.beat > jobs.silence_limit(EventExport)
+        return not self.owner.alive or self.clock.now - self.beat > jobs.silence_limit()
 
     def _claim_outcome(self, held: int | None = None) -> str:
         """What a claim does now; ``held`` is the claim of a delivery that lost its connection."""

@@ -111,12 +111,11 @@ def test_it_gives_a_worker_the_memory_limit_of_its_largest_queue(settings):
     )
 
 
-def test_a_jobs_silence_limit_follows_its_queue(settings):
-    render = settings.JOB_QUEUES["render"].time_limit
-    assert jobs.silence_limit(EventExport) == timedelta(
-        seconds=max(settings.JOB_STALE_SECONDS, render + 60)
-    )
-    assert jobs.silence_limit() >= jobs.silence_limit(EventExport)
+def test_a_jobs_silence_limit_is_four_missed_pulses_whatever_its_queue(settings):
+    settings.JOB_STALE_SECONDS, settings.JOB_PULSE_SECONDS = 30, 15
+    assert jobs.silence_limit() == timedelta(seconds=60)
+    settings.JOB_STALE_SECONDS = 120
+    assert jobs.silence_limit() == timedelta(seconds=120)
 
 
 class Published:
