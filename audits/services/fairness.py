@@ -150,17 +150,16 @@ def _existing_run(evaluation: Evaluation, config: AuditConfig) -> AuditRun | Non
 
 
 def _sensitive_columns(
-    evaluation: Evaluation, features: list[str]
+    evaluation: Evaluation, features: list[str], path
 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Each sensitive feature from the predictions file, else from the dataset version,
-    its rows paired with the predictions as the evaluation checked them (by position, or
-    by row id)."""
+    """Each sensitive feature from the predictions file (at ``path``), else from the
+    dataset version, its rows paired with the predictions as the evaluation checked them
+    (by position, or by row id)."""
     fmt, limits = evaluation.format, read_limits()
-    with local_file(evaluation.file) as path:
-        in_file = set(column_names(path, fmt=fmt, limits=limits))
-        here = [f for f in features if f in in_file]
-        elsewhere = [f for f in features if f not in in_file]
-        columns = read_groups(path, here, fmt=fmt, limits=limits) if here else {}
+    in_file = set(column_names(path, fmt=fmt, limits=limits))
+    here = [f for f in features if f in in_file]
+    elsewhere = [f for f in features if f not in in_file]
+    columns = read_groups(path, here, fmt=fmt, limits=limits) if here else {}
     sources = dict.fromkeys(here, "predictions")
     if elsewhere:
         version = evaluation.dataset_version
@@ -193,9 +192,10 @@ def audit_inputs(evaluation: Evaluation, config: AuditConfig) -> AuditInputs:
     sensitive columns; DataError or AuditError when the files do not hold them."""
     mapping = evaluation.mapping
     wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if k in mapping]
+    # One copy of the file for both reads (from object storage, one download).
     with local_file(evaluation.file) as path:
         columns = read_columns(path, wanted, fmt=evaluation.format, limits=read_limits())
-    sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features)
+        sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features, path)
     return AuditInputs(
         y_true=evaluation_truth(evaluation, columns),
         y_pred=columns[mapping["y_pred"]],
