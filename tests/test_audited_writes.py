@@ -87,6 +87,11 @@ ALLOWED = [
     ),
     (
         "portal/jobs.py",
+        "if not self.owned.update(heartbeat_at=",
+        "the pulse of a running delivery: not a decision, not audited",
+    ),
+    (
+        "portal/jobs.py",
         "done = owned.update(",
         "the work's store() appends its finish event in the same transaction",
     ),
