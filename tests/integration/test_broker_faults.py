@@ -25,6 +25,7 @@ from django.test.utils import override_settings
 from django.utils import timezone
 
 from portal.celery import app
+from portal.queues import queue_of
 from projects.models import Event, EventExport, Role
 from projects.services import teams, tokens
 from tests.factories import PASSWORD, UserFactory, make_project, make_team
@@ -38,7 +39,9 @@ SWEEP_EVERY = 2.0
 
 
 def _queued(server: PrivateRedis) -> int:
-    return redis.Redis(port=server.port, socket_timeout=2).llen("celery")
+    """Exports waiting on their queue (``render``) in ``server``."""
+    queue = queue_of(EventExport.task_name)
+    return redis.Redis(port=server.port, socket_timeout=2).llen(queue)
 
 
 @pytest.fixture
