@@ -488,6 +488,19 @@ def column_names(
 
 def _read_table(
     path: str,
+def check_columns(
+    path: str,
+    columns: Sequence[str],
+    *,
+    fmt: str | None = None,
+    encoding: str = "utf-8",
+    limits: ReadLimits = DEFAULT_LIMITS,
+) -> None:
+    """Raise the DataError :func:`read_columns` would for a name that is not a column of
+    the file, without reading any row."""
+    _check_columns(column_names(path, fmt=fmt, encoding=encoding, limits=limits), columns, "column")
+
+
     columns: Sequence[str],
     fmt: str | None,
     encoding: str,

@@ -13,7 +13,7 @@ from portal.storage import local_file, parquet_source
 from projects.analysis.curves import evaluation_curves
 from projects.analysis.metrics import MetricError, compute_metrics, detect_task
 from projects.analysis.pairing import check_row_ids, row_order
-from projects.analysis.tabular import DataError, read_columns, read_groups
+from projects.analysis.tabular import DataError, check_columns, read_columns, read_groups
 from projects.models import (
     Baseline,
     DatasetVersion,
@@ -309,7 +309,8 @@ def _plain(value) -> str:
 def _equal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Element-wise equality that reads 1 and 1.0 as the same label."""
     if a.dtype.kind in "biuf" and b.dtype.kind in "biuf":
-        return a.astype(float) == b.astype(float)
+        # Compared as numbers without a float copy of either side (1 == 1.0 holds).
+        return np.equal(a, b)
     return a.astype(str) == b.astype(str)
 
 
@@ -431,11 +432,15 @@ def evaluation_truth(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
 def _evaluation_work(evaluation: Evaluation, progress: Progress):
     mapping = evaluation.mapping
     wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if k in mapping]
-    wanted += [c for c in mapping["sensitive"] if c not in wanted]
+    sensitive = [c for c in mapping["sensitive"] if c not in wanted]
     progress(5, "Reading predictions")
     try:
         with local_file(evaluation.file) as path:
-            columns = read_columns(path, wanted, fmt=evaluation.format, limits=read_limits())
+            fmt, limits = evaluation.format, read_limits()
+            # The sensitive columns need only be there (the audit reads them): reading them
+            # as text took most of this job's memory.
+            check_columns(path, wanted + sensitive, fmt=fmt, limits=limits)
+            columns = read_columns(path, wanted, fmt=fmt, limits=limits)
         _matches_dataset(evaluation, columns)
         progress(50, "Computing metrics")
         project_task = evaluation.model_version.project.task_type
