@@ -4,6 +4,7 @@ from deployments.services.alert_rules import alert_rules_evaluate
 from deployments.services.alerts import alert_deliver, alert_deliveries_sweep
 from deployments.services.drift import drift_check_run
 from deployments.services.drift_schedule import drift_checks_schedule
+from deployments.services.partitions import metric_points_upkeep
 from deployments.services.performance import label_batch_run
 from deployments.services.production import production_metrics_run
 from deployments.services.rollups import rollups_refresh, rollups_sweep
@@ -52,3 +53,8 @@ def rollups_sweep_task() -> None:
 @shared_task(name="deployments.alert_rules_evaluate")
 def alert_rules_evaluate_task() -> None:
     alert_rules_evaluate()
+
+
+@shared_task(name="deployments.metric_points_upkeep")
+def metric_points_upkeep_task() -> None:
+    metric_points_upkeep()

@@ -44,6 +44,7 @@ QUEUE_TASKS: dict[str, tuple[str, ...]] = {
         "deployments.alert_deliveries_sweep",
         "deployments.rollups_refresh",
         "deployments.rollups_sweep",
+        "deployments.metric_points_upkeep",
         "portal.jobs_sweep",
         "projects.events_checkpoint",
         "audits.exceptions_remind",

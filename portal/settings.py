@@ -391,6 +391,9 @@ PROFILE_RARE_CLASS_SHARE = env_float("PROFILE_RARE_CLASS_SHARE", 0.01)
 PROFILE_SMALL_GROUP_SIZE = env_int("PROFILE_SMALL_GROUP_SIZE", 30)
 
 #: How long a polled gate's answer may be kept: events move its key at once; this bounds
+#: Pushed metric points are dropped a whole month at a time once the month ended this many
+#: days ago (and its rollups are done); 0 keeps them all. Rollups are kept.
+METRIC_POINT_RETENTION_DAYS = env_int("METRIC_POINT_RETENTION_DAYS", 0, minimum=0)
 #: changes no event marks (a job's words while it runs). 0 computes every answer.
 GATE_CACHE_SECONDS = env_int("GATE_CACHE_SECONDS", 60, minimum=0)
 CACHE_URL = env_str("CACHE_URL", "")
@@ -617,6 +620,11 @@ SUDO_SECONDS = env_int("SUDO_SECONDS", 15 * 60)
 EXCEPTION_MAX_DAYS = env_int("EXCEPTION_MAX_DAYS", 365)
 EXCEPTION_REMIND_DAYS = env_int("EXCEPTION_REMIND_DAYS", 14)
 # A job is republished when its row stays queued, or running without a heartbeat,
+    # Next months' metric point partitions made ahead; months past retention dropped.
+    "metric-points-upkeep": {
+        "task": "deployments.metric_points_upkeep",
+        "schedule": timedelta(hours=1),
+    },
 # for this long; one that has been delivered this many times is failed.
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 120)
 #: A running delivery's heartbeat, kept by a thread of the worker process: four missed

@@ -78,6 +78,7 @@ VERBS: dict[str, str] = {
     "monitoring_report.rendered": "rendered {obj}",
     "monitoring_report.failed": "could not render {obj}",
     "deployment.created": "created {obj}",
+    "deployment.points_dropped": "dropped the metric points of {obj} from {month} (past retention)",
     "plan.saved": "saved {obj}",
     "plan.signed": "signed deployment plan v{version} as {role} ({decision})",
     "plan.signoff_revoked": "revoked a sign-off of deployment plan v{version}",

@@ -40,6 +40,7 @@ EXPECTED_QUEUES = {
     "deployments.alert_deliveries_sweep": "monitor",
     "deployments.rollups_refresh": "monitor",
     "deployments.rollups_sweep": "monitor",
+    "deployments.metric_points_upkeep": "monitor",
     "portal.jobs_sweep": "monitor",
     "projects.events_checkpoint": "monitor",
     "audits.exceptions_remind": "monitor",
