@@ -383,6 +383,9 @@ ALERT_DELIVERY_ATTEMPTS = env_int("ALERT_DELIVERY_ATTEMPTS", 5, minimum=1)
 ALERT_RETRY_SECONDS = env_int("ALERT_RETRY_SECONDS", 30, minimum=1)
 #: Points in one pushed batch, at most (a larger batch answers 413).
 METRICS_MAX_BATCH = env_int("METRICS_MAX_BATCH", 10_000, minimum=1)
+#: Pushed metric points are dropped a whole month at a time once the month ended this many
+#: days ago (and its rollups are done); 0 keeps them all. Rollups are kept.
+METRIC_POINT_RETENTION_DAYS = env_int("METRIC_POINT_RETENTION_DAYS", 0, minimum=0)
 #: Trained baselines sample (stratified) down to this many rows.
 BASELINE_ROW_CAP = env_int("BASELINE_ROW_CAP", 200_000)
 #: Label classes below this share of rows are flagged rare.
@@ -391,9 +394,6 @@ PROFILE_RARE_CLASS_SHARE = env_float("PROFILE_RARE_CLASS_SHARE", 0.01)
 PROFILE_SMALL_GROUP_SIZE = env_int("PROFILE_SMALL_GROUP_SIZE", 30)
 
 #: How long a polled gate's answer may be kept: events move its key at once; this bounds
-#: Pushed metric points are dropped a whole month at a time once the month ended this many
-#: days ago (and its rollups are done); 0 keeps them all. Rollups are kept.
-METRIC_POINT_RETENTION_DAYS = env_int("METRIC_POINT_RETENTION_DAYS", 0, minimum=0)
 #: changes no event marks (a job's words while it runs). 0 computes every answer.
 GATE_CACHE_SECONDS = env_int("GATE_CACHE_SECONDS", 60, minimum=0)
 CACHE_URL = env_str("CACHE_URL", "")
@@ -612,6 +612,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "deployments.rollups_sweep",
         "schedule": timedelta(seconds=60),
     },
+    # Next months' metric point partitions made ahead; months past retention dropped.
+    "metric-points-upkeep": {
+        "task": "deployments.metric_points_upkeep",
+        "schedule": timedelta(hours=1),
+    },
 }
 #: Signing, approving, reviewing and exceptions need the password entered this recently.
 SUDO_SECONDS = env_int("SUDO_SECONDS", 15 * 60)
@@ -620,11 +625,6 @@ SUDO_SECONDS = env_int("SUDO_SECONDS", 15 * 60)
 EXCEPTION_MAX_DAYS = env_int("EXCEPTION_MAX_DAYS", 365)
 EXCEPTION_REMIND_DAYS = env_int("EXCEPTION_REMIND_DAYS", 14)
 # A job is republished when its row stays queued, or running without a heartbeat,
-    # Next months' metric point partitions made ahead; months past retention dropped.
-    "metric-points-upkeep": {
-        "task": "deployments.metric_points_upkeep",
-        "schedule": timedelta(hours=1),
-    },
 # for this long; one that has been delivered this many times is failed.
 JOB_STALE_SECONDS = env_int("JOB_STALE_SECONDS", 120)
 #: A running delivery's heartbeat, kept by a thread of the worker process: four missed
