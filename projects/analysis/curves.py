@@ -72,8 +72,18 @@ def thin(xs: np.ndarray, ys: np.ndarray, limit: int = MAX_CURVE_POINTS) -> np.nd
     n = xs.size
     if n <= limit:
         return np.arange(n)
-    steps = np.abs(np.diff(xs)) + np.abs(np.diff(ys))
-    travelled = np.concatenate([[0.0], np.cumsum(steps)])
+    # The same sums as np.abs(np.diff(xs)) + np.abs(np.diff(ys)), built in place: a curve
+    # can be as long as the data.
+    steps = np.diff(xs)
+    np.abs(steps, out=steps)
+    other = np.diff(ys)
+    np.abs(other, out=other)
+    steps += other
+    del other
+    travelled = np.empty(n)
+    travelled[0] = 0.0
+    np.cumsum(steps, out=travelled[1:])
+    del steps
     if travelled[-1] <= 0:
         return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
     # limit - 1 marks from the start to the end, plus the last point itself.
@@ -88,24 +98,44 @@ def _at_thresholds(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray,
     order = np.argsort(score, kind="mergesort")[::-1]
     ranked = score[order]
     hits = positive[order]
-    last_of_each = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
-    tps = np.cumsum(hits)[last_of_each].astype(np.float64)
-    fps = (last_of_each + 1) - tps
-    return fps, tps, ranked[last_of_each]
+    del order
+    if np.isfinite(ranked[[0, -1]]).all():
+        # Sorted and finite: a boolean comparison marks the same runs as np.diff, without a
+        # float array as long as the data.
+        changes = np.flatnonzero(ranked[1:] != ranked[:-1])
+    else:  # infinities or NaN: np.diff's reading of them, as scikit-learn's
+        changes = np.flatnonzero(np.diff(ranked))
+    last_of_each = np.r_[changes, ranked.size - 1]
+    del changes
+    thresholds = ranked[last_of_each]
+    del ranked
+    # Counts as floats straight away (exact below 2**53): one array fewer than int64 first.
+    tps = np.cumsum(hits, dtype=np.float64)[last_of_each]
+    del hits
+    fps = last_of_each + 1.0
+    fps -= tps
+    return fps, tps, thresholds
 
 
-def roc(positive: np.ndarray, score: np.ndarray) -> dict[str, Any] | None:
-    """The ROC curve and its area; None when ``positive`` is all of one kind."""
+def roc(
+    positive: np.ndarray, score: np.ndarray, *, counts: tuple[np.ndarray, ...] | None = None
+) -> dict[str, Any] | None:
+    """The ROC curve and its area; None when ``positive`` is all of one kind. ``counts`` are
+    :func:`_at_thresholds` of the same data, when already computed."""
     n_pos = int(np.count_nonzero(positive))
     if n_pos == 0 or n_pos == positive.size:
         return None
-    fps, tps, thresholds = _at_thresholds(positive, score)
+    fps, tps, thresholds = counts or _at_thresholds(positive, score)
     if fps.size > 2:
-        corner = np.logical_or(np.diff(fps, 2), np.diff(tps, 2))
+        corner = np.diff(fps, 2) != 0
+        corner |= np.diff(tps, 2) != 0
         keep = np.flatnonzero(np.r_[True, corner, True])
+        del corner
         fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
+        del keep
     fpr = np.r_[0.0, fps] / fps[-1]
     tpr = np.r_[0.0, tps] / tps[-1]
+    del fps, tps
     thresholds = np.r_[np.inf, thresholds]
     auc = float(np.trapezoid(tpr, fpr))
     kept = thin(fpr, tpr)
@@ -118,19 +148,24 @@ def roc(positive: np.ndarray, score: np.ndarray) -> dict[str, Any] | None:
     }
 
 
-def precision_recall(positive: np.ndarray, score: np.ndarray) -> dict[str, Any] | None:
+def precision_recall(
+    positive: np.ndarray, score: np.ndarray, *, counts: tuple[np.ndarray, ...] | None = None
+) -> dict[str, Any] | None:
     """The precision-recall curve (recall falling, ending at recall 0 and precision 1) and
-    the average precision; None without a positive row, where recall is undefined."""
+    the average precision; None without a positive row, where recall is undefined.
+    ``counts`` are :func:`_at_thresholds` of the same data, when already computed."""
     n_pos = int(np.count_nonzero(positive))
     if n_pos == 0:
         return None
-    fps, tps, thresholds = _at_thresholds(positive, score)
-    precision = tps / (tps + fps)
-    recall = tps / tps[-1]
-    precision = np.r_[precision[::-1], 1.0]
-    recall = np.r_[recall[::-1], 0.0]
+    fps, tps, thresholds = counts or _at_thresholds(positive, score)
+    precision = np.r_[(tps / (tps + fps))[::-1], 1.0]
+    recall = np.r_[(tps / tps[-1])[::-1], 0.0]
+    del fps, tps
     thresholds = np.r_[thresholds[::-1], np.inf]
-    average = float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
+    areas = np.diff(recall)
+    areas *= precision[:-1]
+    average = float(max(0.0, -np.sum(areas)))
+    del areas
     kept = thin(recall, precision)
     return {
         "precision": _floats(precision[kept]),
@@ -216,7 +251,14 @@ def confusion(codes_true: np.ndarray, codes_pred: np.ndarray, k: int) -> list[li
 
 def _classes(truth: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     classes = np.unique(np.concatenate([np.unique(truth), np.unique(pred)]))
-    return classes, np.searchsorted(classes, truth), np.searchsorted(classes, pred)
+    # Codes in 16 bits when the classes allow (a quarter of intp's memory); the confusion
+    # matrix, the only product of two codes, is drawn for few classes only.
+    small = np.int16 if classes.size <= MAX_MATRIX_CLASSES else np.intp
+    return (
+        classes,
+        np.searchsorted(classes, truth).astype(small, copy=False),
+        np.searchsorted(classes, pred).astype(small, copy=False),
+    )
 
 
 def classification_curves(y_true: Any, y_pred: Any, y_score: Any = None) -> dict[str, Any]:
@@ -260,10 +302,13 @@ def classification_curves(y_true: Any, y_pred: Any, y_score: Any = None) -> dict
     if k == 1:
         notes.append(f"Only one class ({labels[0]}) occurs, so there are no curves.")
         return out
-    out["roc"] = roc(positive, score)
+    # One sort of the scores serves both curves.
+    counts = _at_thresholds(positive, score)
+    out["roc"] = roc(positive, score, counts=counts)
     if out["roc"] is None:
         notes.append("y_true holds one class only, so the ROC curve is undefined.")
-    out["pr"] = precision_recall(positive, score)
+    out["pr"] = precision_recall(positive, score, counts=counts)
+    del counts
     out["calibration"] = calibration(positive, score)
     if out["calibration"] is None:
         notes.append("Scores outside [0, 1] are not probabilities: no reliability curve.")
