@@ -74,16 +74,16 @@ def thin(xs: np.ndarray, ys: np.ndarray, limit: int = MAX_CURVE_POINTS) -> np.nd
         return np.arange(n)
     # The same sums as np.abs(np.diff(xs)) + np.abs(np.diff(ys)), built in place: a curve
     # can be as long as the data.
-    steps = np.diff(xs)
+    travelled = np.empty(n)
+    travelled[0] = 0.0
+    steps = travelled[1:]
+    np.subtract(xs[1:], xs[:-1], out=steps)
     np.abs(steps, out=steps)
     other = np.diff(ys)
     np.abs(other, out=other)
     steps += other
     del other
-    travelled = np.empty(n)
-    travelled[0] = 0.0
-    np.cumsum(steps, out=travelled[1:])
-    del steps
+    np.cumsum(steps, out=steps)
     if travelled[-1] <= 0:
         return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
     # limit - 1 marks from the start to the end, plus the last point itself.
@@ -161,17 +161,19 @@ def precision_recall(
     precision = np.r_[(tps / (tps + fps))[::-1], 1.0]
     recall = np.r_[(tps / tps[-1])[::-1], 0.0]
     del fps, tps
-    thresholds = np.r_[thresholds[::-1], np.inf]
+    rising = thresholds[::-1]  # a view; the closing point's threshold is added once thinned
     areas = np.diff(recall)
     areas *= precision[:-1]
     average = float(max(0.0, -np.sum(areas)))
     del areas
     kept = thin(recall, precision)
+    last = rising.size  # the closing point (recall 0, precision 1)
+    at = np.where(kept < last, rising[np.minimum(kept, last - 1)], np.inf)
     return {
         "precision": _floats(precision[kept]),
         "recall": _floats(recall[kept]),
-        # The closing point (recall 0, precision 1) has no threshold: None.
-        "thresholds": _floats(thresholds[kept]),
+        # The closing point has no threshold: None.
+        "thresholds": _floats(at),
         "average_precision": average,
         "prevalence": n_pos / positive.size,
         "points": int(precision.size),
