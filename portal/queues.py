@@ -46,6 +46,7 @@ QUEUE_TASKS: dict[str, tuple[str, ...]] = {
         "deployments.rollups_sweep",
         "deployments.metric_points_upkeep",
         "portal.jobs_sweep",
+        "portal.incoming_sweep",
         "projects.events_checkpoint",
         "audits.exceptions_remind",
     ),

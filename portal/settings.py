@@ -368,6 +368,14 @@ UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 2 << 30)
 UPLOAD_MAX_EXPANDED_BYTES = env_int("UPLOAD_MAX_EXPANDED_BYTES", 8 << 30)
 UPLOAD_MAX_ROWS = env_int("UPLOAD_MAX_ROWS", 50_000_000)
 UPLOAD_MAX_LINE_BYTES = env_int("UPLOAD_MAX_LINE_BYTES", 1 << 20)
+#: With object storage, a dataset or predictions file streams to the bucket in parts of
+#: this size (S3 takes at least 5 MiB a part, at most 10,000 parts); the web process holds
+#: one part, never the whole file, and writes nothing to its disk.
+STORAGE_UPLOAD_PART_BYTES = env_int("STORAGE_UPLOAD_PART_BYTES", 8 << 20, minimum=5 << 20)
+if STORAGE_UPLOAD_PART_BYTES * 10_000 < UPLOAD_MAX_BYTES:
+    raise ImproperlyConfigured(
+        "STORAGE_UPLOAD_PART_BYTES is too small for UPLOAD_MAX_BYTES in 10,000 parts"
+    )
 
 # Live metrics for rollout analyses. A plan may name its own Prometheus only under one of
 # these prefixes: the server must not be pointed at arbitrary hosts.
@@ -606,6 +614,11 @@ CELERY_BEAT_SCHEDULE = {
     "exceptions-remind": {
         "task": "audits.exceptions_remind",
         "schedule": timedelta(hours=1),
+    },
+    # What uploads streaming to object storage left when their web process died.
+    "incoming-sweep": {
+        "task": "portal.incoming_sweep",
+        "schedule": timedelta(hours=6),
     },
     # Rollups a push could not ask for (the broker was down) are made up within a minute.
     "rollups-sweep": {

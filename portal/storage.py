@@ -13,10 +13,13 @@ import contextlib
 import logging
 import os
 import tempfile
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, HttpResponse, HttpResponseRedirect
 from django.utils.http import content_disposition_header
@@ -127,6 +130,134 @@ def local_file(field: FieldFile) -> Iterator[str]:
 
 def _is_s3(storage) -> bool:
     return bool(getattr(storage, "bucket_name", None)) and hasattr(storage, "endpoint_url")
+
+
+def streams_to_bucket() -> bool:
+    """Whether stored files go to object storage, so uploads can stream straight there."""
+    return _is_s3(default_storage)
+
+
+#: Where uploads stream to in the bucket before they are checked and kept under their name.
+INCOMING = "incoming"
+
+
+class IncomingObject:
+    """An object written to the bucket part by part as it arrives (an S3 multipart
+    upload): no more than one part (``STORAGE_UPLOAD_PART_BYTES``) is held at a time.
+
+    ``keep_as`` copies it, inside the bucket, to the name it is stored under; ``discard``
+    deletes it, or aborts the parts sent so far. Any call may raise StorageUnavailable."""
+
+    def __init__(self) -> None:
+        self.storage = default_storage
+        self.client = self.storage.connection.meta.client
+        self.bucket = self.storage.bucket_name
+        self.name = f"{INCOMING}/{uuid.uuid4().hex}"
+        self.part_bytes = settings.STORAGE_UPLOAD_PART_BYTES
+        self.buffer = bytearray()
+        self.parts: list[dict] = []
+        self.upload_id: str | None = None
+        self.complete = False
+
+    def _key(self, name: str) -> str:
+        return self.storage._normalize_name(name)  # the storage's prefix, if any
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        if len(self.buffer) >= self.part_bytes:
+            self._send_part()
+
+    def _send_part(self) -> None:
+        key = self._key(self.name)
+        with storage_errors(self.name):
+            if self.upload_id is None:
+                started = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+                self.upload_id = started["UploadId"]
+            number = len(self.parts) + 1
+            sent = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=bytes(self.buffer),
+            )
+        self.parts.append({"ETag": sent["ETag"], "PartNumber": number})
+        self.buffer.clear()
+
+    def finish(self) -> None:
+        """Make the object whole: one PUT for a file smaller than a part."""
+        key = self._key(self.name)
+        if self.upload_id is None:
+            with storage_errors(self.name):
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=bytes(self.buffer))
+        else:
+            if self.buffer:
+                self._send_part()
+            with storage_errors(self.name):
+                self.client.complete_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=self.upload_id,
+                    MultipartUpload={"Parts": self.parts},
+                )
+        self.buffer = bytearray()
+        self.complete = True
+
+    def keep_as(self, name: str) -> str:
+        """Copy the finished object to ``name`` (or the free name the storage gives for it)
+        within the bucket, then delete it here; the stored name."""
+        name = self.storage.get_available_name(name)
+        with storage_errors(name):
+            self.client.copy(
+                {"Bucket": self.bucket, "Key": self._key(self.name)}, self.bucket, self._key(name)
+            )
+        self.discard()
+        return name
+
+    def discard(self) -> None:
+        """Delete what was sent. A store that cannot be reached now is logged and the rest
+        left to :func:`incoming_sweep`: the error that led here matters more."""
+        key = self._key(self.name)
+        try:
+            with storage_errors(self.name):
+                if self.complete:
+                    self.client.delete_object(Bucket=self.bucket, Key=key)
+                elif self.upload_id is not None:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=self.upload_id
+                    )
+        except StorageUnavailable:
+            pass
+        self.buffer = bytearray()
+        self.complete, self.upload_id = False, None
+
+
+def incoming_sweep(older_than: timedelta = timedelta(days=1)) -> int:
+    """Remove what uploads left under ``incoming/`` when their web process died midway:
+    objects and unfinished multipart uploads older than ``older_than``. Their number."""
+    if not streams_to_bucket():
+        return 0
+    storage = default_storage
+    client = storage.connection.meta.client
+    prefix = storage._normalize_name(f"{INCOMING}/")
+    cutoff = datetime.now(tz=UTC) - older_than
+    removed = 0
+    with storage_errors(INCOMING):
+        for page in client.get_paginator("list_objects_v2").paginate(
+            Bucket=storage.bucket_name, Prefix=prefix
+        ):
+            for item in page.get("Contents", []):
+                if item["LastModified"] < cutoff:
+                    client.delete_object(Bucket=storage.bucket_name, Key=item["Key"])
+                    removed += 1
+        unfinished = client.list_multipart_uploads(Bucket=storage.bucket_name, Prefix=prefix)
+        for upload in unfinished.get("Uploads", []):
+            if upload["Initiated"] < cutoff:
+                client.abort_multipart_upload(
+                    Bucket=storage.bucket_name, Key=upload["Key"], UploadId=upload["UploadId"]
+                )
+                removed += 1
+    return removed
 
 
 def _arrow_filesystem(storage) -> tuple[object, str] | None:

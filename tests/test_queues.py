@@ -42,6 +42,7 @@ EXPECTED_QUEUES = {
     "deployments.rollups_sweep": "monitor",
     "deployments.metric_points_upkeep": "monitor",
     "portal.jobs_sweep": "monitor",
+    "portal.incoming_sweep": "monitor",
     "projects.events_checkpoint": "monitor",
     "audits.exceptions_remind": "monitor",
 }

@@ -19,6 +19,7 @@ import io
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -111,6 +112,18 @@ class CsvLayout:
     quoted_newlines: bool  # some quoted value spans lines: chunks must respect quotes
 
 
+@contextlib.contextmanager
+def opened(source: str | BinaryIO) -> Iterator[BinaryIO]:
+    """A path opened for reading, or a binary file object read from its start (the
+    upload checks read a staged upload's kept bytes this way); only a path is closed."""
+    if isinstance(source, str):
+        with open(source, "rb") as handle:
+            yield handle
+        return
+    source.seek(0)
+    yield source
+
+
 class _Source:
     """The file's bytes as UTF-8, read in pieces, with the compressed position for progress.
 
@@ -118,9 +131,17 @@ class _Source:
     """
 
     def __init__(
-        self, path: str, compressed: bool, encoding: str, max_bytes: int | None = None
+        self,
+        path: str | BinaryIO,
+        compressed: bool,
+        encoding: str,
+        max_bytes: int | None = None,
     ) -> None:
-        self.raw = pa.OSFile(path, "rb")
+        if isinstance(path, str):
+            self.raw = pa.OSFile(path, "rb")
+        else:
+            path.seek(0)  # read from the start, like a path opened afresh
+            self.raw = pa.PythonFile(path, "r")
         self.size = max(1, self.raw.size())
         self.compressed = compressed
         self.stream = pa.CompressedInputStream(self.raw, "gzip") if compressed else self.raw
@@ -226,7 +247,7 @@ def _first_line_end(data: bytes) -> int:
     return min(ends) if ends else -1
 
 
-def check_first_line(path: str, compressed: bool, max_line_bytes: int) -> None:
+def check_first_line(path: str | BinaryIO, compressed: bool, max_line_bytes: int) -> None:
     """Refuse a file whose first line is longer than ``max_line_bytes``, reading (and for
     gzip, decompressing) no more than that: cheap enough to run while the upload waits."""
     source = _Source(path, compressed, "utf-8")

@@ -37,7 +37,7 @@ import os
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -56,6 +56,7 @@ from projects.analysis.csvscan import (
     check_first_line,
     check_names,
     inspect_csv,
+    opened,
     too_large,
     too_many_rows,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "ReadLimits",
     "check_first_line",
     "ingest",
+    "opened",
     "read_columns",
     "read_frame",
     "sniff_format",
@@ -100,9 +102,9 @@ FIRST_PASS_SHARE = 0.95
 _BINARY_MAGIC = (b"PK\x03\x04", b"\x89PNG", b"%PDF", b"\xd0\xcf\x11\xe0", b"GIF8", b"\xff\xd8\xff")
 
 
-def sniff_format(path: str) -> str:
+def sniff_format(path: str | BinaryIO) -> str:
     """``"csv"``, ``"csv.gz"`` or ``"parquet"``, judged from the content, not the name."""
-    with open(path, "rb") as handle:
+    with opened(path) as handle:
         head = handle.read(64 * 1024)
         if head[:4] == b"PAR1":
             size = handle.seek(0, os.SEEK_END)

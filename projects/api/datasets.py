@@ -10,7 +10,7 @@ from portal import access
 from portal.api.schema import json_of
 from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX, validate_json_value
-from portal.uploads import refuse_too_large
+from portal.uploads import refuse_bad_upload
 from projects import selectors
 from projects.api.shapes import ColumnSerializer
 from projects.models import Dataset, DatasetVersion
@@ -132,7 +132,7 @@ def upload_fields(request, serializer_class: type[serializers.Serializer]) -> di
     """The validated fields of a multipart upload, its file checked (a CheckedUpload)."""
     data = serializer_class(data=request.data)
     valid = data.is_valid()
-    refuse_too_large(request)  # the handler may have stopped a body that lied about its size
+    refuse_bad_upload(request)  # the handler may have stopped a body that lied about its size
     if not valid:
         raise serializers.ValidationError(data.errors)
     fields = dict(data.validated_data)
@@ -203,7 +203,7 @@ class VersionViewSet(ApiViewSet):
     def create(self, request, pk: int):
         """Upload a file as the next version. The same bytes again answer 200 with the
         version that has them; a new file answers 202 while a worker profiles it."""
-        refuse_too_large(request)
+        refuse_bad_upload(request)
         dataset = selectors.dataset_get(request.user, pk, self.token)
         access.require_project_perm(request.user, dataset.project, access.CHANGE, self.token)
         fields = upload_fields(request, VersionUploadSerializer)

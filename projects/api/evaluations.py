@@ -10,7 +10,7 @@ from portal import access
 from portal.api.schema import json_of
 from portal.api.views import ApiViewSet
 from portal.inputs import LONG_TEXT_MAX, validate_json_value
-from portal.uploads import refuse_too_large
+from portal.uploads import refuse_bad_upload
 from projects import selectors
 from projects.analysis.rigor import EvaluatedData, independence_check, training_overlap
 from projects.api.datasets import JOB_FIELDS, upload_fields
@@ -292,7 +292,7 @@ class EvaluationViewSet(ApiViewSet):
     )
     def create(self, request, pk: int):
         """Upload predictions with their column mapping; a worker computes the metrics."""
-        refuse_too_large(request)
+        refuse_bad_upload(request)
         model = selectors.model_get(request.user, pk, self.token)
         access.require_project_perm(request.user, model.project, access.CHANGE, self.token)
         fields = upload_fields(request, EvaluationUploadSerializer)

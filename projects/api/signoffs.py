@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from portal import access
 from portal.api.views import ApiViewSet
 from portal.sudo import require_recent_password
-from portal.uploads import refuse_too_large
+from portal.uploads import refuse_bad_upload
 from projects import selectors, signing
 from projects.analysis.attachments import ACCEPTED
 from projects.models import BusinessMeasurement, SignOff
@@ -230,12 +230,12 @@ class MeasurementViewSet(ApiViewSet):
     @extend_schema(request=MeasurementWriteSerializer, responses={201: MeasurementSerializer})
     def create(self, request, project_slug: str):
         """Enter a business figure with its evidence (JSON, or multipart with an attachment)."""
-        refuse_too_large(request)
+        refuse_bad_upload(request)
         project = access.access_project(
             request.user, project_slug, access.MEASURE_BUSINESS, self.token
         )
         body = request.data
-        refuse_too_large(request)  # the body is read now: was a file cut off?
+        refuse_bad_upload(request)  # the body is read now: was a file cut off?
         data = MeasurementWriteSerializer(data=body)
         data.is_valid(raise_exception=True)
         entry = measurement_record(

@@ -9,6 +9,7 @@ import os
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -16,11 +17,13 @@ from django.core.files.uploadedfile import TemporaryUploadedFile, UploadedFile
 
 from portal.exceptions import ApplicationError
 from portal.storage import StorageUnavailable, storage_errors
+from portal.uploads import TAIL_BYTES, StagedUpload
 from projects.analysis.tabular import (
     DataError,
     LimitExceeded,
     ReadLimits,
     check_first_line,
+    opened,
     sniff_format,
 )
 
@@ -35,9 +38,6 @@ EXTENSIONS = {
     ".pq": "parquet",
 }
 FORMAT_NAMES = {"csv": "CSV", "csv.gz": "gzip-compressed CSV", "parquet": "Parquet"}
-#: How much of a file's end is read for signs of a second format. A ZIP archive's end
-#: record lies within 64 KiB (its longest comment) and 22 bytes of the end.
-TAIL_BYTES = 128 * 1024
 #: Records of a ZIP archive's central directory; text never holds these control bytes.
 _ZIP_RECORDS = (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")
 
@@ -93,7 +93,15 @@ def upload_check(upload: UploadedFile | None) -> CheckedUpload:
     fmt = declared_format(name)
     if upload.size == 0:
         raise ApplicationError(f"{name!r} is empty.", code="empty_file")
-    path = upload.temporary_file_path()
+    # A staged upload is in the bucket already: its checks read the bytes kept aside.
+    source = upload.sample() if isinstance(upload, StagedUpload) else upload.temporary_file_path()
+    content_check(source, name, fmt)
+    return CheckedUpload(upload, name, fmt, upload.size, upload.sha256)
+
+
+def content_check(path: str | BinaryIO, name: str, fmt: str) -> None:
+    """400 unless the file at ``path`` (or a staged upload's :class:`Sample`) holds
+    ``fmt`` alone, with a first line within the limit. Reads only its start and end."""
     try:
         found = sniff_format(path)
     except DataError as exc:
@@ -118,10 +126,9 @@ def upload_check(upload: UploadedFile | None) -> CheckedUpload:
             raise ApplicationError(str(exc), code="line_too_long") from None
         except DataError as exc:
             raise ApplicationError(str(exc), code="unreadable_file") from None
-    return CheckedUpload(upload, name, fmt, upload.size, upload.sha256)
 
 
-def _second_format(path: str, fmt: str) -> str | None:
+def _second_format(path: str | BinaryIO, fmt: str) -> str | None:
     """What else the file is besides ``fmt``, judged from its end, or None.
 
     The format is sniffed from the head; a file may carry another one after it (a ZIP
@@ -130,13 +137,13 @@ def _second_format(path: str, fmt: str) -> str | None:
     and Parquet are looked at here."""
     if fmt == "csv.gz":
         return None
-    with open(path, "rb") as handle:
+    with opened(path) as handle:
         utf16 = handle.read(2) in (b"\xff\xfe", b"\xfe\xff")
         size = handle.seek(0, os.SEEK_END)
         handle.seek(max(0, size - TAIL_BYTES))
         tail = handle.read()
-    if any(record in tail for record in _ZIP_RECORDS) and zipfile.is_zipfile(path):
-        return "a ZIP archive"
+        if any(record in tail for record in _ZIP_RECORDS) and zipfile.is_zipfile(handle):
+            return "a ZIP archive"
     # CSV is text to its last byte; UTF-16 text aside, a NUL there is binary content.
     if fmt == "csv" and not utf16 and b"\x00" in tail:
         return "binary content at its end (another file appended?)"
@@ -149,7 +156,10 @@ def stored(path: str, upload: UploadedFile) -> Iterator[str]:
     failed write leaves no file behind."""
     # An unreachable object store answers 503 here, before any row is written.
     with storage_errors(path):
-        name = default_storage.save(path, upload)
+        if isinstance(upload, StagedUpload):
+            name = upload.keep_as(path)
+        else:
+            name = default_storage.save(path, upload)
     # Storing moved the temporary file (or copied it, to object storage); closing it now
     # keeps its finalizer from trying to delete it again.
     upload.close()

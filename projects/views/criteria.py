@@ -12,7 +12,7 @@ from portal import access
 from portal.exceptions import ApplicationError
 from portal.inputs import check_posted_text
 from portal.storage import stored_file_response
-from portal.uploads import refuse_too_large
+from portal.uploads import refuse_bad_upload
 from projects import selectors
 from projects.analysis.criteria import CATALOG, CATEGORIES, COMPARATORS, SOURCES
 from projects.analysis.criteria_templates import TEMPLATES
@@ -117,9 +117,9 @@ def measurement_create(request: HttpRequest, slug: str) -> HttpResponse:
     """A business owner enters a figure with its evidence (and optionally a file)."""
     project = access.access_project(request.user, slug, access.MEASURE_BUSINESS)
     try:
-        refuse_too_large(request)
+        refuse_bad_upload(request)
         request.FILES  # noqa: B018 - read the body, then ask again whether a file was cut off
-        refuse_too_large(request)
+        refuse_bad_upload(request)
         # The limits of the API's measurement fields.
         check_posted_text(request.POST, max_lengths={"metric": 60, "period": 100, "evidence": 4000})
     except ApplicationError as exc:

@@ -13,7 +13,7 @@ from audits import selectors as audit_selectors
 from audits.services.baselines import baseline_run_request
 from portal import access
 from portal.exceptions import ApplicationError, PayloadTooLarge
-from portal.uploads import refuse_too_large
+from portal.uploads import refuse_bad_upload
 from projects import forms, selectors
 from projects.analysis.charts import LineageNode, bars_svg, histogram_svg, lineage_svg
 from projects.models import Dataset, DatasetVersion
@@ -151,7 +151,7 @@ def version_upload(request: HttpRequest, pk: int) -> HttpResponse:
         versions=selectors.ready_versions(dataset.project),
     )
     try:
-        refuse_too_large(request)
+        refuse_bad_upload(request)
     except PayloadTooLarge as exc:
         return _upload_refused(request, pk, exc)
     if not form.is_valid():

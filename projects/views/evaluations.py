@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from audits import selectors as audit_selectors
 from portal import access
 from portal.exceptions import ApplicationError
-from portal.uploads import refuse_too_large
+from portal.uploads import refuse_bad_upload
 from projects import forms, selectors
 from projects.analysis.charts import comparison_charts
 from projects.analysis.evaluation_charts import evaluation_figures, threshold_text
@@ -178,7 +178,7 @@ def evaluation_create(request: HttpRequest, pk: int) -> HttpResponse:
     versions = selectors.ready_versions(model.project)
     form = forms.EvaluationUploadForm(request.POST, request.FILES, versions=versions)
     try:
-        refuse_too_large(request)
+        refuse_bad_upload(request)
         if not form.is_valid():
             raise ApplicationError(form_errors(form))
         data = dict(form.cleaned_data)
