@@ -258,6 +258,8 @@ def _groupings(
     if not sensitive:
         raise AuditError("Give at least one sensitive feature to audit.")
     single = {f: _factorize(f, v, rows, max_groups) for f, v in sensitive.items()}
+    # Held for the whole audit, one array per feature: the narrowest type their groups fit.
+    single = {f: (_narrow(codes, len(names)), names) for f, (codes, names) in single.items()}
     out = [(f, codes, names) for f, (codes, names) in single.items()]
     for combo in intersections:
         combo = tuple(combo)
@@ -281,6 +283,7 @@ def _groupings(
                 present, codes = np.unique(joint, return_inverse=True)
                 codes = codes.astype(np.int32)
             del joint
+            codes = _narrow(codes, len(present))
             names = [
                 f"{names[i]}{JOIN}{other_names[j]}"
                 for i, j in zip(*divmod(present, len(other_names)), strict=True)
@@ -345,9 +348,13 @@ def _auc(
     """
     order, t_sorted, score = by_score
     perm = np.argsort(_narrow(codes, k)[order], kind="stable")
+    if len(perm) < 2**31:
+        perm = perm.astype(np.int32)  # half the memory of intp while the rows are gathered
     t = t_sorted[perm]
-    s = score[order[perm]]  # not kept sorted between features: one column less held
+    rows = order[perm]
     del perm
+    s = score[rows]  # not kept sorted between features: one column less held
+    del rows
     bounds = np.concatenate(([0], np.cumsum(np.bincount(codes, minlength=k))))
     rank_sum = np.zeros(k)
     for j in range(k):  # each group is a slice; the work is one pass over the rows in all
@@ -514,7 +521,11 @@ def classification_audit(
                 f"Sensitive feature '{feature}' has only one group ({names[0]!r}), so gaps "
                 "between groups cannot be judged."
             )
-        tn, fp, fn, tp = np.bincount(codes * 4 + cell, minlength=4 * k).reshape(k, 4).T
+        # In intp, which bincount counts in, so the narrow codes are widened once.
+        cells = np.multiply(codes, 4, dtype=np.intp)
+        cells += cell
+        tn, fp, fn, tp = np.bincount(cells, minlength=4 * k).reshape(k, 4).T
+        del cells
         c = np.stack([tp, fp, tn, fn]).astype(np.float64)
         per_metric = {}
         for metric, (num, den, reason) in RATES.items():
@@ -643,15 +654,20 @@ def class_report(y_true: Any, y_pred: Any, *, min_support: int = 30) -> ClassRep
     _no_missing("y_true", y_true)
     _no_missing("y_pred", y_pred)
     if y_true.dtype.kind in "biu" and y_pred.dtype.kind in "biu":
-        both = np.concatenate([y_true, y_pred])  # integer labels: no boxing into objects
+        # Integer labels: the sorted labels factorize would find (in the type the two sides
+        # join in), and narrow codes found side by side rather than over a joined copy.
+        labels = np.union1d(np.unique(y_true), np.unique(y_pred))
+        small = np.int8 if len(labels) <= 2**7 else np.int32
+        ct = np.searchsorted(labels, y_true).astype(small, copy=False)
+        cp = np.searchsorted(labels, y_pred).astype(small, copy=False)
     else:
         both = np.concatenate([y_true.astype(object), y_pred.astype(object)])
-    try:
-        codes, labels = pd.factorize(both, sort=True)
-    except TypeError:
-        codes, labels = pd.factorize(both)
-    k, n = len(labels), len(y_true)
-    ct, cp = codes[:n], codes[n:]
+        try:
+            codes, labels = pd.factorize(both, sort=True)
+        except TypeError:
+            codes, labels = pd.factorize(both)
+        ct, cp = codes[: len(y_true)], codes[len(y_true) :]
+    k = len(labels)
     support = np.bincount(ct, minlength=k)
     predicted = np.bincount(cp, minlength=k)
     correct = np.bincount(ct[ct == cp], minlength=k)
