@@ -31,6 +31,7 @@ from portal.settings import storage_from_url
 from portal.storage import StoredFileMissing, incoming_sweep, parquet_source
 from projects.models import DatasetVersion, Evaluation, Event, Role
 from projects.services import datasets, evaluations
+from projects.services.exports import event_export_request, event_export_run
 from projects.services.uploads import upload_from_bytes
 from tests.data import predictions_csv, sample_csv, sample_frame
 from tests.factories import (
@@ -167,10 +168,7 @@ def test_an_unreachable_store_answers_503_and_keeps_no_row(api, team, settings):
         upload=upload_from_bytes("p.csv", predictions_csv(sample_frame())),
         mapping={"y_true": "label", "y_pred": "prediction", "y_score": "score"},
     )
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": storage_from_url(f"s3://k:s@127.0.0.1:{free_port()}/nowhere?secure=false"),
-    }
+    _unreachable(settings)
     versions, events = DatasetVersion.objects.count(), Event.objects.count()
     started = time.monotonic()
     response = _upload(api, team, sample_csv(seed=12))
@@ -447,10 +445,7 @@ def test_a_streamed_file_over_the_limit_has_its_parts_aborted(
 
 
 def test_a_store_lost_midway_through_a_streamed_file_answers_503(api, team, settings, no_web_disk):
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": storage_from_url(f"s3://k:s@127.0.0.1:{free_port()}/nowhere?secure=false"),
-    }
+    _unreachable(settings)
     versions, events = DatasetVersion.objects.count(), Event.objects.count()
     response = _upload(api, team, _big_csv(10, seed=3))  # fails at its first part
     assert response.status_code == 503
@@ -467,3 +462,28 @@ def test_the_sweep_removes_what_dead_uploads_left(s3_storage, settings):
     assert incoming_sweep(older_than=timedelta(0)) == 2
     assert _incoming(s3_storage) == ([], [])
     assert _object(s3_storage, "datasets/kept") == b"y"
+
+
+def _unreachable(settings) -> None:
+    """The portal's storage is an endpoint where nothing listens."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": storage_from_url(f"s3://k:s@127.0.0.1:{free_port()}/nowhere?secure=false"),
+    }
+
+
+def test_an_export_that_cannot_be_saved_fails_with_the_storages_message(team, settings):
+    export = event_export_request(actor=team.people[Role.BUSINESS_OWNER], project=team.project)
+    _unreachable(settings)
+    event_export_run(export_id=export.pk)
+    export.refresh_from_db()
+    assert (export.status, export.file.name) == ("failed", "")
+    assert export.error == "The file storage could not be reached; try again shortly."
+
+
+@pytest.mark.slow  # renders a PDF: CI's PostgreSQL stage runs it
+def test_a_pack_that_cannot_be_saved_fails_with_the_storages_message(team, settings):
+    _unreachable(settings)
+    pack = make_pack(team)
+    assert (pack.status, pack.pdf.name, pack.pdf_sha256) == ("failed", "", "")
+    assert pack.error == "The file storage could not be reached; try again shortly."

@@ -22,6 +22,7 @@ from deployments.models import Deployment
 from deployments.services.rollups import rollups_refresh
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
+from portal.storage import storage_errors
 from projects.analysis.criteria import content_sha256
 from projects.services.events import event_record, job_failed_record
 
@@ -235,9 +236,9 @@ def _render_work(report: MonitoringReport, progress: Progress):
     digest = hashlib.sha256(pdf).hexdigest()
 
     def store() -> None:
-        report.pdf.save(
-            f"monitoring-report-{report.pk}-{digest[:12]}.pdf", ContentFile(pdf), save=False
-        )
+        name = f"monitoring-report-{report.pk}-{digest[:12]}.pdf"
+        with storage_errors(name):
+            report.pdf.save(name, ContentFile(pdf), save=False)
         MonitoringReport.objects.filter(pk=report.pk).update(
             html=html, pdf=report.pdf.name, pdf_sha256=digest, pdf_bytes=len(pdf), pages=pages
         )

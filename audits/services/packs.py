@@ -31,6 +31,7 @@ from deployments.analysis.plan import monitoring_gaps, plan_summary
 from deployments.models import RolloutMove
 from portal.exceptions import ApplicationError
 from portal.jobs import Progress, job_enqueue, job_run
+from portal.storage import storage_errors
 from projects.analysis.charts import LineageNode, comparison_charts, lineage_svg
 from projects.analysis.criteria import content_sha256
 from projects.analysis.evaluation_charts import evaluation_figures, threshold_text
@@ -393,7 +394,9 @@ def _render_work(pack: ApprovalPack, progress: Progress):
     digest = hashlib.sha256(pdf).hexdigest()
 
     def store() -> None:
-        pack.pdf.save(f"approval-pack-{pack.pk}-{digest[:12]}.pdf", ContentFile(pdf), save=False)
+        name = f"approval-pack-{pack.pk}-{digest[:12]}.pdf"
+        with storage_errors(name):
+            pack.pdf.save(name, ContentFile(pdf), save=False)
         ApprovalPack.objects.filter(pk=pack.pk).update(
             html=html, pdf=pack.pdf.name, pdf_sha256=digest, pdf_bytes=len(pdf), pages=pages
         )

@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from portal.jobs import Job, Progress, job_enqueue, job_run
+from portal.storage import storage_errors
 from projects.analysis.chain import canonical_time
 from projects.analysis.exports import spreadsheet_safe
 from projects.models import EventExport, Project
@@ -79,9 +80,9 @@ def _export_work(export: EventExport, progress: Progress):
             progress(rows * 100 // total, f"{rows} of {total} events")
     data = buffer.getvalue().encode()
     digest = hashlib.sha256(data).hexdigest()
-    name = default_storage.save(
-        f"exports/{export.project.slug}-events-{export.pk}.csv", ContentFile(data)
-    )
+    name = f"exports/{export.project.slug}-events-{export.pk}.csv"
+    with storage_errors(name):
+        name = default_storage.save(name, ContentFile(data))
 
     def store() -> None:
         EventExport.objects.filter(pk=export.pk).update(file=name, rows=rows, sha256=digest)
