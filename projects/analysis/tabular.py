@@ -488,8 +488,6 @@ def column_names(
     return list(inspect_csv(path, fmt == "csv.gz", encoding, None, limits=limits).names)
 
 
-def _read_table(
-    path: str,
 def check_columns(
     path: str,
     columns: Sequence[str],
@@ -503,6 +501,8 @@ def check_columns(
     _check_columns(column_names(path, fmt=fmt, encoding=encoding, limits=limits), columns, "column")
 
 
+def _read_table(
+    path: str,
     columns: Sequence[str],
     fmt: str | None,
     encoding: str,
