@@ -166,6 +166,11 @@ class PrivatePgBouncer:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+#: Debian's prometheus binary, or the one PROMETHEUS_PATH names; None when neither is there.
+PROMETHEUS = os.environ.get("PROMETHEUS_PATH") or shutil.which("prometheus")
+NO_PROMETHEUS = "no prometheus on the PATH: apt-get install prometheus, or set PROMETHEUS_PATH"
+
+
 class PrivatePrometheus:
     """A Prometheus server of the caller's own on a free loopback port, scraping ``targets``
     (``host:port`` each) every second and keeping its files under ``folder``.

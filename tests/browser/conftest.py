@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness import missing_part
+
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -22,11 +24,10 @@ def page(browser):
 def browser(live_server, monkeypatch):
     """One headless Chromium for the test; a test opens its own contexts in it."""
     if not Path(CHROMIUM).exists():
-        # CI sets REQUIRE_BROWSER, so there a missing browser fails instead.
-        message = f"no Chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH"
-        if os.environ.get("REQUIRE_BROWSER"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_part(
+            f"no Chromium at {CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH",
+            "REQUIRE_BROWSER",
+        )
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API runs an event loop in this thread; the ORM calls the

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -46,8 +44,8 @@ from projects.models import Project, Role
 from projects.services import tokens
 from projects.services.lifecycle import project_transition
 from tests.factories import UserFactory, build_team, make_pack
-from tests.harness import ROOT, WebServer, child_env, wait_for
-from tests.servers import CanaryExporter, PrivatePrometheus
+from tests.harness import ROOT, WebServer, child_env, missing_part, wait_for
+from tests.servers import NO_PROMETHEUS, PROMETHEUS, CanaryExporter, PrivatePrometheus
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +53,6 @@ DOC = ROOT / "docs" / "deployments.md"
 PASSWORD = "canary-walk-signer"
 #: The Prometheus address the doc's plan names; the test's own server takes its place.
 DOC_PROMETHEUS = "http://prometheus.monitoring:9090"
-PROMETHEUS = os.environ.get("PROMETHEUS_PATH") or shutil.which("prometheus")
 
 #: ``wait_for_window MINUTES``, as the test runs it: the window passes at once.
 WAIT_FOR_WINDOW = 'wait_for_window() {\n  "$CLOSE_WINDOW" "$DEPLOYMENT" "$1"\n}\n'
@@ -406,11 +403,7 @@ def test_a_latency_breach_stops_the_walk_with_the_failing_p95_check(pipeline):
 @pytest.fixture
 def prometheus(canary) -> Canary:
     if canary is None:
-        # CI sets REQUIRE_PROMETHEUS, so there a missing Prometheus fails instead.
-        message = "no prometheus on the PATH: apt-get install prometheus, or set PROMETHEUS_PATH"
-        if os.environ.get("REQUIRE_PROMETHEUS"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_part(NO_PROMETHEUS, "REQUIRE_PROMETHEUS")
     return canary
 
 

@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from tests.harness import missing_part
 from tests.load.stack import manage
 from tests.servers import PrivatePgBouncer
 
@@ -67,10 +68,10 @@ call_command("verify_events")
 @pytest.fixture
 def pgbouncer_binary() -> str:
     if not PGBOUNCER:
-        message = "no pgbouncer on the PATH: apt-get install pgbouncer, or set PGBOUNCER_PATH"
-        if os.environ.get("REQUIRE_PGBOUNCER"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_part(
+            "no pgbouncer on the PATH: apt-get install pgbouncer, or set PGBOUNCER_PATH",
+            "REQUIRE_PGBOUNCER",
+        )
     return PGBOUNCER
 
 

@@ -9,20 +9,24 @@ seconds, so its first samples come some six seconds after it starts; the file ta
 
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from deployments.prometheus import PrometheusError, RangeResult, query_range
-from tests.harness import wait_for
-from tests.servers import CanaryExporter, PrivatePrometheus, canary, free_port
+from tests.harness import missing_part, wait_for
+from tests.servers import (
+    NO_PROMETHEUS,
+    PROMETHEUS,
+    CanaryExporter,
+    PrivatePrometheus,
+    canary,
+    free_port,
+)
 
 pytestmark = pytest.mark.integration
 
-PROMETHEUS = os.environ.get("PROMETHEUS_PATH") or shutil.which("prometheus")
 
 P95 = "histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[15s])) by (le))"
 ERROR_RATE = (
@@ -33,11 +37,7 @@ ERROR_RATE = (
 @pytest.fixture(scope="module")
 def prometheus_binary() -> str:
     if not PROMETHEUS:
-        # CI sets REQUIRE_PROMETHEUS, so there a missing Prometheus fails instead.
-        message = "no prometheus on the PATH: apt-get install prometheus, or set PROMETHEUS_PATH"
-        if os.environ.get("REQUIRE_PROMETHEUS"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_part(NO_PROMETHEUS, "REQUIRE_PROMETHEUS")
     return PROMETHEUS
 
 
