@@ -132,7 +132,7 @@ def child_ours(path: str) -> dict:
     steps, peaks = {}, {}
 
     start = time.perf_counter()
-    columns = read_columns(path, ["label", "prediction", "score"], fmt="parquet")
+    columns = read_columns(path, ["label", "prediction", "score"], fmt="parquet", compact=True)
     here = [f for f in features if f in set(column_names(path, fmt="parquet"))]
     sensitive = read_groups(path, here, fmt="parquet")
     steps["read"], peaks["read"] = time.perf_counter() - start, peak_mb()

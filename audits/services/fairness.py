@@ -194,7 +194,9 @@ def audit_inputs(evaluation: Evaluation, config: AuditConfig) -> AuditInputs:
     wanted = [mapping[k] for k in ("y_true", "y_pred", "y_score", "row_id") if k in mapping]
     # One copy of the file for both reads (from object storage, one download).
     with local_file(evaluation.file) as path:
-        columns = read_columns(path, wanted, fmt=evaluation.format, limits=read_limits())
+        columns = read_columns(
+            path, wanted, fmt=evaluation.format, limits=read_limits(), compact=True
+        )
         sensitive, sources = _sensitive_columns(evaluation, config.sensitive_features, path)
     return AuditInputs(
         y_true=evaluation_truth(evaluation, columns),

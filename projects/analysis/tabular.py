@@ -501,6 +501,92 @@ def check_columns(
     _check_columns(column_names(path, fmt=fmt, encoding=encoding, limits=limits), columns, "column")
 
 
+def _parquet_checked(path: str, wanted: list[str], limits: ReadLimits) -> pq.ParquetFile:
+    """The Parquet file, once ``wanted`` are plain columns of it within ``limits``."""
+    source = _open_parquet(path)
+    _check_columns(source.schema_arrow.names, wanted, "column")
+    _flat_schema(pa.schema([source.schema_arrow.field(n) for n in wanted]))
+    _check_parquet_size(source.metadata, limits, wanted)
+    return source
+
+
+#: Rows per batch when numeric Parquet columns are read straight into their arrays.
+READ_BATCH_ROWS = 65_536
+
+
+def _int_range(source: pq.ParquetFile, name: str) -> tuple[int, int] | None:
+    """The least and greatest value of an integer column: from the footer's statistics when
+    every row group has them, else from one pass over the column; None when all missing."""
+    meta = source.metadata
+    lows, highs = [], []
+    for index in range(meta.num_row_groups):
+        group = meta.row_group(index)
+        chunk = next(
+            group.column(i)
+            for i in range(group.num_columns)
+            if group.column(i).path_in_schema == name
+        )
+        stats = chunk.statistics
+        if stats is None or not stats.has_min_max:
+            break
+        lows.append(stats.min)
+        highs.append(stats.max)
+    else:
+        return (min(lows), max(highs)) if lows else None
+    lows, highs = [], []
+    for batch in source.iter_batches(batch_size=READ_BATCH_ROWS, columns=[name]):
+        found = pc.min_max(batch.column(0))
+        if found["min"].is_valid:
+            lows.append(found["min"].as_py())
+            highs.append(found["max"].as_py())
+    return (min(lows), max(highs)) if lows else None
+
+
+def _narrowest(source: pq.ParquetFile, name: str, dtype: np.dtype) -> np.dtype:
+    """The smallest integer type of the same signedness that holds the column's values."""
+    found = _int_range(source, name)
+    if found is None:
+        return dtype
+    kinds = (np.int8, np.int16, np.int32) if dtype.kind == "i" else (np.uint8, np.uint16, np.uint32)
+    for small in kinds:
+        info = np.iinfo(small)
+        if info.min <= found[0] and found[1] <= info.max:
+            return np.dtype(small)
+    return dtype
+
+
+def _parquet_numbers(
+    path: str, wanted: list[str], limits: ReadLimits, compact: bool
+) -> dict[str, np.ndarray] | None:
+    """Numeric Parquet columns read batch by batch into arrays of their final size, so the
+    peak holds the arrays and one batch rather than a second whole copy in Arrow. With
+    ``compact`` integer columns come in the smallest type holding their values. None for
+    what the general reader must convert (another type; a missing integer or boolean,
+    which come out as NaN or None)."""
+    source = _parquet_checked(path, wanted, limits)
+    rows = source.metadata.num_rows
+    types = {n: source.schema_arrow.field(n).type for n in wanted}
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+    if rows == 0 or not all(any(is_(t) for is_ in numeric) for t in types.values()):
+        return None
+    dtypes = {n: np.dtype(t.to_pandas_dtype()) for n, t in types.items()}
+    if compact:
+        for n, t in types.items():
+            if pa.types.is_integer(t):
+                dtypes[n] = _narrowest(source, n, dtypes[n])
+    out = {n: np.empty(rows, dtypes[n]) for n in wanted}
+    start = 0
+    for batch in source.iter_batches(batch_size=READ_BATCH_ROWS, columns=wanted):
+        stop = start + batch.num_rows
+        for n in wanted:
+            column = batch.column(n)
+            if column.null_count and not pa.types.is_floating(column.type):
+                return None
+            out[n][start:stop] = column.to_numpy(zero_copy_only=False)
+        start = stop
+    return out if start == rows else None
+
+
 def _read_table(
     path: str,
     columns: Sequence[str],
@@ -513,10 +599,7 @@ def _read_table(
     fmt = fmt or sniff_format(path)
     wanted = list(dict.fromkeys(columns))
     if fmt == "parquet":
-        source = _open_parquet(path)
-        _check_columns(source.schema_arrow.names, wanted, "column")
-        _flat_schema(pa.schema([source.schema_arrow.field(n) for n in wanted]))
-        _check_parquet_size(source.metadata, limits, wanted)
+        source = _parquet_checked(path, wanted, limits)
         if dictionary:
             # Text columns come out dictionary-encoded, never as one string per row.
             types = {n: source.schema_arrow.field(n).type for n in wanted}
@@ -541,12 +624,22 @@ def read_columns(
     encoding: str = "utf-8",
     delimiter: str | None = None,
     limits: ReadLimits = DEFAULT_LIMITS,
+    compact: bool = False,
 ) -> dict[str, np.ndarray]:
     """The named columns of a CSV, gzip CSV or Parquet file as numpy arrays.
 
     Missing values come out as NaN in numeric columns and None in the others. A file over
-    ``limits`` raises :class:`LimitExceeded` before it is read whole.
+    ``limits`` raises :class:`LimitExceeded` before it is read whole. With ``compact``
+    integer columns of a Parquet file come in the smallest integer type of their
+    signedness that holds their values (labels 0/1 as int8), the same numbers in less
+    memory.
     """
+    fmt = fmt or sniff_format(path)
+    if fmt == "parquet":
+        wanted = list(dict.fromkeys(columns))
+        numbers = _parquet_numbers(path, wanted, limits, compact)
+        if numbers is not None:
+            return numbers
     table = _read_table(path, columns, fmt, encoding, delimiter, limits)
     pending = {name: table[name] for name in dict.fromkeys(columns)}
     del table

@@ -332,7 +332,8 @@ def _matches_dataset(evaluation: Evaluation, columns: dict[str, np.ndarray]) -> 
         # Without row ids, rows pair up by position: the labels must then agree.
         limits = read_limits()
         with parquet_source(version.parquet) as parquet:
-            truth = read_columns(parquet, [label], fmt="parquet", limits=limits)[label]
+            truth = read_columns(parquet, [label], fmt="parquet", limits=limits, compact=True)
+            truth = truth[label]
         ours = columns[evaluation.mapping["y_true"]]
         differ = np.flatnonzero(~_equal(truth, ours))
         if differ.size:
@@ -440,7 +441,7 @@ def _evaluation_work(evaluation: Evaluation, progress: Progress):
             # The sensitive columns need only be there (the audit reads them): reading them
             # as text took most of this job's memory.
             check_columns(path, wanted + sensitive, fmt=fmt, limits=limits)
-            columns = read_columns(path, wanted, fmt=fmt, limits=limits)
+            columns = read_columns(path, wanted, fmt=fmt, limits=limits, compact=True)
         _matches_dataset(evaluation, columns)
         progress(50, "Computing metrics")
         project_task = evaluation.model_version.project.task_type
