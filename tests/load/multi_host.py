@@ -248,6 +248,13 @@ def files_written(folder: Path, *, but: Path | None = None) -> list[str]:
     )
 
 
+def volumes_for(args: argparse.Namespace) -> int:
+    """SeaweedFS volumes (64 MB each) with room for the run's files, twice over: each upload
+    with its Parquet copy, and each predictions file (about 40 bytes a row as CSV)."""
+    megabytes = args.uploads * args.upload_mb * 2 + args.audits * args.audit_rows * 40 / 1e6
+    return max(16, int(2 * megabytes / 64) + 16)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--uploads", type=int, default=6, help="dataset versions uploaded")
@@ -274,7 +281,7 @@ def main() -> int:
         print("no UTS namespaces here: the worker hosts share one hostname", flush=True)
     stack = Stack(args.database, prefix="stagegate-load-mh-", keep=args.keep)
     (stack.folder / "weed").mkdir()
-    with weed_s3(stack.folder / "weed") as s3, stack:
+    with weed_s3(stack.folder / "weed", volumes=volumes_for(args)) as s3, stack:
         bucket = s3.client()
         web_var = Path(stack.env["VAR_DIR"])
         signing = stack.folder / "signing"
