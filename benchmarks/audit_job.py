@@ -124,7 +124,7 @@ def child_ours(path: str) -> dict:
     sys.path.insert(0, str(ROOT))
     from audits.analysis.audit_config import clean_config, default_config
     from audits.analysis.audit_job import audit_columns, content_sha256
-    from projects.analysis.tabular import column_names, read_columns, read_groups
+    from projects.analysis.tabular import ReadLimits, column_names, read_columns, read_groups
 
     features = ["sex", "age_band"]
     config = clean_config({**default_config(features), "intersections": [features]})
@@ -132,9 +132,13 @@ def child_ours(path: str) -> dict:
     steps, peaks = {}, {}
 
     start = time.perf_counter()
-    columns = read_columns(path, ["label", "prediction", "score"], fmt="parquet", compact=True)
+    # Past the default row limit, as a deployment that raised UPLOAD_MAX_ROWS reads.
+    limits = ReadLimits(max_rows=10**10, max_expanded_bytes=2**40)
+    columns = read_columns(
+        path, ["label", "prediction", "score"], fmt="parquet", limits=limits, compact=True
+    )
     here = [f for f in features if f in set(column_names(path, fmt="parquet"))]
-    sensitive = read_groups(path, here, fmt="parquet")
+    sensitive = read_groups(path, here, fmt="parquet", limits=limits)
     steps["read"], peaks["read"] = time.perf_counter() - start, peak_mb()
 
     start = time.perf_counter()

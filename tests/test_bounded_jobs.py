@@ -10,6 +10,7 @@ import io
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from fairlearn.metrics import MetricFrame, false_positive_rate, selection_rate
@@ -19,9 +20,16 @@ from audits.analysis.audit_config import clean_config, default_config
 from audits.analysis.audit_job import audit_columns
 from audits.analysis.fairness import class_report
 from audits.services.fairness import audit_run
+from projects.analysis import tabular
 from projects.analysis.curves import evaluation_curves
 from projects.analysis.metrics import compute_metrics
-from projects.analysis.tabular import DataError, check_columns, read_columns
+from projects.analysis.tabular import (
+    BATCH_GROUPS_LIMIT,
+    DataError,
+    check_columns,
+    read_columns,
+    read_groups,
+)
 from projects.models import Role
 from projects.services import evaluations
 from projects.services.uploads import upload_from_bytes
@@ -98,6 +106,52 @@ def test_it_reads_labels_compactly(parquet_file):
         "negative": np.int8,
         "wide": np.int64,
     }
+
+
+def _groups_read_whole(path: str, columns: list[str]) -> dict[str, pd.Categorical]:
+    """Grouping columns as the whole-column read gives them: every row's dictionary index
+    converted at once, categories sorted."""
+    table = pq.read_table(path, columns=columns, read_dictionary=["sex", "late", "ids"])
+    out = {}
+    for name in columns:
+        column = table[name]
+        if pa.types.is_floating(column.type):
+            column = pc.if_else(pc.is_nan(column), None, column)
+        if not pa.types.is_dictionary(column.type):
+            column = pc.dictionary_encode(column)
+        values = column.to_pandas().array
+        out[name] = values.reorder_categories(sorted(values.categories))
+    return out
+
+
+@pytest.mark.parametrize("limit", [BATCH_GROUPS_LIMIT, 1_000])
+def test_it_reads_groups_batch_by_batch_as_whole_columns(tmp_path, monkeypatch, limit):
+    # Under the lower limit the column of ids is read whole instead, as identifiers are.
+    monkeypatch.setattr(tabular, "BATCH_GROUPS_LIMIT", limit)
+    rng = np.random.default_rng(8)
+    n = 20_000
+    table = pa.table(
+        {
+            "sex": pa.array(rng.choice(["M", "F", None], n, p=[0.5, 0.4, 0.1])),
+            # A group that first appears in a late row group.
+            "late": np.where(np.arange(n) > 18_000, "zzz", rng.choice(["m", "f"], n)),
+            "band": rng.integers(0, 5, n).astype(np.int8),
+            "gappy": np.where(rng.random(n) < 0.1, np.nan, rng.integers(0, 3, n) * 1.0),
+            "flag": rng.random(n) < 0.5,
+            "ids": [f"id{i}" for i in range(n)],
+        }
+    )
+    path = tmp_path / "groups.parquet"
+    pq.write_table(table, path, row_group_size=1_500)
+    columns = table.column_names
+    got = read_groups(str(path), columns, fmt="parquet")
+    assert got["ids"].categories.size == n
+    expected = _groups_read_whole(str(path), columns)
+    for name in columns:
+        assert got[name].dtype == expected[name].dtype, name
+        assert np.array_equal(got[name].codes, expected[name].codes), name
+    assert list(got["late"].categories) == ["f", "m", "zzz"]
+    assert got["sex"].isna().sum() == expected["sex"].isna().sum() > 0
 
 
 def test_it_checks_columns_without_reading_them(parquet_file):

@@ -649,6 +649,75 @@ def read_columns(
     return out
 
 
+#: Past this many distinct values a grouping column is read whole, not batch by batch
+#: (it is an identifier more likely than a group).
+BATCH_GROUPS_LIMIT = 65_536
+
+
+def _dictionary(column: pa.Array) -> pa.DictionaryArray:
+    if pa.types.is_floating(column.type):
+        # NaN is a missing value here, as in read_columns, not a category of its own.
+        column = pc.if_else(pc.is_nan(column), None, column)
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    return column
+
+
+def _parquet_groups(
+    path: str, wanted: list[str], limits: ReadLimits
+) -> dict[str, pandas.Categorical] | None:
+    """:func:`read_groups` of a Parquet file batch by batch: each batch's dictionary joins
+    the categories seen so far and its rows become codes in an array of the final length,
+    so the peak holds the codes and one batch instead of every row's dictionary index.
+    None past :data:`BATCH_GROUPS_LIMIT` categories, for the whole-column read."""
+    import pandas  # as pyarrow's own conversions do: only once groups are read
+
+    source = _parquet_checked(path, wanted, limits)
+    rows = source.metadata.num_rows
+    if rows == 0:
+        return None
+    types = {n: source.schema_arrow.field(n).type for n in wanted}
+    text = [n for n, t in types.items() if pa.types.is_string(t) or pa.types.is_large_string(t)]
+    source = pq.ParquetFile(path, read_dictionary=text)
+    codes = {n: np.empty(rows, np.int8) for n in wanted}
+    known: dict[str, pa.Array | None] = dict.fromkeys(wanted)
+    start = 0
+    for batch in source.iter_batches(batch_size=READ_BATCH_ROWS, columns=wanted):
+        stop = start + batch.num_rows
+        for n in wanted:
+            column = _dictionary(_plain(batch.column(n)))
+            seen = known[n] if known[n] is not None else column.dictionary.slice(0, 0)
+            where = pc.index_in(column.dictionary, value_set=seen)
+            if where.null_count:
+                seen = pa.concat_arrays([seen, column.dictionary.filter(pc.is_null(where))])
+                if len(seen) > BATCH_GROUPS_LIMIT:
+                    return None
+                where = pc.index_in(column.dictionary, value_set=seen)
+            known[n] = seen
+            if len(seen) > np.iinfo(codes[n].dtype).max:
+                codes[n] = codes[n].astype(np.int16 if len(seen) <= 2**15 - 1 else np.int32)
+            # Position -1 of the lookup is -1: a missing value's index, filled with -1.
+            lookup = np.append(where.to_numpy(zero_copy_only=False), -1)
+            indices = pc.fill_null(column.indices, -1).to_numpy(zero_copy_only=False)
+            codes[n][start:stop] = lookup[indices]
+        start = stop
+    if start != rows:
+        return None
+    out = {}
+    for n in wanted:
+        # Python values, as iterating the categories gives them to sorted().
+        categories = pandas.Index(known[n].to_pandas()).tolist()
+        order = sorted(range(len(categories)), key=categories.__getitem__)
+        rank = np.empty(len(order) + 1, dtype=codes[n].dtype)
+        rank[order] = np.arange(len(order))
+        rank[-1] = -1
+        # From the sorted values, as reorder_categories(sorted(...)) builds its categories.
+        dtype = pandas.CategoricalDtype([categories[i] for i in order])
+        out[n] = pandas.Categorical.from_codes(rank[codes.pop(n)], dtype=dtype)
+    pa.default_memory_pool().release_unused()
+    return out
+
+
 def read_groups(
     path: str,
     columns: Sequence[str],
@@ -663,6 +732,11 @@ def read_groups(
     For grouping columns: a small integer code per row instead of one Python string per
     row, which for text columns of millions of rows saves most of the time and memory.
     """
+    fmt = fmt or sniff_format(path)
+    if fmt == "parquet":
+        groups = _parquet_groups(path, list(dict.fromkeys(columns)), limits)
+        if groups is not None:
+            return groups
     table = _read_table(path, columns, fmt, encoding, delimiter, limits, dictionary=True)
     pending = {name: table[name] for name in dict.fromkeys(columns)}
     del table
