@@ -15,6 +15,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,7 @@ from deployments.services.partitions import (
 )
 from deployments.services.rollups import rollups_refresh
 from projects.models import Event, Role
-from tests.factories import make_deployment
+from tests.factories import UserFactory, build_team, make_deployment
 
 pytestmark = [
     pytest.mark.integration,
@@ -159,7 +160,7 @@ def test_points_land_in_their_months_and_retention_drops_only_old_rolled_up_ones
     }
     tables = _tables()
     assert month_start(_at(13)) not in partitions()
-    assert partition_name(TABLE, _at(13)) not in tables  # detached, then dropped
+    assert partition_name(TABLE, _at(13)) not in tables  # dropped, not left detached
     assert partition_name(TABLE, _at(1)) in tables
     assert read_buckets(deployment, ["latency_ms"], *everything, HOUR) == hours_before
     assert pushed_windows(deployment, ["latency_ms"], *kept_window) == windows_before
@@ -205,6 +206,71 @@ HOURS = timedelta(hours=1)
 def _scanned(queryset) -> set[str]:
     plan = json.loads(queryset.explain(format="json"))
     return set(re.findall(rf'"Relation Name": "({TABLE}_\w+)"', json.dumps(plan)))
+
+
+def test_pushes_while_months_are_made_and_dropped_are_neither_refused_nor_lost(
+    transactional_db, settings
+):
+    team = build_team("cc", UserFactory(username="cc_external"))
+    deployment, _ = make_deployment(team, stage=False)
+    engineer = team.people[Role.ML_ENGINEER]
+    month = month_start(_at(20))  # no partition yet: its points wait in the default one
+    today = max(month_start(NOW), NOW - timedelta(hours=5))
+    errors: list[str] = []
+
+    def push(start: datetime, prefix: str, batches: int = 30, size: int = 100) -> None:
+        try:
+            for n in range(batches):
+                points = [
+                    {
+                        "name": "latency_ms",
+                        "value": float(i),
+                        "timestamp": (start + timedelta(seconds=n * size + i)).isoformat(),
+                    }
+                    for i in range(size)
+                ]
+                metrics_push(
+                    actor=engineer,
+                    deployment=deployment,
+                    points=points,
+                    idempotency_key=f"{prefix}{n}",
+                )
+        except Exception as exc:
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    def alongside(start: datetime, prefix: str, work):
+        pusher = threading.Thread(target=push, args=(start, prefix))
+        pusher.start()
+        try:
+            return work()
+        finally:
+            pusher.join()
+
+    push(month, "first", batches=1, size=1)
+    made = None
+    try:
+        # Month -20's partition is made, its waiting point moved, while its points arrive.
+        made = alongside(month + HOURS, "old", lambda: metric_partitions_ensure(now=month))
+        assert errors == []
+        assert month in made.created and made.moved >= 1
+        assert _where(deployment) == {partition_name(TABLE, month): 30 * 100 + 1}
+
+        # Then dropped past retention while this month's points arrive.
+        rollups_refresh(deployment_id=deployment.pk)
+        settings.METRIC_POINT_RETENTION_DAYS = 30
+        gone = alongside(today, "now", lambda: metric_points_upkeep(now=NOW))
+        assert errors == []
+        assert month in gone.dropped
+        assert _where(deployment) == {partition_name(TABLE, NOW): 30 * 100}
+        event = Event.objects.get(verb="deployment.points_dropped", target_id=str(deployment.pk))
+        assert event.payload["points"] == 30 * 100 + 1
+    finally:
+        # Partitions outlive the test's flush: drop those it made, so runs start alike.
+        with connection.cursor() as cursor:
+            for created in made.created if made else []:
+                cursor.execute(f'DROP TABLE IF EXISTS "{partition_name(TABLE, created)}"')
 
 
 # --- the migration, in a scratch database ------------------------------------------------
