@@ -144,10 +144,10 @@ def test_it_keeps_every_point_when_retention_is_off(deployment, world, settings)
 
 
 def test_it_drops_old_rolled_up_months_and_keeps_their_rollups(deployment, world, settings):
-    settings.METRIC_POINT_RETENTION_DAYS = 90
     old = [_months_back(8, day) for day in (1, 2, 28)] + [_months_back(6)]
     kept = [_months_back(2), NOW - timedelta(hours=1)]
     _push(deployment, world, old + kept, "mixed")
+    settings.METRIC_POINT_RETENTION_DAYS = 90
     rollups_refresh(deployment_id=deployment.pk)
     hours = MetricRollup.objects.filter(deployment=deployment, resolution=3600)
     before = sorted(hours.values_list("bucket", "count", "total"))
@@ -174,10 +174,10 @@ def test_it_drops_old_rolled_up_months_and_keeps_their_rollups(deployment, world
 
 
 def test_it_waits_for_a_months_rollups_before_dropping_it(deployment, world, settings):
-    settings.METRIC_POINT_RETENTION_DAYS = 30
     _push(deployment, world, [_months_back(5), _months_back(4)], "first")
     rollups_refresh(deployment_id=deployment.pk)
     _push(deployment, world, [_months_back(4, 20)], "late")  # due again: month -4
+    settings.METRIC_POINT_RETENTION_DAYS = 30
     assert RollupDue.objects.filter(deployment=deployment).exists()
 
     done = metric_points_upkeep(now=NOW)
@@ -189,3 +189,27 @@ def test_it_waits_for_a_months_rollups_before_dropping_it(deployment, world, set
     assert metric_points_upkeep(now=NOW).dropped == [month_start(_months_back(4))]
     assert not MetricPoint.objects.filter(deployment=deployment).exists()
     assert MetricRollup.objects.filter(deployment=deployment, resolution=3600).count() == 3
+
+
+def test_it_refuses_points_of_months_retention_drops(api, deployment, world, settings):
+    settings.METRIC_POINT_RETENTION_DAYS = 30
+    kept_from = month_start(NOW - timedelta(days=30))
+    api.credentials(HTTP_AUTHORIZATION=f"Token {world['a'].token_key}")
+    url = f"/api/v1/deployments/{deployment.pk}/metrics/"
+    points = [
+        {"name": "latency_ms", "value": 1.0, "timestamp": NOW.isoformat()},
+        {"name": "latency_ms", "value": 2.0, "timestamp": (kept_from - SECOND).isoformat()},
+    ]
+    response = api.post(url, {"points": points}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_points"
+    assert response.json()["detail"].startswith("points[2]: ")
+    assert f"before {kept_from:%Y-%m-%d}, the oldest month kept" in response.json()["detail"]
+    assert not MetricPoint.objects.exists()
+    points[1]["timestamp"] = kept_from.isoformat()
+    response = api.post(url, {"points": points}, format="json", HTTP_IDEMPOTENCY_KEY="kept")
+    assert response.status_code == 201, response.content
+    assert MetricPoint.objects.count() == 2
+
+
+SECOND = timedelta(seconds=1)

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from deployments.analysis.months import month_start, retention_cutoff
 from deployments.analysis.points import Batch, PointsError, clean_points
 from deployments.models import Deployment, MetricBatch, MetricPoint
 from deployments.services.rollups import rollups_due
@@ -65,6 +66,23 @@ def _insert(batch: MetricBatch, rows: Batch) -> None:
     )
 
 
+def _refuse_past_retention(rows: Batch, now: datetime) -> None:
+    """Points of a month retention drops are refused: stored, they would be dropped within
+    the hour, and their hours' rollups, kept from every point, recomputed from them alone."""
+    cutoff = retention_cutoff(now, settings.METRIC_POINT_RETENTION_DAYS)
+    if cutoff is None:
+        return
+    kept_from = month_start(cutoff)
+    for number, (_name, moment, *_rest) in enumerate(rows.rows, start=1):
+        if moment < kept_from:
+            raise ApplicationError(
+                f"points[{number}]: {moment:%Y-%m-%d %H:%M:%S} UTC is before "
+                f"{kept_from:%Y-%m-%d}, the oldest month kept (METRIC_POINT_RETENTION_DAYS is "
+                f"{settings.METRIC_POINT_RETENTION_DAYS}); points that old are not stored.",
+                code="invalid_points",
+            )
+
+
 def metrics_push(
     *,
     actor,
@@ -88,8 +106,9 @@ def metrics_push(
         raise BatchTooLarge(
             f"At most {limit:,} points per batch, not {len(points):,}; split the batch."
         )
+    now = now or timezone.now()
     try:
-        rows = clean_points(points, now=now or timezone.now(), max_points=limit)
+        rows = clean_points(points, now=now, max_points=limit)
     except PointsError as exc:
         raise ApplicationError(str(exc), code="invalid_points") from None
 
@@ -104,6 +123,7 @@ def metrics_push(
 
     if MetricBatch.objects.filter(deployment=deployment, idempotency_key=key).exists():
         return replay()
+    _refuse_past_retention(rows, now)
     try:
         with transaction.atomic():
             batch = MetricBatch.objects.create(

@@ -105,7 +105,6 @@ def deployment(world):
 def test_points_land_in_their_months_and_retention_drops_only_old_rolled_up_ones(
     deployment, world, settings
 ):
-    settings.METRIC_POINT_RETENTION_DAYS = 120
     _partitions_from_last_month()
     # Months 14 and 13 ago have no partition (the migration made them for months with
     # rows and from its day on): their points wait in the default partition.
@@ -129,6 +128,7 @@ def test_points_land_in_their_months_and_retention_drops_only_old_rolled_up_ones
     assert _where(deployment)[DEFAULT_PARTITION] == 40
 
     # Retention waits while the rollups of those months are due.
+    settings.METRIC_POINT_RETENTION_DAYS = 120
     assert RollupDue.objects.filter(deployment=deployment).exists()
     waiting = metric_points_upkeep(now=NOW)
     assert {month_start(_at(14)), month_start(_at(13))} <= set(waiting.waiting)
