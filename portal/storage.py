@@ -15,6 +15,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 
@@ -143,7 +144,9 @@ INCOMING = "incoming"
 
 class IncomingObject:
     """An object written to the bucket part by part as it arrives (an S3 multipart
-    upload): no more than one part (``STORAGE_UPLOAD_PART_BYTES``) is held at a time.
+    upload). A part is sent by a thread of its own while the next one fills, so reading
+    the request and writing to the store overlap; no more than two parts
+    (``STORAGE_UPLOAD_PART_BYTES``) are held at a time.
 
     ``keep_as`` copies it, inside the bucket, to the name it is stored under; ``discard``
     deletes it, or aborts the parts sent so far. Any call may raise StorageUnavailable."""
@@ -158,6 +161,8 @@ class IncomingObject:
         self.parts: list[dict] = []
         self.upload_id: str | None = None
         self.complete = False
+        self._sender: ThreadPoolExecutor | None = None
+        self._sending: Future | None = None
 
     def _key(self, name: str) -> str:
         return self.storage._normalize_name(name)  # the storage's prefix, if any
@@ -168,21 +173,35 @@ class IncomingObject:
             self._send_part()
 
     def _send_part(self) -> None:
-        key = self._key(self.name)
+        if self.upload_id is None:
+            with storage_errors(self.name):
+                started = self.client.create_multipart_upload(
+                    Bucket=self.bucket, Key=self._key(self.name)
+                )
+            self.upload_id = started["UploadId"]
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="upload-part")
+        self._sent()  # the previous part first: one in flight at a time
+        body, number = bytes(self.buffer), len(self.parts) + 1
+        self.buffer.clear()
+        self.parts.append({"PartNumber": number})
+        self._sending = self._sender.submit(self._upload_part, number, body)
+
+    def _upload_part(self, number: int, body: bytes) -> None:
         with storage_errors(self.name):
-            if self.upload_id is None:
-                started = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
-                self.upload_id = started["UploadId"]
-            number = len(self.parts) + 1
             sent = self.client.upload_part(
                 Bucket=self.bucket,
-                Key=key,
+                Key=self._key(self.name),
                 UploadId=self.upload_id,
                 PartNumber=number,
-                Body=bytes(self.buffer),
+                Body=body,
             )
-        self.parts.append({"ETag": sent["ETag"], "PartNumber": number})
-        self.buffer.clear()
+        self.parts[number - 1]["ETag"] = sent["ETag"]
+
+    def _sent(self) -> None:
+        """Wait for the part in flight; what its sending raised is raised here."""
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            sending.result()
 
     def finish(self) -> None:
         """Make the object whole: one PUT for a file smaller than a part."""
@@ -193,6 +212,8 @@ class IncomingObject:
         else:
             if self.buffer:
                 self._send_part()
+            self._sent()
+            self._stop_sender()
             with storage_errors(self.name):
                 self.client.complete_multipart_upload(
                     Bucket=self.bucket,
@@ -202,6 +223,11 @@ class IncomingObject:
                 )
         self.buffer = bytearray()
         self.complete = True
+
+    def _stop_sender(self) -> None:
+        if self._sender is not None:
+            self._sender.shutdown()
+            self._sender = None
 
     def keep_as(self, name: str) -> str:
         """Copy the finished object to ``name`` (or the free name the storage gives for it)
@@ -219,6 +245,9 @@ class IncomingObject:
         left to :func:`incoming_sweep`: the error that led here matters more."""
         key = self._key(self.name)
         try:
+            with contextlib.suppress(StorageUnavailable):
+                self._sent()
+            self._stop_sender()
             with storage_errors(self.name):
                 if self.complete:
                     self.client.delete_object(Bucket=self.bucket, Key=key)

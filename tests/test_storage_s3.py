@@ -14,6 +14,7 @@ from pathlib import Path
 import boto3
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 from botocore.exceptions import ClientError
@@ -355,24 +356,30 @@ def _incoming(server: S3Server) -> tuple[list[str], list[str]]:
     )
 
 
-def _big_csv(megabytes: int, seed: int = 0) -> bytes:
-    """A CSV of random numbers a little over ``megabytes`` MiB: several upload parts."""
+PART = 5 << 20
+
+
+def _big_csv(megabytes: float, seed: int = 0) -> bytes:
+    """A CSV of random numbers a little over ``megabytes`` MiB."""
     rng = np.random.default_rng(seed)
-    rows = megabytes * 2**20 // 24 + 1000
-    values = rng.integers(0, 10**9, size=(rows, 2))
-    body = "".join(f"{a},{b},{a % 2}\n" for a, b in values)
-    return ("id,x,label\n" + body).encode()
+    rows = int(megabytes * 2**20 / 22) + 1000
+    ids = rng.integers(0, 10**9, rows)
+    table = pa.table({"id": ids, "x": rng.integers(0, 10**9, rows), "label": ids % 2})
+    sink = io.BytesIO()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="none"))
+    return sink.getvalue()
 
 
 @pytest.fixture
 def no_web_disk(settings, tmp_path: Path) -> None:
     """Uploads may not touch the web host's disk: its upload folder does not exist, so a
-    temporary file there would fail the request."""
+    temporary file there would fail the request. Parts of 5 MiB, the least S3 takes."""
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "no-such-folder")
+    settings.STORAGE_UPLOAD_PART_BYTES = PART
 
 
 def test_a_data_file_streams_to_the_bucket_in_parts(api, team, s3_storage, no_web_disk):
-    content = _big_csv(20)  # three parts of 8 MiB
+    content = _big_csv(11)  # three parts
     response = _upload(api, team, content)
     assert response.status_code == 202, response.json()
     version = DatasetVersion.objects.get(pk=response.json()["id"])
@@ -390,14 +397,14 @@ def test_a_data_file_streams_to_the_bucket_in_parts(api, team, s3_storage, no_we
 
 def test_a_parquet_file_streams_and_is_checked_from_its_ends(api, team, s3_storage, no_web_disk):
     rng = np.random.default_rng(5)
-    rows = 1_500_000
+    rows = 850_000
     table = pa.table(
         {"id": np.arange(rows), "x": rng.random(rows), "label": rng.integers(0, 2, rows)}
     )
     sink = io.BytesIO()
     pq.write_table(table, sink)
     content = sink.getvalue()
-    assert len(content) > 2 * 8 * 2**20
+    assert len(content) > 2 * PART
     response = _upload(api, team, content, name="loans.parquet")
     assert response.status_code == 202, response.json()
     version = DatasetVersion.objects.get(pk=response.json()["id"])
@@ -422,7 +429,7 @@ def test_a_refused_streamed_file_leaves_nothing_in_the_bucket(
     api, team, s3_storage, no_web_disk, name, tail, code
 ):
     versions = DatasetVersion.objects.count()
-    response = _upload(api, team, _big_csv(10, seed=1) + tail, name=name)
+    response = _upload(api, team, _big_csv(6, seed=1) + tail, name=name)
     assert response.status_code == 400, response.json()
     assert response.json()["code"] == code
     assert DatasetVersion.objects.count() == versions
@@ -432,7 +439,7 @@ def test_a_refused_streamed_file_leaves_nothing_in_the_bucket(
 def test_a_streamed_file_over_the_limit_has_its_parts_aborted(
     api, team, s3_storage, no_web_disk, settings
 ):
-    content = _big_csv(12, seed=2)
+    content = _big_csv(7, seed=2)
     # Announced within the limit and its framing allowance, so the body is read: the handler
     # stops it once the limit is passed, after a first part has gone to the bucket.
     settings.UPLOAD_MAX_BYTES = len(content) - 1000
@@ -447,7 +454,7 @@ def test_a_streamed_file_over_the_limit_has_its_parts_aborted(
 def test_a_store_lost_midway_through_a_streamed_file_answers_503(api, team, settings, no_web_disk):
     _unreachable(settings)
     versions, events = DatasetVersion.objects.count(), Event.objects.count()
-    response = _upload(api, team, _big_csv(10, seed=3))  # fails at its first part
+    response = _upload(api, team, _big_csv(6, seed=3))  # fails at its first part
     assert response.status_code == 503
     assert response.json()["code"] == "storage_unavailable"
     assert (DatasetVersion.objects.count(), Event.objects.count()) == (versions, events)
