@@ -96,7 +96,7 @@ def partitions() -> dict[datetime, str]:
 
 def partition_create(*, month: datetime) -> int:
     """Attach ``month``'s partition, moving its points out of the default partition in the
-    same transaction; how many were moved."""
+    same transaction; how many were moved (0 when it exists already)."""
     start, end = month_range(month)
     name = partition_name(TABLE, start)
     with transaction.atomic(), connection.cursor() as cursor:
@@ -109,6 +109,9 @@ def partition_create(*, month: datetime) -> int:
         cursor.execute(f'LOCK TABLE "{TABLE}" IN SHARE UPDATE EXCLUSIVE MODE')
         cursor.execute(f"LOCK TABLE {_REFERENCED} IN SHARE ROW EXCLUSIVE MODE")
         cursor.execute(f'LOCK TABLE "{DEFAULT_PARTITION}" IN ACCESS EXCLUSIVE MODE')
+        cursor.execute("SELECT to_regclass(%s)", [name])
+        if cursor.fetchone()[0] is not None:
+            return 0  # another run made it while this one waited for the locks
         cursor.execute(f'CREATE TABLE "{name}" (LIKE "{TABLE}" INCLUDING DEFAULTS)')
         cursor.execute(
             f'WITH moved AS (DELETE FROM "{DEFAULT_PARTITION}" '

@@ -36,6 +36,7 @@ from deployments.services.partitions import (
     TABLE,
     metric_partitions_ensure,
     metric_points_upkeep,
+    partition_create,
     partitions,
 )
 from deployments.services.rollups import rollups_refresh
@@ -124,6 +125,7 @@ def test_points_land_in_their_months_and_retention_drops_only_old_rolled_up_ones
     # move out of the default partition in the same transaction.
     late = metric_partitions_ensure(now=_at(13))
     assert month_start(_at(13)) in late.created and late.moved == 30
+    assert partition_create(month=_at(13)) == 0  # a second run finds it made
     assert _where(deployment)[partition_name(TABLE, _at(13))] == 30
     assert _where(deployment)[DEFAULT_PARTITION] == 40
 
