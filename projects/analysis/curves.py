@@ -95,7 +95,10 @@ def thin(xs: np.ndarray, ys: np.ndarray, limit: int = MAX_CURVE_POINTS) -> np.nd
 def _at_thresholds(positive: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, ...]:
     """False and true positives when predicting positive at score >= each distinct score,
     highest first (scikit-learn's ``confusion_matrix_at_thresholds``)."""
-    order = np.argsort(score, kind="mergesort")[::-1]
+    # Any sort will do: only the counts at the end of each run of equal scores are kept,
+    # and they do not depend on the order within a run. The default sort needs no buffer
+    # of half the data, as a stable one does.
+    order = np.argsort(score)[::-1]
     ranked = score[order]
     hits = positive[order]
     del order
