@@ -22,7 +22,8 @@ heartbeat each delivery keeps from a thread) has missed four beats, as across ma
 - every job row succeeded, and finished exactly once (one finishing event per job);
 - every stored file a row names is in the bucket, with the sha256 the row records;
 - nothing was written under a worker host's VAR_DIR (but for temporary copies, which the
-  live hosts removed) nor under the web host's MEDIA_ROOT;
+  live hosts removed) nor under the web host's MEDIA_ROOT, and its upload folder stayed
+  empty while the files streamed through it to the bucket;
 - ``verify_events`` passes.
 
 Exit status 0 only then. CI's size (the defaults), a few minutes on two cores:
@@ -42,6 +43,7 @@ from __future__ import annotations
 import argparse
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import io
 import json
@@ -397,6 +399,21 @@ def main() -> int:
         work += [(pack, n) for n in range(args.packs)]
         # Interleaved, so every job class is in flight when the host dies.
         work.sort(key=lambda item: (item[1] % max(1, len(work) // 3), item[0].__name__))
+        # Data files stream from the web process to the bucket: its upload folder stays
+        # empty throughout (sampled every 50 ms while the requests run).
+        web_uploads, answered = web_var / "uploads", threading.Event()
+        web_upload_peak = [0]
+
+        def watch_web_uploads() -> None:
+            while not answered.wait(0.05):
+                held = 0
+                for path in web_uploads.glob("*"):
+                    with contextlib.suppress(FileNotFoundError):  # gone since listed
+                        held += path.stat().st_size
+                web_upload_peak[0] = max(web_upload_peak[0], held)
+
+        watcher = threading.Thread(target=watch_web_uploads, daemon=True)
+        watcher.start()
         pool = concurrent.futures.ThreadPoolExecutor(args.clients)
         futures = [pool.submit(fn, n) for fn, n in work]
 
@@ -426,6 +443,10 @@ def main() -> int:
             f.result()
         pool.shutdown()
         requested = time.monotonic()
+        answered.set()
+        watcher.join()
+        if web_upload_peak[0]:
+            problems["upload_on_web_disk"].append(web_upload_peak[0])
 
         deadline = time.monotonic() + args.drain
         while pending(args.database, tables) and time.monotonic() < deadline:
@@ -530,6 +551,7 @@ def main() -> int:
             "files_in_bucket": len(facts["files"]),
             "bytes_checked": checked_bytes,
             "temporary_copies_left": leftovers,
+            "web_upload_folder_peak_bytes": web_upload_peak[0],
             "verify_events": (verify.stdout or verify.stderr).strip().splitlines()[:1],
             "seconds": {
                 "set_up": round(set_up - begun, 1),
