@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -51,6 +51,8 @@ MONTHS_AHEAD = 3
 #: How long the upkeep waits for a lock on the table before giving up until its next run,
 #: so pushes and reads never queue for long behind it.
 LOCK_TIMEOUT = "5s"
+#: PostgreSQL's error code when lock_timeout passes.
+LOCK_NOT_AVAILABLE = "55P03"
 _COLUMNS = "id, name, timestamp, value, labels, batch_id, deployment_id"
 #: The tables the points' foreign keys point at, in the order a push writes them.
 _REFERENCED = ", ".join(f'"{model._meta.db_table}"' for model in (MetricBatch, Deployment))
@@ -241,11 +243,22 @@ def metric_points_expire(*, now: datetime | None = None) -> Upkeep:
     return done
 
 
-def metric_points_upkeep(*, now: datetime | None = None) -> Upkeep:
-    """The hourly upkeep: partitions ahead, then retention."""
+def metric_points_upkeep(*, now: datetime | None = None) -> Upkeep | None:
+    """The hourly upkeep: partitions ahead, then retention. None when the table stayed
+    locked past :data:`LOCK_TIMEOUT`: the next run does what is left."""
     now = now or timezone.now()
-    made = metric_partitions_ensure(now=now)
-    gone = metric_points_expire(now=now)
+    try:
+        made = metric_partitions_ensure(now=now)
+        gone = metric_points_expire(now=now)
+    except OperationalError as exc:
+        if getattr(exc.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+            raise
+        log.warning(
+            "Metric points upkeep gave up waiting %s for a lock on the points table; "
+            "the next run tries again",
+            LOCK_TIMEOUT,
+        )
+        return None
     log.info(
         "Metric points upkeep: %s partitions created (%s points moved), %s months dropped "
         "(%s points)",

@@ -275,6 +275,24 @@ def test_pushes_while_months_are_made_and_dropped_are_neither_refused_nor_lost(
                 cursor.execute(f'DROP TABLE IF EXISTS "{partition_name(TABLE, created)}"')
 
 
+def test_the_upkeep_gives_way_to_a_long_lock_and_the_next_run_catches_up(db, caplog):
+    settings_dict = connection.settings_dict
+    url = (
+        f"postgresql://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}"
+        f"/{settings_dict['NAME']}"
+    )
+    month = month_start(_at(40))
+    assert month not in partitions()
+    with psycopg.connect(url) as other:
+        # Another session holds the table in a mode the upkeep's first lock waits for.
+        other.execute(f"LOCK TABLE {TABLE} IN SHARE MODE")
+        assert metric_points_upkeep(now=month) is None
+        assert "gave up waiting 5s for a lock" in caplog.text
+        other.rollback()
+    done = metric_points_upkeep(now=month)
+    assert done is not None and month in done.created
+
+
 # --- the migration, in a scratch database ------------------------------------------------
 
 FILL = """
