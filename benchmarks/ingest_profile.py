@@ -107,6 +107,119 @@ def child_ours(csv: str, out: str) -> dict:
     return {"seconds": seconds, "rows": profile.rows}
 
 
+def stages(csv: str, out: str) -> dict[str, float]:
+    """CPU seconds of each stage of the ingest, run one after another on one thread.
+
+    The ingest overlaps parsing, statistics and writing on three threads, so its wall time
+    hides what each costs; here the same steps (the same functions, chunks and batches)
+    run in sequence and each is timed with ``time.thread_time``, which a busy machine
+    does not inflate the way it does wall-clock time.
+    """
+    sys.path.insert(0, str(ROOT))
+    import pandas  # noqa: F401  (as in child_ours: loaded before the clock starts)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from projects.analysis import tabular
+    from projects.analysis.columnstats import CategoricalStats, ClassCounts, NumericStats
+    from projects.analysis.csvscan import CsvScan, inspect_csv
+    from projects.analysis.profile import ProfileBuilder, ProfileOptions
+
+    options = ProfileOptions(label_column="label", sensitive_columns=("cat_1",))
+    spent: dict[str, float] = {}
+
+    def timed(stage: str, work, *args):
+        start = time.thread_time()
+        result = work(*args)
+        spent[stage] = spent.get(stage, 0.0) + time.thread_time() - start
+        return result
+
+    layout = inspect_csv(csv, False, options.encoding, None, limits=options.limits)
+    scan = CsvScan(csv, layout, options.batch_bytes, limits=options.limits)
+    builder = writer = None
+    pending: list = []
+
+    def profile(batch) -> None:
+        builder.rows += batch.num_rows
+        for field, column, stats in zip(batch.schema, batch.columns, builder.stats, strict=True):
+            if isinstance(stats, NumericStats):
+                kind = "integer" if pa.types.is_integer(field.type) else "float"
+                kind += " (exact counts)" if stats.span is not None else " (sample, distinct)"
+            else:
+                kind = "text and boolean" if isinstance(stats, CategoricalStats) else "other"
+            timed(f"statistics: {kind} columns", stats.update, column)
+        for name, counts in builder.classes.items():
+            timed(
+                f"statistics: {ClassCounts.__name__} (label, sensitive)",
+                counts.update,
+                batch.column(name),
+            )
+
+    group: list = []  # batches waiting to be written as one row group, as in _ParquetOut
+
+    def write(flush: bool = False) -> None:
+        rows = sum(b.num_rows for b in group)
+        size = sum(b.nbytes for b in group)
+        if group and (flush or rows >= tabular.ROW_GROUP_ROWS or size >= tabular.ROW_GROUP_BYTES):
+            table = pa.Table.from_batches(group)
+            timed("Parquet write", writer.write_table, table, table.num_rows)
+            group.clear()
+
+    def feed() -> None:
+        batch = timed("gather chunks into batches", tabular._one_batch, pending)
+        group.append(batch)
+        write()
+        profile(batch)
+        timed("hand freed memory back", pa.default_memory_pool().release_unused)
+        pending.clear()
+
+    chunks = scan._chunks  # the reading and cutting, timed apart from the parsing
+    parse = scan._parse
+    scan._chunks = lambda source: _timed_iter(chunks(source), spent, "read and cut chunks")
+    scan._parse = lambda data, offset: timed("CSV parse", parse, data, offset)
+    rows = 0
+    for table, _ in scan.tables():
+        if builder is None:
+            builder = ProfileBuilder(table.schema, options)
+            writer = tabular._ParquetOut(out, table.schema).writer
+        pending.append(table)
+        rows += table.num_rows
+        if (
+            sum(t.num_rows for t in pending) >= tabular.BATCH_ROWS
+            or sum(t.nbytes for t in pending) >= tabular.BATCH_CHUNKS * options.batch_bytes
+        ):
+            feed()
+    if pending:
+        feed()
+    write(flush=True)
+    timed("Parquet write", writer.close)
+    names = builder.second_pass_columns()
+    written = pq.ParquetFile(out)
+    for index in range(written.num_row_groups):
+        table = timed(
+            "second pass: Parquet read-back",
+            written.read_row_group,
+            index,
+            names,
+            False,
+        )
+        for batch in table.to_batches():
+            timed("second pass: histograms and recounts", builder.second_pass, batch)
+    timed("finish", builder.finish)
+    os.remove(out)
+    return {"rows": rows, "second_pass_columns": names, "cpu_seconds": spent}
+
+
+def _timed_iter(items, spent: dict[str, float], stage: str):
+    while True:
+        start = time.thread_time()
+        item = next(items, None)
+        spent[stage] = spent.get(stage, 0.0) + time.thread_time() - start
+        if item is None:
+            return
+        yield item
+
+
 def child_pandas(csv: str, out: str) -> dict:
     import pandas
 
@@ -155,11 +268,17 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--workdir", default=str(ROOT / "var" / "bench"))
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="instead of the comparison, print the CPU seconds of each stage of the ingest",
+    )
     parser.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         path, csv, out, result_file = args.child
-        result = (child_ours if path == "ours" else child_pandas)(csv, out)
+        children = {"ours": child_ours, "pandas": child_pandas, "stages": stages}
+        result = children[path](csv, out)
         Path(result_file).write_text(json.dumps(result))
         return
 
@@ -172,6 +291,9 @@ def main() -> None:
             print(f"generating {csv.name} ...", flush=True)
             generate(csv, rows, args.seed)
         warm(csv)
+        if args.stages:
+            print_stages(rows, measure("stages", csv, workdir))
+            continue
         ours = measure("ours", csv, workdir)
         theirs = measure("pandas", csv, workdir)
         assert ours["rows"] == theirs["rows"] == rows
@@ -198,6 +320,20 @@ def main() -> None:
     (workdir / "results.json").write_text(
         json.dumps({"machine": machine, "results": results}, indent=2) + "\n"
     )
+
+
+def print_stages(rows: int, result: dict) -> None:
+    spent = result["cpu_seconds"]
+    total = sum(spent.values())
+    print(
+        f"{rows:,} rows, load average {os.getloadavg()[0]:.1f}; sampled columns read back: "
+        + ", ".join(result["second_pass_columns"])
+    )
+    print("| stage | CPU s | share |")
+    print("|---|---|---|")
+    for stage, seconds in sorted(spent.items(), key=lambda item: -item[1]):
+        print(f"| {stage} | {seconds:.2f} | {seconds / total:.0%} |")
+    print(f"| total | {total:.2f} | |", flush=True)
 
 
 def print_table(results: list[dict]) -> None:
