@@ -125,14 +125,21 @@ class HyperLogLog:
     def add(self, hashes: np.ndarray) -> None:
         if hashes.size == 0:
             return
-        index = (hashes >> _U64(64 - self.p)).astype(np.intp)
+        # Views rather than conversions where the values allow: numpy converts uint64 to
+        # other types element by element, several times slower than int64.
+        index = (hashes >> _U64(64 - self.p)).view(np.intp)  # < 2**p
         # Rank = trailing zeros of the other 64 - p bits, plus one; the guard bit caps it.
         # The lowest set bit is a power of two, so its float64 exponent is exact.
         low = (hashes & _U64((1 << (64 - self.p)) - 1)) | _U64(1 << (64 - self.p))
         with np.errstate(over="ignore"):
             lowest = low & (_U64(0) - low)
-        exponent = (lowest.astype(np.float64).view(_U64) >> _U64(52)).astype(np.int64) - 1023
-        np.maximum.at(self.registers, index, (exponent + 1).astype(np.uint8))
+        # lowest <= 2**(64 - p) fits int64; its biased exponent less 1022 is the rank.
+        biased = lowest.view(np.int64).astype(np.float64).view(_U64) >> _U64(52)
+        ranks = (biased - _U64(1022)).astype(np.uint8)
+        # Only a rank above its register's can change it, and once the registers fill up
+        # few do: leaving the rest out spares ufunc.at most of its work.
+        rises = ranks > self.registers[index]
+        np.maximum.at(self.registers, index[rises], ranks[rises])
 
     def estimate(self) -> int:
         m = self.m
