@@ -343,6 +343,8 @@ def _csv_attempt(
     builder: ProfileBuilder | None = None
     out: _ParquetOut | None = None
     pending: list[pa.Table] = []
+    # Running totals: a table's nbytes walks every buffer, which cost more than the sums.
+    pending_rows = pending_bytes = 0
     most_bytes = BATCH_CHUNKS * options.batch_bytes
     try:
         for table, fraction in _prefetch(scan.tables()):
@@ -350,12 +352,11 @@ def _csv_attempt(
                 builder = ProfileBuilder(table.schema, options)
                 out = _ParquetOut(partial, table.schema)
             pending.append(table)
-            if (
-                sum(t.num_rows for t in pending) >= BATCH_ROWS
-                or sum(t.nbytes for t in pending) >= most_bytes
-            ):
+            pending_rows += table.num_rows
+            pending_bytes += table.nbytes
+            if pending_rows >= BATCH_ROWS or pending_bytes >= most_bytes:
                 _feed(builder, out, _one_batch(pending))
-                pending = []
+                pending, pending_rows, pending_bytes = [], 0, 0
             done[0] = max(done[0], fraction)
             report(done[0] * FIRST_PASS_SHARE, f"Read {builder.rows:,} rows.")
         if builder is None or out is None:
