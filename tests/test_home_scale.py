@@ -24,6 +24,7 @@ def _home_queries(client) -> tuple[int, str]:
     return len(queries), response.content.decode()
 
 
+@pytest.mark.slow  # builds 300 projects: CI's PostgreSQL stage runs it
 def test_the_home_page_does_not_grow_with_the_projects(client, world):
     a = world["a"]
     owner = a.people[Role.BUSINESS_OWNER]

@@ -513,6 +513,7 @@ MACHINE_SETTINGS = hypothesis.settings(
 )
 
 
+@pytest.mark.slow  # an exhaustive state machine: CI's PostgreSQL stage runs it
 @pytest.mark.django_db(transaction=True)
 def test_the_job_lifecycle_keeps_its_invariants(monkeypatch, settings):
     # Deliveries run on connections of their own: the test's rows must be committed.

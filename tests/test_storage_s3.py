@@ -50,7 +50,8 @@ from tests.factories import (
 from tests.s3 import S3Server, needs_weed, weed_s3
 from tests.servers import free_port
 
-pytestmark = needs_weed
+# Starts SeaweedFS and moves files of megabytes: make test leaves it to CI's PostgreSQL stage.
+pytestmark = [needs_weed, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +108,6 @@ def _upload(api, team: TeamWorld, content: bytes, name: str = "loans.csv"):
     return api.post(f"/api/v1/datasets/{team.dataset.pk}/versions/", data, format="multipart")
 
 
-@pytest.mark.slow  # renders PDFs or walks a whole journey: CI's PostgreSQL stage runs it
 def test_a_project_keeps_every_file_in_the_bucket(api, client, team, s3_storage, settings):
     engineer = team.people[Role.ML_ENGINEER]
     content = sample_csv(seed=11)
@@ -488,7 +488,6 @@ def test_an_export_that_cannot_be_saved_fails_with_the_storages_message(team, se
     assert export.error == "The file storage could not be reached; try again shortly."
 
 
-@pytest.mark.slow  # renders a PDF: CI's PostgreSQL stage runs it
 def test_a_pack_that_cannot_be_saved_fails_with_the_storages_message(team, settings):
     _unreachable(settings)
     pack = make_pack(team)
